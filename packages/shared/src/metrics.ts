@@ -1,0 +1,56 @@
+import client from 'prom-client';
+import type { RequestHandler, Request } from 'express';
+
+export interface ServiceMetrics {
+  registry: client.Registry;
+  httpDuration: client.Histogram<'method' | 'route' | 'status'>;
+  inFlight: client.Gauge<string>;
+  /** Express middleware that times every request by route template and status. */
+  middleware: RequestHandler;
+  /** GET /metrics handler (Prometheus text format). */
+  handler: RequestHandler;
+}
+
+/** The route template ("/api/threads/:id/"), never the raw URL, so label cardinality stays bounded. */
+export function routeLabel(req: Request): string {
+  const route = (req as { route?: { path?: string } }).route?.path;
+  if (typeof route === 'string') return `${req.baseUrl}${route}`;
+  return 'unmatched';
+}
+
+export function createMetrics(service: string, registry = new client.Registry()): ServiceMetrics {
+  registry.setDefaultLabels({ service });
+  client.collectDefaultMetrics({ register: registry });
+  const httpDuration = new client.Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const inFlight = new client.Gauge({ name: 'http_requests_in_flight', help: 'Requests being served', registers: [registry] });
+  const middleware: RequestHandler = (req, res, next) => {
+    const end = httpDuration.startTimer();
+    inFlight.inc();
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      inFlight.dec();
+      end({ method: req.method, route: routeLabel(req), status: String(res.statusCode) });
+    };
+    res.on('finish', finish);
+    res.on('close', finish);
+    next();
+  };
+  const handler: RequestHandler = async (_req, res, next) => {
+    try {
+      res.setHeader('Content-Type', registry.contentType);
+      res.end(await registry.metrics());
+    } catch (err) {
+      next(err);
+    }
+  };
+  return { registry, httpDuration, inFlight, middleware, handler };
+}
+export { client as promClient };

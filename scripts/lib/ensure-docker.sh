@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Ensures a running Docker engine and a Swarm. Installs Debian's docker.io when running as root on Debian
+# without an engine (no systemd here: dockerd is started in the background and polled until it answers).
+set -euo pipefail
+
+log() { printf '[ensure-docker] %s\n' "$*" >&2; }
+
+wait_docker() {
+  local deadline=$((SECONDS + ${1:-60}))
+  until docker info >/dev/null 2>&1; do
+    if ((SECONDS > deadline)); then log "dockerd did not answer; see /var/log/dockerd.log"; tail -20 /var/log/dockerd.log >&2 || true; return 1; fi
+    sleep 0.5
+  done
+}
+
+ensure_engine() {
+  if docker info >/dev/null 2>&1; then return 0; fi
+  if ! command -v dockerd >/dev/null 2>&1; then
+    if [[ $(id -u) -ne 0 || ! -f /etc/debian_version ]]; then
+      log "no Docker engine and cannot install one (need root on Debian). Install Docker and re-run."; return 1
+    fi
+    log "installing Debian's docker.io"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker.io iptables >/dev/null
+  fi
+  if ! pgrep -x dockerd >/dev/null 2>&1; then
+    log "starting dockerd in the background (log: /var/log/dockerd.log)"
+    nohup dockerd >/var/log/dockerd.log 2>&1 &
+  fi
+  wait_docker 90
+}
+
+ensure_swarm() {
+  local state
+  state=$(docker info --format '{{.Swarm.LocalNodeState}}')
+  if [[ $state != active ]]; then
+    log "initialising a single-node swarm"
+    docker swarm init --advertise-addr "${SWARM_ADVERTISE_ADDR:-127.0.0.1}" >/dev/null
+  fi
+}
+
+ensure_engine
+ensure_swarm
