@@ -1,0 +1,2 @@
+// entry point: replaced by the service's implementation
+export {};
