@@ -13,7 +13,7 @@ if timeout 20 docker pull -q "$BASE_IMAGE" >/dev/null 2>&1; then log "pulled $BA
 log "no registry serves $BASE_IMAGE: building it with debootstrap ($SUITE)"
 command -v debootstrap >/dev/null || { apt-get update -q >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null; }
 # the mirror apt already uses (deb822 `URIs:` or one-line `deb` entries; comments ignored)
-mirror=$(grep -rhE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | grep -oE 'https?://[^ ]+/debian/?$' | head -1 || true)
+mirror=$(grep -rhE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | grep -oE 'https?://[^ ]+/debian/?( |$)' | tr -d ' ' | head -1 || true)
 mirror=${mirror:-http://deb.debian.org/debian}
 rootfs=$(mktemp -d /tmp/rootfs.XXXXXX)
 trap 'rm -rf "$rootfs"' EXIT
