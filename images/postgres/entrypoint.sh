@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# PostgreSQL 17 + repmgr node for Swarm (one service per node: pg-0, pg-1, pg-2).
+#
+# Start-up decision (see docs/DATA-TIER.md):
+#   empty data dir   -> clone from the current primary; the bootstrap node initdb's only when no peer
+#                       answers at all (a fresh cluster).
+#   standby data     -> start as standby, then `repmgr standby follow` the current primary
+#                       (falls back to rejoin --force-rewind, then to a re-clone).
+#   primary data     -> FENCE: never start as primary while a peer is primary. If a peer is primary ->
+#                       `repmgr node rejoin --force-rewind` (fallback re-clone). Otherwise wait
+#                       FENCE_WAIT_SECONDS (longer than a repmgrd failover) and start as primary only
+#                       if a majority of the cluster (self + >=1 peer) answers and no peer is primary.
+# Then run repmgrd and supervise: the container exits if PostgreSQL stays down.
+set -Eeuo pipefail
+
+log() { printf '%s [pg-entrypoint] %s\n' "$(date -u +%FT%T.%3NZ)" "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+
+# file_env VAR [default]: VAR or VAR_FILE (Docker secret), never both.
+file_env() {
+  local var="$1" fileVar="${1}_FILE" def="${2:-}"
+  if [[ -n "${!var:-}" && -n "${!fileVar:-}" ]]; then die "both $var and $fileVar are set"; fi
+  local val="$def"
+  if [[ -n "${!var:-}" ]]; then val="${!var}"
+  elif [[ -n "${!fileVar:-}" ]]; then
+    [[ -r "${!fileVar}" ]] || die "$fileVar=${!fileVar} is not readable"
+    val="$(< "${!fileVar}")"
+  fi
+  export "$var"="$val"
+  unset "$fileVar"
+}
+
+file_env POSTGRES_PASSWORD
+file_env REPMGR_PASSWORD
+file_env APP_PASSWORD
+[[ -n "$POSTGRES_PASSWORD" ]] || die "POSTGRES_PASSWORD_FILE (secret pg_superuser_password) is required"
+[[ -n "$REPMGR_PASSWORD" ]] || die "REPMGR_PASSWORD_FILE (secret pg_repmgr_password) is required"
+
+: "${NODE_NAME:?NODE_NAME is required (pg-0, pg-1 or pg-2)}"
+PG_NODES="${PG_NODES:-pg-0,pg-1,pg-2}"
+BOOTSTRAP_NODE="${BOOTSTRAP_NODE:-pg-0}"
+APP_DB="${APP_DB:-forum}"
+APP_USER="${APP_USER:-forum}"
+FENCE_WAIT_SECONDS="${FENCE_WAIT_SECONDS:-30}"
+PG_MAX_CONNECTIONS="${PG_MAX_CONNECTIONS:-200}"
+PG_SHARED_BUFFERS="${PG_SHARED_BUFFERS:-128MB}"
+REPMGR_RECONNECT_ATTEMPTS="${REPMGR_RECONNECT_ATTEMPTS:-3}"
+REPMGR_RECONNECT_INTERVAL="${REPMGR_RECONNECT_INTERVAL:-1}"
+REPMGR_MONITOR_INTERVAL="${REPMGR_MONITOR_INTERVAL:-1}"
+REPMGR_PRIORITY="${REPMGR_PRIORITY:-100}"
+BIN=/usr/lib/postgresql/${PG_MAJOR}/bin
+CONF=/etc/repmgr/repmgr.conf
+export PGDATA PGCONNECT_TIMEOUT=2
+
+IFS=, read -r -a NODES <<<"$PG_NODES"
+NODE_ID=0; PEERS=()
+for i in "${!NODES[@]}"; do
+  if [[ "${NODES[$i]}" == "$NODE_NAME" ]]; then NODE_ID=$((i + 1)); else PEERS+=("${NODES[$i]}"); fi
+done
+(( NODE_ID > 0 )) || die "NODE_NAME=$NODE_NAME is not in PG_NODES=$PG_NODES"
+
+write_configs() {
+  umask 077
+  printf '*:*:*:repmgr:%s\n*:*:replication:repmgr:%s\n' "$REPMGR_PASSWORD" "$REPMGR_PASSWORD" > "$HOME/.pgpass"
+  chmod 600 "$HOME/.pgpass"
+  umask 022
+  local names; names=$(printf '"%s",' "${NODES[@]}"); names=${names%,}
+  sed -e "s/@MAX_CONNECTIONS@/${PG_MAX_CONNECTIONS}/" -e "s/@SHARED_BUFFERS@/${PG_SHARED_BUFFERS}/" \
+      -e "s/@SYNC_NAMES@/${names}/" /etc/postgresql/templates/postgresql.conf > /etc/postgresql/conf.d/10-forum.conf
+  cp /etc/postgresql/templates/pg_hba.conf /etc/postgresql/pg_hba.conf
+  sed -e "s/@NODE_ID@/${NODE_ID}/" -e "s/@NODE_NAME@/${NODE_NAME}/" -e "s#@PGDATA@#${PGDATA}#" -e "s#@BIN@#${BIN}#g" \
+      -e "s/@PRIORITY@/${REPMGR_PRIORITY}/" -e "s/@RECONNECT_ATTEMPTS@/${REPMGR_RECONNECT_ATTEMPTS}/" \
+      -e "s/@RECONNECT_INTERVAL@/${REPMGR_RECONNECT_INTERVAL}/" -e "s/@MONITOR_INTERVAL@/${REPMGR_MONITOR_INTERVAL}/" \
+      /etc/postgresql/templates/repmgr.conf > "$CONF"
+}
+
+# the data dir's postgresql.conf only includes the generated config (also after clone/rewind)
+ensure_include() {
+  grep -q "^include_dir = '/etc/postgresql/conf.d'" "$PGDATA/postgresql.conf" 2>/dev/null ||
+    echo "include_dir = '/etc/postgresql/conf.d'" >> "$PGDATA/postgresql.conf"
+}
+
+# peer_state HOST -> "primary" | "standby" | "down". A peer counts as primary only when it is out of
+# recovery AND repmgr's metadata on it already says so (promotion finished), so rejoin can use it.
+peer_state() {
+  local r
+  r=$(psql "host=$1 port=5432 user=repmgr dbname=repmgr connect_timeout=2" -XAtqc \
+      "select case when pg_is_in_recovery() then 't' when exists (select 1 from repmgr.nodes where node_name = '$1' and type = 'primary' and active) then 'f' else 'p' end" 2>/dev/null) || { echo down; return; }
+  case "$r" in f) echo primary ;; t) echo standby ;; p) echo promoting ;; *) echo down ;; esac
+}
+# sets PRIMARY (peer name or empty) and ANSWERING (count of peers that answered)
+scan_peers() {
+  PRIMARY=""; ANSWERING=0
+  local p s
+  for p in "${PEERS[@]}"; do
+    s=$(peer_state "$p")
+    [[ "$s" != down ]] && ANSWERING=$((ANSWERING + 1))
+    [[ "$s" == primary && -z "$PRIMARY" ]] && PRIMARY="$p"
+  done
+  return 0
+}
+node_id_of() { local i; for i in "${!NODES[@]}"; do [[ "${NODES[$i]}" == "$1" ]] && echo $((i + 1)); done; }
+
+pg_running() { pg_ctl -D "$PGDATA" status >/dev/null 2>&1; }
+pg_start() { pg_ctl -D "$PGDATA" -w -t 300 -l /proc/1/fd/2 start >/dev/null; }
+pg_stop() { pg_running && pg_ctl -D "$PGDATA" -w -t 60 -m fast stop >/dev/null || true; }
+
+cluster_state() { pg_controldata -D "$PGDATA" 2>/dev/null | sed -n 's/^Database cluster state: *//p'; }
+
+# after a crash the data dir is not cleanly shut down: pg_rewind/rejoin need a clean one.
+# single-user mode runs crash recovery without accepting any connection (cannot act as a primary).
+clean_shutdown() {
+  local st; st=$(cluster_state)
+  case "$st" in
+    "shut down"|"shut down in recovery") return 0 ;;
+  esac
+  log "data dir state '$st': running crash recovery in single-user mode"
+  local sig=""
+  for f in standby.signal recovery.signal; do [[ -f "$PGDATA/$f" ]] && { mv "$PGDATA/$f" "$PGDATA/$f.hold"; sig="$sig $f"; }; done
+  postgres --single -D "$PGDATA" -c config_file="$PGDATA/postgresql.conf" template1 </dev/null >/dev/null 2>&1 || true
+  for f in $sig; do mv "$PGDATA/$f.hold" "$PGDATA/$f"; done
+  log "data dir state now '$(cluster_state)'"
+}
+
+wipe_data() { log "removing local data dir contents for a re-clone"; find "$PGDATA" -mindepth 1 -delete; }
+
+clone_from() {
+  local src="$1"
+  log "cloning from $src"
+  repmgr -f "$CONF" -h "$src" -U repmgr -d repmgr standby clone --fast-checkpoint -F >&2
+  ensure_include
+  pg_start
+  repmgr -f "$CONF" standby register -F --upstream-node-id="$(node_id_of "$src")" --wait-sync=60 >&2 || \
+    repmgr -f "$CONF" standby register -F >&2
+}
+
+rejoin_to() {
+  local src="$1"
+  pg_stop
+  clean_shutdown
+  log "rejoining as standby of $src (pg_rewind if diverged)"
+  local try
+  for try in 1 2 3; do
+    if repmgr -f "$CONF" node rejoin -d "host=$src port=5432 user=repmgr dbname=repmgr connect_timeout=2" \
+         --force-rewind --config-files=postgresql.conf,postgresql.auto.conf --verbose >&2; then
+      ensure_include
+      pg_running || pg_start
+      return 0
+    fi
+    pg_stop; clean_shutdown; sleep 2
+  done
+  log "rejoin failed: re-cloning"
+  pg_stop
+  wipe_data
+  clone_from "$src"
+}
+
+bootstrap_primary() {
+  log "initialising a new cluster on $NODE_NAME (bootstrap node)"
+  local pw; pw=$(mktemp); printf '%s' "$POSTGRES_PASSWORD" > "$pw"
+  initdb -D "$PGDATA" -U postgres --pwfile="$pw" -E UTF8 --locale=C.UTF-8 --data-checksums --auth-local=peer --auth-host=scram-sha-256 >/dev/null
+  rm -f "$pw"
+  ensure_include
+  pg_start
+  # no standby exists yet: this session must not wait for a synchronous standby
+  PGOPTIONS='-c synchronous_commit=local' psql -XAtq -v ON_ERROR_STOP=1 -d postgres \
+    -v repmgr_pw="$REPMGR_PASSWORD" -v app_pw="$APP_PASSWORD" -v app_user="$APP_USER" -v app_db="$APP_DB" <<'SQL'
+CREATE ROLE repmgr LOGIN SUPERUSER REPLICATION PASSWORD :'repmgr_pw';
+-- repmgr's own metadata writes (promote, follow, monitoring) must never wait for a sync standby:
+-- during a failover the new primary has no standby yet.
+ALTER ROLE repmgr SET synchronous_commit = local;
+CREATE DATABASE repmgr OWNER repmgr;
+SELECT :'app_pw' <> '' AS have_app \gset
+\if :have_app
+CREATE ROLE :"app_user" LOGIN PASSWORD :'app_pw';
+CREATE DATABASE :"app_db" OWNER :"app_user";
+\endif
+SQL
+  PGOPTIONS='-c synchronous_commit=local' repmgr -f "$CONF" primary register -F >&2
+}
+
+supervise() {
+  local repmgrd_pid="" down=0
+  trap 'log "stopping"; [[ -n "$repmgrd_pid" ]] && kill "$repmgrd_pid" 2>/dev/null; pg_stop; exit 0' TERM INT
+  while true; do
+    if [[ -z "$repmgrd_pid" ]] || ! kill -0 "$repmgrd_pid" 2>/dev/null; then
+      repmgrd -f "$CONF" --daemonize=false >&2 &
+      repmgrd_pid=$!
+    fi
+    if pg_running; then down=0; else down=$((down + 1)); fi
+    # repmgr restarts PostgreSQL itself at times; a longer outage ends the container (Swarm restarts it)
+    (( down < 20 )) || { log "PostgreSQL is down for 20 s: exiting"; kill "$repmgrd_pid" 2>/dev/null || true; exit 1; }
+    sleep 1 & wait $! || true
+  done
+}
+
+main() {
+  write_configs
+  if [[ ! -s "$PGDATA/PG_VERSION" ]]; then
+    [[ -z "$(ls -A "$PGDATA" 2>/dev/null)" ]] || wipe_data   # a half-finished clone
+    while true; do
+      scan_peers
+      if [[ -n "$PRIMARY" ]]; then clone_from "$PRIMARY"; break; fi
+      if [[ "$NODE_NAME" == "$BOOTSTRAP_NODE" && "$ANSWERING" -eq 0 ]]; then bootstrap_primary; break; fi
+      log "empty data dir, no primary among peers (${ANSWERING} answering): waiting"
+      sleep 2
+    done
+  elif [[ -f "$PGDATA/standby.signal" ]]; then
+    ensure_include
+    log "standby data: starting as standby"
+    pg_start
+    scan_peers
+    if [[ -n "$PRIMARY" ]]; then
+      repmgr -f "$CONF" standby follow --upstream-node-id="$(node_id_of "$PRIMARY")" -W >&2 ||
+        rejoin_to "$PRIMARY"
+    fi
+  else
+    ensure_include
+    local start=$SECONDS
+    while true; do
+      scan_peers
+      if [[ -n "$PRIMARY" ]]; then rejoin_to "$PRIMARY"; break; fi
+      if (( SECONDS - start >= FENCE_WAIT_SECONDS && ANSWERING >= 1 )); then
+        log "fence: no peer is primary after ${FENCE_WAIT_SECONDS}s and ${ANSWERING} peer(s) agree: starting as primary"
+        pg_start
+        break
+      fi
+      log "fence: primary data but not allowed to start as primary yet (${ANSWERING} peers answering, none primary)"
+      sleep 1
+    done
+  fi
+  supervise
+}
+main "$@"
