@@ -1,2 +1,31 @@
-// entry point: replaced by the service's implementation
-export {};
+import Docker from 'dockerode';
+import { createLogger, installGracefulShutdown } from '@forum/shared';
+import { loadAutoscalerConfig } from './config.js';
+import { buildApp } from './app.js';
+import { SlackQueue, decisionMessage } from './notify.js';
+
+const config = loadAutoscalerConfig();
+const logger = createLogger('autoscaler');
+const docker = new Docker({ socketPath: config.DOCKER_SOCKET });
+const slack = new SlackQueue(config.SLACK_WEBHOOK_URL, logger, config.SLACK_MIN_INTERVAL_MS);
+
+let draining = () => false;
+const { app } = buildApp({
+  docker,
+  logger,
+  token: config.AUTOSCALER_TOKEN,
+  labelPrefix: config.AUTOSCALE_LABEL_PREFIX,
+  stackName: config.STACK_NAME,
+  recovery: config.HOOK_RECOVERY_ACTION,
+  notify: (d) => slack.push(decisionMessage(d, config.SLACK_CHANNEL)),
+  isDraining: () => draining(),
+});
+
+const server = app.listen(config.PORT, () => {
+  logger.info(
+    { port: config.PORT, labelPrefix: config.AUTOSCALE_LABEL_PREFIX, stack: config.STACK_NAME ?? null, slack: Boolean(config.SLACK_WEBHOOK_URL) },
+    'autoscaler listening',
+  );
+});
+const shutdown = installGracefulShutdown([server], { logger, onClose: [() => slack.drain(4000)] });
+draining = shutdown.isDraining;
