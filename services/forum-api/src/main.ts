@@ -1,2 +1,31 @@
-// entry point: replaced by the service's implementation
-export {};
+import { createServer } from 'node:http';
+import express from 'express';
+import { createLogger, installGracefulShutdown } from '@forum/shared';
+import { buildRuntime } from './app.js';
+import { bootstrap } from './bootstrap.js';
+import { loadServiceConfig } from './config.js';
+
+const cfg = loadServiceConfig();
+const logger = createLogger('forum-api');
+let draining = () => false;
+const rt = buildRuntime(cfg, logger, { isDraining: () => draining() });
+
+try {
+  await bootstrap(cfg, rt.db, logger);
+} catch (err) {
+  logger.fatal({ err }, 'start-up failed');
+  process.exit(1);
+}
+
+const server = createServer(rt.app);
+server.keepAliveTimeout = 65_000; // longer than NGINX's upstream keepalive_timeout
+server.headersTimeout = 66_000;
+const metricsApp = express();
+metricsApp.get('/metrics', rt.metrics.handler);
+const metricsServer = createServer(metricsApp);
+
+const shutdown = installGracefulShutdown([server, metricsServer], { logger, timeoutMs: 8000, onClose: [() => rt.close()] });
+draining = shutdown.isDraining;
+
+server.listen(cfg.PORT, () => logger.info({ port: cfg.PORT }, 'forum api listening'));
+metricsServer.listen(cfg.METRICS_PORT, () => logger.info({ port: cfg.METRICS_PORT }, 'metrics listening'));

@@ -1,0 +1,132 @@
+import type { ErrorRequestHandler, Express } from 'express';
+import { AppError, createBaseApp, createMetrics, promClient, type Logger, type ServiceMetrics } from '@forum/shared';
+import type { Config } from './config.js';
+import type { Ctx } from './context.js';
+import { createDb, type Db } from './db.js';
+import { enqueue, queueStats } from './jobs.js';
+import { createRedis, type Redis } from './redis.js';
+import { authRouter } from './routes/auth.js';
+import { threadsRouter } from './routes/threads.js';
+import { Sessions } from './session.js';
+
+export function parseTrustProxy(v: string): boolean | number | string {
+  const s = v.trim();
+  if (s === 'true' || s === 'false') return s === 'true';
+  if (/^\d+$/.test(s)) return Number(s);
+  return s;
+}
+
+/** Failures of our dependencies and data errors become precise statuses instead of a blanket 500. */
+export const dependencyErrors: ErrorRequestHandler = (err, _req, _res, next) => {
+  if (err instanceof AppError) return next(err);
+  const e = err as { name?: string; code?: string; message?: string };
+  const msg = String(e?.message ?? '');
+  if (e?.name === 'MaxRetriesPerRequestError' || /Connection is closed|Stream isn't writeable|ECONNRESET|EPIPE/.test(msg))
+    return next(new AppError('service_unavailable', 503, 'Redis is temporarily unavailable, retry shortly.'));
+  if (/timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Client has encountered a connection error/.test(msg))
+    return next(new AppError('service_unavailable', 503, 'The database is temporarily unavailable, retry shortly.'));
+  if (typeof e?.code === 'string' && /^(08|57P0|53)/.test(e.code))
+    return next(new AppError('service_unavailable', 503, 'The database is temporarily unavailable, retry shortly.'));
+  if (e?.code === '40001' || e?.code === '40P01') return next(new AppError('conflict_retry', 503, 'Concurrent update, retry.'));
+  if (typeof e?.code === 'string' && e.code.startsWith('22')) return next(new AppError('invalid', 400, 'Invalid value in request.'));
+  if (e?.code === '23505') return next(new AppError('conflict', 409, 'This already exists.'));
+  if (e?.code === '23503') return next(new AppError('not_found', 404, 'A referenced object does not exist.'));
+  next(err);
+};
+
+/** Pool and queue gauges, read at scrape time. */
+export function registerRuntimeMetrics(metrics: ServiceMetrics, db: Db, redis: Redis): void {
+  const registers = [metrics.registry];
+  new promClient.Gauge({
+    name: 'pg_pool_connections',
+    help: 'node-postgres pool connections by pool (rw = primary, ro = balanced) and state',
+    labelNames: ['pool', 'state'] as const,
+    registers,
+    collect() {
+      for (const [name, pool] of [['rw', db.rw], ['ro', db.ro]] as const) {
+        this.set({ pool: name, state: 'total' }, pool.totalCount);
+        this.set({ pool: name, state: 'idle' }, pool.idleCount);
+        this.set({ pool: name, state: 'waiting' }, pool.waitingCount);
+      }
+    },
+  });
+  new promClient.Gauge({
+    name: 'forum_jobs',
+    help: 'Job stream: entries in the stream, pending (delivered, not acknowledged), dead-lettered',
+    labelNames: ['state'] as const,
+    registers,
+    async collect() {
+      try {
+        const s = await queueStats(redis);
+        this.set({ state: 'stream' }, s.length);
+        this.set({ state: 'pending' }, s.pending);
+        this.set({ state: 'dead' }, s.dead);
+      } catch {
+        // Redis down: leave the last values; readiness reports the outage
+      }
+    },
+  });
+}
+
+export interface Runtime {
+  db: Db;
+  redis: Redis;
+  ctx: Ctx;
+  app: Express;
+  metrics: ServiceMetrics;
+  close(): Promise<void>;
+}
+
+export function buildRuntime(
+  cfg: Config,
+  logger: Logger,
+  opts: { isDraining?: () => boolean; db?: Db; redis?: Redis } = {},
+): Runtime {
+  const db = opts.db ?? createDb(cfg);
+  const redis = opts.redis ?? createRedis(cfg.REDIS_URL, cfg.REDIS_PASSWORD, logger);
+  const sessions = new Sessions(redis, cfg.SESSION_SECRET, cfg.SECURE_COOKIES);
+  const ctx: Ctx = {
+    cfg,
+    db,
+    redis,
+    sessions,
+    logger,
+    async enqueue(job) {
+      try {
+        await enqueue(redis, job);
+      } catch (err) {
+        logger.warn({ err: (err as Error).message, job }, 'enqueue failed; the worker sweep will pick the post up');
+      }
+    },
+  };
+  const metrics = createMetrics('forum-api');
+  registerRuntimeMetrics(metrics, db, redis);
+  const { app, finish } = createBaseApp({
+    service: 'forum-api',
+    logger,
+    metrics,
+    trustProxy: parseTrustProxy(cfg.TRUST_PROXY),
+    bodyLimit: '512kb',
+    isDraining: opts.isDraining,
+    checks: {
+      postgres: () => db.rw.query('SELECT 1'),
+      redis: () => redis.ping(),
+    },
+  });
+  app.use(sessions.middleware());
+  app.use(authRouter(ctx));
+  app.use(threadsRouter(ctx));
+  app.use(dependencyErrors);
+  finish(app);
+  return {
+    db,
+    redis,
+    ctx,
+    app,
+    metrics,
+    async close() {
+      await db.close();
+      redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,43 @@
+import { env, loadConfigOrExit, z } from '@forum/shared';
+
+/** Every variable the api and the worker read. Secrets may come as `<NAME>_FILE` (Docker secrets). */
+export const configShape = {
+  PORT: env.int(8000),
+  METRICS_PORT: env.int(9464),
+  PGHOST: z.string().min(1),
+  PGPORT: env.int(5432),
+  PGDATABASE: z.string().min(1).default('forum'),
+  PGUSER: z.string().min(1).default('forum'),
+  PGPASSWORD: z.string().optional(),
+  PG_POOL_MAX: env.int(10),
+  /** pgpool's app_name_redirect_preference_list keys on these (see docs/API-DECISIONS.md). */
+  PG_APP_NAME_PRIMARY: z.string().min(1).default('forum-api-rw'),
+  PG_APP_NAME_REPLICA: z.string().min(1).default('forum-api-ro'),
+  PG_STATEMENT_TIMEOUT_MS: env.int(15000),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL'),
+  REDIS_PASSWORD: z.string().optional(),
+  SESSION_SECRET: z.string().min(16, 'SESSION_SECRET must be at least 16 characters'),
+  ADMIN_USERNAME: z.string().min(3).max(14).default('admin'),
+  ADMIN_EMAIL: z.string().email().default('admin@forum.local'),
+  ADMIN_PASSWORD: z.string().optional(),
+  TRUST_PROXY: z.string().default('loopback, uniquelocal'),
+  RUN_MIGRATIONS: env.bool(true),
+  /** One post per user per this interval (Misago's flood protection). */
+  FLOOD_INTERVAL_MS: env.int(3000),
+  /** A job unacknowledged this long (its worker died) is claimed by another worker. */
+  JOB_CLAIM_IDLE_MS: env.int(30000),
+  JOB_MAX_ATTEMPTS: env.int(5),
+  /** The worker re-enqueues posts whose job never completed (lost in a Redis failover) after this age. */
+  JOB_SWEEP_AGE_MS: env.int(60000),
+  SECURE_COOKIES: env.bool(false),
+  /** Test-only fault injection for the worker: "before_commit" | "after_commit" pauses a job there. */
+  WORKER_FAULT: z.enum(['', 'before_commit', 'after_commit']).default(''),
+};
+
+export const secretKeys = ['PGPASSWORD', 'REDIS_PASSWORD', 'SESSION_SECRET', 'ADMIN_PASSWORD'] as (keyof typeof configShape)[];
+
+export type Config = z.infer<z.ZodObject<typeof configShape>>;
+
+export function loadServiceConfig(): Config {
+  return loadConfigOrExit(configShape, { secrets: secretKeys as never });
+}

@@ -1,0 +1,16 @@
+import type { Logger } from '@forum/shared';
+import type { Config } from './config.js';
+import type { Db } from './db.js';
+import type { Redis } from './redis.js';
+import type { Sessions } from './session.js';
+import type { Job } from './jobs.js';
+
+export interface Ctx {
+  cfg: Pick<Config, 'FLOOD_INTERVAL_MS'>;
+  db: Db;
+  redis: Redis;
+  sessions: Sessions;
+  logger: Logger;
+  /** Enqueue after commit; a failure is logged, never surfaced (the worker's sweep re-enqueues lost post jobs). */
+  enqueue(job: Job): Promise<void>;
+}

@@ -1,0 +1,72 @@
+import pg from 'pg';
+import type { Config } from './config.js';
+
+// int8 (count(*)) as JS number: our counts stay far below 2^53
+pg.types.setTypeParser(20, (v) => Number(v));
+
+export type Queryable = Pick<pg.PoolClient, 'query'>;
+
+/**
+ * Two pools to ONE address (Pgpool in the stack). They differ only in application_name, which pgpool's
+ * app_name_redirect_preference_list maps: `rw` -> primary (writes and reads that must see the user's own
+ * writes), `ro` -> load balanced (stale-tolerant anonymous reads). See docs/API-DECISIONS.md.
+ */
+export interface Db {
+  rw: pg.Pool;
+  ro: pg.Pool;
+  /** Statements sent so far (tests assert "one query per list page" with it). */
+  stats: { queries: number };
+  /** Runs fn in a transaction on the primary pool. */
+  tx<T>(fn: (c: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export function createDb(cfg: Pick<Config, 'PGHOST' | 'PGPORT' | 'PGDATABASE' | 'PGUSER' | 'PGPASSWORD' | 'PG_POOL_MAX' | 'PG_APP_NAME_PRIMARY' | 'PG_APP_NAME_REPLICA' | 'PG_STATEMENT_TIMEOUT_MS'>): Db {
+  const stats = { queries: 0 };
+  const base = {
+    host: cfg.PGHOST,
+    port: cfg.PGPORT,
+    database: cfg.PGDATABASE,
+    user: cfg.PGUSER,
+    password: cfg.PGPASSWORD,
+    max: cfg.PG_POOL_MAX,
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: 5_000,
+    statement_timeout: cfg.PG_STATEMENT_TIMEOUT_MS,
+  };
+  const rw = new pg.Pool({ ...base, application_name: cfg.PG_APP_NAME_PRIMARY });
+  const ro = new pg.Pool({ ...base, application_name: cfg.PG_APP_NAME_REPLICA });
+  for (const pool of [rw, ro]) {
+    // an idle client losing its server (failover) must not crash the process
+    pool.on('error', () => undefined);
+    pool.on('connect', (client) => {
+      const orig = client.query.bind(client) as (...a: unknown[]) => unknown;
+      (client as unknown as { query: (...a: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        stats.queries++;
+        return orig(...args);
+      };
+    });
+  }
+  return {
+    rw,
+    ro,
+    stats,
+    async tx(fn) {
+      const client = await rw.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    async close() {
+      await Promise.allSettled([rw.end(), ro.end()]);
+    },
+  };
+}

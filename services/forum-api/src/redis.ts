@@ -1,0 +1,30 @@
+import { Redis } from 'ioredis';
+import type { Logger } from '@forum/shared';
+
+/**
+ * A Redis client for REDIS_URL (HAProxy in the stack, which always points at the current master).
+ * Request-path commands fail fast (few retries) so a Redis outage becomes a 503, not a hung request;
+ * the connection itself keeps reconnecting forever, which is what carries us over a Sentinel failover.
+ */
+export function createRedis(url: string, password: string | undefined, logger: Logger, opts: { blocking?: boolean } = {}): Redis {
+  const client = new Redis(url, {
+    password: password || undefined,
+    maxRetriesPerRequest: opts.blocking ? null : 2,
+    connectTimeout: 3000,
+    enableReadyCheck: true,
+    lazyConnect: false,
+    retryStrategy: (times) => Math.min(100 * times, 2000),
+    // a demoted master answers READONLY: reconnect so HAProxy routes us to the new master
+    reconnectOnError: (err) => err.message.startsWith('READONLY'),
+  });
+  let lastLogged = 0;
+  client.on('error', (err) => {
+    const now = Date.now();
+    if (now - lastLogged > 5000) {
+      lastLogged = now;
+      logger.warn({ err: err.message }, 'redis connection error');
+    }
+  });
+  return client;
+}
+export type { Redis };

@@ -1,0 +1,372 @@
+import { Router, type Response } from 'express';
+import { AppError, asyncHandler, badRequest, forbidden, notFound } from '@forum/shared';
+import type { Ctx } from '../context.js';
+import type { Queryable } from '../db.js';
+import {
+  attachments, body, categoryId, flag, parseId, parseOptionalInt, pinWeight, RULES, slugify, validatePost, validateTitle,
+} from '../domain.js';
+import { renderPost } from '../render.js';
+import {
+  postJson, THREAD_COLUMNS, threadIsRead, threadJoins, threadJson, threadUrl, type PostRow, type ThreadRow,
+} from '../serializers.js';
+import { currentUser, requireUser, type SessionUser } from '../session.js';
+
+const LISTS = ['all', 'my', 'new', 'unread', 'subscribed'] as const;
+type ListName = (typeof LISTS)[number];
+const LIST_FILTER: Record<ListName, string> = {
+  all: 'true',
+  my: 't.starter_id = $2',
+  new: 'tr.user_id IS NULL',
+  unread: 'tr.user_id IS NOT NULL AND t.last_post_id > tr.last_read_post_id',
+  subscribed: 's.user_id IS NOT NULL',
+};
+const PRIVATE_CATEGORY = 1;
+const ROOT_CATEGORY = 2;
+
+/** The viewer's reads go to the primary (they must see their own writes); guests' reads may be balanced. */
+const reader = (ctx: Ctx, viewer?: SessionUser) => (viewer ? ctx.db.rw : ctx.db.ro);
+const threadNotFound = () => notFound('No Thread matches the given query.');
+
+async function loadThread(c: Queryable, id: number, viewer: SessionUser | undefined, lock = false): Promise<ThreadRow> {
+  const { rows } = await c.query<ThreadRow>(
+    `SELECT ${THREAD_COLUMNS} ${threadJoins('$2')} WHERE t.id = $1${lock ? ' FOR UPDATE OF t' : ''}`,
+    [id, viewer?.id ?? 0],
+  );
+  const t = rows[0];
+  if (!t || (t.is_hidden && !viewer?.isStaff && viewer?.id !== t.starter_id)) throw threadNotFound();
+  return t;
+}
+
+/** Misago's flood protection: one post per user per FLOOD_INTERVAL_MS. */
+async function floodCheck(ctx: Ctx, user: SessionUser): Promise<void> {
+  if (ctx.cfg.FLOOD_INTERVAL_MS <= 0) return;
+  const ok = await ctx.redis.set(`flood:${user.id}`, '1', 'PX', ctx.cfg.FLOOD_INTERVAL_MS, 'NX');
+  if (ok !== 'OK')
+    throw new AppError('flood', 429, "You can't post message so quickly after previous one.", true, {
+      retryAfter: Math.ceil(ctx.cfg.FLOOD_INTERVAL_MS / 1000),
+    });
+}
+
+async function markRead(c: Queryable, user: SessionUser, threadId: number, postId: number): Promise<void> {
+  await c.query(
+    `INSERT INTO thread_reads (user_id, thread_id, last_read_post_id, last_read_on) VALUES ($1, $2, $3, now())
+     ON CONFLICT (user_id, thread_id) DO UPDATE SET last_read_post_id = GREATEST(thread_reads.last_read_post_id, EXCLUDED.last_read_post_id),
+       last_read_on = now()`,
+    [user.id, threadId, postId],
+  );
+}
+
+function ensureCanReply(t: ThreadRow, user: SessionUser): void {
+  if (t.is_closed && !user.isStaff) throw forbidden("This thread is closed. You can't reply to it.");
+}
+
+const POST_COLUMNS = 'p.id, p.poster_id, p.poster_name, u.slug AS poster_slug, p.parsed, p.posted_on, p.updated_on, p.edits';
+
+export function threadsRouter(ctx: Ctx): Router {
+  const r = Router();
+
+  // Thread lists: ONE statement per page (category tree, subcategories, pinned + page with the viewer's read/subscription state).
+  r.get('/api/threads/', asyncHandler(async (req, res) => {
+    const viewer = currentUser(res);
+    const listRaw = req.query.list ?? 'all';
+    if (typeof listRaw !== 'string' || !(LISTS as readonly string[]).includes(listRaw))
+      throw badRequest(`"list" must be one of: ${LISTS.join(', ')}.`, 'invalid', { field: 'list' });
+    const list = listRaw as ListName;
+    if (list !== 'all' && !viewer) throw new AppError('not_authenticated', 403, 'You have to sign in to see this list.');
+    const category = parseOptionalInt(req.query.category, 'category') ?? ROOT_CATEGORY;
+    const start = parseOptionalInt(req.query.start, 'start') ?? null;
+    if (category === PRIVATE_CATEGORY) throw notFound('No Category matches the given query.');
+    const filter = LIST_FILTER[list];
+    const visible = viewer?.isStaff ? 'true' : `(NOT t.is_hidden OR t.starter_id = $2)`;
+    const sql = `
+      WITH RECURSIVE tree AS (
+        SELECT id FROM categories WHERE id = $1 AND special_role IS DISTINCT FROM 'private_threads'
+        UNION ALL SELECT c.id FROM categories c JOIN tree ON c.parent_id = tree.id
+      ),
+      pinned AS (
+        SELECT ${THREAD_COLUMNS} ${threadJoins('$2')}
+        WHERE $3::int IS NULL AND t.weight > 0 AND t.category_id IN (SELECT id FROM tree) AND ${visible} AND ${filter}
+        ORDER BY t.weight DESC, t.last_post_id DESC LIMIT 50
+      ),
+      page AS (
+        SELECT ${THREAD_COLUMNS} ${threadJoins('$2')}
+        WHERE t.weight = 0 AND t.category_id IN (SELECT id FROM tree) AND ${visible} AND ${filter}
+          AND ($3::int IS NULL OR t.last_post_id <= $3::int)
+        ORDER BY t.last_post_id DESC LIMIT ${RULES.threadsPerPage + 1}
+      )
+      SELECT (SELECT count(*) FROM tree) AS tree_size,
+             (SELECT coalesce(json_agg(id ORDER BY id), '[]'::json) FROM categories WHERE parent_id = $1) AS subcategories,
+             (SELECT coalesce(json_agg(pinned), '[]'::json) FROM pinned) AS pinned,
+             (SELECT coalesce(json_agg(page ORDER BY page.last_post_id DESC), '[]'::json) FROM page) AS page`;
+    const { rows } = await reader(ctx, viewer).query<{ tree_size: number; subcategories: number[]; pinned: ThreadRow[]; page: ThreadRow[] }>(sql, [
+      category, viewer?.id ?? 0, start,
+    ]);
+    const row = rows[0];
+    if (row.tree_size === 0) throw notFound('No Category matches the given query.');
+    const regular = row.page.slice(0, RULES.threadsPerPage);
+    const next = row.page.length > RULES.threadsPerPage ? row.page[RULES.threadsPerPage].last_post_id : null;
+    res.json({ results: [...row.pinned, ...regular].map((t) => threadJson(t, viewer)), subcategories: row.subcategories, next });
+  }));
+
+  r.get('/api/threads/editor/', asyncHandler(async (_req, res) => {
+    const user = requireUser(res, 'You need to be signed in to start threads.');
+    const { rows } = await ctx.db.rw.query<{ id: number; name: string; level: number; is_closed: boolean }>(
+      `SELECT id, name, level, is_closed FROM categories WHERE special_role IS NULL ORDER BY level, id`,
+    );
+    res.json(
+      rows
+        .filter((c) => !c.is_closed || user.isStaff)
+        .map((c) => ({ id: c.id, name: c.name, level: c.level, post: true, close: user.isStaff, hide: user.isStaff, pin: user.isStaff ? 2 : 0 })),
+    );
+  }));
+
+  r.post('/api/threads/', asyncHandler(async (req, res) => {
+    const user = requireUser(res, 'You need to be signed in to start threads.');
+    const b = body(req.body);
+    const title = validateTitle(b);
+    const source = validatePost(b);
+    const category = categoryId(b);
+    attachments(b);
+    const close = flag(b, 'close');
+    const hide = flag(b, 'hide');
+    const weight = pinWeight(b);
+    if ((close || hide || weight > 0) && !user.isStaff) throw forbidden("You don't have permission to close, hide or pin threads.");
+    const parsed = renderPost(source);
+    const slug = slugify(title);
+    const thread = await ctx.db.tx(async (c) => {
+      const cats = await c.query<{ id: number; is_closed: boolean }>(
+        'SELECT id, is_closed FROM categories WHERE id = $1 AND special_role IS NULL',
+        [category],
+      );
+      if (!cats.rows[0]) throw badRequest('Requested category could not be found.', 'category_not_found', { field: 'category' });
+      if (cats.rows[0].is_closed && !user.isStaff) throw forbidden('This category is closed. You can\'t start new threads in it.');
+      await floodCheck(ctx, user);
+      const t = await c.query<{ id: number }>(
+        `INSERT INTO threads (category_id, title, slug, starter_id, starter_name, starter_slug, last_poster_id, last_poster_name,
+           last_poster_slug, weight, is_closed, is_hidden)
+         VALUES ($1, $2, $3, $4, $5, $6, $4, $5, $6, $7, $8, $9) RETURNING id`,
+        [category, title, slug, user.id, user.username, user.slug, weight, close, hide],
+      );
+      const threadId = t.rows[0].id;
+      const p = await c.query<{ id: number }>(
+        `INSERT INTO posts (thread_id, category_id, poster_id, poster_name, original, parsed) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+        [threadId, category, user.id, user.username, source, parsed],
+      );
+      const postId = p.rows[0].id;
+      await c.query('UPDATE threads SET first_post_id = $2, last_post_id = $2 WHERE id = $1', [threadId, postId]);
+      await markRead(c, user, threadId, postId);
+      return { id: threadId, postId };
+    });
+    await ctx.enqueue({ type: 'post_created', postId: thread.postId });
+    res.json({ id: thread.id, title, url: threadUrl({ slug, id: thread.id }) });
+  }));
+
+  r.get('/api/threads/:id/', asyncHandler(async (req, res) => {
+    const viewer = currentUser(res);
+    const t = await loadThread(reader(ctx, viewer), parseId(req.params.id, 'No Thread matches the given query.'), viewer);
+    res.json(threadJson(t, viewer));
+  }));
+
+  r.patch('/api/threads/:id/', asyncHandler(async (req, res) => {
+    const id = parseId(req.params.id, 'No Thread matches the given query.');
+    const user = requireUser(res);
+    const ops = req.body as unknown;
+    if (!Array.isArray(ops)) throw badRequest('PATCH request should be a list of operations.', 'invalid_patch');
+    if (ops.length === 0 || ops.length > 10) throw badRequest('PATCH request should contain 1 to 10 operations.', 'invalid_patch');
+    const out: Record<string, unknown> = { id, detail: ['ok'] };
+    let categoryChanged = false;
+    let categoryId = 0;
+    await ctx.db.tx(async (c) => {
+      const t = await loadThread(c, id, user, true);
+      categoryId = t.category_id;
+      const staffOnly = (what: string) => {
+        if (!user.isStaff) throw forbidden(`You don't have permission to change ${what} of this thread.`);
+      };
+      for (const raw of ops) {
+        if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw badRequest('Each operation must be an object.', 'invalid_patch');
+        const op = raw as { op?: unknown; path?: unknown; value?: unknown };
+        if (op.op !== 'replace' && op.op !== 'add' && op.op !== 'remove') throw badRequest('"op" must be "replace", "add" or "remove".', 'invalid_patch');
+        if (typeof op.path !== 'string') throw badRequest('"path" must be a string.', 'invalid_patch');
+        switch (op.path) {
+          case 'subscription': {
+            const v = op.op === 'remove' ? null : op.value;
+            if (v === 'notify' || v === 'email') {
+              await c.query(
+                `INSERT INTO subscriptions (user_id, thread_id, send_email) VALUES ($1, $2, $3)
+                 ON CONFLICT (user_id, thread_id) DO UPDATE SET send_email = EXCLUDED.send_email`,
+                [user.id, id, v === 'email'],
+              );
+              out.subscription = v === 'email';
+            } else if (v === null || v === 'unsubscribe') {
+              await c.query('DELETE FROM subscriptions WHERE user_id = $1 AND thread_id = $2', [user.id, id]);
+              out.subscription = null;
+            } else throw badRequest('"subscription" must be "notify", "email" or null.', 'invalid', { field: 'subscription' });
+            break;
+          }
+          case 'title': {
+            if (!user.isStaff && user.id !== t.starter_id) throw forbidden("You can't edit this thread's title.");
+            const title = validateTitle({ title: op.value });
+            await c.query('UPDATE threads SET title = $2, slug = $3 WHERE id = $1', [id, title, slugify(title)]);
+            out.title = title;
+            categoryChanged = true;
+            break;
+          }
+          case 'is-closed':
+          case 'is-hidden': {
+            staffOnly(op.path === 'is-closed' ? 'the closed state' : 'the visibility');
+            if (typeof op.value !== 'boolean') throw badRequest(`"${op.path}" must be a boolean.`, 'invalid', { field: op.path });
+            const col = op.path === 'is-closed' ? 'is_closed' : 'is_hidden';
+            await c.query(`UPDATE threads SET ${col} = $2 WHERE id = $1`, [id, op.value]);
+            out[col] = op.value;
+            if (col === 'is_hidden') categoryChanged = true;
+            break;
+          }
+          case 'weight': {
+            staffOnly('the weight');
+            if (op.value !== 0 && op.value !== 1 && op.value !== 2) throw badRequest('"weight" must be 0, 1 or 2.', 'invalid', { field: 'weight' });
+            await c.query('UPDATE threads SET weight = $2 WHERE id = $1', [id, op.value]);
+            out.weight = op.value;
+            break;
+          }
+          default:
+            throw badRequest(`"${String(op.path).slice(0, 40)}" is not a supported path.`, 'invalid_patch');
+        }
+      }
+    });
+    if (categoryChanged) await ctx.enqueue({ type: 'category_sync', categoryId });
+    res.json(out);
+  }));
+
+  r.delete('/api/threads/:id/', asyncHandler(async (req, res) => {
+    const id = parseId(req.params.id, 'No Thread matches the given query.');
+    const user = requireUser(res);
+    const categoryId = await ctx.db.tx(async (c) => {
+      const t = await loadThread(c, id, user, true);
+      if (!user.isStaff && !(user.id === t.starter_id && t.replies === 0)) throw forbidden("You can't delete this thread.");
+      await c.query('DELETE FROM threads WHERE id = $1', [id]);
+      return t.category_id;
+    });
+    await ctx.enqueue({ type: 'category_sync', categoryId });
+    res.json({});
+  }));
+
+  // Posts of a thread, 18 per page, in one statement; a signed-in viewer's read marker moves to the page's last post.
+  r.get('/api/threads/:id/posts/', asyncHandler(async (req, res) => {
+    const viewer = currentUser(res);
+    const id = parseId(req.params.id, 'No Thread matches the given query.');
+    const page = parseOptionalInt(req.query.page, 'page') ?? 1;
+    if (page < 1) throw notFound('Invalid page.');
+    const db = reader(ctx, viewer);
+    const { rows } = await db.query<{ thread: ThreadRow | null; posts: PostRow[] }>(
+      `SELECT (SELECT row_to_json(x) FROM (SELECT ${THREAD_COLUMNS} ${threadJoins('$2')} WHERE t.id = $1) x) AS thread,
+              (SELECT coalesce(json_agg(y ORDER BY y.id), '[]'::json) FROM (
+                 SELECT ${POST_COLUMNS} FROM posts p LEFT JOIN users u ON u.id = p.poster_id
+                 WHERE p.thread_id = $1 ORDER BY p.id LIMIT ${RULES.postsPerPage} OFFSET $3) y) AS posts`,
+      [id, viewer?.id ?? 0, (page - 1) * RULES.postsPerPage],
+    );
+    const t = rows[0].thread;
+    if (!t || (t.is_hidden && !viewer?.isStaff && viewer?.id !== t.starter_id)) throw threadNotFound();
+    const count = t.replies + 1;
+    const pages = Math.max(1, Math.ceil(count / RULES.postsPerPage));
+    if (page > pages) throw notFound('Invalid page.');
+    const posts = rows[0].posts.map((p) => postJson(p, t, viewer));
+    if (viewer && rows[0].posts.length) {
+      const lastShown = rows[0].posts[rows[0].posts.length - 1].id;
+      if ((t.last_read_post_id ?? 0) < lastShown) await markRead(ctx.db.rw, viewer, id, lastShown);
+    }
+    res.json({
+      ...threadJson(t, viewer),
+      post_set: {
+        results: posts,
+        page,
+        pages,
+        count,
+        first: page > 1 ? 1 : null,
+        previous: page > 1 ? page - 1 : null,
+        next: page < pages ? page + 1 : null,
+        last: page < pages ? pages : null,
+        before: (page - 1) * RULES.postsPerPage,
+        more: Math.max(0, count - page * RULES.postsPerPage),
+      },
+    });
+  }));
+
+  r.post('/api/threads/:id/posts/', asyncHandler(async (req, res) => {
+    const id = parseId(req.params.id, 'No Thread matches the given query.');
+    const user = requireUser(res, 'You have to sign in to reply threads.');
+    const b = body(req.body);
+    const source = validatePost(b);
+    attachments(b);
+    const parsed = renderPost(source);
+    const { post, thread } = await ctx.db.tx(async (c) => {
+      const t = await loadThread(c, id, user, true);
+      ensureCanReply(t, user);
+      await floodCheck(ctx, user);
+      const p = await c.query<PostRow>(
+        `INSERT INTO posts (thread_id, category_id, poster_id, poster_name, original, parsed) VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING id, poster_id, poster_name, $7::text AS poster_slug, parsed, posted_on, updated_on, edits`,
+        [id, t.category_id, user.id, user.username, source, parsed, user.slug],
+      );
+      const postRow = p.rows[0];
+      await c.query(
+        `UPDATE threads SET replies = replies + 1, last_post_id = $2, last_post_on = $3, last_poster_id = $4, last_poster_name = $5,
+           last_poster_slug = $6 WHERE id = $1`,
+        [id, postRow.id, postRow.posted_on, user.id, user.username, user.slug],
+      );
+      await markRead(c, user, id, postRow.id);
+      return { post: postRow, thread: { ...t, last_read_post_id: postRow.id } };
+    });
+    await ctx.enqueue({ type: 'post_created', postId: post.id });
+    res.json(postJson(post, thread, user));
+  }));
+
+  r.get('/api/threads/:id/posts/reply_editor/', asyncHandler(async (req, res) => {
+    const id = parseId(req.params.id, 'No Thread matches the given query.');
+    const user = requireUser(res, 'You have to sign in to reply threads.');
+    ensureCanReply(await loadThread(ctx.db.rw, id, user), user);
+    res.json({});
+  }));
+
+  r.put('/api/threads/:id/posts/:pid/', asyncHandler(async (req, res) => {
+    const id = parseId(req.params.id, 'No Thread matches the given query.');
+    const pid = parseId(req.params.pid, 'No Post matches the given query.');
+    const user = requireUser(res, 'You have to sign in to edit posts.');
+    const b = body(req.body);
+    const source = validatePost(b);
+    attachments(b);
+    const parsed = renderPost(source);
+    const result = await ctx.db.tx(async (c) => {
+      const t = await loadThread(c, id, user);
+      const { rows } = await c.query<{ poster_id: number | null }>('SELECT poster_id FROM posts WHERE id = $1 AND thread_id = $2 FOR UPDATE', [pid, id]);
+      if (!rows[0]) throw notFound('No Post matches the given query.');
+      if (!user.isStaff && rows[0].poster_id !== user.id) throw forbidden("You can't edit other users posts.");
+      if (t.is_closed && !user.isStaff) throw forbidden("This thread is closed. You can't edit posts in it.");
+      const up = await c.query<PostRow>(
+        `UPDATE posts p SET original = $2, parsed = $3, updated_on = now(), edits = edits + 1 FROM (SELECT 1) x
+         WHERE p.id = $1 RETURNING p.id, p.poster_id, p.poster_name, (SELECT slug FROM users WHERE id = p.poster_id) AS poster_slug,
+           p.parsed, p.posted_on, p.updated_on, p.edits`,
+        [pid, source, parsed],
+      );
+      return { post: up.rows[0], thread: t };
+    });
+    res.json(postJson(result.post, result.thread, user));
+  }));
+
+  r.post('/api/threads/:id/posts/:pid/read/', asyncHandler(async (req, res) => {
+    const id = parseId(req.params.id, 'No Thread matches the given query.');
+    const pid = parseId(req.params.pid, 'No Post matches the given query.');
+    const user = requireUser(res, 'You have to sign in to mark posts as read.');
+    const isRead = await ctx.db.tx(async (c) => {
+      const t = await loadThread(c, id, user);
+      const { rows } = await c.query('SELECT 1 FROM posts WHERE id = $1 AND thread_id = $2', [pid, id]);
+      if (!rows[0]) throw notFound('No Post matches the given query.');
+      await markRead(c, user, id, pid);
+      return threadIsRead({ ...t, last_read_post_id: Math.max(t.last_read_post_id ?? 0, pid) }, user);
+    });
+    res.json({ thread_is_read: isRead });
+  }));
+
+  return r;
+}
+
+export type { Response };

@@ -1,0 +1,315 @@
+/**
+ * Starts REAL PostgreSQL 15 and Redis 7 (Debian packages) as private processes on free ports in temp dirs,
+ * plus helpers to run the API in-process or as a child process. Everything is stopped and removed by `stop()`.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chownSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { createLogger, loadConfig } from '@forum/shared';
+import { configShape, secretKeys, type Config } from '../../src/config.js';
+import { buildRuntime, type Runtime } from '../../src/app.js';
+import { bootstrap } from '../../src/bootstrap.js';
+
+export const SERVICE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const PG_BIN = '/usr/lib/postgresql/15/bin';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, everyMs = 50): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  while (Date.now() < until) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      lastErr = err;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+}
+
+function run(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr || r.stdout}`);
+}
+
+const asPostgres = (args: string[]) => (process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', ...args]] : [args[0], args.slice(1)]) as [string, string[]];
+
+export interface PgInstance {
+  port: number;
+  dir: string;
+  adminUrl: string;
+  stop(): Promise<void>;
+}
+
+export async function startPostgres(): Promise<PgInstance> {
+  const dir = mkdtempSync(join(tmpdir(), 'forum-api-pg-'));
+  if (process.getuid?.() === 0) chownSync(dir, Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim()), Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim()));
+  const port = await freePort();
+  const data = join(dir, 'data');
+  run(...asPostgres([`${PG_BIN}/initdb`, '-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync']));
+  // trust on the unix socket (setup only), passwords over TCP (what the service uses)
+  run('sh', ['-c', `printf 'local all postgres trust\\nhost all all 127.0.0.1/32 scram-sha-256\\n' > ${data}/pg_hba.conf`]);
+  run(
+    ...asPostgres([
+      `${PG_BIN}/pg_ctl`, '-D', data, '-l', join(dir, 'log'), '-w', '-t', '30', 'start',
+      '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`,
+    ]),
+  );
+  const socketUrl = `postgresql://postgres@/postgres?host=${encodeURIComponent(dir)}&port=${port}`;
+  const c = new pg.Client({ host: dir, port, user: 'postgres', database: 'postgres' });
+  await waitFor('postgres', async () => {
+    await c.connect();
+    return true;
+  });
+  await c.query(`CREATE ROLE forum LOGIN PASSWORD 'forum-test-pw'`);
+  await c.query(`CREATE DATABASE forum OWNER forum`);
+  await c.end();
+  return {
+    port,
+    dir,
+    adminUrl: socketUrl,
+    async stop() {
+      spawnSync(...asPostgres([`${PG_BIN}/pg_ctl`, '-D', data, '-m', 'immediate', '-w', 'stop']));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface RedisInstance {
+  port: number;
+  password: string;
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function startRedis(): Promise<RedisInstance> {
+  const dir = mkdtempSync(join(tmpdir(), 'forum-api-redis-'));
+  const port = await freePort();
+  const password = 'redis-test-pw';
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--requirepass', password], {
+    stdio: 'ignore',
+  });
+  const { Redis } = await import('ioredis');
+  const probe = new Redis({ port, host: '127.0.0.1', password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => undefined);
+  await waitFor('redis', async () => {
+    if (probe.status !== 'ready') {
+      probe.disconnect();
+      await probe.connect();
+    }
+    return (await probe.ping()) === 'PONG';
+  });
+  probe.disconnect();
+  return {
+    port,
+    password,
+    proc,
+    async stop() {
+      if (proc.exitCode === null) {
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGKILL');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Stack {
+  pg: PgInstance;
+  redis: RedisInstance;
+  /** Env for the service (as the stack would set it, secrets inline). */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(): Promise<Stack> {
+  const [pgi, redis] = await Promise.all([startPostgres(), startRedis()]);
+  const env: Record<string, string> = {
+    PGHOST: '127.0.0.1',
+    PGPORT: String(pgi.port),
+    PGDATABASE: 'forum',
+    PGUSER: 'forum',
+    PGPASSWORD: 'forum-test-pw',
+    REDIS_URL: `redis://127.0.0.1:${redis.port}`,
+    REDIS_PASSWORD: redis.password,
+    SESSION_SECRET: 'test-session-secret-0123456789',
+    ADMIN_USERNAME: 'admin',
+    ADMIN_EMAIL: 'admin@example.com',
+    ADMIN_PASSWORD: 'admin-password-1',
+    LOG_LEVEL: 'silent',
+  };
+  return {
+    pg: pgi,
+    redis,
+    env,
+    async stop() {
+      await Promise.allSettled([pgi.stop(), redis.stop()]);
+    },
+  };
+}
+
+export function configFor(env: Record<string, string>): Config {
+  return loadConfig(configShape, { env, secrets: secretKeys as never }) as Config;
+}
+
+export interface InProcessApi {
+  url: string;
+  rt: Runtime;
+  cfg: Config;
+  close(): Promise<void>;
+}
+
+/** The API in this process on a free port (bootstrap = migrations + admin, as main.ts does). */
+export async function startApi(env: Record<string, string>): Promise<InProcessApi> {
+  const cfg = configFor(env);
+  const logger = createLogger('forum-api-test', { level: env.LOG_LEVEL ?? 'silent' });
+  const rt = buildRuntime(cfg, logger);
+  await bootstrap(cfg, rt.db, logger);
+  const server: Server = await new Promise((resolve) => {
+    const s = rt.app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    rt,
+    cfg,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await rt.close();
+    },
+  };
+}
+
+/** A child process running src/<entry>.ts with tsx; collects stdout lines (pino JSON). */
+export interface Child {
+  proc: ChildProcess;
+  lines: string[];
+  waitForLine(pred: (obj: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function spawnEntry(entry: 'main' | 'worker', env: Record<string, string>): Child {
+  const dist = join(SERVICE_DIR, 'dist', `${entry}.js`);
+  const src = join(SERVICE_DIR, 'src', `${entry}.ts`);
+  // prefer tsx on the source so tests never run a stale build
+  const args = existsSync(src) ? ['--import', 'tsx', src] : [dist];
+  const proc = spawn(process.execPath, args, {
+    cwd: SERVICE_DIR,
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  let buf = '';
+  proc.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      lines.push(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+  });
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const parsed = () =>
+    lines.map((l) => {
+      try {
+        return JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        return { raw: l } as Record<string, unknown>;
+      }
+    });
+  return {
+    proc,
+    lines,
+    waitForLine: (pred, timeoutMs = 20_000) =>
+      waitFor(`log line from ${entry} (stderr: ${err.slice(-500)})`, () => {
+        if (proc.exitCode !== null) throw new Error(`${entry} exited ${proc.exitCode}: ${err.slice(-1000)} ${lines.slice(-5).join('\n')}`);
+        return parsed().find(pred);
+      }, timeoutMs),
+    kill: async (signal = 'SIGKILL') => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+      proc.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** A tiny HTTP client with a cookie jar that plays Misago's CSRF game (csrftoken cookie -> X-CSRFToken). */
+export class Client {
+  cookies = new Map<string, string>();
+  constructor(
+    public base: string,
+    public headers: Record<string, string> = {},
+  ) {}
+
+  get csrf(): string | undefined {
+    return this.cookies.get('csrftoken');
+  }
+
+  async request(method: string, path: string, body?: unknown, opts: { csrf?: boolean; headers?: Record<string, string>; raw?: string } = {}) {
+    const headers: Record<string, string> = { ...this.headers, ...(opts.headers ?? {}) };
+    if (this.cookies.size) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    if (method !== 'GET' && opts.csrf !== false) {
+      if (!this.csrf) await this.request('GET', '/api/auth/');
+      headers['x-csrftoken'] = this.csrf!;
+      if (!headers.cookie || !headers.cookie.includes('csrftoken')) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    }
+    let payload: string | undefined;
+    if (opts.raw !== undefined) payload = opts.raw;
+    else if (body !== undefined) payload = JSON.stringify(body);
+    if (payload !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+    const res = await fetch(this.base + path, { method, headers, body: payload, redirect: 'manual' });
+    for (const sc of res.headers.getSetCookie()) {
+      const [pair, ...attrs] = sc.split(';');
+      const eq = pair.indexOf('=');
+      const k = pair.slice(0, eq).trim();
+      const v = pair.slice(eq + 1).trim();
+      if (!v || attrs.some((a) => /expires=Thu, 01 Jan 1970/i.test(a))) this.cookies.delete(k);
+      else this.cookies.set(k, v);
+    }
+    const text = await res.text();
+    let json: any;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, body: json, text, headers: res.headers };
+  }
+  get = (p: string, o?: { headers?: Record<string, string> }) => this.request('GET', p, undefined, o);
+  post = (p: string, b?: unknown, o?: Parameters<Client['request']>[3]) => this.request('POST', p, b, o);
+  put = (p: string, b?: unknown, o?: Parameters<Client['request']>[3]) => this.request('PUT', p, b, o);
+  patch = (p: string, b?: unknown, o?: Parameters<Client['request']>[3]) => this.request('PATCH', p, b, o);
+  del = (p: string, o?: Parameters<Client['request']>[3]) => this.request('DELETE', p, undefined, o);
+
+  async register(username: string, password = 'password-123', email = `${username.toLowerCase()}@example.com`) {
+    const r = await this.post('/api/users/', { username, email, password });
+    if (r.status !== 201) throw new Error(`register ${username}: ${r.status} ${r.text}`);
+    return r.body as { id: number; username: string };
+  }
+  async login(username: string, password: string) {
+    const r = await this.post('/api/auth/', { username, password });
+    if (r.status !== 200) throw new Error(`login ${username}: ${r.status} ${r.text}`);
+    return r.body;
+  }
+}
