@@ -1,0 +1,47 @@
+import type { SlaVerdict } from "./sla.js";
+import type { ActionRow, SeriesPoint } from "./stats.js";
+
+export type FaultKind = "pg-primary" | "redis-master" | "api" | "nginx" | `service:${string}`;
+
+export interface FaultSpec {
+  kind: FaultKind;
+  atS: number;
+}
+
+export interface FaultResult extends FaultSpec {
+  firedAtS: number;
+  ok: boolean;
+  detail: string;
+}
+
+export interface ReplicaPoint {
+  t: number;
+  counts: Record<string, number>;
+}
+
+export interface Summary {
+  tool: "forum-loadtest";
+  startedAt: string;
+  finishedAt: string;
+  options: Record<string, unknown>;
+  seed: { accounts: number; threads: number; seconds: number; notes: string[] };
+  durationS: number;
+  totals: { requests: number; failures: number; failurePct: number; opsPerS: number; peakOpsPerS: number; peakUsers: number };
+  read: { p50Ms: number | null; p95Ms: number | null; p99Ms: number | null };
+  write: { p50Ms: number | null; p95Ms: number | null; p99Ms: number | null };
+  actions: ActionRow[];
+  errors: Record<string, number>;
+  series: SeriesPoint[];
+  replicas: { available: boolean; note?: string; services: string[]; points: ReplicaPoint[] };
+  faults: FaultResult[];
+  loadgen: {
+    cpuUserS: number;
+    cpuSystemS: number;
+    cpuPctOfOneCore: number;
+    peakCpuPct: number;
+    peakInflight: number;
+    eventLoopDelayP99Ms: number;
+    rssMiB: number;
+  };
+  sla: SlaVerdict;
+}
