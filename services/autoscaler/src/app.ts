@@ -1,7 +1,7 @@
 import type { Express, Request, Response } from 'express';
 import type Docker from 'dockerode';
 import { AppError, asyncHandler, createBaseApp, createMetrics, notFound, requireBearer, type Logger } from '@forum/shared';
-import { parseAlertmanager, parseDirect, parseKapacitor, parseKibana, parseServiceName, type HookQuery, type Intent, type RecoveryAction } from './hooks.js';
+import { parseAlertmanager, parseDirect, parseKapacitor, parseKibana, parseServiceName, type HookContext, type HookQuery, type Intent, type RecoveryAction } from './hooks.js';
 import { Scaler, type Decision } from './scaler.js';
 
 export interface AutoscalerAppOptions {
@@ -11,6 +11,7 @@ export interface AutoscalerAppOptions {
   labelPrefix: string;
   stackName?: string;
   recovery: RecoveryAction;
+  targetOf?: HookContext['targetOf'];
   notify: (d: Decision) => void;
   isDraining?: () => boolean;
 }
@@ -74,9 +75,10 @@ export function buildApp(o: AutoscalerAppOptions): { app: Express; scaler: Scale
    * Hooks answer 200 with every decision once the body was understood (a refusal is a decision, and alert tools
    * cannot act on it); a body that names nothing scalable (unknown / not opted in / invalid policy) is a 4xx.
    */
-  const hook = (source: string, parse: (body: unknown, q: HookQuery, r: RecoveryAction) => Intent[]) =>
+  const ctx: HookContext = { recovery: o.recovery, targetOf: o.targetOf };
+  const hook = (source: string, parse: (body: unknown, q: HookQuery, c: HookContext) => Intent[]) =>
     asyncHandler(async (req: Request, res) => {
-      const intents = parseOrCount(source, () => parse(req.body, req.query as HookQuery, o.recovery));
+      const intents = parseOrCount(source, () => parse(req.body, req.query as HookQuery, ctx));
       const decisions: Decision[] = [];
       for (const intent of intents) decisions.push(await scaler.decide(intent, source));
       const allRejected = decisions.every((d) => d.outcome === 'rejected' || d.outcome === 'failed');

@@ -12,6 +12,8 @@ export const configShape = {
   AUTOSCALE_LABEL_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9.-]*$/).default('autoscale'),
   /** what an alert recovery (Kapacitor OK, Alertmanager resolved, Kibana recovered) does: nothing, or the opposite step */
   HOOK_RECOVERY_ACTION: z.enum(['ignore', 'reverse']).default('ignore'),
+  /** configs/alerts/sla-rules.yml: its autoscale.rules map alert ids to {service, direction} (optional) */
+  SLA_RULES_FILE: z.string().optional(),
   /** minimum spacing of Slack posts (Slack allows about one message per second per hook) */
   SLACK_MIN_INTERVAL_MS: env.int(1100),
 };

@@ -5,10 +5,11 @@
  * Which service and direction an alert means, in order of precedence:
  *   1. query parameters of the hook URL: `?service=<name>&direction=up|down` (`scale=` is accepted as an alias,
  *      as docker-scaler's Alertmanager receivers use it)
- *   2. Kapacitor: the alert id `autoscale:<service>:<up|down>` (the TICKscript's `.id()`), or the series tags
- *      `autoscale_service` / `autoscale_direction`
+ *   2. Kapacitor: the alert id `autoscale:<service>:<up|down>` (the TICKscript's `.id()`), the series tags
+ *      `autoscale_service` / `autoscale_direction`, or an alert id listed in `autoscale.rules` of
+ *      configs/alerts/sla-rules.yml (e.g. `nginx_scale_up` -> nginx up)
  *   3. Alertmanager: the alert's labels (then commonLabels) `autoscale_service`/`service` and
- *      `autoscale_direction`/`direction`/`scale`
+ *      `autoscale_direction`/`direction`/`scale`, or its `alertname` listed in `autoscale.rules`
  *   4. Kibana: the fields `service` and `direction` of the body our connector template
  *      (services/autoscaler/templates/kibana-connector.json) produces.
  * Recoveries (Kapacitor level OK, Alertmanager status resolved, Kibana action group "recovered") are ignored,
@@ -18,6 +19,19 @@ import { badRequest, z } from '@forum/shared';
 import type { Direction } from './policy.js';
 
 export type RecoveryAction = 'ignore' | 'reverse';
+
+/** What a hook needs besides the body: the default recovery action and the alert-id table of sla-rules.yml. */
+export interface HookContext {
+  recovery: RecoveryAction;
+  /** `autoscale.rules` of configs/alerts/sla-rules.yml: alert id -> target */
+  targetOf?: (alertId: string) => { service: string; direction: Direction } | undefined;
+}
+
+/** Looks an alert id up as is, then its part before the first ":" / "/" (Kapacitor ids often append the group). */
+function lookup(ctx: HookContext, id: string | undefined) {
+  if (!id || !ctx.targetOf) return undefined;
+  return ctx.targetOf(id) ?? ctx.targetOf(id.split(/[:/\s]/)[0]);
+}
 
 export interface Intent {
   service: string;
@@ -110,18 +124,19 @@ const kapacitorBody = z
 
 const ID_TARGET = /^autoscale[:/]([A-Za-z0-9][A-Za-z0-9_.-]{0,62})[:/](up|down)(?:$|[:/\s])/i;
 
-export function parseKapacitor(body: unknown, query: HookQuery, defRecovery: RecoveryAction): Intent[] {
+export function parseKapacitor(body: unknown, query: HookQuery, ctx: HookContext): Intent[] {
   const parsed = kapacitorBody.safeParse(body);
   if (!parsed.success) throw badRequest(zodDetail('Kapacitor alert body', parsed.error), 'invalid');
   const a = parsed.data;
-  const recovery = recoveryAction(query, defRecovery);
+  const recovery = recoveryAction(query, ctx.recovery);
   const tags = a.data?.series?.[0]?.tags ?? {};
   const idMatch = ID_TARGET.exec(a.id);
-  const rawService = queryStr(query.service) ?? idMatch?.[1] ?? tags.autoscale_service;
-  const rawDirection = queryStr(query.direction) ?? queryStr(query.scale) ?? idMatch?.[2] ?? tags.autoscale_direction;
+  const rule = lookup(ctx, a.id);
+  const rawService = queryStr(query.service) ?? idMatch?.[1] ?? tags.autoscale_service ?? rule?.service;
+  const rawDirection = queryStr(query.direction) ?? queryStr(query.scale) ?? idMatch?.[2] ?? tags.autoscale_direction ?? rule?.direction;
   if (rawService === undefined || rawDirection === undefined) {
     throw badRequest(
-      `Kapacitor alert ${JSON.stringify(a.id)} names no target: post to ?service=<name>&direction=up|down or use the alert id "autoscale:<service>:<up|down>".`,
+      `Kapacitor alert ${JSON.stringify(a.id)} names no target: it is not in autoscale.rules of sla-rules.yml; post to ?service=<name>&direction=up|down or use the alert id "autoscale:<service>:<up|down>".`,
       'no_target',
     );
   }
@@ -155,17 +170,18 @@ const amBody = z
   })
   .passthrough();
 
-export function parseAlertmanager(body: unknown, query: HookQuery, defRecovery: RecoveryAction): Intent[] {
+export function parseAlertmanager(body: unknown, query: HookQuery, ctx: HookContext): Intent[] {
   const parsed = amBody.safeParse(body);
   if (!parsed.success) throw badRequest(zodDetail('Alertmanager webhook body', parsed.error), 'invalid');
   const b = parsed.data;
-  const recovery = recoveryAction(query, defRecovery);
+  const recovery = recoveryAction(query, ctx.recovery);
   const intents = new Map<string, Intent>();
   b.alerts.forEach((alert, i) => {
     const labels = { ...(b.commonLabels ?? {}), ...alert.labels };
     const where = `alerts[${i}]`;
-    const rawService = queryStr(query.service) ?? labels.autoscale_service ?? labels.service;
-    const rawDirection = queryStr(query.direction) ?? queryStr(query.scale) ?? labels.autoscale_direction ?? labels.direction ?? labels.scale;
+    const rule = lookup(ctx, labels.alertname);
+    const rawService = queryStr(query.service) ?? labels.autoscale_service ?? labels.service ?? rule?.service;
+    const rawDirection = queryStr(query.direction) ?? queryStr(query.scale) ?? labels.autoscale_direction ?? labels.direction ?? labels.scale ?? rule?.direction;
     if (rawService === undefined || rawDirection === undefined) {
       throw badRequest(`${where} names no target: set the labels autoscale_service and autoscale_direction, or post to ?service=&direction=.`, 'no_target');
     }
@@ -197,11 +213,11 @@ const kibanaBody = z
   })
   .passthrough();
 
-export function parseKibana(body: unknown, query: HookQuery, defRecovery: RecoveryAction): Intent[] {
+export function parseKibana(body: unknown, query: HookQuery, ctx: HookContext): Intent[] {
   const parsed = kibanaBody.safeParse(body);
   if (!parsed.success) throw badRequest(zodDetail('Kibana connector body', parsed.error), 'invalid');
   const b = parsed.data;
-  const recovery = recoveryAction(query, defRecovery);
+  const recovery = recoveryAction(query, ctx.recovery);
   const rawService = queryStr(query.service) ?? b.service;
   const rawDirection = queryStr(query.direction) ?? queryStr(query.scale) ?? b.direction;
   if (rawService === undefined || rawDirection === undefined) {

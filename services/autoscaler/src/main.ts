@@ -3,10 +3,20 @@ import { createLogger, installGracefulShutdown } from '@forum/shared';
 import { loadAutoscalerConfig } from './config.js';
 import { buildApp } from './app.js';
 import { SlackQueue, decisionMessage } from './notify.js';
+import { loadTargets, type TargetTable } from './rules.js';
 
 const config = loadAutoscalerConfig();
 const logger = createLogger('autoscaler');
 const docker = new Docker({ socketPath: config.DOCKER_SOCKET });
+let targets: TargetTable = new Map();
+if (config.SLA_RULES_FILE) {
+  try {
+    targets = loadTargets(config.SLA_RULES_FILE);
+  } catch (err) {
+    logger.fatal({ err: (err as Error).message }, 'cannot read the SLA rules file');
+    process.exit(1);
+  }
+}
 const slack = new SlackQueue(config.SLACK_WEBHOOK_URL, logger, config.SLACK_MIN_INTERVAL_MS);
 
 let draining = () => false;
@@ -17,13 +27,14 @@ const { app } = buildApp({
   labelPrefix: config.AUTOSCALE_LABEL_PREFIX,
   stackName: config.STACK_NAME,
   recovery: config.HOOK_RECOVERY_ACTION,
+  targetOf: (id) => targets.get(id),
   notify: (d) => slack.push(decisionMessage(d, config.SLACK_CHANNEL)),
   isDraining: () => draining(),
 });
 
 const server = app.listen(config.PORT, () => {
   logger.info(
-    { port: config.PORT, labelPrefix: config.AUTOSCALE_LABEL_PREFIX, stack: config.STACK_NAME ?? null, slack: Boolean(config.SLACK_WEBHOOK_URL) },
+    { port: config.PORT, rules: [...targets.keys()], labelPrefix: config.AUTOSCALE_LABEL_PREFIX, stack: config.STACK_NAME ?? null, slack: Boolean(config.SLACK_WEBHOOK_URL) },
     'autoscaler listening',
   );
 });

@@ -4,7 +4,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadTargets } from '../src/rules.js';
 import {
+  REPO_ROOT,
   createTestService,
   docker,
   removeServices,
@@ -269,6 +274,35 @@ describe('autoscaler on the real Swarm', () => {
     } finally {
       await second.kill();
     }
+  });
+
+  test('sla-rules.yml alert ids and the stack namespace name the target', async () => {
+    const stack = `${PREFIX}stk`;
+    const svc = await createTestService(`${stack}_web`, { 'autoscale.enabled': 'true', 'autoscale.max': '3', 'autoscale.cooldown': '0' });
+    const dir = mkdtempSync(join(tmpdir(), 'as-test-rules-'));
+    const rulesFile = join(dir, 'sla-rules.yml');
+    writeFileSync(rulesFile, 'version: 1\nautoscale:\n  rules:\n    - { id: web_scale_up, service: web, direction: up }\n    - { id: web_scale_down, service: web, direction: down }\n');
+    const p = await startAutoscaler({ ...env, STACK_NAME: stack, SLA_RULES_FILE: rulesFile });
+    try {
+      const body = (id: string, level = 'WARNING') => ({ id, message: id, level, data: { series: [{ name: 'nginx', tags: {} }] } });
+      const up = await call(p, '/v1/hooks/kapacitor', body('web_scale_up:nginx'));
+      assert.equal(up.status, 200, JSON.stringify(up.json));
+      assert.deepEqual([up.json.decisions[0].service, up.json.decisions[0].to], [`${stack}_web`, 2]);
+      const am = await call(p, '/v1/hooks/alertmanager', { status: 'firing', alerts: [{ labels: { alertname: 'web_scale_down' } }] });
+      assert.equal(am.status, 200, JSON.stringify(am.json));
+      assert.equal(am.json.decisions[0].to, 1);
+      const direct = await scale(p, 'web', 'up');
+      assert.deepEqual([direct.status, direct.json.service], [200, `${stack}_web`]);
+      const unknownId = await call(p, '/v1/hooks/kapacitor', body('cpu_high'));
+      assert.deepEqual([unknownId.status, unknownId.json.code], [400, 'no_target']);
+      assert.equal(await svc.replicas(), 2);
+    } finally {
+      await p.kill();
+    }
+    // the shipped rules file loads and maps its scale rules
+    const targets = loadTargets(join(REPO_ROOT, 'configs', 'alerts', 'sla-rules.yml'));
+    assert.deepEqual(targets.get('nginx_scale_up'), { service: 'nginx', direction: 'up' });
+    assert.deepEqual(targets.get('api_scale_up'), { service: 'api', direction: 'up' });
   });
 
   test('every decision is logged, counted and posted to Slack with a colour by outcome', async () => {
