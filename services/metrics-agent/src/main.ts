@@ -1,2 +1,116 @@
-// entry point: replaced by the service's implementation
-export {};
+import os from 'node:os';
+import Docker from 'dockerode';
+import { createBaseApp, createLogger, env, installGracefulShutdown, loadConfigOrExit, promClient, z } from '@forum/shared';
+import { InfluxWriter } from './writer.js';
+import { Agent } from './agent.js';
+import { DEFAULT_TARGETS, discoverDns, discoverDocker, parseStaticTargets, parseTargetMap } from './discovery.js';
+import { HostCollector } from './collectors/host.js';
+import { collectDocker } from './collectors/docker.js';
+import type { Target } from './collectors/types.js';
+
+const logger = createLogger('metrics-agent');
+const cfg = loadConfigOrExit(
+  {
+    PORT: env.int(8080),
+    INFLUX_URL: z.string().url().default('http://influxdb:8086'),
+    INFLUX_DB: z.string().default('telegraf'),
+    INFLUX_RP: z.string().optional(),
+    INFLUX_USER: z.string().optional(),
+    INFLUX_PASSWORD: z.string().optional(),
+    INTERVAL_SECONDS: env.int(10),
+    TIMEOUT_SECONDS: env.int(5),
+    BUFFER_LIMIT: env.int(100_000),
+    BATCH_SIZE: env.int(5000),
+    REDIS_PASSWORD: z.string().optional(),
+    PG_USER: z.string().default('forum'),
+    PG_PASSWORD: z.string().optional(),
+    PG_DATABASE: z.string().default('postgres'),
+    HOST_PROC: z.string().default('/proc'),
+    DISK_PATHS: env.list('/'),
+    DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
+    DISCOVERY: z.enum(['docker', 'dns', 'static', 'none']).default('docker'),
+    TARGETS: z.string().default(DEFAULT_TARGETS),
+    STATIC_TARGETS: z.string().default(''),
+    DNS_SERVICES: env.list(''),
+    SCRAPE_NETWORKS: env.list('app-net,redis-net,postgres-net'),
+    NODE_HOSTNAME: z.string().optional(),
+    HOST_METRICS: env.bool(true),
+    DOCKER_METRICS: env.bool(true),
+  },
+  { secrets: ['INFLUX_PASSWORD', 'REDIS_PASSWORD', 'PG_PASSWORD'] },
+);
+
+let targetMap: ReturnType<typeof parseTargetMap>;
+let statics: Target[];
+try {
+  targetMap = parseTargetMap(cfg.TARGETS);
+  statics = parseStaticTargets(cfg.STATIC_TARGETS);
+} catch (err) {
+  logger.fatal({ err: (err as Error).message }, 'invalid configuration');
+  process.exit(1);
+}
+
+const docker = cfg.DISCOVERY === 'docker' || cfg.DOCKER_METRICS ? new Docker({ socketPath: cfg.DOCKER_SOCKET }) : undefined;
+let hostname = cfg.NODE_HOSTNAME ?? os.hostname();
+if (!cfg.NODE_HOSTNAME && docker) {
+  // the node's hostname (the task's own hostname is its container id)
+  docker
+    .info()
+    .then((i: { Name?: string }) => {
+      if (i.Name) hostname = i.Name;
+    })
+    .catch((err: Error) => logger.warn({ err: err.message }, 'docker info failed; using the container hostname'));
+}
+
+const writer = new InfluxWriter({
+  url: cfg.INFLUX_URL,
+  database: cfg.INFLUX_DB,
+  retentionPolicy: cfg.INFLUX_RP,
+  username: cfg.INFLUX_USER,
+  password: cfg.INFLUX_PASSWORD,
+  bufferLimit: cfg.BUFFER_LIMIT,
+  batchSize: cfg.BATCH_SIZE,
+  logger,
+});
+writer.start();
+
+const discover = async (): Promise<Target[]> => {
+  const out = [...statics];
+  if (cfg.DISCOVERY === 'docker' && docker) out.push(...(await discoverDocker(docker, targetMap, cfg.SCRAPE_NETWORKS)));
+  if (cfg.DISCOVERY === 'dns') out.push(...(await discoverDns(targetMap, cfg.DNS_SERVICES)));
+  return out;
+};
+
+const hostCollector = new HostCollector(cfg.HOST_PROC, cfg.DISK_PATHS);
+const nodeSources: Record<string, () => Promise<import('./points.js').Point[]>> = {};
+if (cfg.HOST_METRICS) nodeSources.host = () => hostCollector.collect();
+if (cfg.DOCKER_METRICS && docker) nodeSources.docker = () => collectDocker(docker, cfg.TIMEOUT_SECONDS * 1000);
+
+const agent = new Agent({
+  host: () => hostname,
+  writer,
+  discover,
+  nodeSources,
+  ctx: {
+    timeoutMs: cfg.TIMEOUT_SECONDS * 1000,
+    creds: { redisPassword: cfg.REDIS_PASSWORD, pgUser: cfg.PG_USER, pgPassword: cfg.PG_PASSWORD, pgDatabase: cfg.PG_DATABASE },
+  },
+  intervalMs: cfg.INTERVAL_SECONDS * 1000,
+  logger,
+});
+
+const { app, metrics, finish } = createBaseApp({ service: 'metrics-agent', logger, checks: { gathering: async () => agent.gathers > 0 || Promise.reject(new Error('no gather yet')) } });
+for (const [name, help, get] of [
+  ['metrics_agent_buffered_points', 'Points waiting for InfluxDB', () => writer.stats.buffered],
+  ['metrics_agent_dropped_points_total', 'Points dropped because the buffer was full', () => writer.stats.dropped],
+  ['metrics_agent_written_points_total', 'Points written to InfluxDB', () => writer.stats.written],
+  ['metrics_agent_write_errors_total', 'Failed InfluxDB writes', () => writer.stats.writeErrors],
+] as const) {
+  new promClient.Gauge({ name, help, registers: [metrics.registry], collect() { this.set(get()); } });
+}
+app.get('/metrics', metrics.handler);
+finish(app);
+const server = app.listen(cfg.PORT, () => logger.info({ port: cfg.PORT, influx: cfg.INFLUX_URL, intervalSeconds: cfg.INTERVAL_SECONDS }, 'metrics-agent started'));
+agent.start();
+installGracefulShutdown([server], { logger, onClose: [() => agent.stop(), () => writer.stop()] });
+process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection (ignored, agent keeps running)'));

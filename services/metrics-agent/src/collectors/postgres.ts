@@ -1,0 +1,99 @@
+import pg from 'pg';
+import { int, type FieldValue, type Point } from '../points.js';
+import type { CollectContext, Collector, Target } from './types.js';
+
+const DB_INT = [
+  'numbackends', 'xact_commit', 'xact_rollback', 'blks_read', 'blks_hit', 'tup_returned', 'tup_fetched', 'tup_inserted',
+  'tup_updated', 'tup_deleted', 'conflicts', 'temp_files', 'temp_bytes', 'deadlocks',
+];
+
+async function withClient<T>(t: Target, ctx: CollectContext, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({
+    host: t.address,
+    port: t.port,
+    user: ctx.creds.pgUser,
+    password: ctx.creds.pgPassword,
+    database: ctx.creds.pgDatabase ?? 'postgres',
+    connectionTimeoutMillis: ctx.timeoutMs,
+    statement_timeout: ctx.timeoutMs,
+    query_timeout: ctx.timeoutMs,
+    application_name: 'metrics-agent',
+  });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+const num = (v: unknown): number => (v === null || v === undefined ? NaN : Number(v));
+
+/**
+ * Telegraf inputs.postgresql: measurement postgresql, tags db + server, pg_stat_database counters and
+ * pg_stat_bgwriter counters (PostgreSQL 17 moved checkpoint counters to pg_stat_checkpointer: mapped back to
+ * Telegraf's names). Replication lag goes to postgresql_replication (lag_seconds float, is_standby int).
+ */
+export const collectPostgres: Collector = (t, ctx) =>
+  withClient(t, ctx, async (c) => {
+    const server = `host=${t.address} port=${t.port}`;
+    const points: Point[] = [];
+    const dbs = await c.query(`SELECT datname, ${DB_INT.join(', ')} FROM pg_stat_database WHERE datname IS NOT NULL`);
+    for (const r of dbs.rows) {
+      const fields: Record<string, FieldValue> = {};
+      for (const k of DB_INT) if (r[k] !== null && r[k] !== undefined) fields[k] = int(num(r[k]));
+      points.push({ measurement: 'postgresql', tags: { db: r.datname, server }, fields });
+    }
+    const hasCheckpointer = (await c.query(`SELECT to_regclass('pg_catalog.pg_stat_checkpointer') IS NOT NULL AS ok`)).rows[0].ok;
+    const bg = (await c.query('SELECT * FROM pg_stat_bgwriter')).rows[0] ?? {};
+    const fields: Record<string, FieldValue> = {};
+    for (const k of ['buffers_alloc', 'buffers_backend', 'buffers_checkpoint', 'buffers_clean', 'checkpoints_req', 'checkpoints_timed', 'maxwritten_clean', 'buffers_backend_fsync']) {
+      if (bg[k] !== undefined && bg[k] !== null) fields[k] = int(num(bg[k]));
+    }
+    if (hasCheckpointer) {
+      const cp = (await c.query('SELECT num_timed, num_requested, buffers_written FROM pg_stat_checkpointer')).rows[0];
+      if (cp) {
+        fields.checkpoints_timed = int(num(cp.num_timed));
+        fields.checkpoints_req = int(num(cp.num_requested));
+        fields.buffers_checkpoint = int(num(cp.buffers_written));
+      }
+      const io = (await c.query(`SELECT coalesce(sum(writes),0) AS w FROM pg_stat_io WHERE backend_type = 'client backend'`).catch(() => undefined))?.rows[0];
+      if (io) fields.buffers_backend = int(num(io.w));
+    }
+    points.push({ measurement: 'postgresql', tags: { db: 'postgres', server }, fields });
+
+    const rep = (
+      await c.query(`SELECT pg_is_in_recovery() AS standby,
+        CASE WHEN pg_is_in_recovery() THEN
+          CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+               ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END
+        ELSE coalesce((SELECT max(extract(epoch FROM replay_lag)) FROM pg_stat_replication), 0) END AS lag,
+        (SELECT count(*) FROM pg_stat_replication) AS replicas`)
+    ).rows[0];
+    points.push({
+      measurement: 'postgresql_replication',
+      tags: { server },
+      fields: { lag_seconds: num(rep.lag), is_standby: int(rep.standby ? 1 : 0), connected_replicas: int(num(rep.replicas)) },
+    });
+    return points;
+  });
+
+/** Pgpool-II `SHOW POOL_NODES`: measurement pgpool, one point per backend node. */
+export const collectPgpool: Collector = (t, ctx) =>
+  withClient(t, ctx, async (c) => {
+    const res = await c.query('SHOW POOL_NODES');
+    const server = `${t.address}:${t.port}`;
+    return res.rows.map((r: Record<string, string>) => ({
+      measurement: 'pgpool',
+      tags: { server, node_id: String(r.node_id), hostname: r.hostname, backend_port: String(r.port), role: r.role ?? '' },
+      fields: {
+        status: String(r.status),
+        up: int(r.status === 'up' || r.status === 'waiting' ? 1 : 0),
+        lb_weight: Number(r.lb_weight),
+        select_cnt: int(Number(r.select_cnt ?? 0)),
+        replication_delay: int(Number(r.replication_delay ?? 0)),
+        load_balance_node: int(r.load_balance_node === 'true' ? 1 : 0),
+      },
+    }));
+  });

@@ -1,0 +1,166 @@
+import { InfluxDB, type IPoint } from 'influx';
+// The pool marks a failed host unavailable for a back-off period; keep that short so writes resume quickly.
+import { ExponentialBackoff } from 'influx/lib/src/backoff/exponential.js';
+import type { Logger } from 'pino';
+import { clean, type Point } from './points.js';
+
+/** FIFO with a hard cap: pushing past the cap drops the OLDEST points and counts them. */
+export class BoundedBuffer<T> {
+  private items: T[] = [];
+  dropped = 0;
+  constructor(readonly capacity: number) {}
+  get size(): number {
+    return this.items.length;
+  }
+  push(...xs: T[]): void {
+    this.items.push(...xs);
+    const over = this.items.length - this.capacity;
+    if (over > 0) {
+      this.items.splice(0, over);
+      this.dropped += over;
+    }
+  }
+  take(n: number): T[] {
+    return this.items.splice(0, n);
+  }
+  /** Puts a failed batch back at the head (still bounded: overflow drops the oldest). */
+  unshift(xs: T[]): void {
+    this.items = xs.concat(this.items);
+    const over = this.items.length - this.capacity;
+    if (over > 0) {
+      this.items.splice(0, over);
+      this.dropped += over;
+    }
+  }
+}
+
+export interface WriterOptions {
+  url: string;
+  database: string;
+  retentionPolicy?: string;
+  username?: string;
+  password?: string;
+  batchSize?: number;
+  bufferLimit?: number;
+  flushIntervalMs?: number;
+  timeoutMs?: number;
+  logger: Logger;
+}
+
+export interface WriterStats {
+  buffered: number;
+  dropped: number;
+  written: number;
+  writeErrors: number;
+  lastError?: string;
+  lastWriteAt?: number;
+}
+
+/**
+ * Batching InfluxDB 1.x writer. Never throws to the caller and never blocks collection: `add()` only queues.
+ * When InfluxDB is down the queue grows up to `bufferLimit`, then drops the oldest points (counted in `dropped`).
+ */
+export class InfluxWriter {
+  private readonly influx: InfluxDB;
+  readonly buffer: BoundedBuffer<Point>;
+  private timer?: NodeJS.Timeout;
+  private flushing?: Promise<void>;
+  private dbReady = false;
+  readonly stats: WriterStats = { buffered: 0, dropped: 0, written: 0, writeErrors: 0 };
+  private readonly batchSize: number;
+
+  constructor(private readonly opts: WriterOptions) {
+    const u = new URL(opts.url);
+    this.influx = new InfluxDB({
+      host: u.hostname,
+      port: Number(u.port || (u.protocol === 'https:' ? 443 : 8086)),
+      protocol: u.protocol === 'https:' ? 'https' : 'http',
+      database: opts.database,
+      username: opts.username,
+      password: opts.password,
+      pool: {
+        maxRetries: 0,
+        requestTimeout: opts.timeoutMs ?? 5000,
+        backoff: new ExponentialBackoff({ initial: 200, max: 2000, random: 0 }),
+      },
+    });
+    this.buffer = new BoundedBuffer<Point>(opts.bufferLimit ?? 100_000);
+    this.batchSize = opts.batchSize ?? 5000;
+  }
+
+  add(points: Point[]): void {
+    const now = new Date();
+    const ok: Point[] = [];
+    for (const p of points) {
+      const c = clean(p);
+      if (c) ok.push({ ...c, timestamp: c.timestamp ?? now });
+    }
+    this.buffer.push(...ok);
+    this.refresh();
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.flush(), this.opts.flushIntervalMs ?? 1000);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+
+  private refresh(): void {
+    this.stats.buffered = this.buffer.size;
+    this.stats.dropped = this.buffer.dropped;
+  }
+
+  /** Writes everything queued, batch by batch; stops at the first failure and keeps the rest queued. */
+  flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    this.flushing = (async () => {
+      try {
+        if (!this.dbReady && this.buffer.size > 0) {
+          // CREATE DATABASE is idempotent in 1.x; the local InfluxDB starts empty.
+          await this.influx.createDatabase(this.opts.database);
+          this.dbReady = true;
+        }
+        while (this.buffer.size > 0) {
+          const batch = this.buffer.take(this.batchSize);
+          try {
+            await this.influx.writePoints(batch as unknown as IPoint[], {
+              database: this.opts.database,
+              retentionPolicy: this.opts.retentionPolicy,
+              precision: 'ms',
+            });
+            this.stats.written += batch.length;
+            this.stats.lastWriteAt = Date.now();
+          } catch (err) {
+            const msg = (err as Error).message ?? String(err);
+            // 4xx from InfluxDB (e.g. a field type conflict) would never succeed: drop that batch, count it.
+            if (/\b(400|partial write|field type conflict|unable to parse)\b/i.test(msg)) {
+              this.buffer.dropped += batch.length;
+              this.opts.logger.warn({ err: msg, points: batch.length }, 'influxdb rejected a batch; dropped');
+            } else {
+              this.buffer.unshift(batch);
+              throw err;
+            }
+          }
+        }
+      } catch (err) {
+        this.stats.writeErrors += 1;
+        const msg = (err as Error).message ?? String(err);
+        if (this.stats.lastError !== msg) this.opts.logger.warn({ err: msg, buffered: this.buffer.size }, 'influxdb write failed; buffering');
+        this.stats.lastError = msg;
+        this.dbReady = false;
+        return;
+      } finally {
+        this.refresh();
+        this.flushing = undefined;
+      }
+      this.stats.lastError = undefined;
+    })();
+    return this.flushing;
+  }
+}
