@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Generates pgpool.conf / pool_passwd (AES, key per container) / pcp.conf from env + Docker secrets, then
+# runs pgpool in the foreground, discarding any old backend status (-D): node state comes from live checks.
+set -Eeuo pipefail
+log() { printf '%s [pgpool-entrypoint] %s\n' "$(date -u +%FT%T.%3NZ)" "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+file_env() {
+  local var="$1" fileVar="${1}_FILE" def="${2:-}"
+  if [[ -n "${!var:-}" && -n "${!fileVar:-}" ]]; then die "both $var and $fileVar are set"; fi
+  local val="$def"
+  if [[ -n "${!var:-}" ]]; then val="${!var}"
+  elif [[ -n "${!fileVar:-}" ]]; then [[ -r "${!fileVar}" ]] || die "$fileVar is not readable"; val="$(< "${!fileVar}")"; fi
+  export "$var"="$val"; unset "$fileVar"
+}
+file_env APP_PASSWORD
+file_env REPMGR_PASSWORD
+file_env POSTGRES_PASSWORD
+file_env PCP_PASSWORD
+[[ -n "$APP_PASSWORD" ]] || die "APP_PASSWORD_FILE (secret pg_app_password) is required"
+[[ -n "$REPMGR_PASSWORD" ]] || die "REPMGR_PASSWORD_FILE (secret pg_repmgr_password) is required (health/sr checks)"
+[[ -n "$PCP_PASSWORD" ]] || die "PCP_PASSWORD_FILE (secret pgpool_admin_password) is required"
+APP_USER=${APP_USER:-forum}
+PG_NODES=${PG_NODES:-pg-0,pg-1,pg-2}
+D=/etc/pgpool2
+umask 077
+# backends
+IFS=, read -r -a NODES <<<"$PG_NODES"
+backends=""
+for i in "${!NODES[@]}"; do
+  backends+="backend_hostname$i = '${NODES[$i]}'
+backend_port$i = 5432
+backend_weight$i = 1
+backend_flag$i = 'ALLOW_TO_FAILOVER'
+backend_application_name$i = '${NODES[$i]}'
+"
+done
+sed -e "s/@NUM_INIT_CHILDREN@/${PGPOOL_NUM_INIT_CHILDREN:-40}/" -e "s/@MAX_POOL@/${PGPOOL_MAX_POOL:-1}/" \
+    -e "s/@HC_PERIOD@/${PGPOOL_HEALTH_CHECK_PERIOD:-1}/" -e "s/@HC_RETRIES@/${PGPOOL_HEALTH_CHECK_MAX_RETRIES:-2}/" \
+    -e "s/@SR_PERIOD@/${PGPOOL_SR_CHECK_PERIOD:-1}/" -e "s/@LOG_LEVEL@/${PGPOOL_LOG_MIN_MESSAGES:-log}/" \
+    "$D/templates/pgpool.conf.tmpl" > "$D/pgpool.conf"
+printf '%s' "$backends" >> "$D/pgpool.conf"
+cp "$D/templates/pool_hba.conf" "$D/pool_hba.conf"
+# AES-encrypted pool_passwd: pgpool authenticates clients with scram and logs in to the backends itself
+head -c 32 /dev/urandom | base64 | tr -d '\n' > "$HOME/.pgpoolkey"
+: > "$D/pool_passwd"
+enc() { pg_enc -m -k "$HOME/.pgpoolkey" -f "$D/pgpool.conf" -u "$1" "$2" >/dev/null; }
+enc "$APP_USER" "$APP_PASSWORD"
+enc repmgr "$REPMGR_PASSWORD"
+[[ -n "$POSTGRES_PASSWORD" ]] && enc postgres "$POSTGRES_PASSWORD"
+printf 'admin:%s\n' "$(pg_md5 "$PCP_PASSWORD")" > "$D/pcp.conf"
+printf 'localhost:9898:admin:%s\n' "$PCP_PASSWORD" > "$HOME/.pcppass"
+unset APP_PASSWORD REPMGR_PASSWORD POSTGRES_PASSWORD PCP_PASSWORD
+log "starting pgpool (backends: $PG_NODES)"
+exec pgpool -n -D -f "$D/pgpool.conf" -F "$D/pcp.conf" -a "$D/pool_hba.conf" -k "$HOME/.pgpoolkey"
