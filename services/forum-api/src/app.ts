@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler, Express } from 'express';
+import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
 import { AppError, createBaseApp, createMetrics, promClient, type Logger, type ServiceMetrics } from '@forum/shared';
 import type { Config } from './config.js';
 import type { Ctx } from './context.js';
@@ -32,6 +32,17 @@ export const dependencyErrors: ErrorRequestHandler = (err, _req, _res, next) => 
   if (e?.code === '23505') return next(new AppError('conflict', 409, 'This already exists.'));
   if (e?.code === '23503') return next(new AppError('not_found', 404, 'A referenced object does not exist.'));
   next(err);
+};
+
+/** DRF answers 415 when an unsafe request carries a body that is not JSON. */
+export const requireJsonBody: RequestHandler = (req, _res, next) => {
+  if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return next();
+  const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  if (hasBody && !req.is('application/json')) {
+    const type = String(req.headers['content-type'] ?? '').slice(0, 60);
+    return next(new AppError('unsupported_media_type', 415, `Unsupported media type "${type}" in request.`));
+  }
+  next();
 };
 
 /** Pool and queue gauges, read at scrape time. */
@@ -113,6 +124,7 @@ export function buildRuntime(
       redis: () => redis.ping(),
     },
   });
+  app.use(requireJsonBody);
   app.use(sessions.middleware());
   app.use(authRouter(ctx));
   app.use(threadsRouter(ctx));

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { pino } from 'pino';
 import { createLogger, loadConfig } from '@forum/shared';
 import { configShape, secretKeys, type Config } from '../../src/config.js';
 import { buildRuntime, type Runtime } from '../../src/app.js';
@@ -178,9 +179,11 @@ export interface InProcessApi {
 }
 
 /** The API in this process on a free port (bootstrap = migrations + admin, as main.ts does). */
-export async function startApi(env: Record<string, string>): Promise<InProcessApi> {
+export async function startApi(env: Record<string, string>, opts: { logLines?: string[] } = {}): Promise<InProcessApi> {
   const cfg = configFor(env);
-  const logger = createLogger('forum-api-test', { level: env.LOG_LEVEL ?? 'silent' });
+  const logger = opts.logLines
+    ? pino({ level: 'info' }, { write: (line: string) => void opts.logLines!.push(line) })
+    : createLogger('forum-api-test', { level: env.LOG_LEVEL ?? 'silent' });
   const rt = buildRuntime(cfg, logger);
   await bootstrap(cfg, rt.db, logger);
   const server: Server = await new Promise((resolve) => {

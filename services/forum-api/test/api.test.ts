@@ -1,0 +1,586 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client, startApi, startStack, type InProcessApi, type Stack } from './support/env.js';
+
+let stack: Stack;
+let api: InProcessApi;
+const logLines: string[] = [];
+
+before(async () => {
+  stack = await startStack();
+  api = await startApi(stack.env, { logLines });
+});
+after(async () => {
+  await api?.close();
+  await stack?.stop();
+});
+
+const client = (headers: Record<string, string> = {}) => new Client(api.url, headers);
+/** Lets a user post again at once (flood protection has its own test). */
+const unflood = (userId: number) => api.rt.redis.del(`flood:${userId}`);
+let seq = 0;
+const uname = (p: string) => `${p}${++seq}`;
+
+async function newUser(prefix = 'user') {
+  const c = client();
+  const u = await c.register(uname(prefix));
+  return { c, u };
+}
+async function admin() {
+  const c = client();
+  await c.login('admin', 'admin-password-1');
+  return c;
+}
+async function startThread(c: Client, userId: number, title = `Thread ${uname('t')}`, extra: Record<string, unknown> = {}) {
+  await unflood(userId);
+  const r = await c.post('/api/threads/', { title, post: 'The first post of this thread.', category: 3, ...extra });
+  assert.equal(r.status, 200, r.text);
+  return r.body as { id: number; title: string; url: string };
+}
+async function reply(c: Client, userId: number, threadId: number, post = 'A reply to the thread.') {
+  await unflood(userId);
+  const r = await c.post(`/api/threads/${threadId}/posts/`, { post });
+  assert.equal(r.status, 200, r.text);
+  return r.body as { id: number };
+}
+
+describe('When the database is fresh', () => {
+  test('then it has categories 1 Private, 2 Root and 3 First category (child of 2)', async () => {
+    const { rows } = await api.rt.db.rw.query('SELECT id, parent_id, name FROM categories ORDER BY id');
+    assert.deepEqual(rows.slice(0, 3), [
+      { id: 1, parent_id: null, name: 'Private' },
+      { id: 2, parent_id: null, name: 'Root' },
+      { id: 3, parent_id: 2, name: 'First category' },
+    ]);
+    const r = await client().get('/api/categories/');
+    assert.equal(r.status, 200);
+    assert.equal(r.body[0].id, 3);
+    assert.equal(r.body[0].name, 'First category');
+    assert.deepEqual(r.body[0].subcategories, []);
+  });
+
+  test('then the admin from ADMIN_* exists once and is staff', async () => {
+    const { rows } = await api.rt.db.rw.query(`SELECT username, is_staff, password_hash FROM users WHERE username = 'admin'`);
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].is_staff, true);
+    assert.match(rows[0].password_hash, /^\$argon2id\$/);
+  });
+});
+
+describe('Health and metrics', () => {
+  test('liveness and readiness answer OK with both dependencies up', async () => {
+    const c = client();
+    assert.deepEqual((await c.get('/healthcheck/')).body, { status: 'OK' });
+    const ready = await c.get('/healthcheck/ready/');
+    assert.equal(ready.status, 200);
+    assert.equal(ready.body.checks.postgres.status, 'OK');
+    assert.equal(ready.body.checks.redis.status, 'OK');
+  });
+
+  test('metrics have request histograms by route and status, in-flight, pool and job gauges', async () => {
+    await client().get('/api/threads/999999/');
+    const text = await api.rt.metrics.registry.metrics();
+    assert.match(text, /http_request_duration_seconds_bucket\{[^}]*route="\/api\/threads\/:id\/"[^}]*status="404"/);
+    assert.match(text, /http_requests_in_flight/);
+    assert.match(text, /pg_pool_connections\{[^}]*pool="rw",state="idle"/);
+    assert.match(text, /pg_pool_connections\{[^}]*pool="ro",state="waiting"/);
+    assert.match(text, /forum_jobs\{[^}]*state="pending"/);
+  });
+
+  test('every request writes one access log line with method, url, status, bytes, ip, user and time', async () => {
+    const { c, u } = await newUser('logger');
+    await c.get('/api/auth/', { headers: { 'x-forwarded-for': '198.51.100.23' } });
+    const line = logLines
+      .map((l) => JSON.parse(l))
+      .reverse()
+      .find((o) => o.type === 'access' && o.url === '/api/auth/' && o.user === u.username);
+    assert.ok(line, 'access line for the user');
+    assert.equal(line.method, 'GET');
+    assert.equal(line.status, 200);
+    assert.ok(line.bytes > 0);
+    assert.equal(line.ip, '198.51.100.23');
+    assert.equal(typeof line.responseTimeMs, 'number');
+  });
+});
+
+describe('CSRF (Django rules)', () => {
+  test('a GET sets the csrftoken cookie', async () => {
+    const c = client();
+    await c.get('/api/auth/');
+    assert.match(c.csrf ?? '', /^[a-f0-9]{48}$/);
+  });
+
+  test('an unsafe request without the cookie, without the header or with a wrong header is 403', async () => {
+    const c = client();
+    let r = await c.post('/api/auth/', { username: 'x', password: 'y' }, { csrf: false });
+    assert.equal(r.status, 403);
+    assert.deepEqual(r.body, { detail: 'CSRF Failed: CSRF cookie not set.', code: 'permission_denied' });
+    await c.get('/api/auth/');
+    r = await c.post('/api/auth/', { username: 'x', password: 'y' }, { csrf: false });
+    assert.equal(r.status, 403);
+    assert.equal(r.body.detail, 'CSRF Failed: CSRF token missing.');
+    r = await c.post('/api/auth/', { username: 'x', password: 'y' }, { csrf: false, headers: { 'x-csrftoken': 'a'.repeat(48) } });
+    assert.equal(r.status, 403);
+    assert.equal(r.body.detail, 'CSRF Failed: CSRF token incorrect.');
+    r = await c.post('/api/auth/', { username: 'nobody', password: 'wrong-password' });
+    assert.equal(r.status, 400);
+  });
+});
+
+describe('Users and sessions', () => {
+  test('registering returns 201 + user, signs in, and the session lives in Redis', async () => {
+    const c = client();
+    const name = uname('reg');
+    const r = await c.post('/api/users/', { username: name, email: `${name}@example.com`, password: 'secret-pass-1' });
+    assert.equal(r.status, 201);
+    assert.equal(r.body.username, name);
+    assert.equal(r.body.email, `${name}@example.com`);
+    assert.ok(c.cookies.get('sessionid'));
+    const me = await c.get('/api/auth/');
+    assert.equal(me.body.id, r.body.id);
+    assert.equal(me.body.is_authenticated, true);
+    const keys = await api.rt.redis.keys('session:*');
+    assert.ok(keys.length >= 1);
+    // a second replica (a new runtime on the same Redis/PG) serves the same session
+    const other = await startApi(stack.env);
+    try {
+      const c2 = new Client(other.url);
+      c2.cookies = new Map(c.cookies);
+      assert.equal((await c2.get('/api/auth/')).body.id, r.body.id);
+    } finally {
+      await other.close();
+    }
+    assert.equal((await c.post('/logout/')).status, 200);
+    assert.equal((await c.get('/api/auth/')).body.id, null);
+  });
+
+  test('registration rejects bad fields with a 400 naming the field', async () => {
+    const c = client();
+    const cases: [Record<string, unknown>, string, string][] = [
+      [{ username: 'ab', email: 'a@b.cd', password: 'password1' }, 'username', 'invalid_username'],
+      [{ username: 'with space', email: 'a@b.cd', password: 'password1' }, 'username', 'invalid_username'],
+      [{ username: 'okname', email: 'not-an-email', password: 'password1' }, 'email', 'invalid_email'],
+      [{ username: 'okname', email: 'a@b.cd', password: 'short' }, 'password', 'password_too_short'],
+      [{ username: 'okname', email: 'a@b.cd', password: 'okname' }, 'password', 'password_too_short'],
+      [{ username: 'okname1', email: 'a@b.cd', password: 'okname1' }, 'password', 'password_too_similar'],
+      [{ username: 123, email: 'a@b.cd', password: 'password1' }, 'username', 'invalid_type'],
+      [{ email: 'a@b.cd', password: 'password1' }, 'username', 'required'],
+    ];
+    for (const [b, field, code] of cases) {
+      const r = await c.post('/api/users/', b);
+      assert.equal(r.status, 400, JSON.stringify(b));
+      assert.equal(r.body.field, field, JSON.stringify(b));
+      assert.equal(r.body.code, code, JSON.stringify(b));
+      assert.equal(typeof r.body.detail, 'string');
+    }
+    const { u } = await newUser('dup');
+    const r = await client().post('/api/users/', { username: u.username.toUpperCase(), email: 'other@example.com', password: 'password-1' });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.code, 'username_taken');
+    const r2 = await client().post('/api/users/', { username: uname('xuser'), email: `${u.username}@EXAMPLE.com`, password: 'password-1' });
+    assert.equal(r2.body.code, 'email_taken');
+  });
+
+  test('login: good credentials sign in, bad ones are 400 invalid_login; criteria are published', async () => {
+    const { u } = await newUser('login');
+    const c = client();
+    let r = await c.post('/api/auth/', { username: u.username, password: 'wrong-password' });
+    assert.deepEqual([r.status, r.body.code], [400, 'invalid_login']);
+    r = await c.post('/api/auth/', { username: u.username, password: 'password-123' });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.username, u.username);
+    r = await c.post('/api/auth/', { username: 5, password: 'x' });
+    assert.deepEqual([r.status, r.body.field], [400, 'username']);
+    const crit = await c.get('/api/auth/criteria/');
+    assert.deepEqual(crit.body.username, { min_length: 3, max_length: 14 });
+    assert.ok(crit.body.password.some((v: { name: string; min_length?: number }) => v.name === 'MinimumLengthValidator' && v.min_length === 7));
+  });
+
+  test('GET /api/users/{id}/ shows e-mail only to the user; unknown ids are 404', async () => {
+    const { c, u } = await newUser('prof');
+    assert.equal((await c.get(`/api/users/${u.id}/`)).body.email, `${u.username}@example.com`);
+    const other = await client().get(`/api/users/${u.id}/`);
+    assert.equal(other.status, 200);
+    assert.equal(other.body.username, u.username);
+    assert.equal(other.body.email, undefined);
+    assert.equal((await client().get('/api/users/99999/')).status, 404);
+    assert.equal((await client().get('/api/users/abc/')).status, 404);
+    assert.equal((await client().get('/api/users/99999999999/')).status, 404);
+  });
+
+  test('When one IP fails to log in 8 times within 30 s, then the 8th answers 429 and a login_bruteforce event is emitted', async () => {
+    const { u } = await newUser('victim');
+    const ip = '203.0.113.77';
+    const c = client({ 'x-forwarded-for': ip });
+    for (let i = 1; i <= 7; i++) {
+      const r = await c.post('/api/auth/', { username: u.username, password: `wrong-${i}` });
+      assert.equal(r.status, 400, `attempt ${i}`);
+    }
+    const eighth = await c.post('/api/auth/', { username: u.username, password: 'wrong-8' });
+    assert.equal(eighth.status, 429);
+    assert.equal(eighth.body.code, 'too_many_login_attempts');
+    assert.equal(eighth.headers.get('retry-after'), '30');
+    // blocked even with the right password while the window lasts
+    assert.equal((await c.post('/api/auth/', { username: u.username, password: 'password-123' })).status, 429);
+    // another IP is not affected
+    assert.equal((await client({ 'x-forwarded-for': '203.0.113.78' }).post('/api/auth/', { username: u.username, password: 'password-123' })).status, 200);
+    const events = (await api.rt.redis.xrange('security:events', '-', '+')) as [string, string[]][];
+    const mine = events.map(([, f]) => Object.fromEntries(f.reduce<string[][]>((a, v, i) => (i % 2 ? (a[a.length - 1].push(v), a) : [...a, [v]]), []))).filter((e) => e.ip === ip);
+    assert.equal(mine.length, 1, 'one event per window');
+    assert.equal(mine[0].type, 'login_bruteforce');
+    assert.equal(mine[0].failures, '8');
+    assert.equal(mine[0].windowSeconds, '30');
+    assert.ok(!Number.isNaN(Date.parse(mine[0].at)));
+    const logged = logLines.map((l) => JSON.parse(l)).find((o) => o.event === 'login_bruteforce' && o.ip === ip);
+    assert.deepEqual([logged.failures, logged.windowSeconds], [8, 30]);
+  });
+});
+
+describe('Starting threads', () => {
+  test('guests cannot start threads or open the editor', async () => {
+    const c = client();
+    const r = await c.post('/api/threads/', { title: 'Guest thread', post: 'hello there', category: 3 });
+    assert.equal(r.status, 403);
+    assert.equal(r.body.code, 'not_authenticated');
+    assert.equal((await c.get('/api/threads/editor/')).status, 403);
+  });
+
+  test('the editor lists the categories a user may post in', async () => {
+    const { c } = await newUser('ed');
+    const r = await c.get('/api/threads/editor/');
+    assert.deepEqual(r.body, [{ id: 3, name: 'First category', level: 1, post: true, close: false, hide: false, pin: 0 }]);
+    const a = await (await admin()).get('/api/threads/editor/');
+    assert.deepEqual(a.body[0], { id: 3, name: 'First category', level: 1, post: true, close: true, hide: true, pin: 2 });
+  });
+
+  test('a thread is created with {id, title, url} and can be fetched', async () => {
+    const { c, u } = await newUser('starter');
+    const t = await startThread(c, u.id, 'Why does my loop never end?');
+    assert.match(t.url, new RegExp(`^/t/why-does-my-loop-never-end/${t.id}/$`));
+    const r = await client().get(`/api/threads/${t.id}/`);
+    assert.equal(r.status, 200);
+    for (const k of ['id', 'category', 'title', 'replies', 'started_on', 'starter_name', 'last_post_on', 'last_poster_name', 'is_closed', 'is_hidden', 'weight', 'is_new', 'is_read', 'subscription'])
+      assert.ok(k in r.body, k);
+    assert.equal(r.body.category, 3);
+    assert.equal(r.body.replies, 0);
+    assert.equal(r.body.starter_name, u.username);
+    assert.equal(r.body.subscription, null);
+  });
+
+  test('bad thread input is a precise 400/403', async () => {
+    const { c, u } = await newUser('badin');
+    const cases: [Record<string, unknown>, number, string][] = [
+      [{ title: 'abc', post: 'valid post', category: 3 }, 400, 'title_too_short'],
+      [{ title: 'x'.repeat(91), post: 'valid post', category: 3 }, 400, 'title_too_long'],
+      [{ title: '!!!!!!', post: 'valid post', category: 3 }, 400, 'title_invalid'],
+      [{ title: 'Valid title', post: 'abc', category: 3 }, 400, 'post_too_short'],
+      [{ title: 'Valid title', post: 'x'.repeat(60_001), category: 3 }, 400, 'post_too_long'],
+      [{ title: 'Valid title', post: 'valid post' }, 400, 'required'],
+      [{ title: 'Valid title', post: 'valid post', category: 'three' }, 400, 'invalid_type'],
+      [{ title: 'Valid title', post: 'valid post', category: 4242 }, 400, 'category_not_found'],
+      [{ title: 'Valid title', post: 'valid post', category: 1 }, 400, 'category_not_found'],
+      [{ title: 'Valid title', post: 'valid post', category: 2 }, 400, 'category_not_found'],
+      [{ title: 42, post: 'valid post', category: 3 }, 400, 'invalid_type'],
+      [{ title: 'Valid title', post: 'valid\u0000post', category: 3 }, 400, 'invalid'],
+      [{ title: 'Valid title', post: 'valid post', category: 3, pin: 2 }, 403, 'permission_denied'],
+      [{ title: 'Valid title', post: 'valid post', category: 3, close: 'yes' }, 400, 'invalid_type'],
+      [{ title: 'Valid title', post: 'valid post', category: 3, attachments: [1] }, 400, 'attachments_unsupported'],
+    ];
+    for (const [b, status, code] of cases) {
+      await unflood(u.id);
+      const r = await c.post('/api/threads/', b);
+      assert.equal(r.status, status, `${JSON.stringify(b).slice(0, 80)} -> ${r.text}`);
+      assert.equal(r.body.code, code, JSON.stringify(b).slice(0, 80));
+    }
+    const malformed = await c.post('/api/threads/', undefined, { raw: '{"title": "x",' });
+    assert.deepEqual([malformed.status, malformed.body.code], [400, 'parse_error']);
+    const arr = await c.post('/api/threads/', [1, 2]);
+    assert.deepEqual([arr.status, arr.body.code], [400, 'invalid_body']);
+    const text = await c.post('/api/threads/', undefined, { raw: 'title=x', headers: { 'content-type': 'text/plain' } });
+    assert.deepEqual([text.status, text.body.code], [415, 'unsupported_media_type']);
+  });
+
+  test('post content is sanitized HTML: no script survives', async () => {
+    const { c, u } = await newUser('xss');
+    const t = await startThread(c, u.id, 'Markdown and XSS', {
+      post: '**bold** <script>alert(1)</script> [x](javascript:alert(2)) <img src=x onerror=alert(3)> <a href="https://ok.example/" onclick="evil()">ok</a>',
+    });
+    const r = await client().get(`/api/threads/${t.id}/posts/`);
+    const html: string = r.body.post_set.results[0].content;
+    assert.match(html, /<strong>bold<\/strong>/);
+    assert.doesNotMatch(html, /<script|javascript:|onerror|onclick|<img/i);
+    assert.match(html, /<a href="https:\/\/ok.example\/" rel="nofollow noopener">ok<\/a>/);
+  });
+
+  test('flood protection: a second post within 3 s is 429', async () => {
+    const { c, u } = await newUser('flood');
+    const t = await startThread(c, u.id);
+    await unflood(u.id);
+    assert.equal((await c.post(`/api/threads/${t.id}/posts/`, { post: 'first reply here' })).status, 200);
+    const r = await c.post(`/api/threads/${t.id}/posts/`, { post: 'second reply here' });
+    assert.equal(r.status, 429);
+    assert.equal(r.body.code, 'flood');
+    const ttl = await api.rt.redis.pttl(`flood:${u.id}`);
+    assert.ok(ttl > 0 && ttl <= 3000, `ttl ${ttl}`);
+  });
+});
+
+describe('Thread lists', () => {
+  test('26 per page with a cursor, newest activity first, pinned first, one SQL statement per page', async () => {
+    const { c, u } = await newUser('lister');
+    const ids: number[] = [];
+    for (let i = 0; i < 30; i++) ids.push((await startThread(c, u.id, `Paging thread number ${i}`)).id);
+    // a reply bumps the oldest one to the top
+    await reply(c, u.id, ids[0]);
+    const adm = await admin();
+    const pinned = await startThread(adm, 1, 'Pinned announcement');
+    assert.equal((await adm.patch(`/api/threads/${pinned.id}/`, [{ op: 'replace', path: 'weight', value: 2 }])).body.weight, 2);
+    // a newer normal thread still comes after the pinned one
+    const newest = await startThread(c, u.id, 'Newest normal thread');
+
+    const before = api.rt.db.stats.queries;
+    const p1 = await client().get('/api/threads/');
+    assert.equal(api.rt.db.stats.queries - before, 1, 'one statement for a guest list page');
+    assert.equal(p1.status, 200);
+    assert.equal(p1.body.results[0].id, pinned.id);
+    assert.equal(p1.body.results[1].id, newest.id);
+    assert.equal(p1.body.results[2].id, ids[0]);
+    assert.equal(p1.body.results.length, 1 + 26);
+    assert.deepEqual(p1.body.subcategories, [3]);
+    assert.equal(typeof p1.body.next, 'number');
+    const p2 = await client().get(`/api/threads/?start=${p1.body.next}`);
+    assert.ok(p2.body.results.every((t: { weight: number }) => t.weight === 0));
+    const seen = new Set(p1.body.results.map((t: { id: number }) => t.id));
+    for (const t of p2.body.results) assert.ok(!seen.has(t.id), `thread ${t.id} on two pages`);
+    const all = [...p1.body.results, ...p2.body.results].map((t: { id: number }) => t.id);
+    for (const id of ids) assert.ok(all.includes(id) || p2.body.next !== null, `thread ${id} listed`);
+    const lastPostIds = p2.body.results.map((t: { last_post: number }) => t.last_post);
+    assert.deepEqual(lastPostIds, [...lastPostIds].sort((a, b) => b - a));
+
+    const b2 = api.rt.db.stats.queries;
+    const mine = await c.get('/api/threads/?list=my&category=3');
+    assert.equal(api.rt.db.stats.queries - b2, 1, 'one statement for a signed-in list page');
+    assert.ok(mine.body.results.every((t: { starter_name: string }) => t.starter_name === u.username));
+  });
+
+  test('lists other than all need login; bad list/category/start are 4xx', async () => {
+    const g = client();
+    for (const list of ['my', 'new', 'unread', 'subscribed']) {
+      const r = await g.get(`/api/threads/?list=${list}`);
+      assert.equal(r.status, 403, list);
+    }
+    assert.deepEqual([(await g.get('/api/threads/?list=bogus')).status, (await g.get('/api/threads/?list=bogus')).body.field], [400, 'list']);
+    assert.equal((await g.get('/api/threads/?category=424242')).status, 404);
+    assert.equal((await g.get('/api/threads/?category=1')).status, 404);
+    assert.equal((await g.get('/api/threads/?category=abc')).status, 400);
+    assert.equal((await g.get('/api/threads/?start=-5')).status, 400);
+    assert.equal((await g.get('/api/threads/?start=99999999999')).status, 400);
+    assert.equal((await g.get('/api/threads/?list=all&list=my')).status, 400);
+    assert.equal((await g.get('/api/threads/?category=3')).status, 200);
+  });
+
+  test('my / new / unread / subscribed and read tracking follow the API.md semantics', async () => {
+    const a = await newUser('alpha');
+    const b = await newUser('beta');
+    const tA = await startThread(a.c, a.u.id, 'Alpha started this');
+    const tB = await startThread(b.c, b.u.id, 'Beta started this');
+    const ids = (r: { body: { results: { id: number }[] } }) => r.body.results.map((t) => t.id);
+
+    // my = started by me
+    assert.ok(ids(await a.c.get('/api/threads/?list=my')).includes(tA.id));
+    assert.ok(!ids(await a.c.get('/api/threads/?list=my')).includes(tB.id));
+    // new = never read: A never opened B's thread; her own thread counts as read
+    let newA = ids(await a.c.get('/api/threads/?list=new'));
+    assert.ok(newA.includes(tB.id));
+    assert.ok(!newA.includes(tA.id));
+    const listed = (await a.c.get('/api/threads/?list=all')).body.results.find((t: { id: number }) => t.id === tB.id);
+    assert.deepEqual([listed.is_new, listed.is_read], [true, false]);
+    // reading the posts marks it read
+    const view = await a.c.get(`/api/threads/${tB.id}/posts/`);
+    assert.equal(view.body.post_set.results[0].is_new, true, 'shown as new on the view that reads it');
+    newA = ids(await a.c.get('/api/threads/?list=new'));
+    assert.ok(!newA.includes(tB.id));
+    assert.ok(!ids(await a.c.get('/api/threads/?list=unread')).includes(tB.id));
+    assert.equal((await a.c.get(`/api/threads/${tB.id}/`)).body.is_read, true);
+    // unread = read before, newer posts since
+    await reply(b.c, b.u.id, tB.id, 'Beta adds a reply');
+    assert.ok(ids(await a.c.get('/api/threads/?list=unread')).includes(tB.id));
+    assert.ok(!ids(await a.c.get('/api/threads/?list=new')).includes(tB.id));
+    assert.equal((await a.c.get(`/api/threads/${tB.id}/`)).body.is_read, false);
+    // marking the last post read through the read endpoint
+    const last = (await client().get(`/api/threads/${tB.id}/`)).body.last_post;
+    const mr = await a.c.post(`/api/threads/${tB.id}/posts/${last}/read/`);
+    assert.deepEqual(mr.body, { thread_is_read: true });
+    assert.ok(!ids(await a.c.get('/api/threads/?list=unread')).includes(tB.id));
+    // subscribed
+    assert.ok(!ids(await a.c.get('/api/threads/?list=subscribed')).includes(tB.id));
+    await a.c.patch(`/api/threads/${tB.id}/`, [{ op: 'replace', path: 'subscription', value: 'notify' }]);
+    assert.deepEqual(ids(await a.c.get('/api/threads/?list=subscribed')), [tB.id]);
+    // read marker is per user: B has not read A's thread
+    assert.ok(ids(await b.c.get('/api/threads/?list=new')).includes(tA.id));
+    // read endpoint on a post of another thread is 404
+    assert.equal((await a.c.post(`/api/threads/${tA.id}/posts/${last}/read/`)).status, 404);
+    assert.equal((await client().post(`/api/threads/${tA.id}/posts/${last}/read/`)).status, 403);
+  });
+});
+
+describe('Thread PATCH (JSON-Patch) and DELETE', () => {
+  test('subscription notify / email / null answers false / true / null', async () => {
+    const { c, u } = await newUser('sub');
+    const t = await startThread(c, u.id);
+    const set = (value: unknown) => c.patch(`/api/threads/${t.id}/`, [{ op: 'replace', path: 'subscription', value }]);
+    let r = await set('notify');
+    assert.deepEqual(r.body, { id: t.id, detail: ['ok'], subscription: false });
+    assert.equal((await c.get(`/api/threads/${t.id}/`)).body.subscription, false);
+    r = await set('email');
+    assert.deepEqual(r.body, { id: t.id, detail: ['ok'], subscription: true });
+    assert.equal((await c.get(`/api/threads/${t.id}/`)).body.subscription, true);
+    r = await set(null);
+    assert.deepEqual(r.body, { id: t.id, detail: ['ok'], subscription: null });
+    assert.equal((await c.get(`/api/threads/${t.id}/`)).body.subscription, null);
+    r = await set('sms');
+    assert.deepEqual([r.status, r.body.field], [400, 'subscription']);
+  });
+
+  test('malformed patches and permissions', async () => {
+    const owner = await newUser('own');
+    const other = await newUser('oth');
+    const t = await startThread(owner.c, owner.u.id);
+    const p = (c: Client, b: unknown) => c.patch(`/api/threads/${t.id}/`, b);
+    let r = await p(owner.c, { op: 'replace', path: 'subscription', value: 'notify' });
+    assert.deepEqual([r.status, r.body.detail], [400, 'PATCH request should be a list of operations.']);
+    assert.equal((await p(owner.c, [])).status, 400);
+    assert.equal((await p(owner.c, [{ op: 'move', path: 'title' }])).status, 400);
+    assert.equal((await p(owner.c, [{ op: 'replace', path: 'bogus', value: 1 }])).status, 400);
+    assert.equal((await p(owner.c, [42])).status, 400);
+    assert.equal((await client().patch(`/api/threads/${t.id}/`, [{ op: 'replace', path: 'subscription', value: 'notify' }])).status, 403);
+    assert.equal((await owner.c.patch('/api/threads/999999/', [{ op: 'replace', path: 'subscription', value: 'notify' }])).status, 404);
+    // title: owner yes, others no
+    r = await p(owner.c, [{ op: 'replace', path: 'title', value: 'Renamed by owner' }]);
+    assert.deepEqual([r.status, r.body.title], [200, 'Renamed by owner']);
+    assert.equal((await p(other.c, [{ op: 'replace', path: 'title', value: 'Renamed by other' }])).status, 403);
+    assert.equal((await p(owner.c, [{ op: 'replace', path: 'title', value: 'no' }])).body.code, 'title_too_short');
+    // moderator-only paths
+    assert.equal((await p(owner.c, [{ op: 'replace', path: 'is-closed', value: true }])).status, 403);
+    assert.equal((await p(owner.c, [{ op: 'replace', path: 'weight', value: 1 }])).status, 403);
+    const adm = await admin();
+    assert.equal((await p(adm, [{ op: 'replace', path: 'weight', value: 7 }])).status, 400);
+    r = await p(adm, [{ op: 'replace', path: 'is-closed', value: true }]);
+    assert.deepEqual([r.status, r.body.is_closed], [200, true]);
+    // closed: users can't reply, moderators can
+    await unflood(other.u.id);
+    const closed = await other.c.post(`/api/threads/${t.id}/posts/`, { post: 'reply to closed' });
+    assert.equal(closed.status, 403);
+    assert.equal((await other.c.get(`/api/threads/${t.id}/posts/reply_editor/`)).status, 403);
+    await reply(adm, 1, t.id, 'moderator reply to closed');
+    // atomic: a failing op rolls back the earlier ones
+    r = await p(adm, [{ op: 'replace', path: 'is-closed', value: false }, { op: 'replace', path: 'weight', value: 9 }]);
+    assert.equal(r.status, 400);
+    assert.equal((await client().get(`/api/threads/${t.id}/`)).body.is_closed, true);
+  });
+
+  test('hidden threads are visible to staff and the starter only', async () => {
+    const owner = await newUser('hid');
+    const t = await startThread(owner.c, owner.u.id);
+    const adm = await admin();
+    assert.equal((await adm.patch(`/api/threads/${t.id}/`, [{ op: 'replace', path: 'is-hidden', value: true }])).status, 200);
+    assert.equal((await client().get(`/api/threads/${t.id}/`)).status, 404);
+    assert.equal((await owner.c.get(`/api/threads/${t.id}/`)).status, 200);
+    assert.equal((await adm.get(`/api/threads/${t.id}/posts/`)).status, 200);
+    assert.ok(!(await client().get('/api/threads/')).body.results.some((x: { id: number }) => x.id === t.id));
+  });
+
+  test('delete: the starter while there are no replies, moderators always', async () => {
+    const owner = await newUser('del');
+    const other = await newUser('del');
+    const t1 = await startThread(owner.c, owner.u.id);
+    assert.equal((await other.c.del(`/api/threads/${t1.id}/`)).status, 403);
+    assert.equal((await client().del(`/api/threads/${t1.id}/`)).status, 403);
+    assert.deepEqual((await owner.c.del(`/api/threads/${t1.id}/`)).body, {});
+    assert.equal((await client().get(`/api/threads/${t1.id}/`)).status, 404);
+    const t2 = await startThread(owner.c, owner.u.id);
+    await reply(other.c, other.u.id, t2.id);
+    assert.equal((await owner.c.del(`/api/threads/${t2.id}/`)).status, 403);
+    assert.equal((await (await admin()).del(`/api/threads/${t2.id}/`)).status, 200);
+    assert.equal((await (await admin()).del(`/api/threads/${t2.id}/`)).status, 404);
+  });
+});
+
+describe('Posts', () => {
+  test('18 posts per page with Misago post_set paging; out-of-range pages are 404', async () => {
+    const { c, u } = await newUser('pager');
+    const t = await startThread(c, u.id);
+    for (let i = 0; i < 19; i++) await reply(c, u.id, t.id, `Reply number ${i} here`);
+    const p1 = await client().get(`/api/threads/${t.id}/posts/`);
+    assert.equal(p1.status, 200);
+    assert.equal(p1.body.id, t.id);
+    assert.equal(p1.body.replies, 19);
+    const ps = p1.body.post_set;
+    assert.equal(ps.results.length, 18);
+    assert.deepEqual([ps.page, ps.pages, ps.count, ps.next, ps.previous], [1, 2, 20, 2, null]);
+    const p2 = (await client().get(`/api/threads/${t.id}/posts/?page=2`)).body.post_set;
+    assert.deepEqual([p2.results.length, p2.page, p2.next, p2.previous], [2, 2, null, 1]);
+    assert.ok(p2.results[0].id > ps.results[17].id);
+    assert.equal((await client().get(`/api/threads/${t.id}/posts/?page=3`)).status, 404);
+    assert.equal((await client().get(`/api/threads/${t.id}/posts/?page=0`)).status, 404);
+    assert.equal((await client().get(`/api/threads/${t.id}/posts/?page=x`)).status, 400);
+    assert.equal((await client().get('/api/threads/987654/posts/')).status, 404);
+  });
+
+  test('reply returns the post and updates the thread; bad replies are 4xx', async () => {
+    const a = await newUser('rep');
+    const b = await newUser('rep');
+    const t = await startThread(a.c, a.u.id);
+    await unflood(b.u.id);
+    const r = await b.c.post(`/api/threads/${t.id}/posts/`, { post: 'Have you tried *turning it off*?' });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.poster_name, b.u.username);
+    assert.equal(r.body.content, '<p>Have you tried <em>turning it off</em>?</p>');
+    const th = (await client().get(`/api/threads/${t.id}/`)).body;
+    assert.deepEqual([th.replies, th.last_poster_name, th.last_post], [1, b.u.username, r.body.id]);
+    assert.equal((await client().post(`/api/threads/${t.id}/posts/`, { post: 'guest reply' })).status, 403);
+    await unflood(b.u.id);
+    assert.equal((await b.c.post(`/api/threads/${t.id}/posts/`, { post: 'x' })).body.code, 'post_too_short');
+    assert.equal((await b.c.post(`/api/threads/${t.id}/posts/`, { post: { nested: true } })).body.code, 'invalid_type');
+    assert.equal((await b.c.post('/api/threads/777777/posts/', { post: 'to nowhere at all' })).status, 404);
+    assert.deepEqual((await b.c.get(`/api/threads/${t.id}/posts/reply_editor/`)).body, {});
+    assert.equal((await client().get(`/api/threads/${t.id}/posts/reply_editor/`)).status, 403);
+  });
+
+  test('edit: the poster and moderators may, others may not', async () => {
+    const a = await newUser('edit');
+    const b = await newUser('edit');
+    const t = await startThread(a.c, a.u.id);
+    const first = (await client().get(`/api/threads/${t.id}/`)).body.last_post;
+    const r = await a.c.put(`/api/threads/${t.id}/posts/${first}/`, { post: 'Edited **content**' });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.content, '<p>Edited <strong>content</strong></p>');
+    assert.equal(r.body.edits, 1);
+    assert.equal((await b.c.put(`/api/threads/${t.id}/posts/${first}/`, { post: 'Hijacked content' })).status, 403);
+    assert.equal((await client().put(`/api/threads/${t.id}/posts/${first}/`, { post: 'Guest content' })).status, 403);
+    assert.equal((await (await admin()).put(`/api/threads/${t.id}/posts/${first}/`, { post: 'Moderated content' })).status, 200);
+    assert.equal((await a.c.put(`/api/threads/${t.id}/posts/99999/`, { post: 'Missing post here' })).status, 404);
+    assert.equal((await a.c.put(`/api/threads/${t.id}/posts/${first}/`, { post: '' })).status, 400);
+    const shown = (await client().get(`/api/threads/${t.id}/posts/`)).body.post_set.results[0];
+    assert.equal(shown.content, '<p>Moderated content</p>');
+  });
+
+  test('a reply enqueues a job on the Redis stream', async () => {
+    const { c, u } = await newUser('jobs');
+    const t = await startThread(c, u.id);
+    const before = await api.rt.redis.xlen('forum:jobs');
+    const p = await reply(c, u.id, t.id);
+    const entries = (await api.rt.redis.xrevrange('forum:jobs', '+', '-', 'COUNT', 1)) as [string, string[]][];
+    assert.equal(await api.rt.redis.xlen('forum:jobs'), before + 1);
+    assert.deepEqual(JSON.parse(entries[0][1][1]), { type: 'post_created', postId: p.id });
+  });
+});
+
+describe('Routing', () => {
+  test('unknown routes are Django-style 404 JSON', async () => {
+    const r = await client().get('/api/nope/');
+    assert.equal(r.status, 404);
+    assert.equal(r.body.code, 'not_found');
+    assert.equal(typeof r.body.detail, 'string');
+  });
+});
