@@ -102,6 +102,8 @@ export function parseOptions(argv: string[]): { opts: RunOptions; report: string
     intervalS: values.interval ? seconds(values.interval, "interval") : DEFAULTS.intervalS,
     randomSeed: int(values["random-seed"], "random-seed", DEFAULTS.randomSeed, 0),
   };
+  if (!/^[A-Za-z0-9]{1,8}$/.test(opts.userPrefix))
+    throw new Error(`--user-prefix: 1-8 latin letters or digits (Misago usernames are alphanumeric, at most 14 long)`);
   if (opts.thinkTimeS <= 0 || opts.durationS <= 0) throw new Error("--think and --duration must be positive");
   for (const f of opts.faults)
     if (f.atS >= opts.durationS) throw new Error(`--fault ${f.kind}@${f.atS}: the run ends at ${opts.durationS} s`);

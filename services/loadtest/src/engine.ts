@@ -44,7 +44,7 @@ export const DEFAULTS: Omit<RunOptions, "faults"> = {
   durationS: 900,
   seedThreads: 100,
   maxAccounts: 1000,
-  userPrefix: "loadtest_",
+  userPrefix: "ltuser",
   password: "LoadTest-Password-1!",
   authShare: AUTH_SHARE,
   connections: 128,
@@ -55,7 +55,7 @@ export const DEFAULTS: Omit<RunOptions, "faults"> = {
   docker: true,
   replicasEveryS: 5,
   randomSeed: 42,
-  postIntervalMs: 3_100,
+  postIntervalMs: 3_500,
 };
 
 const TICK_MS = 50;
@@ -112,6 +112,7 @@ export async function run(o: RunOptions): Promise<Summary> {
   const sessions: Array<Session | null> = new Array(o.users).fill(null);
   const loggedIn: Session[] = [];
   const accountLastPost = new Float64Array(accounts);
+  for (const [acc, t] of seeded.lastPostAt) if (acc < accounts) accountLastPost[acc] = t;
   let delegatePos = 0;
   let skipped = 0;
   let spawned = 0;
@@ -164,6 +165,7 @@ export async function run(o: RunOptions): Promise<Summary> {
       case "reply":
         accountLastPost[s!.account] = now;
         r = await client.request("POST", `/api/threads/${tid}/posts/`, s, { post: `Load test reply ${++seq}: have you tried EXPLAIN ANALYZE on that query?` });
+        accountLastPost[s!.account] = Date.now();
         break;
       case "start thread": {
         accountLastPost[s!.account] = now;
@@ -174,6 +176,7 @@ export async function run(o: RunOptions): Promise<Summary> {
           { title: `Load test question ${++seq} ${now}`, post: "How do I keep p95 latency low under load? Any tips welcome.", category: seeded.category },
           true,
         );
+        accountLastPost[s!.account] = Date.now();
         const id = (r.body as { id?: unknown } | undefined)?.id;
         if (r.status < 300 && typeof id === "number") threads.add(id);
         break;

@@ -15,6 +15,8 @@ export interface SeedResult {
   category: number;
   notes: string[];
   seconds: number;
+  /** Account index -> when it last posted (the API's flood limit applies to the run too). */
+  lastPostAt: Map<number, number>;
 }
 
 export const username = (prefix: string, i: number): string => `${prefix}${i}`;
@@ -124,5 +126,6 @@ export async function seed(client: Client, o: SeedOptions): Promise<SeedResult> 
   }
   notes.push(`threads: ${existing} reused, ${threadIds.length - existing} created, category ${category}`);
   if (!threadIds.length) throw new Error(`seed: no thread to read (${notes.at(-1)})`);
-  return { usernames, threadIds, category, notes, seconds: (performance.now() - t0) / 1000 };
+  const lastPostAt = new Map<number, number>([...lastPost].map(([sess, t]) => [sess.account, t]));
+  return { usernames, threadIds, category, notes, seconds: (performance.now() - t0) / 1000, lastPostAt };
 }
