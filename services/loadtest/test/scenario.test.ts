@@ -21,7 +21,8 @@ test("When the edges of [0,1) are drawn, then each maps to the right action", ()
   assert.equal(pickAction(0), "read thread");
   assert.equal(pickAction(0.7499), "read thread");
   assert.equal(pickAction(0.75), "reply");
-  assert.equal(pickAction(0.82), "start thread");
+  assert.equal(pickAction(0.8201), "start thread");
+  assert.equal(pickAction(0.8699), "start thread");
   assert.equal(pickAction(0.9999999), "list mine");
 });
 
