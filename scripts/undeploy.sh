@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# npm run undeploy [-- --volumes]: removes the `forum` stack and waits until it is gone. Data volumes
+# (PostgreSQL, Redis, InfluxDB, backups) are kept unless --volumes is given. Secret files in secrets/ are kept.
+set -euo pipefail
+STACK=${STACK_NAME:-forum}
+volumes=0
+for a in "$@"; do case $a in --volumes|-v) volumes=1 ;; *) echo "usage: undeploy.sh [--volumes]" >&2; exit 2 ;; esac; done
+log() { printf '[undeploy] %s\n' "$*" >&2; }
+
+if docker stack ls --format '{{.Name}}' | grep -qx "$STACK"; then
+  log "removing stack $STACK"
+  docker stack rm "$STACK" >/dev/null
+fi
+deadline=$((SECONDS + 120))
+while docker ps -aq --filter "label=com.docker.stack.namespace=$STACK" | grep -q . \
+   || docker network ls -q --filter "label=com.docker.stack.namespace=$STACK" | grep -q .; do
+  if ((SECONDS > deadline)); then log "stack resources still present after 120 s"; break; fi
+  sleep 1
+done
+for kind in secret config; do
+  docker "$kind" ls -q --filter "label=com.docker.stack.namespace=$STACK" | xargs -r docker "$kind" rm >/dev/null 2>&1 || true
+done
+if ((volumes)); then
+  log "removing data volumes"
+  docker volume ls -q --filter "label=com.docker.stack.namespace=$STACK" | xargs -r docker volume rm >/dev/null
+else
+  n=$(docker volume ls -q --filter "label=com.docker.stack.namespace=$STACK" | wc -l)
+  ((n == 0)) || log "kept $n data volume(s) (npm run undeploy -- --volumes removes them)"
+fi
+log "done"
