@@ -93,7 +93,7 @@ function threadItem(t: ThreadSummary): HTMLElement {
     "li",
     { class: `thread${unread ? " unread" : ""}`, "data-thread-id": t.id, "data-unread": unread ? "1" : "0" },
     h("a", { href: `#/t/${t.id}`, class: "thread-title" }, t.title),
-    unread ? h("span", { class: "badge" }, t.is_new ? "new" : "unread") : null,
+    unread ? h("span", { class: "badge" }, "unread") : null,
     (t.weight ?? 0) > 0 ? h("span", { class: "badge pinned" }, "pinned") : null,
     h(
       "div",
