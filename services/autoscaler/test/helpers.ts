@@ -112,8 +112,13 @@ export interface Proc {
 
 /** Starts a real autoscaler process (src via tsx) and waits for its liveness endpoint. */
 export async function startAutoscaler(env: Record<string, string>): Promise<Proc> {
+  return startNodeService(join(SERVICE_DIR, 'src', 'main.ts'), env);
+}
+
+/** Starts a service entry (TypeScript via tsx) on a free PORT and waits for GET /healthcheck/. */
+export async function startNodeService(entry: string, env: Record<string, string>): Promise<Proc> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(SERVICE_DIR, 'src', 'main.ts')], {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), LOG_LEVEL: 'debug', SLACK_MIN_INTERVAL_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -132,8 +137,8 @@ export async function startAutoscaler(env: Record<string, string>): Promise<Proc
   child.stderr!.on('data', onData);
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const url = `http://127.0.0.1:${port}`;
-  await until(`autoscaler on ${port}`, async () => {
-    if (child.exitCode !== null) throw new Error(`autoscaler exited ${child.exitCode}: ${lines.join('\n')}`);
+  await until(`${entry} on ${port}`, async () => {
+    if (child.exitCode !== null) throw new Error(`${entry} exited ${child.exitCode}: ${lines.join('\n')}`);
     return (await fetch(`${url}/healthcheck/`)).ok;
   }, 30_000);
   return {
