@@ -12,7 +12,7 @@ const disabled = Boolean(config.KAPACITOR_URL);
 
 let rules: LoadedRules;
 try {
-  const overrides = overridesSchema.parse(JSON.parse(config.RULE_OVERRIDES));
+  const overrides = overridesSchema.parse(JSON.parse(config.RULE_OVERRIDES.trim() || '{}'));
   rules = loadRules(config.SLA_RULES_FILE, overrides);
 } catch (err) {
   logger.fatal({ err: (err as Error).message, file: config.SLA_RULES_FILE }, 'cannot load the SLA rules');
