@@ -209,10 +209,10 @@ export class JobWorker {
     const url = `/t/${post.slug}/${post.thread_id}/post/${post.id}/`;
     await c.query(
       `INSERT INTO mail_outbox (user_id, post_id, to_email, subject, body)
-       SELECT s.user_id, $2, u.email, $5, $6 || E'\\n\\n' || $7 FROM subscriptions s JOIN users u ON u.id = s.user_id
-       WHERE s.thread_id = $1 AND s.send_email AND s.user_id IS DISTINCT FROM $4
+       SELECT s.user_id, $2, u.email, $4, $5 || E'\\n\\n' || $6 FROM subscriptions s JOIN users u ON u.id = s.user_id
+       WHERE s.thread_id = $1 AND s.send_email AND s.user_id IS DISTINCT FROM $3
        ON CONFLICT (user_id, post_id) DO NOTHING`,
-      [post.thread_id, post.id, post.poster_name, post.poster_id, `${post.poster_name} has replied to "${post.title}"`, post.original.slice(0, 2000), url],
+      [post.thread_id, post.id, post.poster_id, `${post.poster_name} has replied to "${post.title}"`, post.original.slice(0, 2000), url],
     );
     await syncCategory(c, post.category_id);
     if (post.poster_id !== null) {

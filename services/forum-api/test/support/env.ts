@@ -217,7 +217,7 @@ export function spawnEntry(entry: 'main' | 'worker', env: Record<string, string>
   const args = existsSync(src) ? ['--import', 'tsx', src] : [dist];
   const proc = spawn(process.execPath, args, {
     cwd: SERVICE_DIR,
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', ...env, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
