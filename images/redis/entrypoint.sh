@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Redis node: config from env + secret, role from Sentinel (never a second master on return).
+set -Eeuo pipefail
+LOG_TAG=redis-entrypoint
+source /usr/local/bin/redis-lib.sh
+file_env REDIS_PASSWORD
+[[ -n "$REDIS_PASSWORD" ]] || die "REDIS_PASSWORD_FILE (secret redis_password) is required"
+: "${NODE_NAME:?NODE_NAME is required (redis-0, redis-1 or redis-2)}"
+CONF=/etc/redis/run/redis.conf
+umask 077
+cat > "$CONF" <<CONF
+bind 0.0.0.0 -::*
+protected-mode no
+port 6379
+dir /data
+daemonize no
+logfile ""
+loglevel notice
+requirepass "$REDIS_PASSWORD"
+masterauth "$REDIS_PASSWORD"
+# Sentinel and the other nodes know this node by its stable service name (dnsrr; the task IP changes)
+replica-announce-ip $NODE_NAME
+replica-announce-port 6379
+appendonly yes
+appendfsync everysec
+save 3600 1 300 100 60 10000
+replica-read-only yes
+replica-serve-stale-data yes
+repl-diskless-sync yes
+repl-diskless-sync-delay 0
+repl-ping-replica-period 1
+repl-timeout 10
+repl-backlog-size 64mb
+# an isolated/old master stops taking writes when no replica acknowledged within 10 s
+min-replicas-to-write ${MIN_REPLICAS_TO_WRITE:-1}
+min-replicas-max-lag ${MIN_REPLICAS_MAX_LAG:-10}
+maxmemory ${REDIS_MAXMEMORY:-256mb}
+maxmemory-policy noeviction
+tcp-keepalive 30
+CONF
+# Role: Sentinel's view wins. Without sentinels: a live master, else the bootstrap node is master.
+# If Sentinel still names THIS node (we were just killed and restarted), wait for its failover to
+# finish rather than come back as a second master; keep the role only if it still names us afterwards.
+master=""; me_since=""
+for i in $(seq 1 "${ROLE_WAIT_SECONDS:-15}"); do
+  master=$(sentinel_master || true)
+  if [[ -n "$master" && "$master" == "$NODE_NAME" ]]; then
+    other=$(live_master "$NODE_NAME" || true)
+    if [[ -n "$other" ]]; then master="$other"; break; fi
+    me_since=${me_since:-$SECONDS}
+    (( SECONDS - me_since >= ${SELF_MASTER_WAIT_SECONDS:-8} )) && break
+    sleep 1; continue
+  fi
+  [[ -n "$master" ]] && break
+  master=$(live_master "$NODE_NAME" || true)
+  [[ -n "$master" ]] && break
+  [[ "$NODE_NAME" == "$BOOTSTRAP_NODE" ]] && { master="$NODE_NAME"; break; }
+  sleep 1
+done
+master=${master:-$BOOTSTRAP_NODE}
+if [[ "$master" != "$NODE_NAME" ]]; then
+  echo "replicaof $master 6379" >> "$CONF"
+  log "starting as replica of $master"
+else
+  log "starting as master"
+fi
+unset REDIS_PASSWORD
+exec redis-server "$CONF"

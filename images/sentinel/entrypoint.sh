@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Sentinel: monitors the master by its service name. A janitor loop forgets sentinels of dead tasks
+# (their IPs vanish from tasks.sentinel) with SENTINEL RESET, so the failover majority stays right.
+set -Eeuo pipefail
+LOG_TAG=sentinel-entrypoint
+source /usr/local/bin/redis-lib.sh
+file_env REDIS_PASSWORD
+[[ -n "$REDIS_PASSWORD" ]] || die "REDIS_PASSWORD_FILE (secret redis_password) is required"
+CONF=/etc/redis/run/sentinel.conf
+master=""
+for i in $(seq 1 "${ROLE_WAIT_SECONDS:-15}"); do
+  master=$(sentinel_master || true); [[ -n "$master" ]] && break
+  master=$(live_master || true); [[ -n "$master" ]] && break
+  sleep 1
+done
+master=${master:-$BOOTSTRAP_NODE}
+log "monitoring $MASTER_NAME at $master"
+umask 077
+cat > "$CONF" <<CONF
+port 26379
+daemonize no
+logfile ""
+dir /etc/redis/run
+requirepass "$REDIS_PASSWORD"
+sentinel sentinel-pass "$REDIS_PASSWORD"
+sentinel resolve-hostnames yes
+sentinel announce-hostnames yes
+sentinel monitor $MASTER_NAME $master 6379 ${SENTINEL_QUORUM:-2}
+sentinel auth-pass $MASTER_NAME $REDIS_PASSWORD
+sentinel down-after-milliseconds $MASTER_NAME ${SENTINEL_DOWN_AFTER_MS:-2500}
+sentinel failover-timeout $MASTER_NAME ${SENTINEL_FAILOVER_TIMEOUT_MS:-10000}
+sentinel parallel-syncs $MASTER_NAME 2
+CONF
+janitor() {
+  local me known live stale
+  sleep 20
+  while true; do
+    live=$(getent ahostsv4 "tasks.$SENTINEL_SERVICE" 2>/dev/null | awk '{print $1}' | sort -u)
+    known=$(rcli 127.0.0.1 26379 SENTINEL sentinels "$MASTER_NAME" | awk 'p{print; p=0} /^ip$/{p=1}')
+    stale=""
+    if [[ -n "$live" ]]; then
+      for ip in $known; do grep -qx "$ip" <<<"$live" || stale+=" $ip"; done
+    fi
+    flags=$(rcli 127.0.0.1 26379 SENTINEL master "$MASTER_NAME" | awk 'p{print; p=0} /^flags$/{p=1}')
+    if [[ -n "$stale" && "$flags" == "master" ]]; then
+      log "forgetting sentinels of dead tasks:$stale (SENTINEL RESET)"
+      rcli 127.0.0.1 26379 SENTINEL RESET "$MASTER_NAME" >/dev/null || true
+    fi
+    sleep 10
+  done
+}
+janitor &
+exec redis-sentinel "$CONF"
