@@ -78,7 +78,8 @@ export interface ScalePostResult {
 /**
  * Posts a scale rule's alert to the autoscaler's Kapacitor hook, naming the target explicitly
  * (?service=&direction=), and returns when a still-firing alert may be posted again: the autoscaler's
- * nextAllowedAt, else the rules file's cooldown; 30 s after a failed post.
+ * nextAllowedAt, else the rules file's cooldown; 30 s after a failed post; never again in this alert episode when
+ * the service is already at its bound.
  */
 export async function postToAutoscaler(
   hookUrl: string,
@@ -102,6 +103,10 @@ export async function postToAutoscaler(
     const body = (await res.json().catch(() => ({}))) as { decisions?: ScalePostResult['decisions']; detail?: string };
     const result: ScalePostResult = { ok: res.ok, status: res.status, decisions: body.decisions };
     logger.info({ event: 'autoscaler_post', rule: t.rule.id, level: t.level, status: res.status, decisions: body.decisions, detail: body.detail }, 'posted to the autoscaler');
+    // at a bound, re-posting the same alert only repeats the refusal: wait for the alert's next transition
+    if (body.decisions?.length && body.decisions.every((d) => d.code === 'at_max' || d.code === 'at_min')) {
+      return { result, nextPostAt: Number.POSITIVE_INFINITY };
+    }
     const next = body.decisions?.map((d) => (d.nextAllowedAt ? Date.parse(d.nextAllowedAt) : NaN)).find((n) => Number.isFinite(n));
     return { result, nextPostAt: next !== undefined && next > now ? next : now + cooldownSeconds * 1000 };
   } catch (err) {
