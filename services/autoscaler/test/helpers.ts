@@ -82,7 +82,7 @@ export interface SlackReceiver {
 }
 
 /** A local Slack incoming-webhook stand-in: answers "ok" like Slack, records each body. */
-export async function startSlackReceiver(): Promise<SlackReceiver> {
+export async function startSlackReceiver(host = '127.0.0.1'): Promise<SlackReceiver> {
   const messages: SlackReceiver['messages'] = [];
   const server: Server = createServer((req, res) => {
     let raw = '';
@@ -97,9 +97,9 @@ export async function startSlackReceiver(): Promise<SlackReceiver> {
       }
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(0, host, r));
   const port = (server.address() as AddressInfo).port;
-  return { url: `http://127.0.0.1:${port}/services/T000/B000/XXXX`, messages, close: () => new Promise((r) => server.close(() => r())) };
+  return { url: `http://${host}:${port}/services/T000/B000/XXXX`, messages, close: () => new Promise((r) => server.close(() => r())) };
 }
 
 export interface Proc {
