@@ -27,5 +27,6 @@ const metricsServer = createServer(metricsApp);
 const shutdown = installGracefulShutdown([server, metricsServer], { logger, timeoutMs: 8000, onClose: [() => rt.close()] });
 draining = shutdown.isDraining;
 
-server.listen(cfg.PORT, () => logger.info({ port: cfg.PORT }, 'forum api listening'));
-metricsServer.listen(cfg.METRICS_PORT, () => logger.info({ port: cfg.METRICS_PORT }, 'metrics listening'));
+const portOf = (s: typeof server) => (s.address() as { port: number }).port;
+server.listen(cfg.PORT, () => logger.info({ port: portOf(server) }, 'forum api listening'));
+metricsServer.listen(cfg.METRICS_PORT, () => logger.info({ port: portOf(metricsServer) }, 'metrics listening'));

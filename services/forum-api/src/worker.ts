@@ -67,4 +67,4 @@ const shutdown = installGracefulShutdown([server], {
   onClose: [() => worker.stop(), () => db.close(), () => redis.disconnect()],
 });
 draining = shutdown.isDraining;
-server.listen(cfg.METRICS_PORT, () => logger.info({ port: cfg.METRICS_PORT }, 'worker metrics/health listening'));
+server.listen(cfg.METRICS_PORT, () => logger.info({ port: (server.address() as { port: number }).port }, 'worker metrics/health listening'));

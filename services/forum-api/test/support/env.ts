@@ -100,9 +100,9 @@ export interface RedisInstance {
   stop(): Promise<void>;
 }
 
-export async function startRedis(): Promise<RedisInstance> {
+export async function startRedis(fixedPort?: number): Promise<RedisInstance> {
   const dir = mkdtempSync(join(tmpdir(), 'forum-api-redis-'));
-  const port = await freePort();
+  const port = fixedPort ?? (await freePort());
   const password = 'redis-test-pw';
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--requirepass', password], {
     stdio: 'ignore',
