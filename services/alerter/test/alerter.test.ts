@@ -10,6 +10,7 @@ import {
   REPO_ROOT,
   createTestService,
   removeServices,
+  removeStaleServices,
   startAutoscaler,
   startNodeService,
   startSlackReceiver,
@@ -71,7 +72,7 @@ async function startAlerter(env: Record<string, string>): Promise<Proc> {
 }
 
 before(async () => {
-  await removeServices('as-test-');
+  await removeStaleServices();
   influx = await startInfluxd();
   slack = await startSlackReceiver();
   scaler = await startAutoscaler({ AUTOSCALER_TOKEN_FILE: tokenFile(TOKEN), SLACK_WEBHOOK_URL: slack.url, STACK_NAME: STACK });

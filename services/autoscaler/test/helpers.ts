@@ -75,6 +75,22 @@ export async function removeServices(prefix: string): Promise<void> {
   if (names.length) await docker('service', 'rm', ...names).catch(() => undefined);
 }
 
+/** Removes as-test-<pid>-* services left by test runs whose process is gone (never another live run's). */
+export async function removeStaleServices(): Promise<void> {
+  const names = (await docker('service', 'ls', '--format', '{{.Name}}')).split('\n').filter((n) => n.startsWith('as-test-'));
+  const stale = names.filter((n) => {
+    const pid = Number(/^as-test-(\d+)-/.exec(n)?.[1]);
+    if (!pid) return true;
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (stale.length) await docker('service', 'rm', ...stale).catch(() => undefined);
+}
+
 export interface SlackReceiver {
   url: string;
   messages: Array<{ text: string; color?: string; body: Record<string, unknown> }>;

@@ -13,6 +13,7 @@ import {
   createTestService,
   docker,
   removeServices,
+  removeStaleServices,
   startAutoscaler,
   startSlackReceiver,
   tokenFile,
@@ -58,7 +59,7 @@ async function metricValue(p: Proc, labels: Record<string, string>): Promise<num
 }
 
 before(async () => {
-  await removeServices('as-test-');
+  await removeStaleServices();
   slack = await startSlackReceiver();
   env = { AUTOSCALER_TOKEN_FILE: tokenFile(TOKEN), SLACK_WEBHOOK_URL: slack.url, SLACK_CHANNEL: '#alerts' };
   scaler = await startAutoscaler(env);
