@@ -1,2 +1,75 @@
-// entry point: replaced by the service's implementation
-export {};
+import { spawn } from 'node:child_process';
+import { createLogger } from '@forum/shared';
+import { loadAgentConfig } from './config.js';
+import { BlocklistAgent } from './agent.js';
+
+/**
+ * Entry of the nginx container: `node dist/main.js [-- nginx -g 'daemon off;']`.
+ * 1. fetches the full blocklist from ipblock and writes BLOCKLIST_FILE (so a new replica never serves unblocked),
+ * 2. starts NGINX in the foreground as its child,
+ * 3. long-polls ipblock and reloads NGINX (SIGHUP, debounced) when the list changes,
+ * and forwards signals: SIGTERM/SIGINT -> graceful SIGQUIT, SIGHUP/SIGUSR1/SIGUSR2/SIGQUIT as they are.
+ * When NGINX exits the agent exits too (non-zero unless a stop was asked for), so Swarm restarts the task.
+ */
+const cfg = loadAgentConfig();
+const logger = createLogger('nginx-agent');
+
+const sep = process.argv.indexOf('--');
+const command = sep >= 0 && process.argv.length > sep + 1 ? process.argv.slice(sep + 1) : ['nginx', '-g', 'daemon off;'];
+
+let nginx: ReturnType<typeof spawn> | undefined;
+let stopping = false;
+
+const agent = new BlocklistAgent({
+  ipblockUrl: cfg.IPBLOCK_URL,
+  token: cfg.IPBLOCK_TOKEN,
+  file: cfg.BLOCKLIST_FILE,
+  debounceMs: cfg.BLOCKLIST_DEBOUNCE_MS,
+  minReloadIntervalMs: cfg.BLOCKLIST_MIN_RELOAD_INTERVAL_MS,
+  waitSeconds: cfg.BLOCKLIST_WAIT_SECONDS,
+  logger,
+  reload: () => {
+    if (nginx?.pid && nginx.exitCode === null) process.kill(nginx.pid, 'SIGHUP');
+  },
+});
+
+const stopSignals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
+for (const sig of stopSignals) {
+  process.on(sig, () => {
+    if (stopping) return;
+    stopping = true;
+    agent.stop();
+    logger.info({ signal: sig }, 'stopping: graceful NGINX shutdown (SIGQUIT)');
+    if (nginx?.pid && nginx.exitCode === null) nginx.kill('SIGQUIT');
+    else process.exit(0);
+  });
+}
+for (const sig of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGQUIT'] as NodeJS.Signals[]) {
+  process.on(sig, () => {
+    if (sig === 'SIGQUIT') {
+      stopping = true;
+      agent.stop();
+    }
+    if (nginx?.pid && nginx.exitCode === null) nginx.kill(sig);
+  });
+}
+
+const synced = await agent.initialSync(cfg.BLOCKLIST_INITIAL_SYNC_TIMEOUT_SECONDS * 1000);
+await agent.writeStatus();
+if (stopping) process.exit(0);
+
+logger.info({ command, synced }, 'starting nginx');
+nginx = spawn(command[0], command.slice(1), { stdio: 'inherit' });
+nginx.on('error', (err) => {
+  logger.fatal({ err: err.message, command }, 'cannot start nginx');
+  process.exit(1);
+});
+nginx.on('exit', (code, signal) => {
+  agent.stop();
+  const expected = stopping;
+  const exitCode = expected ? (code ?? 0) : code && code !== 0 ? code : 1;
+  (expected ? logger.info : logger.error).call(logger, { code, signal, expected }, 'nginx exited');
+  process.exit(exitCode);
+});
+
+void agent.run();

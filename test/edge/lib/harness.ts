@@ -199,3 +199,88 @@ export async function startIpblock(opts: { redis: RedisServer; slackUrl?: string
     },
   };
 }
+
+export interface EdgeNginx extends Proc {
+  port: number;
+  dir: string;
+  blocklistFile: string;
+  errorLog: string;
+  /** GET / as client `ip` (X-Forwarded-For from the trusted loopback, as realip rewrites it). */
+  get(ip: string): Promise<number>;
+  /** How many configuration reloads the NGINX master has performed. */
+  reloads(): number;
+  cleanup(): void;
+}
+
+/**
+ * A real NGINX with the stack's blocking contract (docs/CONVENTIONS.md "IP blocks at NGINX"): geo $ip_blocked over
+ * the realip-rewritten address, including the agent's file, 403 JSON when blocked. It is started by the real
+ * nginx-agent (services/nginx-agent/src/main.ts), exactly like the container's entrypoint does.
+ */
+export async function startEdgeNginx(opts: { ipblock: Ipblock; env?: Record<string, string>; waitReady?: boolean }): Promise<EdgeNginx> {
+  const { readFileSync, existsSync } = await import('node:fs');
+  const port = await freePort();
+  const t = tempDir('edge-nginx-');
+  const blocklistFile = join(t.dir, 'blocklist/blocklist.conf');
+  const errorLog = join(t.dir, 'error.log');
+  const conf = t.file(
+    'nginx.conf',
+    `worker_processes 1;
+# main context: old workers of a reload may linger this long at most
+worker_shutdown_timeout 5s;
+pid ${t.dir}/nginx.pid;
+error_log ${errorLog} notice;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path ${t.dir}/body; proxy_temp_path ${t.dir}/proxy; fastcgi_temp_path ${t.dir}/fastcgi;
+  uwsgi_temp_path ${t.dir}/uwsgi; scgi_temp_path ${t.dir}/scgi;
+  set_real_ip_from 127.0.0.1;
+  real_ip_header X-Forwarded-For;
+  geo $ip_blocked { default 0; include ${blocklistFile}; }
+  server {
+    listen 127.0.0.1:${port};
+    default_type application/json;
+    if ($ip_blocked) { return 403 '{"detail":"Your address is blocked.","code":"ip_blocked"}'; }
+    location = /nginx-health { return 200 'ok'; }
+    location / { return 200 '{"ok":true}'; }
+  }
+}
+`,
+    0o644,
+  );
+  const tokenFile = t.file('token', opts.ipblock.token);
+  const p = startProcess(
+    process.execPath,
+    ['--import', TSX_IMPORT, join(REPO, 'services/nginx-agent/src/main.ts'), '--', 'nginx', '-c', conf, '-p', t.dir, '-g', 'daemon off;'],
+    {
+      cwd: REPO,
+      env: {
+        PATH: `${process.env.PATH}:/usr/sbin:/sbin`,
+        LOG_LEVEL: 'info',
+        IPBLOCK_URL: opts.ipblock.url,
+        IPBLOCK_TOKEN_FILE: tokenFile,
+        BLOCKLIST_FILE: blocklistFile,
+        ...opts.env,
+      },
+    },
+  );
+  const get = async (ip: string) => (await fetch(`http://127.0.0.1:${port}/`, { headers: { 'x-forwarded-for': ip } })).status;
+  const edge: EdgeNginx = {
+    ...p,
+    port,
+    dir: t.dir,
+    blocklistFile,
+    errorLog,
+    get,
+    reloads: () => (existsSync(errorLog) ? (readFileSync(errorLog, 'utf8').match(/\(SIGHUP\) received/g)?.length ?? 0) : 0),
+    cleanup: () => t.remove(),
+  };
+  if (opts.waitReady !== false) {
+    await waitFor(`nginx on ${port}: ${p.output().slice(-300)}`, async () => {
+      if (p.proc.exitCode !== null) throw new Error(`agent exited: ${p.output()}`);
+      return (await fetch(`http://127.0.0.1:${port}/nginx-health`)).ok;
+    });
+  }
+  return edge;
+}

@@ -1,0 +1,20 @@
+import { env, loadConfigOrExit, z } from '@forum/shared';
+
+export function loadAgentConfig(source: NodeJS.ProcessEnv = process.env) {
+  return loadConfigOrExit(
+    {
+      IPBLOCK_URL: z.string().url(),
+      IPBLOCK_TOKEN: z.string({ required_error: 'IPBLOCK_TOKEN_FILE is required' }).min(1),
+      BLOCKLIST_FILE: z.string().default('/var/run/nginx-blocklist/blocklist.conf'),
+      /** how long a change waits for more changes before the reload */
+      BLOCKLIST_DEBOUNCE_MS: env.int(250).pipe(z.number().min(0).max(10_000)),
+      /** at most one reload per this interval, whatever the burst */
+      BLOCKLIST_MIN_RELOAD_INTERVAL_MS: env.int(1000).pipe(z.number().min(0).max(60_000)),
+      BLOCKLIST_WAIT_SECONDS: env.int(25).pipe(z.number().min(1).max(30)),
+      /** how long NGINX's start waits for the first full list; after that it starts without (and says so) */
+      BLOCKLIST_INITIAL_SYNC_TIMEOUT_SECONDS: env.int(30).pipe(z.number().min(0)),
+    },
+    { secrets: ['IPBLOCK_TOKEN'], env: source },
+  );
+}
+export type AgentConfig = ReturnType<typeof loadAgentConfig>;
