@@ -169,8 +169,7 @@ export async function startSnmpd(community = 'obs-test-community'): Promise<Snmp
   const conf = join(dir, 'snmpd.conf');
   writeFileSync(
     conf,
-    `agentAddress udp:127.0.0.1:${port}
-view systemonly included .1.3.6.1.2.1.1
+    `view systemonly included .1.3.6.1.2.1.1
 view systemonly included .1.3.6.1.4.1.2021
 rocommunity ${community} 127.0.0.1 -V systemonly
 sysName obs-test-node

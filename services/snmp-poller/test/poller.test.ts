@@ -1,0 +1,103 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import Docker from 'dockerode';
+import { pino } from 'pino';
+import { startInfluxd, startSnmpd, rows, waitFor, type Influxd, type Snmpd } from '../../../test/observability/lib/procs.js';
+import { InfluxWriter } from '@forum/metrics-agent/writer';
+import { pollAll, pollNode } from '../src/poller.js';
+import { discoverNodes } from '../src/nodes.js';
+
+let influx: Influxd;
+let snmpd: Snmpd;
+let silent: dgram.Socket;
+let silentPort = 0;
+
+before(async () => {
+  [influx, snmpd] = await Promise.all([startInfluxd(), startSnmpd('obs-ro')]);
+  // a "slow" agent: a UDP socket that swallows requests and never answers
+  silent = dgram.createSocket('udp4');
+  await new Promise<void>((r) => silent.bind(0, '127.0.0.1', () => r()));
+  silentPort = silent.address().port;
+});
+after(async () => {
+  silent?.close();
+  await Promise.all([influx?.stop(), snmpd?.stop()]);
+});
+
+test('polls a real snmpd (v2c, read-only view) for the seed OIDs with integer fields and sysName as hostname', async () => {
+  const cpu = new Map<string, number[]>();
+  const node = { name: 'n1', address: '127.0.0.1', port: snmpd.port };
+  await waitFor('snmpd answers', async () => (await pollNode(node, { version: '2c', community: 'obs-ro' }, 1000, 0, cpu)).ok);
+  // cpu_used_percent comes from the raw tick counters of two polls (snmpd's own ssCpu* need a minute of samples)
+  const r = await waitFor('cpu_used_percent', async () => {
+    const x = await pollNode(node, { version: '2c', community: 'obs-ro' }, 1000, 0, cpu);
+    return x.point?.fields.cpu_used_percent !== undefined ? x : undefined;
+  }, 15000, 1000);
+  const p = r.point!;
+  const cpuPct = p.fields.cpu_used_percent as number;
+  assert.ok(typeof cpuPct === 'number' && cpuPct >= 0 && cpuPct <= 100, String(cpuPct));
+  const memPct = p.fields.mem_used_percent as number;
+  assert.ok(memPct > 0 && memPct < 100);
+  assert.equal(p.measurement, 'snmp');
+  assert.equal(p.tags.hostname, 'obs-test-node');
+  assert.equal(p.tags.agent_host, '127.0.0.1');
+  for (const f of ['ssCpuIdle', 'ssCpuUser', 'ssCpuSystem', 'ssIOSent', 'ssIOReceive'])
+    if (p.fields[f] !== undefined) assert.match(String(p.fields[f]), /^\d+i$/, `${f} is an integer field`);
+  for (const f of ['sysUpTimeInstance', 'ssCpuRawIdle', 'ssCpuRawUser', 'memTotalReal', 'memAvailReal', 'memTotalFree', 'dskTotal', 'dskUsed', 'dskAvail', 'dskPercent'])
+    assert.match(String(p.fields[f]), /^\d+i$/, `${f} is an integer field`);
+  assert.equal(p.fields.sysLocation, 'obs-test-rack');
+});
+
+test('a wrong community gets no answer (read-only community is enforced) and is reported as a timeout', async () => {
+  const r = await pollNode({ name: 'n1', address: '127.0.0.1', port: snmpd.port }, { version: '2c', community: 'wrong' }, 300, 0);
+  assert.equal(r.ok, false);
+  assert.match(r.error!, /time/i);
+});
+
+test('one batch for all nodes: a slow agent times out and a dead one is reported, the healthy one is written', async () => {
+  const writer = new InfluxWriter({ url: influx.url, database: 'telegraf', logger: pino({ level: 'silent' }) });
+  const nodes = [
+    { name: 'good', address: '127.0.0.1', port: snmpd.port },
+    { name: 'slow', address: '127.0.0.1', port: silentPort },
+    { name: 'dead', address: '127.0.0.1', port: 9 },
+  ];
+  const t0 = Date.now();
+  const { points, results } = await pollAll(nodes, { version: '2c', community: 'obs-ro' }, 500, 1);
+  assert.ok(Date.now() - t0 < 3000, 'the batch is bounded by the timeout, not serialised');
+  assert.deepEqual(results.map((r) => [r.node.name, r.ok]), [['good', true], ['slow', false], ['dead', false]]);
+  writer.add(points);
+  await writer.flush();
+  assert.equal(writer.stats.lastError, undefined);
+  const status = rows(await influx.query(`SELECT last("up") FROM snmp_status GROUP BY "node"`));
+  assert.deepEqual(status.map((s) => `${s.node}=${s.last}`).sort(), ['dead=0', 'good=1', 'slow=0']);
+  const snmpRows = rows(await influx.query(`SELECT "ssCpuIdle", "dskPercent" FROM snmp`));
+  assert.equal(snmpRows.length, 1);
+  const types = rows(await influx.query(`SHOW FIELD KEYS FROM snmp`));
+  assert.equal(types.find((t) => t.fieldKey === 'memTotalReal')?.fieldType, 'integer');
+});
+
+test('asks the real Swarm manager which nodes run tasks of a stack; nodes of other stacks are not listed', async (t) => {
+  const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+  const stack = `obssnmp${process.pid}`;
+  const img = (await docker.listImages()).flatMap((i) => i.RepoTags ?? []).find((x) => x.startsWith('debian:trixie')) ?? 'debian:trixie-slim';
+  const svc = await docker.createService({
+    Name: `${stack}_probe`,
+    Labels: { 'com.docker.stack.namespace': stack },
+    TaskTemplate: { ContainerSpec: { Image: img, Command: ['sleep', '300'] }, RestartPolicy: { Condition: 'none' } },
+    Mode: { Replicated: { Replicas: 1 } },
+  });
+  t.after(async () => {
+    await docker.getService(svc.id).remove().catch(() => undefined);
+  });
+  assert.deepEqual(await discoverNodes(docker, `none${process.pid}`, 161), []);
+  const nodes = await waitFor('task scheduled', async () => {
+    const n = await discoverNodes(docker, stack, 1161, '127.0.0.1');
+    return n.length > 0 ? n : undefined;
+  });
+  const info = await docker.info();
+  assert.equal(nodes.length, 1);
+  assert.equal(nodes[0].name, info.Name);
+  assert.equal(nodes[0].port, 1161);
+  assert.equal(nodes[0].address, '127.0.0.1');
+});
