@@ -5,6 +5,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   REPO_ROOT,
@@ -113,7 +115,6 @@ describe('hysteresis (pure)', () => {
   });
 });
 
-import { readFileSync } from 'node:fs';
 function require_text(f: string) {
   return readFileSync(f, 'utf8');
 }
@@ -170,6 +171,34 @@ describe('alerter against a real influxd', () => {
     assert.ok(texts.some((t) => /^warning :warning: WARNING nginx_scale_up.*-> autoscaler: nginx up/.test(t)), texts.join('\n'));
     assert.ok(texts.some((t) => /^good .*autoscaler: .*_nginx scaled up from 1 to 2/.test(t)), texts.join('\n'));
     assert.ok(texts.some((t) => /^good :white_check_mark: OK nginx_scale_up/.test(t)), texts.join('\n'));
+    await p.kill();
+  });
+
+  test('a scale alert is not re-posted while the service sits at its bound', async () => {
+    const svc = await createTestService(`${STACK}_web`, { 'autoscale.enabled': 'true', 'autoscale.min': '1', 'autoscale.max': '1', 'autoscale.cooldown': '0' });
+    const dir = mkdtempSync(join(tmpdir(), 'alerter-rules-'));
+    const rules = join(dir, 'rules.yml');
+    writeFileSync(
+      rules,
+      `version: 1
+defaults: { period: 4s, every: 1s, bucket: 1s, reduce: last }
+autoscale:
+  cooldownSeconds: 1
+  rules:
+    - { id: web_up, service: web, direction: up, measurement: nginx, value: { select: 'mean("active")' }, op: ">", warn: 50, notify: [slack, autoscaler] }
+`,
+    );
+    const p = await startAlerter({ SLA_RULES_FILE: rules, AUTOSCALER_URL: scaler.url, AUTOSCALER_TOKEN: TOKEN });
+    const decided = () => scaler.logs().filter((l) => l.event === 'autoscale_decision' && l.target === svc.name);
+    assert.equal(await step(p, 'web_up', 70), 'WARNING');
+    await until('the at_max refusal', async () => decided().length === 1);
+    // several more rounds in alert, each past the 1 s repost time
+    for (const v of [71, 72, 73, 74]) {
+      assert.equal(await step(p, 'web_up', v), 'WARNING');
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    assert.deepEqual(decided().map((l) => l.code), ['at_max']);
+    assert.equal(await svc.replicas(), 1);
     await p.kill();
   });
 
