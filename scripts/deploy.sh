@@ -54,6 +54,7 @@ export NGINX_REPLICAS
 
 # 6. deploy
 log "docker stack deploy $STACK"
+deploy_epoch=$(date -u +%s)
 docker stack deploy -c docker-stack.yml --prune --resolve-image never --detach=true "$STACK" >.build/stack-deploy.log 2>&1 \
   || { cat .build/stack-deploy.log >&2; exit 1; }
 
@@ -76,10 +77,11 @@ while :; do
     run=${reps%%/*}; want=${reps#*/}; want=${want%% *}
     if [[ $run == "$want" && $want != 0 ]]; then ready=$((ready + 1)); else pending+=("${name#"${STACK}"_} $run/$want"); fi
   done < <(docker service ls --filter "label=com.docker.stack.namespace=$STACK" --format '{{.Name}} {{.Replicas}}')
-  # a rolling update that rolled back or paused is a failure even if the old tasks are healthy
-  while read -r name state; do
+  # a rolling update of THIS deploy that rolled back or paused is a failure even if the old tasks are healthy
+  while read -r name state started; do
+    [[ -n $started && $started -ge $((deploy_epoch - 5)) ]] || continue
     case $state in rollback_*|paused) failed_update+=("$name($state)") ;; esac
-  done < <(docker service ls --filter "label=com.docker.stack.namespace=$STACK" -q | xargs -r docker service inspect --format '{{.Spec.Name}} {{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}')
+  done < <(docker service ls --filter "label=com.docker.stack.namespace=$STACK" -q | xargs -r docker service inspect --format '{{.Spec.Name}} {{if .UpdateStatus}}{{.UpdateStatus.State}} {{if .UpdateStatus.StartedAt}}{{.UpdateStatus.StartedAt.Unix}}{{end}}{{end}}')
   if ((${#failed_update[@]})); then
     ((tty)) && printf '\n' >&2
     log "update failed: ${failed_update[*]}"
