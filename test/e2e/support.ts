@@ -1,0 +1,84 @@
+// Helpers for the end-to-end suites that run against the deployed `forum` stack through the edge port.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export const STACK = process.env.STACK_NAME ?? 'forum';
+export const EDGE_URL = (process.env.EDGE_URL ?? `http://127.0.0.1:${process.env.EDGE_HTTP_PORT ?? '80'}`).replace(/\/$/, '');
+
+export async function docker(...args: string[]): Promise<string> {
+  const { stdout } = await run('docker', args, { maxBuffer: 64 * 1024 * 1024 });
+  return stdout;
+}
+
+/** Polls `fn` until it returns a truthy value or the deadline passes (then throws with the last error). */
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 500): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** A browser-like client: cookie jar + Django CSRF header on unsafe methods. */
+export class Client {
+  readonly cookies = new Map<string, string>();
+
+  async request(method: string, path: string, body?: unknown, opts: { csrf?: boolean; headers?: Record<string, string> } = {}) {
+    const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
+    if (this.cookies.size) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const unsafe = !['GET', 'HEAD', 'OPTIONS'].includes(method);
+    if (unsafe && opts.csrf !== false && this.cookies.has('csrftoken')) headers['x-csrftoken'] = this.cookies.get('csrftoken')!;
+    const res = await fetch(EDGE_URL + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      redirect: 'manual',
+      signal: AbortSignal.timeout(30_000),
+    });
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const i = pair.indexOf('=');
+      const name = pair.slice(0, i).trim();
+      const value = pair.slice(i + 1).trim();
+      if (/max-age=0|expires=thu, 01 jan 1970/i.test(c) || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+    const text = await res.text();
+    let json: any;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, headers: res.headers, text, json };
+  }
+  get(path: string) {
+    return this.request('GET', path);
+  }
+  post(path: string, body?: unknown, opts?: { csrf?: boolean }) {
+    return this.request('POST', path, body ?? {}, opts);
+  }
+  patch(path: string, body: unknown) {
+    return this.request('PATCH', path, body);
+  }
+}
+
+export async function stackContainers(): Promise<string[]> {
+  const out = await docker('ps', '-q', '--filter', `label=com.docker.stack.namespace=${STACK}`);
+  return out.split('\n').filter(Boolean);
+}
+
+export async function stackServices(): Promise<string[]> {
+  const out = await docker('service', 'ls', '--filter', `label=com.docker.stack.namespace=${STACK}`, '--format', '{{.Name}}');
+  return out.split('\n').filter(Boolean);
+}
