@@ -67,6 +67,17 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
+/** Waits for `selector`; if the page shows an error instead, fails with that error's text. */
+async function expectOrError(page: Page, selector: string): Promise<void> {
+  const ok = page.waitForSelector(selector).then(() => null);
+  const err = page.waitForSelector("main .error").then(async (e) => (await e.textContent()) ?? "error");
+  const outcome = await Promise.race([ok, err]);
+  if (outcome !== null) {
+    await shot(page, `error-${Date.now()}`);
+    assert.fail(`the page shows an error instead of ${selector}: ${outcome}`);
+  }
+}
+
 async function register(page: Page, u: typeof A): Promise<void> {
   await page.goto(`${EDGE}/`);
   await ready(page);
@@ -75,7 +86,7 @@ async function register(page: Page, u: typeof A): Promise<void> {
   await page.fill("#reg-email", u.email);
   await page.fill("#reg-password", u.password);
   await page.click("#register-form button[type=submit]");
-  await page.waitForSelector(`#whoami:text-is("${u.username}")`);
+  await expectOrError(page, `#whoami:text-is("${u.username}")`);
 }
 
 before(async () => {
@@ -108,7 +119,7 @@ test("When user A registers and starts a thread, then the thread page shows it w
   await page.fill("#thread-title-input", TITLE);
   await page.fill("#thread-body", `Started by A ${tag}. The thread list paginates by cursor; how do posts page?`);
   await page.click("#thread-form button[type=submit]");
-  await page.waitForSelector(`#thread-title:text-is("${TITLE}")`);
+  await expectOrError(page, `#thread-title:text-is("${TITLE}")`);
   threadId = Number(/#\/t\/(\d+)/.exec(page.url())?.[1]);
   assert.ok(threadId > 0, `no thread id in ${page.url()}`);
   assert.match(await page.textContent("#posts")!, new RegExp(`Started by A ${tag}`));
@@ -126,7 +137,7 @@ test("When user B replies in another browser, then A sees the thread as unread",
   await go(pb, `#/t/${threadId}`);
   await pb.fill("#reply-body", REPLY);
   await pb.click("#reply-form button[type=submit]");
-  await pb.waitForSelector(`#posts .post-body:has-text("${REPLY}")`);
+  await expectOrError(pb, `#posts .post-body:has-text("${REPLY}")`);
   await shot(pb, "04-reply-by-B");
 
   const pa = contexts[0].pages()[0];
