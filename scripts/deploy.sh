@@ -52,6 +52,17 @@ if [[ -z ${NGINX_REPLICAS:-} ]]; then
 fi
 export NGINX_REPLICAS
 
+# a task that exited 0 (e.g. someone ran `docker stop` on it) is not restarted under restart_policy on-failure:
+# re-running the deploy brings such services back
+for svc in $(docker service ls --filter "label=com.docker.stack.namespace=$STACK" --filter mode=replicated -q); do
+  want=$(docker service inspect -f '{{.Spec.Mode.Replicated.Replicas}}' "$svc")
+  live=$(docker service ps -q --filter desired-state=running "$svc" | wc -l)
+  if ((want > 0 && live < want)); then
+    log "$(docker service inspect -f '{{.Spec.Name}}' "$svc"): $live/$want tasks scheduled, restarting it"
+    docker service update --force --detach "$svc" >/dev/null 2>&1 || true
+  fi
+done
+
 # 6. deploy
 log "docker stack deploy $STACK"
 deploy_epoch=$(date -u +%s)
