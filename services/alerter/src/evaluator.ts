@@ -97,6 +97,7 @@ interface RawSeries {
 export class Evaluator {
   readonly states = new Map<string, Map<string, GroupState>>();
   private readonly lastRun = new Map<string, number>();
+  private readonly lastError = new Map<string, string>();
   private readonly levelGauge: promClient.Gauge<'rule' | 'group'>;
   private readonly transitions: promClient.Counter<'rule' | 'level'>;
   private readonly errors: promClient.Counter<'rule'>;
@@ -159,10 +160,15 @@ export class Evaluator {
         await this.evaluate(rule, await this.values(rule), new Date(now));
         this.evaluations.inc({ rule: rule.id });
         evaluated++;
+        if (this.lastError.delete(rule.id)) this.o.logger.info({ rule: rule.id }, 'rule query works again');
       } catch (err) {
         failed++;
         this.errors.inc({ rule: rule.id });
-        this.o.logger.warn({ rule: rule.id, err: (err as Error).message }, 'rule query failed');
+        const msg = (err as Error).message;
+        // log a failure once until it changes (InfluxDB down would otherwise log every rule every round)
+        if (this.lastError.get(rule.id) !== msg) this.o.logger.warn({ rule: rule.id, err: msg }, 'rule query failed');
+        else this.o.logger.debug({ rule: rule.id, err: msg }, 'rule query still failing');
+        this.lastError.set(rule.id, msg);
       }
     }
     return { evaluated, failed };
