@@ -1,2 +1,108 @@
-// entry point: replaced by the service's implementation
-export {};
+import os from 'node:os';
+import Docker from 'dockerode';
+import { createBaseApp, createLogger, env, installGracefulShutdown, loadConfigOrExit, promClient, z } from '@forum/shared';
+import { InfluxWriter } from '@forum/metrics-agent/writer';
+import { apiToEcs, docId, indexFor, nginxAccessToEcs, nginxErrorToEcs } from './ecs.js';
+import { EsShipper } from './shipper.js';
+import { LogFollower } from './follower.js';
+import { ResponseCounters } from './counters.js';
+
+const logger = createLogger('log-shipper');
+const cfg = loadConfigOrExit(
+  {
+    PORT: env.int(8080),
+    ES_URL: z.string().url(),
+    ES_USERNAME: z.string().optional(),
+    ES_PASSWORD: z.string().optional(),
+    ES_API_KEY: z.string().optional(),
+    ES_PIPELINE: z.string().optional(),
+    INDEX_PREFIX: z.string().default('filebeat-forum'),
+    NGINX_SERVICES: env.list('nginx'),
+    API_SERVICES: env.list('api,worker'),
+    DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
+    BUFFER_LIMIT: env.int(50_000),
+    BATCH_SIZE: env.int(500),
+    LOOKBACK_SECONDS: env.int(60),
+    INFLUX_URL: z.string().url().optional(),
+    INFLUX_DB: z.string().default('telegraf'),
+    INFLUX_USER: z.string().optional(),
+    INFLUX_PASSWORD: z.string().optional(),
+    COUNTER_INTERVAL_SECONDS: env.int(10),
+    NODE_HOSTNAME: z.string().optional(),
+    STACK_NAMESPACE: z.string().default('forum'),
+  },
+  { secrets: ['ES_PASSWORD', 'ES_API_KEY', 'INFLUX_PASSWORD'] },
+);
+
+const docker = new Docker({ socketPath: cfg.DOCKER_SOCKET });
+let hostname = cfg.NODE_HOSTNAME ?? os.hostname();
+if (!cfg.NODE_HOSTNAME) docker.info().then((i: { Name?: string }) => (hostname = i.Name ?? hostname)).catch(() => undefined);
+
+const shipper = new EsShipper({
+  node: cfg.ES_URL,
+  username: cfg.ES_USERNAME,
+  password: cfg.ES_PASSWORD,
+  apiKey: cfg.ES_API_KEY,
+  pipeline: cfg.ES_PIPELINE,
+  bufferLimit: cfg.BUFFER_LIMIT,
+  batchSize: cfg.BATCH_SIZE,
+  logger,
+});
+shipper.start();
+
+const counters = new ResponseCounters();
+const influx = cfg.INFLUX_URL ? new InfluxWriter({ url: cfg.INFLUX_URL, database: cfg.INFLUX_DB, username: cfg.INFLUX_USER, password: cfg.INFLUX_PASSWORD, logger }) : undefined;
+influx?.start();
+const counterTimer = influx
+  ? setInterval(() => {
+      influx.add(counters.points());
+    }, cfg.COUNTER_INTERVAL_SECONDS * 1000)
+  : undefined;
+
+let lines = 0;
+let unparsed = 0;
+const follower = new LogFollower(
+  docker,
+  [...cfg.NGINX_SERVICES, ...cfg.API_SERVICES],
+  () => hostname,
+  (line, ts, src) => {
+    lines += 1;
+    const fallback = new Date(ts).toISOString();
+    let doc;
+    if (cfg.NGINX_SERVICES.includes(src.service)) {
+      doc = nginxAccessToEcs(line, src, fallback) ?? nginxErrorToEcs(line, src, fallback);
+      const status = (doc as { http?: { response?: { status_code?: number } } } | undefined)?.http?.response?.status_code;
+      if (status !== undefined) counters.count(src.containerId, src.containerName, src.node, status);
+    } else {
+      doc = apiToEcs(line, src, fallback);
+    }
+    if (!doc) {
+      unparsed += 1;
+      return;
+    }
+    shipper.add(indexFor(cfg.INDEX_PREFIX, String(doc['@timestamp'])), docId(src, ts, line), doc);
+  },
+  logger,
+  { lookbackSeconds: cfg.LOOKBACK_SECONDS, stack: cfg.STACK_NAMESPACE },
+);
+void follower.start();
+
+const { app, metrics, finish } = createBaseApp({ service: 'log-shipper', logger });
+for (const [name, help, get] of [
+  ['log_shipper_lines_total', 'Log lines read from Docker', () => lines],
+  ['log_shipper_unparsed_total', 'Lines that matched no format', () => unparsed],
+  ['log_shipper_shipped_total', 'Documents accepted by Elasticsearch', () => shipper.stats.shipped],
+  ['log_shipper_dropped_total', 'Documents dropped because the buffer was full', () => shipper.stats.dropped],
+  ['log_shipper_rejected_total', 'Documents Elasticsearch rejected', () => shipper.stats.rejected],
+  ['log_shipper_buffered', 'Documents waiting for Elasticsearch', () => shipper.stats.buffered],
+  ['log_shipper_followed_containers', 'Containers whose logs are followed', () => follower.containers.length],
+] as const) {
+  new promClient.Gauge({ name, help, registers: [metrics.registry], collect() { this.set(get()); } });
+}
+app.get('/metrics', metrics.handler);
+finish(app);
+const server = app.listen(cfg.PORT, () => logger.info({ port: cfg.PORT, es: new URL(cfg.ES_URL).origin }, 'log-shipper started'));
+installGracefulShutdown([server], {
+  logger,
+  onClose: [() => follower.stop(), () => counterTimer && clearInterval(counterTimer), () => shipper.stop(), () => influx?.stop()],
+});

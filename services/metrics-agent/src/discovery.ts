@@ -50,7 +50,7 @@ const STACK_LABEL = 'com.docker.stack.namespace';
  * stack prefix ignored). Container labels forum.metrics.kind/port/path override the mapping. One agent per node
  * therefore scrapes each task exactly once across the cluster.
  */
-export async function discoverDocker(docker: Docker, map: Map<string, KindRule[]>, networks: string[]): Promise<Target[]> {
+export async function discoverDocker(docker: Docker, map: Map<string, KindRule[]>, networks: string[], stack?: string): Promise<Target[]> {
   const containers = await docker.listContainers({ filters: { status: ['running'] } });
   const out: Target[] = [];
   for (const c of containers) {
@@ -58,6 +58,7 @@ export async function discoverDocker(docker: Docker, map: Map<string, KindRule[]
     const full = labels[SERVICE_LABEL];
     if (!full) continue;
     const ns = labels[STACK_LABEL];
+    if (stack && ns !== stack) continue; // only our stack's tasks (other stacks may share the node)
     const short = ns && full.startsWith(`${ns}_`) ? full.slice(ns.length + 1) : full;
     let rules = map.get(short) ?? [];
     if (labels['forum.metrics.kind'] && labels['forum.metrics.port']) {

@@ -34,6 +34,7 @@ const cfg = loadConfigOrExit(
     DNS_SERVICES: env.list(''),
     SCRAPE_NETWORKS: env.list('app-net,redis-net,postgres-net'),
     NODE_HOSTNAME: z.string().optional(),
+    STACK_NAMESPACE: z.string().default('forum'),
     HOST_METRICS: env.bool(true),
     DOCKER_METRICS: env.bool(true),
   },
@@ -76,7 +77,7 @@ writer.start();
 
 const discover = async (): Promise<Target[]> => {
   const out = [...statics];
-  if (cfg.DISCOVERY === 'docker' && docker) out.push(...(await discoverDocker(docker, targetMap, cfg.SCRAPE_NETWORKS)));
+  if (cfg.DISCOVERY === 'docker' && docker) out.push(...(await discoverDocker(docker, targetMap, cfg.SCRAPE_NETWORKS, cfg.STACK_NAMESPACE || undefined)));
   if (cfg.DISCOVERY === 'dns') out.push(...(await discoverDns(targetMap, cfg.DNS_SERVICES)));
   return out;
 };

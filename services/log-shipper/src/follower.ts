@@ -1,0 +1,142 @@
+import type Docker from 'dockerode';
+import type { Logger } from 'pino';
+import type { Source } from './ecs.js';
+
+const SERVICE_LABEL = 'com.docker.swarm.service.name';
+const STACK_LABEL = 'com.docker.stack.namespace';
+
+export type LineHandler = (line: string, ts: string, src: Source, stream: 'stdout' | 'stderr') => void;
+
+/** RFC3339Nano with the fraction padded to 9 digits, so timestamps compare as strings. */
+export function normTs(ts: string): string {
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(ts);
+  if (!m) return ts;
+  return `${m[1]}.${(m[2] ?? '').padEnd(9, '0')}${m[3]}`;
+}
+
+/** Splits Docker's multiplexed (non-TTY) log stream: 8-byte header [stream,0,0,0,len BE32] + payload. */
+export class Demuxer {
+  private buf = Buffer.alloc(0);
+  private partial: Record<'stdout' | 'stderr', string> = { stdout: '', stderr: '' };
+  constructor(
+    private readonly tty: boolean,
+    private readonly onLine: (line: string, stream: 'stdout' | 'stderr') => void,
+  ) {}
+  push(chunk: Buffer): void {
+    if (this.tty) return this.text(chunk.toString('utf8'), 'stdout');
+    this.buf = Buffer.concat([this.buf, chunk]);
+    while (this.buf.length >= 8) {
+      const len = this.buf.readUInt32BE(4);
+      if (this.buf.length < 8 + len) return;
+      const stream = this.buf[0] === 2 ? 'stderr' : 'stdout';
+      this.text(this.buf.subarray(8, 8 + len).toString('utf8'), stream);
+      this.buf = this.buf.subarray(8 + len);
+    }
+  }
+  private text(s: string, stream: 'stdout' | 'stderr'): void {
+    const parts = (this.partial[stream] + s).split('\n');
+    this.partial[stream] = parts.pop() ?? '';
+    for (const p of parts) if (p.trim() !== '') this.onLine(p.replace(/\r$/, ''), stream);
+  }
+}
+
+/**
+ * Follows the logs of every running container of the selected swarm services on this node (Docker API,
+ * timestamps on), re-scanning every `scanMs`. Reconnects resume from the last timestamp seen.
+ */
+export class LogFollower {
+  private followed = new Map<string, { lastTs: string; stream?: NodeJS.ReadableStream; busy?: boolean }>();
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(
+    private readonly docker: Docker,
+    private readonly services: string[],
+    private readonly node: () => string,
+    private readonly onLine: LineHandler,
+    private readonly logger: Logger,
+    private readonly opts: { scanMs?: number; lookbackSeconds?: number; stack?: string } = {},
+  ) {}
+
+  get containers(): string[] {
+    return [...this.followed.keys()];
+  }
+
+  async start(): Promise<void> {
+    await this.scan();
+    this.timer = setInterval(() => void this.scan(), this.opts.scanMs ?? 5000);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    for (const f of this.followed.values()) (f.stream as unknown as { destroy?: () => void })?.destroy?.();
+  }
+
+  async scan(): Promise<void> {
+    try {
+      const list = await this.docker.listContainers({ filters: { status: ['running'] } });
+      for (const c of list) {
+        const labels = c.Labels ?? {};
+        const full = labels[SERVICE_LABEL];
+        if (!full) continue;
+        const ns = labels[STACK_LABEL];
+        if (this.opts.stack && ns !== this.opts.stack) continue; // only our stack's containers
+        const short = ns && full.startsWith(`${ns}_`) ? full.slice(ns.length + 1) : full;
+        if (!this.services.includes(short)) continue;
+        const f = this.followed.get(c.Id);
+        if (f?.busy) continue;
+        void this.follow(c.Id, (c.Names[0] ?? c.Id).replace(/^\//, ''), short, f?.lastTs);
+      }
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'docker container scan failed');
+    }
+  }
+
+  private async follow(id: string, name: string, service: string, lastTs?: string): Promise<void> {
+    const entry = this.followed.get(id) ?? { lastTs: lastTs ?? '' };
+    entry.busy = true; // set synchronously: a scan during the async attach must not attach a second stream
+    this.followed.set(id, entry);
+    try {
+      const container = this.docker.getContainer(id);
+      const info = await container.inspect();
+      const sinceSec = entry.lastTs ? Math.floor(new Date(entry.lastTs).getTime() / 1000) : Math.floor(Date.now() / 1000) - (this.opts.lookbackSeconds ?? 60);
+      const stream = (await container.logs({ follow: true, stdout: true, stderr: true, timestamps: true, since: sinceSec })) as unknown as NodeJS.ReadableStream;
+      entry.stream = stream;
+      const src: Source = { containerId: id, containerName: name, service, node: this.node() };
+      const demux = new Demuxer(Boolean(info.Config?.Tty), (raw, streamName) => {
+        const sp = raw.indexOf(' ');
+        const ts = normTs(sp > 0 ? raw.slice(0, sp) : new Date().toISOString());
+        const line = sp > 0 ? raw.slice(sp + 1) : raw;
+        if (entry.lastTs && ts <= entry.lastTs) return; // already seen before a reconnect
+        entry.lastTs = ts;
+        try {
+          this.onLine(line, ts, src, streamName);
+        } catch (err) {
+          this.logger.warn({ err: (err as Error).message }, 'line handler failed');
+        }
+      });
+      stream.on('data', (d: Buffer) => demux.push(d));
+      const end = () => {
+        entry.stream = undefined;
+        entry.busy = false;
+        if (this.stopped) return;
+        // the container is gone or the stream broke: the next scan resumes it if it still runs
+        void this.docker
+          .getContainer(id)
+          .inspect()
+          .then((i) => {
+            if (!i.State?.Running) this.followed.delete(id);
+          })
+          .catch(() => this.followed.delete(id));
+      };
+      stream.on('end', end);
+      stream.on('close', end);
+      stream.on('error', end);
+    } catch (err) {
+      entry.stream = undefined;
+      entry.busy = false;
+      this.logger.warn({ container: name, err: (err as Error).message }, 'cannot follow container logs');
+    }
+  }
+}

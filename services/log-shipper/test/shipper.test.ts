@@ -1,0 +1,195 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import Docker from 'dockerode';
+import { pino } from 'pino';
+import { freePort, waitFor } from '../../../test/observability/lib/procs.js';
+import { startEsStub, type EsStub } from '../../../test/observability/lib/es-stub.js';
+import { apiToEcs, docId, indexFor, nginxAccessToEcs, type Source } from '../src/ecs.js';
+import { EsShipper } from '../src/shipper.js';
+import { LogFollower, normTs } from '../src/follower.js';
+
+const logger = pino({ level: 'silent' });
+const src: Source = { containerId: 'c1', containerName: 'forum_nginx.1.abc', service: 'nginx', node: 'node-a' };
+let es: EsStub;
+
+before(async () => {
+  es = await startEsStub();
+});
+after(async () => {
+  await es?.close();
+});
+
+/** Runs a real nginx with the project's own `log_format json` (configs/nginx/nginx.conf) and returns its access lines. */
+async function realNginxLines(): Promise<string[]> {
+  const conf = readFileSync(new URL('../../../configs/nginx/nginx.conf', import.meta.url), 'utf8');
+  const m = /log_format json[\s\S]*?';/.exec(conf);
+  assert.ok(m, 'configs/nginx/nginx.conf has log_format json');
+  const dir = mkdtempSync(join(tmpdir(), 'obs-ls-nginx-'));
+  const port = await freePort();
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `daemon off; user root; pid ${dir}/pid; error_log stderr; events {}
+http { ${m[0]}
+  map $remote_addr $ip_blocked { default 0; }
+  access_log ${dir}/access.log json; client_body_temp_path ${dir}/b;
+  server { listen 127.0.0.1:${port};
+    location = /api/auth/ { return 400 '{"detail":"bad credentials"}'; }
+    location / { return 200 "hello"; } } }`,
+  );
+  const p: ChildProcess = spawn('/usr/sbin/nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
+  try {
+    await waitFor('nginx', async () => (await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined))?.ok);
+    await fetch(`http://127.0.0.1:${port}/api/threads/?page=2`, { headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0.0.0 Safari/537.36', referer: 'http://forum.test/' } });
+    await fetch(`http://127.0.0.1:${port}/api/auth/`, { method: 'POST', body: '{"username":"x","password":"y"}', headers: { 'content-type': 'application/json' } });
+    return await waitFor('access log lines', async () => {
+      const lines = readFileSync(join(dir, 'access.log'), 'utf8').trim().split('\n').filter(Boolean);
+      return lines.length >= 3 ? lines : undefined;
+    });
+  } finally {
+    p.kill('SIGTERM');
+    await new Promise((r) => p.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('real NGINX JSON access lines map to ECS exactly as Filebeat nginx module names fields', async () => {
+  const lines = await realNginxLines();
+  const get = ecsFor(lines.find((l) => l.includes('/api/threads/'))!);
+  assert.equal(get.event.dataset, 'nginx.access');
+  assert.equal(get.event.module, 'nginx');
+  assert.deepEqual(get.event.category, ['web']);
+  assert.deepEqual(get.event.type, ['access']);
+  assert.equal(get.event.kind, 'event');
+  assert.equal(get.event.outcome, 'success');
+  assert.equal(get.fileset.name, 'access');
+  assert.equal(get.service.type, 'nginx');
+  assert.equal(get.source.ip, '127.0.0.1');
+  assert.equal(get.source.address, '127.0.0.1');
+  assert.equal(get.http.request.method, 'GET');
+  assert.equal(get.http.version, '1.1');
+  assert.equal(get.http.request.referrer, 'http://forum.test/');
+  assert.equal(get.http.response.status_code, 200);
+  assert.equal(typeof get.http.response.body.bytes, 'number');
+  assert.equal(get.url.original, '/api/threads/?page=2');
+  assert.equal(get.url.path, '/api/threads/');
+  assert.equal(get.url.query, 'page=2');
+  assert.equal(get.user_agent.name, 'Chrome');
+  assert.equal(get.user_agent.version, '120.0.0.0');
+  assert.equal(get.user_agent.os.name, 'Linux');
+  assert.ok(Number.isInteger(get.event.duration) && get.event.duration >= 0, 'event.duration in ns');
+  assert.equal(typeof get.nginx.access.request_time, 'number');
+  assert.ok(!Number.isNaN(Date.parse(get['@timestamp'])));
+  assert.equal(get.user, undefined, 'no user.name for "-"');
+
+  const post = ecsFor(lines.find((l) => l.includes('/api/auth/'))!);
+  // what the brute-force watcher filters on
+  assert.equal(post.http.request.method, 'POST');
+  assert.equal(post.url.original, '/api/auth/');
+  assert.equal(post.http.response.status_code, 400);
+  assert.equal(post.event.outcome, 'failure');
+});
+
+function ecsFor(line: string): any {
+  const d = nginxAccessToEcs(line, src, new Date().toISOString());
+  assert.ok(d, `parsed: ${line}`);
+  return d;
+}
+
+test('API pino access and app lines map to ECS (forum.api.*), with event.duration in ns', () => {
+  const access = apiToEcs(
+    JSON.stringify({ level: 30, time: '2026-01-02T03:04:05.000Z', service: 'forum-api', type: 'access', method: 'post', url: '/api/auth/?next=/', status: 400, bytes: 31, ip: '203.0.113.7', user: null, userAgent: 'curl/8.5.0', responseTimeMs: 12.5, msg: 'request' }),
+    { ...src, service: 'api' },
+    'x',
+  ) as any;
+  assert.equal(access.event.dataset, 'forum.api.access');
+  assert.equal(access.http.request.method, 'POST');
+  assert.equal(access.url.path, '/api/auth/');
+  assert.equal(access.source.ip, '203.0.113.7');
+  assert.equal(access.event.duration, 12_500_000);
+  assert.equal(access.user_agent.name, 'curl');
+  const app = apiToEcs(JSON.stringify({ level: 40, time: 1767323045000, event: 'login_bruteforce', ip: '203.0.113.7', failures: 8, msg: 'brute force' }), { ...src, service: 'api' }, 'x') as any;
+  assert.equal(app.log.level, 'warn');
+  assert.equal(app.event.action, 'login_bruteforce');
+  assert.equal(app.source.ip, '203.0.113.7');
+  assert.equal(app.forum.app.failures, 8);
+  assert.equal(indexFor('filebeat-forum', '2026-01-02T03:04:05.000Z'), 'filebeat-forum-2026.01.02');
+});
+
+test('bulk shipping through the real client: valid NDJSON, idempotent ids, retries on 503 and item 429, no loss', async () => {
+  const shipper = new EsShipper({ node: es.url, logger, batchSize: 50, flushIntervalMs: 50 });
+  const base = es.docs.size;
+  es.failNext(2, 503); // the client's own retries absorb these
+  es.rejectItems(3); // per-item 429s are re-queued
+  for (let i = 0; i < 120; i++) {
+    const ts = new Date(Date.UTC(2026, 0, 2, 3, 4, i % 60)).toISOString();
+    const doc = { '@timestamp': ts, message: `line ${i}`, event: { dataset: 'nginx.access' } };
+    shipper.add(indexFor('filebeat-forum', ts), docId(src, ts, `line ${i}`), doc);
+  }
+  shipper.start();
+  await waitFor('all shipped', async () => shipper.stats.shipped === 120 && shipper.stats.buffered === 0, 15000, 50);
+  assert.equal(es.docs.size - base, 120);
+  assert.deepEqual(es.violations, []);
+  assert.ok(es.calls.every((c) => /x-ndjson/.test(c.contentType)));
+  // re-shipping the same lines (e.g. after a restart with look-back) creates no duplicates
+  for (let i = 0; i < 10; i++) {
+    const ts = new Date(Date.UTC(2026, 0, 2, 3, 4, i % 60)).toISOString();
+    shipper.add(indexFor('filebeat-forum', ts), docId(src, ts, `line ${i}`), { '@timestamp': ts, message: `line ${i}` });
+  }
+  await waitFor('duplicates acknowledged', async () => shipper.stats.duplicates === 10, 5000, 50);
+  assert.equal(es.docs.size - base, 120);
+  await shipper.stop();
+});
+
+test('Elasticsearch down: bounded buffer keeps the newest, counts the dropped, and delivers after recovery', async () => {
+  const shipper = new EsShipper({ node: es.url, logger, batchSize: 10, bufferLimit: 25, flushIntervalMs: 50, requestTimeoutMs: 1000 });
+  es.setDown(true);
+  const before = es.docs.size;
+  for (let i = 0; i < 40; i++) shipper.add('filebeat-forum-2026.01.03', `down-${i}`, { '@timestamp': '2026-01-03T00:00:00Z', n: i });
+  await shipper.flush();
+  assert.ok(shipper.stats.bulkErrors >= 1);
+  assert.equal(shipper.stats.dropped, 15);
+  assert.equal(shipper.stats.buffered, 25);
+  es.setDown(false);
+  shipper.start();
+  await waitFor('delivered', async () => shipper.stats.buffered === 0, 15000, 50);
+  const got = [...es.docs.values()].filter((d) => d.index === 'filebeat-forum-2026.01.03').map((d) => d.source.n).sort((a, b) => a - b);
+  assert.equal(es.docs.size - before, 25);
+  assert.deepEqual(got, Array.from({ length: 25 }, (_, i) => i + 15), 'the oldest 15 were dropped');
+  await shipper.stop();
+});
+
+test('follows a real container log stream through the Docker API and ships its NGINX lines', async (t) => {
+  const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+  const img = (await docker.listImages()).flatMap((i) => i.RepoTags ?? []).find((x) => x.startsWith('debian:trixie')) ?? 'debian:trixie-slim';
+  const line = JSON.stringify({ time: '2026-01-04T00:00:00+00:00', remote_addr: '203.0.113.9', remote_user: '', request_method: 'POST', request_uri: '/api/auth/', server_protocol: 'HTTP/1.1', status: 400, body_bytes_sent: 30, request_time: 0.004, http_user_agent: 'curl/8.5.0', ip_blocked: '0' });
+  const name = `lstest-nginx-${process.pid}`;
+  const c = await docker.createContainer({
+    name,
+    Image: img,
+    Cmd: ['sh', '-c', `i=0; while [ $i -lt 5 ]; do echo '${line}'; echo 'not json at all' >&2; i=$((i+1)); done; sleep 60`],
+    Labels: { 'com.docker.swarm.service.name': 'lstest_nginx', 'com.docker.stack.namespace': 'lstest' },
+    HostConfig: { AutoRemove: false },
+  });
+  t.after(async () => {
+    await c.remove({ force: true }).catch(() => undefined);
+  });
+  await c.start();
+  const got: Array<{ line: string; stream: string; ts: string }> = [];
+  const f = new LogFollower(docker, ['nginx'], () => 'node-a', (l, ts, s, stream) => {
+    assert.equal(s.service, 'nginx');
+    got.push({ line: l, stream, ts });
+  }, logger, { scanMs: 200, lookbackSeconds: 60, stack: 'lstest' });
+  await f.start();
+  t.after(() => f.stop());
+  await waitFor('10 lines', async () => got.length >= 10, 15000);
+  assert.equal(got.filter((g) => g.stream === 'stdout').length, 5);
+  assert.equal(got.filter((g) => g.stream === 'stderr').length, 5);
+  assert.ok(got.every((g) => /^\d{4}-\d\d-\d\dT.*\.\d{9}Z$/.test(g.ts)), 'docker timestamps normalised');
+  const doc = nginxAccessToEcs(got.find((g) => g.stream === 'stdout')!.line, { ...src, service: 'nginx' }, got[0].ts) as any;
+  assert.equal(doc.source.ip, '203.0.113.9');
+  assert.equal(normTs('2026-01-01T00:00:00.1Z') > normTs('2026-01-01T00:00:00.09Z'), true);
+});
