@@ -8,6 +8,7 @@ import { createRedis, type Redis } from './redis.js';
 import { authRouter } from './routes/auth.js';
 import { threadsRouter } from './routes/threads.js';
 import { Sessions } from './session.js';
+import { MicroCache } from './cache.js';
 
 export function parseTrustProxy(v: string): boolean | number | string {
   const s = v.trim();
@@ -102,6 +103,7 @@ export function buildRuntime(
     redis,
     sessions,
     logger,
+    cache: new MicroCache(cfg.ANON_CACHE_MS),
     async enqueue(job) {
       try {
         await enqueue(redis, job);
@@ -124,6 +126,8 @@ export function buildRuntime(
       redis: () => redis.ping(),
     },
   });
+  // Misago sends no ETags; hashing every JSON body costs CPU on the hottest path
+  app.set('etag', false);
   app.use(requireJsonBody);
   app.use(sessions.middleware());
   app.use(authRouter(ctx));

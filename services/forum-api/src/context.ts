@@ -4,6 +4,7 @@ import type { Db } from './db.js';
 import type { Redis } from './redis.js';
 import type { Sessions } from './session.js';
 import type { Job } from './jobs.js';
+import type { MicroCache } from './cache.js';
 
 export interface Ctx {
   cfg: Pick<Config, 'FLOOD_INTERVAL_MS'>;
@@ -11,6 +12,7 @@ export interface Ctx {
   redis: Redis;
   sessions: Sessions;
   logger: Logger;
+  cache: MicroCache;
   /** Enqueue after commit; a failure is logged, never surfaced (the worker's sweep re-enqueues lost post jobs). */
   enqueue(job: Job): Promise<void>;
 }

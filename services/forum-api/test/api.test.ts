@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, startApi, startStack, type InProcessApi, type Stack } from './support/env.js';
+import { Client, startApi, startStack, waitFor, type InProcessApi, type Stack } from './support/env.js';
 
 let stack: Stack;
 let api: InProcessApi;
@@ -573,6 +573,32 @@ describe('Posts', () => {
     const entries = (await api.rt.redis.xrevrange('forum:jobs', '+', '-', 'COUNT', 1)) as [string, string[]][];
     assert.equal(await api.rt.redis.xlen('forum:jobs'), before + 1);
     assert.deepEqual(JSON.parse(entries[0][1][1]), { type: 'post_created', postId: p.id });
+  });
+});
+
+describe('Guest micro-cache (stale-tolerant anonymous reads)', () => {
+  test('a write through this replica is visible to guests at once; a write elsewhere within ANON_CACHE_MS', async () => {
+    const { c, u } = await newUser('cache');
+    const t = await startThread(c, u.id);
+    const g = client();
+    assert.equal((await g.get(`/api/threads/${t.id}/posts/`)).body.replies, 0);
+    await reply(c, u.id, t.id);
+    assert.equal((await g.get(`/api/threads/${t.id}/posts/`)).body.replies, 1, 'own replica invalidates');
+    // another replica writes (same PG/Redis): guests here may see the old page for at most ANON_CACHE_MS
+    const other = await startApi(stack.env);
+    try {
+      const oc = new Client(other.url);
+      await oc.login(u.username, 'password-123');
+      await unflood(u.id);
+      assert.equal((await oc.post(`/api/threads/${t.id}/posts/`, { post: 'reply through replica two' })).status, 200);
+      const started = Date.now();
+      const fresh = await waitFor('fresh page', async () => ((await g.get(`/api/threads/${t.id}/posts/`)).body.replies === 2 ? Date.now() : undefined), 5000, 50);
+      assert.ok(fresh - started <= api.cfg.ANON_CACHE_MS + 500, `stale for ${fresh - started} ms`);
+      // signed-in users never get cached pages
+      assert.equal((await c.get(`/api/threads/${t.id}/`)).body.replies, 2);
+    } finally {
+      await other.close();
+    }
   });
 });
 

@@ -60,6 +60,32 @@ function ensureCanReply(t: ThreadRow, user: SessionUser): void {
   if (t.is_closed && !user.isStaff) throw forbidden("This thread is closed. You can't reply to it.");
 }
 
+/** Sends pre-serialized JSON (from the guest micro-cache or just built for it). */
+function sendBody(res: Response, body: Buffer): void {
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', body.length);
+  res.end(body);
+}
+
+/** Guests get the cached body when fresh; otherwise `build` runs and (for guests) its body is cached. */
+async function cached(
+  res: Response,
+  viewer: SessionUser | undefined,
+  get: () => Buffer | undefined,
+  set: (b: Buffer) => void,
+  build: () => Promise<unknown>,
+): Promise<void> {
+  if (viewer) {
+    res.json(await build());
+    return;
+  }
+  const hit = get();
+  if (hit) return sendBody(res, hit);
+  const body = Buffer.from(JSON.stringify(await build()));
+  set(body);
+  sendBody(res, body);
+}
+
 const POST_COLUMNS = 'p.id, p.poster_id, p.poster_name, u.slug AS poster_slug, p.parsed, p.posted_on, p.updated_on, p.edits';
 
 export function threadsRouter(ctx: Ctx): Router {
@@ -76,6 +102,8 @@ export function threadsRouter(ctx: Ctx): Router {
     const category = parseOptionalInt(req.query.category, 'category') ?? ROOT_CATEGORY;
     const start = parseOptionalInt(req.query.start, 'start') ?? null;
     if (category === PRIVATE_CATEGORY) throw notFound('No Category matches the given query.');
+    const cacheKey = `${category}|${list}|${start}`;
+    await cached(res, viewer, () => ctx.cache.getList(cacheKey), (b) => ctx.cache.setList(cacheKey, b), async () => {
     const filter = LIST_FILTER[list];
     const visible = viewer?.isStaff ? 'true' : `(NOT t.is_hidden OR t.starter_id = $2)`;
     const sql = `
@@ -105,7 +133,8 @@ export function threadsRouter(ctx: Ctx): Router {
     if (row.tree_size === 0) throw notFound('No Category matches the given query.');
     const regular = row.page.slice(0, RULES.threadsPerPage);
     const next = row.page.length > RULES.threadsPerPage ? row.page[RULES.threadsPerPage].last_post_id : null;
-    res.json({ results: [...row.pinned, ...regular].map((t) => threadJson(t, viewer)), subcategories: row.subcategories, next });
+    return { results: [...row.pinned, ...regular].map((t) => threadJson(t, viewer)), subcategories: row.subcategories, next };
+    });
   }));
 
   r.get('/api/threads/editor/', asyncHandler(async (_req, res) => {
@@ -157,14 +186,17 @@ export function threadsRouter(ctx: Ctx): Router {
       await markRead(c, user, threadId, postId);
       return { id: threadId, postId };
     });
+    ctx.cache.invalidateThread(thread.id);
     await ctx.enqueue({ type: 'post_created', postId: thread.postId });
     res.json({ id: thread.id, title, url: threadUrl({ slug, id: thread.id }) });
   }));
 
   r.get('/api/threads/:id/', asyncHandler(async (req, res) => {
     const viewer = currentUser(res);
-    const t = await loadThread(reader(ctx, viewer), parseId(req.params.id, 'No Thread matches the given query.'), viewer);
-    res.json(threadJson(t, viewer));
+    const id = parseId(req.params.id, 'No Thread matches the given query.');
+    await cached(res, viewer, () => ctx.cache.getThread(id, 'thread'), (b) => ctx.cache.setThread(id, 'thread', b), async () =>
+      threadJson(await loadThread(reader(ctx, viewer), id, viewer), viewer),
+    );
   }));
 
   r.patch('/api/threads/:id/', asyncHandler(async (req, res) => {
@@ -233,6 +265,7 @@ export function threadsRouter(ctx: Ctx): Router {
         }
       }
     });
+    ctx.cache.invalidateThread(id);
     if (categoryChanged) await ctx.enqueue({ type: 'category_sync', categoryId });
     res.json(out);
   }));
@@ -246,6 +279,7 @@ export function threadsRouter(ctx: Ctx): Router {
       await c.query('DELETE FROM threads WHERE id = $1', [id]);
       return t.category_id;
     });
+    ctx.cache.invalidateThread(id);
     await ctx.enqueue({ type: 'category_sync', categoryId });
     res.json({});
   }));
@@ -256,6 +290,8 @@ export function threadsRouter(ctx: Ctx): Router {
     const id = parseId(req.params.id, 'No Thread matches the given query.');
     const page = parseOptionalInt(req.query.page, 'page') ?? 1;
     if (page < 1) throw notFound('Invalid page.');
+    const key = `posts:${page}`;
+    await cached(res, viewer, () => ctx.cache.getThread(id, key), (b) => ctx.cache.setThread(id, key, b), async () => {
     const db = reader(ctx, viewer);
     const { rows } = await db.query<{ thread: ThreadRow | null; posts: PostRow[] }>(
       `SELECT (SELECT row_to_json(x) FROM (SELECT ${THREAD_COLUMNS} ${threadJoins('$2')} WHERE t.id = $1) x) AS thread,
@@ -274,7 +310,7 @@ export function threadsRouter(ctx: Ctx): Router {
       const lastShown = rows[0].posts[rows[0].posts.length - 1].id;
       if ((t.last_read_post_id ?? 0) < lastShown) await markRead(ctx.db.rw, viewer, id, lastShown);
     }
-    res.json({
+    return {
       ...threadJson(t, viewer),
       post_set: {
         results: posts,
@@ -288,6 +324,7 @@ export function threadsRouter(ctx: Ctx): Router {
         before: (page - 1) * RULES.postsPerPage,
         more: Math.max(0, count - page * RULES.postsPerPage),
       },
+    };
     });
   }));
 
@@ -316,6 +353,7 @@ export function threadsRouter(ctx: Ctx): Router {
       await markRead(c, user, id, postRow.id);
       return { post: postRow, thread: { ...t, last_read_post_id: postRow.id } };
     });
+    ctx.cache.invalidateThread(id);
     await ctx.enqueue({ type: 'post_created', postId: post.id });
     res.json(postJson(post, thread, user));
   }));
@@ -349,6 +387,7 @@ export function threadsRouter(ctx: Ctx): Router {
       );
       return { post: up.rows[0], thread: t };
     });
+    ctx.cache.invalidateThread(id);
     res.json(postJson(result.post, result.thread, user));
   }));
 

@@ -1,0 +1,14 @@
+-- GET a random thread's first posts page (what a reader loads); THREADS env = number of seeded threads
+local n = tonumber(os.getenv("THREADS") or "100")
+local path = os.getenv("READ_PATH") or "/api/threads/%d/posts/"
+math.randomseed(os.time())
+-- a browser that has visited once carries the csrftoken cookie
+local headers = { ["Cookie"] = "csrftoken=" .. string.rep("ab12", 12) }
+request = function()
+  return wrk.format("GET", string.format(path, math.random(1, n)), headers)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT requests=%d duration_us=%d errors=%d non2xx=%d p50_us=%d p95_us=%d p99_us=%d max_us=%d\n",
+    summary.requests, summary.duration, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status, latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max))
+end

@@ -1,0 +1,21 @@
+-- POST a reply to a random thread as one of many signed-in users (SESSIONS file: "cookie|csrftoken" per line)
+local n = tonumber(os.getenv("THREADS") or "100")
+local sessions = {}
+for line in io.lines(os.getenv("SESSIONS")) do
+  local cookie, csrf = line:match("^(.*)|(.*)$")
+  sessions[#sessions + 1] = { cookie = cookie, csrf = csrf }
+end
+local i = 0
+math.randomseed(os.time())
+request = function()
+  i = i + 1
+  local s = sessions[(i % #sessions) + 1]
+  local body = '{"post":"Benchmark reply number ' .. i .. ' with **some** markdown."}'
+  return wrk.format("POST", string.format("/api/threads/%d/posts/", math.random(1, n)),
+    { ["Content-Type"] = "application/json", ["Cookie"] = s.cookie, ["X-CSRFToken"] = s.csrf }, body)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT requests=%d duration_us=%d errors=%d non2xx=%d p50_us=%d p95_us=%d p99_us=%d max_us=%d\n",
+    summary.requests, summary.duration, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status, latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max))
+end
