@@ -54,14 +54,15 @@ export NGINX_REPLICAS
 
 # a task that exited 0 (e.g. someone ran `docker stop` on it) is not restarted under restart_policy on-failure:
 # re-running the deploy brings such services back
-for svc in $(docker service ls --filter "label=com.docker.stack.namespace=$STACK" --filter mode=replicated -q); do
-  want=$(docker service inspect -f '{{.Spec.Mode.Replicated.Replicas}}' "$svc")
+while read -r svc mode reps; do
   live=$(docker service ps -q --filter desired-state=running "$svc" | wc -l)
+  want=${reps#*/}; want=${want%% *}
+  if [[ $mode == replicated ]]; then want=$(docker service inspect -f '{{.Spec.Mode.Replicated.Replicas}}' "$svc"); else ((want > 0)) || want=1; fi
   if ((want > 0 && live < want)); then
-    log "$(docker service inspect -f '{{.Spec.Name}}' "$svc"): $live/$want tasks scheduled, restarting it"
+    log "$svc: $live/$want tasks scheduled, restarting it"
     docker service update --force --detach "$svc" >/dev/null 2>&1 || true
   fi
-done
+done < <(docker service ls --filter "label=com.docker.stack.namespace=$STACK" --format '{{.Name}} {{.Mode}} {{.Replicas}}')
 
 # 6. deploy
 log "docker stack deploy $STACK"

@@ -4,7 +4,7 @@
 #   2. test prerequisites (Debian packages the suites start: postgresql, redis, nginx, haproxy, ...)
 #   3. unit/integration suites of every workspace (node --test --import tsx over packages/*/test, services/*/test)
 #   4. npm run deploy (the real `forum` stack on this machine's swarm)
-#   5. end-to-end + drill suites against the deployed stack through the edge (test/e2e, test/drills)
+#   5. suites against the deployed stack through the edge: test/e2e, web, edge, observability, autoscale, drills
 #   6. undeploy (volumes too when CI=1 or TEST_UNDEPLOY_VOLUMES=1; TEST_KEEP_STACK=1 keeps the stack)
 # Reports (TAP) go to reports/; the last line is `N passed, N failed`. Exits non-zero on any failure.
 # TEST_PHASES=unit,deploy,e2e,undeploy selects phases (default: all).
@@ -66,9 +66,13 @@ fi
 
 if phase_on e2e; then
   if ((deployed)) || ! phase_on deploy; then
+    export EDGE_URL=${EDGE_URL:-http://127.0.0.1:${EDGE_HTTP_PORT:-80}}
     shopt -s nullglob
-    suite e2e 300000 test/e2e/*.test.ts
-    suite drills 900000 test/drills/*.test.ts
+    # against the deployed stack; the disruptive ones (autoscale loop, failure drills) last
+    for dir in e2e web edge observability autoscale drills; do
+      files=(test/$dir/*.test.ts)
+      suite "$dir" 900000 "${files[@]}"
+    done
     shopt -u nullglob
   else
     say "skipping e2e/drills: the deploy failed"
