@@ -1,0 +1,184 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { loadRules, allRules } from '../src/rules.js';
+import { build, files } from '../src/generate.js';
+import { startInfluxd, rows, type Influxd } from '../../../test/observability/lib/procs.js';
+import { startVmStub, type VmStub } from './stubs.js';
+
+const exec = promisify(execFile);
+const root = resolve(import.meta.dirname, '../../..');
+const RULES = join(root, 'configs/alerts/sla-rules.yml');
+const SNAP = join(root, 'configs/monitoring');
+const CLI = join(root, 'services/monitoring-provision/src/cli.ts');
+const rules = loadRules(RULES);
+const generated = files(build(rules));
+
+function walk(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? walk(join(dir, n)) : [join(dir, n)]));
+}
+
+test('snapshot: generated TICKscripts, watcher and dashboards equal the committed configs/monitoring files', () => {
+  const committed = walk(SNAP).map((p) => relative(SNAP, p)).filter((p) => !p.startsWith('logstash/')).sort();
+  assert.deepEqual(committed, Object.keys(generated).sort(), 'file set (regenerate with: npm run monitoring:provision -- --generate configs/monitoring)');
+  for (const [rel, text] of Object.entries(generated)) assert.equal(readFileSync(join(SNAP, rel), 'utf8'), text, `${rel} is stale`);
+});
+
+test('every SLA alert of Table 2 and every autoscale rule has a TICKscript with its thresholds from the rules file', () => {
+  const all = allRules(rules);
+  assert.equal(all.length, rules.alerts.length + rules.autoscale.rules.length);
+  const want: Record<string, [string, number]> = {
+    nginx_clients: ['>', 750], nginx_requests: ['>', 50], nginx_errors: ['>', 2.5], redis_errors: ['>', 2.5], redis_response_time: ['>', 5000],
+    pg_rows_inserted: ['>', 1500], pg_rows_fetched: ['>', 1500], api_write_response_time: ['>', 30], api_read_response_time: ['>', 10],
+    api_clients: ['>', 1000], api_errors: ['>', 4], node_cpu: ['>', 50], node_ram: ['>', 55], node_disk: ['>', 70],
+    nginx_scale_up: ['>', 350], nginx_scale_down: ['<', 20], api_scale_up: ['>', 10],
+  };
+  assert.deepEqual(all.map((r) => r.id).sort(), Object.keys(want).sort());
+  for (const r of all) {
+    const tick = generated[`kapacitor/sla_${r.id}.tick`];
+    assert.ok(tick, r.id);
+    const [op, warn] = want[r.id];
+    assert.match(tick, new RegExp(`var warn = ${warn}(\\.0)?\\n`), `${r.id} warn`);
+    assert.ok(tick.includes(`.warn(lambda: "value" ${op} warn)`), `${r.id} op`);
+    assert.ok(tick.includes(".channel('#alerts')"), `${r.id} posts to Slack #alerts`);
+    assert.equal(tick.includes(".endpoint('autoscaler')"), r.kind === 'autoscale', `${r.id}: only autoscale rules post to the autoscaler`);
+    assert.ok(tick.includes(".measurement(outputMeasurement)") && tick.includes("var outputMeasurement = 'alerts'"), 'Chronograf alert history');
+    assert.ok(!/Bearer|hooks\.slack\.com/.test(tick), 'no secret in a script');
+  }
+  assert.ok(generated['kapacitor/sla_nginx_scale_down.tick'].includes('.warnReset(lambda: "value" >= warn * (1.0 + hyst))'));
+});
+
+test('watcher JSON: 8 failed POST /api/auth/ per source.ip in 30 s -> ipblock webhook + Slack, secrets as placeholders', () => {
+  const w = JSON.parse(generated['elasticsearch/watcher-login-bruteforce.json']);
+  const body = w.input.search.request.body;
+  assert.deepEqual(w.input.search.request.indices, ['filebeat-*']);
+  assert.equal(body.aggs.by_ip.terms.field, 'source.ip');
+  assert.equal(body.aggs.by_ip.terms.min_doc_count, 8);
+  const f = body.query.bool.filter;
+  assert.deepEqual(f[0], { range: { '@timestamp': { gte: 'now-30s' } } });
+  assert.ok(f.some((x: any) => x.term?.['http.request.method'] === 'POST'));
+  assert.ok(f.some((x: any) => x.prefix?.['url.original'] === '/api/auth/'));
+  assert.ok(f.some((x: any) => x.terms?.['http.response.status_code']?.includes(400)));
+  assert.equal(w.actions.block_ips.webhook.url, 'http://ipblock:8080/v1/hooks/watcher');
+  assert.equal(w.actions.block_ips.webhook.headers.Authorization, 'Bearer ${IPBLOCK_TOKEN}');
+  assert.equal(w.actions.notify_slack.webhook.url, '${SLACK_WEBHOOK_URL}');
+  assert.match(w.actions.block_ips.webhook.body, /\{\{#toJson\}\}ctx\.payload\.aggregations\.by_ip\.buckets\{\{\/toJson\}\}/);
+  const tpl = JSON.parse(generated['elasticsearch/index-template-filebeat-forum.json']);
+  assert.equal(tpl.template.mappings.properties.source.properties.geo.properties.location.type, 'geo_point');
+  assert.equal(tpl.template.mappings.properties.http.properties.response.properties.status_code.type, 'long');
+});
+
+let influx: Influxd;
+before(async () => {
+  influx = await startInfluxd();
+});
+after(async () => {
+  await influx?.stop();
+});
+
+test('every rule query is valid InfluxQL on real InfluxDB 1.6 and yields the expected value from Telegraf-schema data', async () => {
+  await influx.query('CREATE DATABASE telegraf');
+  const now = Date.now();
+  const lines: string[] = [];
+  for (let i = 12; i >= 0; i--) {
+    const t = (now - i * 10_000) * 1e6;
+    const k = 12 - i;
+    lines.push(
+      `nginx,host=n1,instance=nginx@10.0.0.5:8081,server=10.0.0.5,port=8081 active=800i,requests=${k * 600}i,reading=1i,writing=2i,waiting=3i,accepts=1i,handled=1i ${t}`,
+      `nginx_responses,host=n1,instance=nginx@c1 total=${k * 100}i,status_5xx=${k * 30}i ${t}`,
+      `haproxy,host=n1,instance=redis-proxy@10.0.1.2:8404,type=backend,proxy=redis,sv=BACKEND econ=${k * 20}i,eresp=${k * 20}i,ctime=6000i ${t}`,
+      `postgresql,host=n1,instance=postgres@10.0.2.2:5432,db=forum,server=x tup_inserted=${k * 20000}i,tup_fetched=${k * 10000}i ${t}`,
+      `http_request_duration_seconds,host=n1,instance=api@10.0.3.2:9464,swarm_service=api,method=GET,status=200,route=/api/ sum=${k * 150},count=${k * 10} ${t}`,
+      `http_request_duration_seconds,host=n1,instance=api@10.0.3.2:9464,swarm_service=api,method=POST,status=500,route=/api/ sum=${k * 400},count=${k * 10} ${t}`,
+      `http_requests_in_flight,host=n1,instance=api@10.0.3.2:9464,swarm_service=api gauge=1200 ${t}`,
+      `snmp,agent_host=10.0.0.1,hostname=node1 cpu_used_percent=60,mem_used_percent=60,dskPercent=75i ${t}`,
+    );
+  }
+  const w = await fetch(`${influx.url}/write?db=telegraf`, { method: 'POST', body: lines.join('\n') });
+  assert.equal(w.status, 204, await w.text());
+  // the alerter's rendering recipe (documented at the top of sla-rules.yml)
+  const evalPart = async (r: ReturnType<typeof allRules>[number], p: { select: string; where?: string }) => {
+    const gb = [`time(${r.bucket})`, ...r.groupBy.map((t) => `"${t}"`)].join(', ');
+    const q = `SELECT ${p.select} AS "value" FROM "telegraf"."autogen"."${r.measurement}" WHERE time > now() - ${r.period}${p.where ? ` AND (${p.where})` : ''} GROUP BY ${gb}`;
+    const vals = rows(await influx.query(q)).map((x) => x.value).filter((v) => v !== null);
+    assert.ok(vals.length > 0, `${r.id}: no value from ${q}`);
+    return vals.reduce((a, b) => a + b, 0) / vals.length;
+  };
+  const expected: Record<string, number> = {
+    nginx_clients: 800, nginx_requests: 60, nginx_errors: 3, redis_errors: 4, redis_response_time: 6000, pg_rows_inserted: 2000, pg_rows_fetched: 1000,
+    api_write_response_time: 40, api_read_response_time: 15, api_clients: 1200, api_errors: 50, node_cpu: 60, node_ram: 60, node_disk: 75,
+    nginx_scale_up: 800, nginx_scale_down: 800, api_scale_up: 27.5,
+  };
+  for (const r of allRules(rules)) {
+    let v: number;
+    if ('ratio' in r.value) v = ((r.value.scale ?? 1) * (await evalPart(r, r.value.ratio.numerator))) / (await evalPart(r, r.value.ratio.denominator));
+    else v = await evalPart(r, r.value);
+    assert.ok(Math.abs(v - expected[r.id]) < 0.01 * expected[r.id], `${r.id}: got ${v}, want ${expected[r.id]}`);
+  }
+});
+
+let vm: VmStub;
+test('the CLI installs everything on the VM APIs, idempotently, with secrets only from files', async (t) => {
+  vm = await startVmStub();
+  t.after(() => vm.close());
+  const dir = mkdtempSync(join(tmpdir(), 'obs-prov-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'slack'), 'https://hooks.slack.example/services/T/B/X\n');
+  writeFileSync(join(dir, 'ipblock'), 'ipblock-secret-token\n');
+  writeFileSync(join(dir, 'autoscaler'), 'autoscaler-secret-token\n');
+  const args = ['--import', 'tsx', CLI, '--influx', vm.url, '--kapacitor', vm.url, '--es', vm.url, '--kibana', vm.url, '--chronograf', vm.url,
+    '--slack-webhook-file', join(dir, 'slack'), '--ipblock-token-file', join(dir, 'ipblock'), '--autoscaler-token-file', join(dir, 'autoscaler')];
+  const first = await exec('node', args, { cwd: root });
+  assert.match(first.stdout, /"ok":true/);
+  assert.ok(!first.stdout.includes('secret-token') && !first.stdout.includes('hooks.slack.example'), 'no secret printed');
+  assert.equal(vm.tasks.size, 17);
+  assert.equal(vm.tasks.get('sla_nginx_clients').status, 'enabled');
+  assert.deepEqual(vm.tasks.get('sla_nginx_clients').dbrps, [{ db: 'telegraf', rp: 'autogen' }]);
+  assert.equal(vm.kapacitorConfig['httppost/autoscaler'].headers.Authorization, 'Bearer autoscaler-secret-token');
+  assert.equal(vm.kapacitorConfig.slack.channel, '#alerts');
+  const watch = vm.esDocs.get('/_watcher/watch/login-bruteforce');
+  assert.equal(watch.actions.block_ips.webhook.headers.Authorization, 'Bearer ipblock-secret-token');
+  assert.equal(watch.actions.notify_slack.webhook.url, 'https://hooks.slack.example/services/T/B/X');
+  assert.ok(vm.esDocs.has('/_index_template/filebeat-forum') && vm.esDocs.has('/_ingest/pipeline/forum-logs'));
+  assert.equal(vm.kibanaImports.length, 1);
+  assert.match(vm.kibanaImports[0], /"title":"filebeat-\*"/);
+  assert.deepEqual([...vm.dashboards.values()].map((d) => d.name).sort(), ['Forum SLA (sla-rules.yml)', 'Forum instances', 'Nodes (SNMP)']);
+  assert.equal(vm.sources.length, 1);
+  assert.equal(vm.sources[0].kapacitors.length, 1);
+
+  // a stale task from an older rules file is removed; a second run updates in place (no duplicates)
+  vm.tasks.set('sla_old_rule', { id: 'sla_old_rule', type: 'batch', dbrps: [], script: 'x' });
+  const second = await exec('node', args, { cwd: root });
+  assert.match(second.stdout, /"ok":true/);
+  assert.equal(vm.tasks.size, 17);
+  assert.ok(!vm.tasks.has('sla_old_rule'));
+  assert.equal(vm.dashboards.size, 3);
+  assert.equal(vm.sources.length, 1);
+  assert.ok(vm.requests.some((r) => r.method === 'PATCH' && r.path === '/kapacitor/v1/tasks/sla_nginx_clients'));
+  assert.ok(vm.requests.some((r) => r.method === 'PUT' && r.path.startsWith('/chronograf/v1/dashboards/')));
+});
+
+test('bad input: a clear error and exit 2, nothing installed', async () => {
+  const stub = await startVmStub();
+  try {
+    const bad = await exec('node', ['--import', 'tsx', CLI, '--kapacitor', 'not-a-url'], { cwd: root }).catch((e) => e);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--kapacitor must be an http\(s\) URL/);
+    const dir = mkdtempSync(join(tmpdir(), 'obs-prov-bad-'));
+    const y = parse(readFileSync(RULES, 'utf8'));
+    y.alerts[0].crit = 1; // below warn
+    writeFileSync(join(dir, 'rules.yml'), stringify(y));
+    const r = await exec('node', ['--import', 'tsx', CLI, '--rules', join(dir, 'rules.yml'), '--kapacitor', stub.url], { cwd: root }).catch((e) => e);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /rule nginx_clients: crit must be beyond warn/);
+    rmSync(dir, { recursive: true, force: true });
+    assert.equal(stub.requests.length, 0);
+  } finally {
+    await stub.close();
+  }
+});
