@@ -13,6 +13,12 @@ export function loadAgentConfig(source: NodeJS.ProcessEnv = process.env) {
       BLOCKLIST_WAIT_SECONDS: env.int(25).pipe(z.number().min(1).max(30)),
       /** how long NGINX's start waits for the first full list; after that it starts without (and says so) */
       BLOCKLIST_INITIAL_SYNC_TIMEOUT_SECONDS: env.int(30).pipe(z.number().min(0)),
+      /**
+       * planned stop: for this long before NGINX shuts down, the drain file exists (NGINX's /nginx-health answers 503
+       * on it), so keepalived moves the VIP away while this NGINX still serves. 0 = stop at once.
+       */
+      NGINX_DRAIN_SECONDS: env.int(0).pipe(z.number().min(0).max(8)),
+      NGINX_DRAIN_FILE: z.string().optional(),
     },
     { secrets: ['IPBLOCK_TOKEN'], env: source },
   );

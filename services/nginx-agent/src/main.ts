@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createLogger } from '@forum/shared';
 import { loadAgentConfig } from './config.js';
 import { BlocklistAgent } from './agent.js';
@@ -8,7 +10,7 @@ import { BlocklistAgent } from './agent.js';
  * 1. fetches the full blocklist from ipblock and writes BLOCKLIST_FILE (so a new replica never serves unblocked),
  * 2. starts NGINX in the foreground as its child,
  * 3. long-polls ipblock and reloads NGINX (SIGHUP, debounced) when the list changes,
- * and forwards signals: SIGTERM/SIGINT -> graceful SIGQUIT, SIGHUP/SIGUSR1/SIGUSR2/SIGQUIT as they are.
+ * and forwards signals: SIGTERM/SIGINT -> (drain for NGINX_DRAIN_SECONDS, then) graceful SIGQUIT, SIGHUP/SIGUSR1/SIGUSR2/SIGQUIT as they are.
  * When NGINX exits the agent exits too (non-zero unless a stop was asked for), so Swarm restarts the task.
  */
 const cfg = loadAgentConfig();
@@ -16,6 +18,9 @@ const logger = createLogger('nginx-agent');
 
 const sep = process.argv.indexOf('--');
 const command = sep >= 0 && process.argv.length > sep + 1 ? process.argv.slice(sep + 1) : ['nginx', '-g', 'daemon off;'];
+
+const drainFile = cfg.NGINX_DRAIN_FILE ?? join(dirname(cfg.BLOCKLIST_FILE), 'draining');
+rmSync(drainFile, { force: true });
 
 let nginx: ReturnType<typeof spawn> | undefined;
 let stopping = false;
@@ -39,9 +44,17 @@ for (const sig of stopSignals) {
     if (stopping) return;
     stopping = true;
     agent.stop();
-    logger.info({ signal: sig }, 'stopping: graceful NGINX shutdown (SIGQUIT)');
-    if (nginx?.pid && nginx.exitCode === null) nginx.kill('SIGQUIT');
-    else process.exit(0);
+    if (!(nginx?.pid && nginx.exitCode === null)) process.exit(0);
+    const quit = () => {
+      logger.info({ signal: sig }, 'stopping: graceful NGINX shutdown (SIGQUIT)');
+      if (nginx?.pid && nginx.exitCode === null) nginx.kill('SIGQUIT');
+    };
+    if (cfg.NGINX_DRAIN_SECONDS > 0) {
+      // health turns 503 first: keepalived moves the VIP away while this NGINX still answers
+      writeFileSync(drainFile, `${new Date().toISOString()}\n`);
+      logger.info({ drainFile, seconds: cfg.NGINX_DRAIN_SECONDS }, 'draining before NGINX stops');
+      setTimeout(quit, cfg.NGINX_DRAIN_SECONDS * 1000);
+    } else quit();
   });
 }
 for (const sig of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGQUIT'] as NodeJS.Signals[]) {

@@ -152,6 +152,18 @@ describe('nginx-agent with real NGINX', () => {
     assert.match(readFileSync(c.errorLog, 'utf8'), /gracefully shutting down|exiting/);
   });
 
+  test('When the agent gets SIGTERM with a drain time, then health turns 503 at once while traffic is still served, then NGINX stops', async () => {
+    const c = await edge({ NGINX_DRAIN_SECONDS: '2' });
+    const health = async () => (await fetch(`http://127.0.0.1:${c.port}/nginx-health`)).status;
+    assert.equal(await health(), 200);
+    const t = Date.now();
+    c.proc.kill('SIGTERM');
+    await waitFor('health 503', async () => (await health()) === 503, 1000, 10);
+    assert.equal(await c.get('203.0.113.99'), 200, 'still serving while draining');
+    assert.equal(await c.exited, 0);
+    assert.ok(Date.now() - t >= 1900, `stopped after ${Date.now() - t} ms`);
+  });
+
   test('When NGINX dies on its own, then the agent exits non-zero (so Swarm restarts the task)', async () => {
     const c = await edge();
     const pid = Number(readFileSync(`${c.dir}/nginx.pid`, 'utf8'));

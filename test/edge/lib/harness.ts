@@ -2,7 +2,7 @@
 // processes on free ports / in private network namespaces, a local HTTP receiver standing in for Slack, and
 // the services started as real processes from their TypeScript entry points.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -221,6 +221,8 @@ export async function startEdgeNginx(opts: { ipblock: Ipblock; env?: Record<stri
   const { readFileSync, existsSync } = await import('node:fs');
   const port = await freePort();
   const t = tempDir('edge-nginx-');
+  // NGINX workers run as nobody: they must be able to stat the drain file
+  chmodSync(t.dir, 0o755);
   const blocklistFile = join(t.dir, 'blocklist/blocklist.conf');
   const errorLog = join(t.dir, 'error.log');
   const conf = t.file(
@@ -242,7 +244,7 @@ http {
     listen 127.0.0.1:${port};
     default_type application/json;
     if ($ip_blocked) { return 403 '{"detail":"Your address is blocked.","code":"ip_blocked"}'; }
-    location = /nginx-health { return 200 'ok'; }
+    location = /nginx-health { if (-f ${t.dir}/blocklist/draining) { return 503 'draining'; } return 200 'ok'; }
     location / { return 200 '{"ok":true}'; }
   }
 }

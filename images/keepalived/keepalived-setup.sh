@@ -1,0 +1,178 @@
+#!/bin/bash
+# Renders keepalived.conf from the environment (bitnami-style setup step): validates every variable, reports ALL
+# problems at once and exits 1, or writes the config and checks it with `keepalived --config-test`.
+#
+#   KEEPALIVED_VIRTUAL_IPS      required  comma list of VIPs with prefix, e.g. 192.0.2.50/24
+#   KEEPALIVED_AUTH_PASS_FILE   required  Docker secret: VRRP PASS authentication, 1-8 characters
+#   KEEPALIVED_INTERFACE        default   the interface of the default route
+#   KEEPALIVED_ROUTER_ID        default   51 (virtual_router_id, 1-255, the same on every edge node)
+#   KEEPALIVED_PRIORITY         this node's priority (1-254); or
+#   KEEPALIVED_PRIORITIES       "node=prio,node=prio" picked by KEEPALIVED_NODE (Swarm: {{.Node.Hostname}})
+#   KEEPALIVED_NODE             default   hostname
+#   KEEPALIVED_ADVERT_INT       default   1 (seconds between VRRP adverts)
+#   KEEPALIVED_CHECK_URL        default   http://127.0.0.1/nginx-health (the local NGINX)
+#   KEEPALIVED_CHECK_INTERVAL   default   1;  _FALL default 1, _RISE default 2, _TIMEOUT default 1 (seconds)
+#   KEEPALIVED_CHECK_WEIGHT     default   -10 (priority change while the local NGINX is unhealthy)
+#   KEEPALIVED_PREEMPT_DELAY    default   0 (the original master takes the VIP back as soon as it is healthy)
+#   KEEPALIVED_DOWN_TIMER_ADVERTS default 1 (missed adverts before a backup takes over; VRRP's 3 gives ~3.6 s)
+#   KEEPALIVED_UNICAST_SRC_IP / KEEPALIVED_UNICAST_PEERS   optional: unicast VRRP (networks without multicast)
+#   KEEPALIVED_CONF             default   /etc/keepalived/keepalived.conf
+#   KEEPALIVED_CHECK_SCRIPT     default   /usr/local/bin/check-nginx.sh
+#   KEEPALIVED_SCRIPT_USER      default   keepalived_script (an unprivileged user that runs the check)
+set -Eeuo pipefail
+
+errors=()
+err() { errors+=("$1"); }
+
+# file_env VAR: VAR or VAR_FILE (a Docker secret), never both (docker-library's rule)
+file_env() {
+  local var=$1 file_var="${1}_FILE"
+  if [[ -n "${!var:-}" && -n "${!file_var:-}" ]]; then err "both $var and $file_var are set; set only one"; return; fi
+  if [[ -n "${!file_var:-}" ]]; then
+    if [[ -r "${!file_var}" ]]; then printf -v "$var" '%s' "$(<"${!file_var}")"; else err "$file_var=${!file_var} cannot be read"; fi
+  fi
+}
+
+is_int() { [[ "$1" =~ ^-?[0-9]+$ ]] && (( $2 <= $1 && $1 <= $3 )); }
+is_ipv4() {
+  local IFS=. o; local -a p
+  [[ "$1" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || return 1
+  read -ra p <<<"$1"
+  for o in "${p[@]}"; do (( o <= 255 )) || return 1; done
+}
+is_ip() { is_ipv4 "$1" || [[ "$1" =~ ^[0-9a-fA-F:]+$ && "$1" == *:* ]]; }
+
+file_env KEEPALIVED_AUTH_PASS
+NODE=${KEEPALIVED_NODE:-$(hostname)}
+CONF=${KEEPALIVED_CONF:-/etc/keepalived/keepalived.conf}
+CHECK_SCRIPT=${KEEPALIVED_CHECK_SCRIPT:-/usr/local/bin/check-nginx.sh}
+SCRIPT_USER=${KEEPALIVED_SCRIPT_USER:-keepalived_script}
+ROUTER_ID=${KEEPALIVED_ROUTER_ID:-51}
+ADVERT_INT=${KEEPALIVED_ADVERT_INT:-1}
+CHECK_URL=${KEEPALIVED_CHECK_URL:-http://127.0.0.1/nginx-health}
+CHECK_INTERVAL=${KEEPALIVED_CHECK_INTERVAL:-1}
+CHECK_FALL=${KEEPALIVED_CHECK_FALL:-1}
+CHECK_RISE=${KEEPALIVED_CHECK_RISE:-2}
+CHECK_TIMEOUT=${KEEPALIVED_CHECK_TIMEOUT:-1}
+CHECK_WEIGHT=${KEEPALIVED_CHECK_WEIGHT:--10}
+PREEMPT_DELAY=${KEEPALIVED_PREEMPT_DELAY:-0}
+DOWN_TIMER_ADVERTS=${KEEPALIVED_DOWN_TIMER_ADVERTS:-1}
+INTERFACE=${KEEPALIVED_INTERFACE:-$(ip -o route show default 2>/dev/null | awk '{for (i=1;i<NF;i++) if ($i=="dev") {print $(i+1); exit}}')}
+
+PRIORITY=${KEEPALIVED_PRIORITY:-}
+if [[ -z "$PRIORITY" && -n "${KEEPALIVED_PRIORITIES:-}" ]]; then
+  IFS=, read -ra pairs <<<"$KEEPALIVED_PRIORITIES"
+  for pair in "${pairs[@]}"; do [[ "${pair%%=*}" == "$NODE" ]] && PRIORITY=${pair#*=}; done
+  [[ -n "$PRIORITY" ]] || err "KEEPALIVED_PRIORITIES has no entry for node \"$NODE\" (KEEPALIVED_NODE)"
+fi
+[[ -n "$PRIORITY" ]] || [[ -n "${KEEPALIVED_PRIORITIES:-}" ]] || err "KEEPALIVED_PRIORITY (or KEEPALIVED_PRIORITIES) is required"
+[[ -z "$PRIORITY" ]] || is_int "$PRIORITY" 1 254 || err "KEEPALIVED_PRIORITY=$PRIORITY must be 1-254"
+
+[[ -n "${KEEPALIVED_VIRTUAL_IPS:-}" ]] || err "KEEPALIVED_VIRTUAL_IPS is required (e.g. 192.0.2.50/24)"
+IFS=, read -ra VIPS <<<"${KEEPALIVED_VIRTUAL_IPS:-}"
+for vip in "${VIPS[@]}"; do
+  addr=${vip%/*}; prefix=${vip#*/}
+  { [[ "$vip" == */* ]] && is_ip "$addr" && is_int "$prefix" 1 128; } || err "KEEPALIVED_VIRTUAL_IPS entry \"$vip\" must be address/prefix"
+done
+
+if [[ -z "${KEEPALIVED_AUTH_PASS:-}" ]]; then err "KEEPALIVED_AUTH_PASS_FILE is required (VRRP authentication)"
+elif (( ${#KEEPALIVED_AUTH_PASS} > 8 )); then err "KEEPALIVED_AUTH_PASS must be at most 8 characters (VRRPv2 PASS auth); keepalived would truncate it"
+elif [[ ! "$KEEPALIVED_AUTH_PASS" =~ ^[[:graph:]]+$ ]]; then err "KEEPALIVED_AUTH_PASS must be printable without spaces"
+fi
+
+[[ -n "$INTERFACE" ]] || err "KEEPALIVED_INTERFACE is required (no default route to take it from)"
+[[ -z "$INTERFACE" || -e "/sys/class/net/$INTERFACE" ]] || err "KEEPALIVED_INTERFACE=$INTERFACE does not exist here"
+is_int "$ROUTER_ID" 1 255 || err "KEEPALIVED_ROUTER_ID=$ROUTER_ID must be 1-255"
+is_int "$ADVERT_INT" 1 255 || err "KEEPALIVED_ADVERT_INT=$ADVERT_INT must be 1-255 seconds"
+is_int "$CHECK_INTERVAL" 1 60 || err "KEEPALIVED_CHECK_INTERVAL=$CHECK_INTERVAL must be 1-60"
+is_int "$CHECK_FALL" 1 10 || err "KEEPALIVED_CHECK_FALL=$CHECK_FALL must be 1-10"
+is_int "$CHECK_RISE" 1 10 || err "KEEPALIVED_CHECK_RISE=$CHECK_RISE must be 1-10"
+is_int "$CHECK_TIMEOUT" 1 10 || err "KEEPALIVED_CHECK_TIMEOUT=$CHECK_TIMEOUT must be 1-10"
+is_int "$CHECK_WEIGHT" -253 253 || err "KEEPALIVED_CHECK_WEIGHT=$CHECK_WEIGHT must be -253..253"
+is_int "$DOWN_TIMER_ADVERTS" 1 100 || err "KEEPALIVED_DOWN_TIMER_ADVERTS=$DOWN_TIMER_ADVERTS must be 1-100"
+is_int "$PREEMPT_DELAY" 0 1000 || err "KEEPALIVED_PREEMPT_DELAY=$PREEMPT_DELAY must be 0-1000"
+[[ "$CHECK_URL" =~ ^https?://[^[:space:]\"]+$ ]] || err "KEEPALIVED_CHECK_URL=$CHECK_URL must be an http(s) URL"
+[[ "$NODE" =~ ^[A-Za-z0-9._-]+$ ]] || err "KEEPALIVED_NODE=$NODE may only hold letters, digits, . _ -"
+[[ -x "$CHECK_SCRIPT" ]] || err "KEEPALIVED_CHECK_SCRIPT=$CHECK_SCRIPT is not an executable file"
+
+PEERS=()
+if [[ -n "${KEEPALIVED_UNICAST_PEERS:-}" ]]; then
+  IFS=, read -ra PEERS <<<"$KEEPALIVED_UNICAST_PEERS"
+  for p in "${PEERS[@]}"; do is_ip "$p" || err "KEEPALIVED_UNICAST_PEERS entry \"$p\" is not an IP address"; done
+  [[ -n "${KEEPALIVED_UNICAST_SRC_IP:-}" ]] || err "KEEPALIVED_UNICAST_SRC_IP is required with KEEPALIVED_UNICAST_PEERS"
+fi
+[[ -z "${KEEPALIVED_UNICAST_SRC_IP:-}" ]] || is_ip "$KEEPALIVED_UNICAST_SRC_IP" || err "KEEPALIVED_UNICAST_SRC_IP is not an IP address"
+
+if (( ${#errors[@]} )); then
+  printf 'keepalived setup: invalid configuration:\n' >&2
+  printf '  - %s\n' "${errors[@]}" >&2
+  exit 1
+fi
+
+unicast=''
+if (( ${#PEERS[@]} )); then
+  unicast="    unicast_src_ip ${KEEPALIVED_UNICAST_SRC_IP}
+    unicast_peer {
+$(printf '        %s\n' "${PEERS[@]}")
+    }"
+fi
+
+mkdir -p "$(dirname "$CONF")"
+umask 077
+cat >"$CONF" <<CONF
+# Generated by images/keepalived/keepalived-setup.sh for node ${NODE}; do not edit (set KEEPALIVED_* instead).
+global_defs {
+    router_id ${NODE}
+    enable_script_security
+    script_user ${SCRIPT_USER}
+    # a new master announces itself at once and again after 1 s, so switches and clients follow quickly
+    vrrp_garp_master_delay 1
+    vrrp_garp_master_repeat 3
+    vrrp_garp_master_refresh 60
+}
+
+# the local NGINX: unhealthy lowers this node's priority by ${CHECK_WEIGHT#-}, so a healthy peer takes the VIP
+vrrp_script chk_nginx {
+    script "${CHECK_SCRIPT} ${CHECK_URL}"
+    interval ${CHECK_INTERVAL}
+    timeout ${CHECK_TIMEOUT}
+    fall ${CHECK_FALL}
+    rise ${CHECK_RISE}
+    weight ${CHECK_WEIGHT}
+}
+
+vrrp_instance VI_EDGE {
+    # every node starts as BACKUP; the highest effective priority wins, and preemption (the default) hands the
+    # VIP back to the original master once it is healthy again
+    state BACKUP
+    interface ${INTERFACE}
+    virtual_router_id ${ROUTER_ID}
+    priority ${PRIORITY}
+    advert_int ${ADVERT_INT}
+    # A master whose NGINX fails only LOWERS its priority and keeps advertising; a backup ignores those lower adverts
+    # and takes over when its master-down timer expires: down_timer_adverts x advert_int + skew. With VRRP's 3 that
+    # is ~3.6 s after the last good advert; 1 makes it ~1.6 s (the price: one lost advert can move the VIP).
+    down_timer_adverts ${DOWN_TIMER_ADVERTS}
+    preempt_delay ${PREEMPT_DELAY}
+    authentication {
+        auth_type PASS
+        auth_pass ${KEEPALIVED_AUTH_PASS}
+    }
+${unicast}
+    virtual_ipaddress {
+$(for vip in "${VIPS[@]}"; do printf '        %s dev %s\n' "$vip" "$INTERFACE"; done)
+    }
+    track_script {
+        chk_nginx
+    }
+}
+CONF
+
+# --config-test prints each problem; some builds (2.2.x) end it with SIGTERM (143) even for a good file
+rc=0; out=$(keepalived --config-test -f "$CONF" 2>&1) || rc=$?
+if [[ -n "$out" ]] || (( rc != 0 && rc != 143 )); then
+  printf 'keepalived setup: the rendered %s does not pass keepalived --config-test:\n%s\n' "$CONF" "$out" >&2
+  exit 1
+fi
+printf '{"level":"info","component":"keepalived-setup","node":"%s","priority":%s,"interface":"%s","vips":"%s","msg":"keepalived.conf rendered"}\n' \
+  "$NODE" "$PRIORITY" "$INTERFACE" "${KEEPALIVED_VIRTUAL_IPS}"
