@@ -11,7 +11,8 @@ const logger = createLogger('log-shipper');
 const cfg = loadConfigOrExit(
   {
     PORT: env.int(8080),
-    ES_URL: z.string().url(),
+    // unset: no Elasticsearch (local default); NGINX response counters still go to InfluxDB
+    ES_URL: z.union([z.string().url(), z.literal('')]).optional(),
     ES_USERNAME: z.string().optional(),
     ES_PASSWORD: z.string().optional(),
     ES_API_KEY: z.string().optional(),
@@ -39,7 +40,7 @@ let hostname = cfg.NODE_HOSTNAME ?? os.hostname();
 if (!cfg.NODE_HOSTNAME) docker.info().then((i: { Name?: string }) => (hostname = i.Name ?? hostname)).catch(() => undefined);
 
 const shipper = new EsShipper({
-  node: cfg.ES_URL,
+  node: cfg.ES_URL || 'http://elasticsearch.invalid:9200',
   username: cfg.ES_USERNAME,
   password: cfg.ES_PASSWORD,
   apiKey: cfg.ES_API_KEY,
@@ -48,7 +49,8 @@ const shipper = new EsShipper({
   batchSize: cfg.BATCH_SIZE,
   logger,
 });
-shipper.start();
+if (cfg.ES_URL) shipper.start();
+else logger.warn('ES_URL is not set: logs are not shipped to Elasticsearch (NGINX response counters still go to InfluxDB)');
 
 const counters = new ResponseCounters();
 const influx = cfg.INFLUX_URL ? new InfluxWriter({ url: cfg.INFLUX_URL, database: cfg.INFLUX_DB, username: cfg.INFLUX_USER, password: cfg.INFLUX_PASSWORD, logger }) : undefined;
@@ -80,6 +82,7 @@ const follower = new LogFollower(
       unparsed += 1;
       return;
     }
+    if (!cfg.ES_URL) return;
     shipper.add(indexFor(cfg.INDEX_PREFIX, String(doc['@timestamp'])), docId(src, ts, line), doc);
   },
   logger,
@@ -101,7 +104,7 @@ for (const [name, help, get] of [
 }
 app.get('/metrics', metrics.handler);
 finish(app);
-const server = app.listen(cfg.PORT, () => logger.info({ port: cfg.PORT, es: new URL(cfg.ES_URL).origin }, 'log-shipper started'));
+const server = app.listen(cfg.PORT, () => logger.info({ port: cfg.PORT, es: cfg.ES_URL ? new URL(cfg.ES_URL).origin : null }, 'log-shipper started'));
 installGracefulShutdown([server], {
   logger,
   onClose: [() => follower.stop(), () => counterTimer && clearInterval(counterTimer), () => shipper.stop(), () => influx?.stop()],

@@ -22,8 +22,9 @@ const cfg = loadConfigOrExit(
     BUFFER_LIMIT: env.int(100_000),
     BATCH_SIZE: env.int(5000),
     REDIS_PASSWORD: z.string().optional(),
-    PG_USER: z.string().default('forum'),
+    PG_USER: z.string().default('postgres'),
     PG_PASSWORD: z.string().optional(),
+    PGPASSWORD: z.string().optional(),
     PG_DATABASE: z.string().default('postgres'),
     HOST_PROC: z.string().default('/proc'),
     DISK_PATHS: env.list('/'),
@@ -38,7 +39,7 @@ const cfg = loadConfigOrExit(
     HOST_METRICS: env.bool(true),
     DOCKER_METRICS: env.bool(true),
   },
-  { secrets: ['INFLUX_PASSWORD', 'REDIS_PASSWORD', 'PG_PASSWORD'] },
+  { secrets: ['INFLUX_PASSWORD', 'REDIS_PASSWORD', 'PG_PASSWORD', 'PGPASSWORD'] },
 );
 
 let targetMap: ReturnType<typeof parseTargetMap>;
@@ -94,7 +95,7 @@ const agent = new Agent({
   nodeSources,
   ctx: {
     timeoutMs: cfg.TIMEOUT_SECONDS * 1000,
-    creds: { redisPassword: cfg.REDIS_PASSWORD, pgUser: cfg.PG_USER, pgPassword: cfg.PG_PASSWORD, pgDatabase: cfg.PG_DATABASE },
+    creds: { redisPassword: cfg.REDIS_PASSWORD, pgUser: cfg.PG_USER, pgPassword: cfg.PG_PASSWORD ?? cfg.PGPASSWORD, pgDatabase: cfg.PG_DATABASE },
   },
   intervalMs: cfg.INTERVAL_SECONDS * 1000,
   logger,

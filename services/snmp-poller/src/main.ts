@@ -12,7 +12,8 @@ const cfg = loadConfigOrExit(
     INFLUX_DB: z.string().default('telegraf'),
     INFLUX_USER: z.string().optional(),
     INFLUX_PASSWORD: z.string().optional(),
-    STACK_NAMESPACE: z.string().default('forum'),
+    STACK_NAMESPACE: z.string().optional(),
+    STACK_NAME: z.string().default('forum'),
     DOCKER_HOST_URL: z.string().optional(),
     DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
     DISCOVERY_INTERVAL_SECONDS: env.int(180),
@@ -40,6 +41,7 @@ if (cfg.SNMP_VERSION === '3' && !cfg.SNMP_V3_USER) {
   logger.fatal('SNMP_V3_USER is required for SNMP v3');
   process.exit(1);
 }
+const stack = cfg.STACK_NAMESPACE ?? cfg.STACK_NAME;
 const auth: SnmpAuth = {
   version: cfg.SNMP_VERSION,
   community: cfg.SNMP_COMMUNITY,
@@ -65,7 +67,7 @@ const down = new Set<string>();
 
 async function discover(): Promise<void> {
   try {
-    const found = await discoverNodes(docker, cfg.STACK_NAMESPACE, cfg.SNMP_PORT, cfg.LOOPBACK_NODE_ADDRESS);
+    const found = await discoverNodes(docker, stack, cfg.SNMP_PORT, cfg.LOOPBACK_NODE_ADDRESS);
     const before = new Set(nodes.map((n) => n.name));
     nodes = [...staticNodes, ...found];
     for (const k of cpuState.keys()) if (!nodes.some((n) => `${n.address}:${n.port}` === k)) cpuState.delete(k);
@@ -115,5 +117,5 @@ new promClient.Gauge({ name: 'snmp_dropped_points_total', help: 'Points dropped 
 app.get('/metrics', metrics.handler);
 app.get('/v1/nodes', (_req, res) => res.json({ nodes, down: [...down], lastDiscovery: new Date(lastDiscovery).toISOString() }));
 finish(app);
-const server = app.listen(cfg.PORT, () => logger.info({ port: cfg.PORT, stack: cfg.STACK_NAMESPACE }, 'snmp-poller started'));
+const server = app.listen(cfg.PORT, () => logger.info({ port: cfg.PORT, stack }, 'snmp-poller started'));
 installGracefulShutdown([server], { logger, onClose: [() => clearInterval(timer), () => writer.stop()] });

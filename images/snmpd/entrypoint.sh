@@ -1,0 +1,26 @@
+#!/bin/bash
+# Writes snmpd.conf from the environment and runs snmpd in the foreground.
+#   SNMP_COMMUNITY_FILE (secret, required), SNMPD_PORT (default 161), SNMP_ALLOW (source network, default: any),
+#   SNMP_LOCATION, SNMP_DISK (default /hostfs = the node root mounted read-only, else /).
+set -euo pipefail
+log() { printf '{"level":"%s","service":"snmpd","msg":"%s"}\n' "$1" "$2" >&2; }
+if [[ -n "${SNMP_COMMUNITY:-}" ]]; then log fatal "set SNMP_COMMUNITY_FILE (a Docker secret), not SNMP_COMMUNITY"; exit 1; fi
+[[ -r "${SNMP_COMMUNITY_FILE:-}" ]] || { log fatal "SNMP_COMMUNITY_FILE must name a readable secret file"; exit 1; }
+COMMUNITY="$(tr -d '\r\n' <"$SNMP_COMMUNITY_FILE")"
+[[ "$COMMUNITY" =~ ^[A-Za-z0-9._~-]{8,}$ ]] || { log fatal "the SNMP community must be 8+ characters of [A-Za-z0-9._~-]"; exit 1; }
+PORT="${SNMPD_PORT:-161}"
+CONF=/etc/snmp/run/snmpd.conf
+umask 077
+cat >"$CONF" <<CONF
+agentAddress udp:${PORT}
+# read-only view: system group + UCD-SNMP-MIB (memory, systemStats, dskTable)
+view forumview included .1.3.6.1.2.1.1
+view forumview included .1.3.6.1.4.1.2021
+rocommunity ${COMMUNITY} ${SNMP_ALLOW:-default} -V forumview
+sysLocation ${SNMP_LOCATION:-forum swarm node}
+sysName ${NODE_HOSTNAME:-$(hostname)}
+disk ${SNMP_DISK:-$([[ -d /hostfs ]] && echo /hostfs || echo /)} 10%
+dontLogTCPWrappersConnects yes
+CONF
+chown Debian-snmp:Debian-snmp "$CONF"
+exec /usr/sbin/snmpd -f -Lo -LS4d -u Debian-snmp -g Debian-snmp -C -c "$CONF" -p /etc/snmp/run/snmpd.pid
