@@ -11,18 +11,25 @@ try {
     const first = await fetch(`${url}/api/auth/`, { signal: AbortSignal.timeout(5000) });
     const cookies = first.headers.getSetCookie().map((c) => c.split(';')[0]);
     const csrf = cookies.find((c) => c.startsWith('csrftoken='))?.slice('csrftoken='.length) ?? '';
+    // n failed logins the API actually judged (400, or 429 for the one that trips the limit); answers of an API
+    // replica that is unavailable (502/503/504) do not count and are retried, within 30 s in total
     const statuses = [];
-    for (let i = 0; i < Number(n); i++) {
+    const started = Date.now();
+    let counted = 0;
+    for (let i = 0; counted < Number(n) && Date.now() - started < 30000 && i < 40; i++) {
       const res = await fetch(`${url}/api/auth/`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', cookie: cookies.join('; '), 'x-csrftoken': csrf, referer: `${url}/` },
         body: JSON.stringify({ username: 'edge-test-nobody', password: `wrong-${i}` }),
-        signal: AbortSignal.timeout(5000),
+        signal: AbortSignal.timeout(15000),
       });
       statuses.push(res.status);
+      if (res.status === 400 || res.status === 429) counted++;
       await res.arrayBuffer();
     }
-    out({ statuses, at: Date.now() });
+    process.stderr.write(`all statuses: ${statuses.join(',')}\n`);
+    const judged = statuses.filter((s) => s === 400 || s === 429 || s === 403);
+    out({ statuses: judged, all: statuses, at: Date.now() });
   } else throw new Error(`unknown command ${cmd}`);
 } catch (err) {
   out({ error: err.message });
