@@ -1,6 +1,7 @@
 // Against the DEPLOYED `forum` stack (scripts/deploy.sh): two client network namespaces reach the edge's host-mode
 // port from their own addresses (203.0.113.2 "attacker", 203.0.113.6 "bystander"; ENVIRONMENT.md). Checks every
 // running NGINX task of the stack through `docker exec` (realip trusts 127.0.0.1 inside the task).
+// The "bystander" is 203.0.113.6; the attacker gets a random 203.0.113.x/30 per run.
 // Env: EDGE_HTTP_PORT (default 80), STACK_NAME (default forum).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,8 +11,10 @@ import { REPO, waitFor } from './lib/harness.js';
 
 const PORT = process.env.EDGE_HTTP_PORT ?? '80';
 const STACK = process.env.STACK_NAME ?? 'forum';
+// a fresh attacker /30 per run: the API's brute-force window of an earlier run must not answer 429 from the start
+const k = 2 + Math.floor(Math.random() * 60);
 const CLIENTS = {
-  bad: { ns: 'edge-t-bad', host: '203.0.113.1', ip: '203.0.113.2' },
+  bad: { ns: 'edge-t-bad', host: `203.0.113.${4 * k + 1}`, ip: `203.0.113.${4 * k + 2}` },
   ok: { ns: 'edge-t-ok', host: '203.0.113.5', ip: '203.0.113.6' },
 } as const;
 type Who = keyof typeof CLIENTS;
