@@ -14,24 +14,28 @@ MASTER_NAME=${MASTER_NAME:-mymaster}
 REDIS_NODES=${REDIS_NODES:-redis-0,redis-1,redis-2}
 SENTINEL_SERVICE=${SENTINEL_SERVICE:-sentinel}
 BOOTSTRAP_NODE=${BOOTSTRAP_NODE:-redis-0}
-rcli() { REDISCLI_AUTH="$REDIS_PASSWORD" timeout 3 redis-cli --no-auth-warning -h "$1" -p "${2:-6379}" "${@:3}" 2>/dev/null; }
+rcli() { REDISCLI_AUTH="$REDIS_PASSWORD" timeout 2 redis-cli --no-auth-warning -h "$1" -p "${2:-6379}" "${@:3}" 2>/dev/null; }
 # the current master's host as the running sentinels see it (majority of answers), or empty
 sentinel_master() {
   local ips ip m votes=""
-  ips=$(getent ahostsv4 "tasks.$SENTINEL_SERVICE" 2>/dev/null | awk '{print $1}' | sort -u)
+  ips=$(timeout 3 getent ahostsv4 "tasks.$SENTINEL_SERVICE" 2>/dev/null | awk '{print $1}' | sort -u)
   for ip in $ips; do
     m=$(rcli "$ip" 26379 SENTINEL get-master-addr-by-name "$MASTER_NAME" | head -1)
     [[ -n "$m" ]] && votes+="$m"$'\n'
   done
   [[ -n "$votes" ]] && printf '%s' "$votes" | sort | uniq -c | sort -rn | awk 'NR==1{print $2}'
 }
-# a redis node that says role:master and has a connected replica, or empty
+# a redis node (not $1) that says role:master: preferably one with a connected replica, or empty
 live_master() {
-  local n info
+  local n info any=""
   IFS=, read -r -a _nodes <<<"$REDIS_NODES"
   for n in "${_nodes[@]}"; do
     [[ "$n" == "${1:-}" ]] && continue
     info=$(rcli "$n" 6379 info replication | tr -d '\r')
-    if grep -q '^role:master' <<<"$info" && grep -qE '^connected_slaves:[1-9]' <<<"$info"; then echo "$n"; return; fi
+    grep -q '^role:master' <<<"$info" || continue
+    if grep -qE '^connected_slaves:[1-9]' <<<"$info"; then echo "$n"; return; fi
+    any=${any:-$n}
   done
+  [[ -n "$any" ]] && echo "$any"
+  return 0
 }

@@ -7,6 +7,7 @@ source /usr/local/bin/redis-lib.sh
 file_env REDIS_PASSWORD
 [[ -n "$REDIS_PASSWORD" ]] || die "REDIS_PASSWORD_FILE (secret redis_password) is required"
 CONF=/etc/redis/run/sentinel.conf
+log "discovering the current master (sentinels, then redis nodes)"
 master=""
 for i in $(seq 1 "${ROLE_WAIT_SECONDS:-15}"); do
   master=$(sentinel_master || true); [[ -n "$master" ]] && break
@@ -35,7 +36,7 @@ janitor() {
   local me known live stale
   sleep 20
   while true; do
-    live=$(getent ahostsv4 "tasks.$SENTINEL_SERVICE" 2>/dev/null | awk '{print $1}' | sort -u)
+    live=$(timeout 3 getent ahostsv4 "tasks.$SENTINEL_SERVICE" 2>/dev/null | awk '{print $1}' | sort -u)
     known=$(rcli 127.0.0.1 26379 SENTINEL sentinels "$MASTER_NAME" | awk 'p{print; p=0} /^ip$/{p=1}')
     stale=""
     if [[ -n "$live" ]]; then
