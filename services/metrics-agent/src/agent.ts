@@ -74,8 +74,11 @@ export class Agent {
     const failed: GatherResult['failed'] = [];
     const points: Point[] = [];
     const deadline = this.o.ctx.timeoutMs + 1000;
-    const guard = <T>(p: Promise<T>): Promise<T> =>
-      Promise.race([p, new Promise<T>((_, rej) => setTimeout(() => rej(new Error(`timed out after ${deadline} ms`)), deadline).unref())]);
+    const race = <T>(p: Promise<T>, ms: number): Promise<T> =>
+      Promise.race([p, new Promise<T>((_, rej) => setTimeout(() => rej(new Error(`timed out after ${ms} ms`)), ms).unref())]);
+    const guard = <T>(p: Promise<T>) => race(p, deadline);
+    // node sources (docker stats of every container, /proc) may take longer on a busy node: most of the interval
+    const guardNode = <T>(p: Promise<T>) => race(p, Math.max(deadline, Math.floor(this.o.intervalMs * 0.9)));
 
     await Promise.all([
       ...targets.map(async (t) => {
@@ -102,7 +105,7 @@ export class Agent {
       }),
       ...Object.entries(this.o.nodeSources ?? {}).map(async ([name, src]) => {
         try {
-          const ps = await guard(src());
+          const ps = await guardNode(src());
           for (const p of ps) points.push({ ...p, tags: { ...p.tags, host, instance: `node@${host}` }, timestamp: now });
         } catch (err) {
           failed.push({ target: name, error: (err as Error).message });
