@@ -17,7 +17,7 @@ pid=$!
 trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid"; exit $?' TERM INT
 
 for _ in $(seq 1 300); do
-  curl -fsS -o /dev/null http://127.0.0.1:8086/ping && break
+  curl -fsS -o /dev/null http://127.0.0.1:8086/ping 2>/dev/null && break
   kill -0 "$pid" 2>/dev/null || { log fatal "influxd exited during start"; exit 1; }
   sleep 0.2
 done

@@ -61,7 +61,7 @@ export interface WriterStats {
  * When InfluxDB is down the queue grows up to `bufferLimit`, then drops the oldest points (counted in `dropped`).
  */
 export class InfluxWriter {
-  private readonly influx: InfluxDB;
+  private influx: InfluxDB;
   readonly buffer: BoundedBuffer<Point>;
   private timer?: NodeJS.Timeout;
   private flushing?: Promise<void>;
@@ -70,8 +70,15 @@ export class InfluxWriter {
   private readonly batchSize: number;
 
   constructor(private readonly opts: WriterOptions) {
+    this.influx = this.client();
+    this.buffer = new BoundedBuffer<Point>(opts.bufferLimit ?? 100_000);
+    this.batchSize = opts.batchSize ?? 5000;
+  }
+
+  private client(): InfluxDB {
+    const opts = this.opts;
     const u = new URL(opts.url);
-    this.influx = new InfluxDB({
+    return new InfluxDB({
       host: u.hostname,
       port: Number(u.port || (u.protocol === 'https:' ? 443 : 8086)),
       protocol: u.protocol === 'https:' ? 'https' : 'http',
@@ -84,8 +91,29 @@ export class InfluxWriter {
         backoff: new ExponentialBackoff({ initial: 200, max: 2000, random: 0 }),
       },
     });
-    this.buffer = new BoundedBuffer<Point>(opts.bufferLimit ?? 100_000);
-    this.batchSize = opts.batchSize ?? 5000;
+  }
+
+  /**
+   * A hard deadline on every InfluxDB call: a request that never settles (e.g. a DNS lookup of a service with no
+   * task on an internal overlay network) must not wedge the single-flight flush forever. On timeout the client is
+   * replaced, so no stuck pool state survives.
+   */
+  private async deadline<T>(p: Promise<T>, what: string): Promise<T> {
+    const ms = (this.opts.timeoutMs ?? 5000) + 2000;
+    let t: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        p,
+        new Promise<T>((_, rej) => {
+          t = setTimeout(() => {
+            this.influx = this.client();
+            rej(new Error(`${what} timed out after ${ms} ms`));
+          }, ms);
+        }),
+      ]);
+    } finally {
+      clearTimeout(t);
+    }
   }
 
   add(points: Point[]): void {
@@ -123,17 +151,25 @@ export class InfluxWriter {
       try {
         if (!this.dbReady && this.buffer.size > 0) {
           // CREATE DATABASE is idempotent in 1.x; the local InfluxDB starts empty.
-          await this.influx.createDatabase(this.opts.database);
+          try {
+            await this.deadline(this.influx.createDatabase(this.opts.database), 'CREATE DATABASE');
+          } catch (err) {
+            // a non-admin user on an external InfluxDB may not create databases: the database exists there already
+            if (!/authoriz|forbidden|\b403\b|\b401\b/i.test((err as Error).message ?? '')) throw err;
+          }
           this.dbReady = true;
         }
         while (this.buffer.size > 0) {
           const batch = this.buffer.take(this.batchSize);
           try {
-            await this.influx.writePoints(batch as unknown as IPoint[], {
-              database: this.opts.database,
-              retentionPolicy: this.opts.retentionPolicy,
-              precision: 'ms',
-            });
+            await this.deadline(
+              this.influx.writePoints(batch as unknown as IPoint[], {
+                database: this.opts.database,
+                retentionPolicy: this.opts.retentionPolicy,
+                precision: 'ms',
+              }),
+              'write',
+            );
             this.stats.written += batch.length;
             this.stats.lastWriteAt = Date.now();
           } catch (err) {

@@ -167,6 +167,28 @@ test('InfluxDB outage: the agent keeps gathering, buffers, then resumes writes w
   assert.equal(writer.stats.dropped, 0);
 });
 
+test('a server that accepts but never answers cannot wedge the writer: the flush fails in bounded time and retries', async () => {
+  const net = await import('node:net');
+  const sockets: import('node:net').Socket[] = [];
+  const srv = net.createServer((s) => sockets.push(s)); // never answers
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as { port: number }).port;
+  try {
+    const writer = new InfluxWriter({ url: `http://127.0.0.1:${port}`, database: 'x', logger, timeoutMs: 300 });
+    writer.add([{ measurement: 'm', tags: {}, fields: { v: 1 } }]);
+    const t0 = Date.now();
+    await writer.flush();
+    assert.ok(Date.now() - t0 < 5000, `flush returned after ${Date.now() - t0} ms`);
+    assert.equal(writer.stats.writeErrors, 1);
+    assert.equal(writer.stats.buffered, 1);
+    await writer.flush();
+    assert.equal(writer.stats.writeErrors, 2, 'the next flush tries again');
+  } finally {
+    sockets.forEach((s) => s.destroy());
+    srv.close();
+  }
+});
+
 test('bounded buffer drops the oldest and counts them', () => {
   const b = new BoundedBuffer<number>(3);
   b.push(1, 2, 3, 4, 5);

@@ -1,0 +1,121 @@
+// Runs against the deployed `forum` stack (scripts/test.sh phase e2e). Queries the stack's own InfluxDB from inside
+// its container (it lives on an internal overlay network), with the password read there from the Docker secret.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import Docker from 'dockerode';
+import { waitFor } from './lib/procs.js';
+
+const exec = promisify(execFile);
+const STACK = process.env.STACK ?? 'forum';
+const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+
+async function influxContainer(): Promise<string> {
+  const cs = await docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${STACK}_influxdb`], status: ['running'] } });
+  if (!cs.length) throw new Error('no running influxdb task');
+  return cs[0].Id;
+}
+
+/** InfluxQL against the stack's InfluxDB; returns rows of {name, tags..., columns...}. */
+async function influx(q: string, db = 'telegraf'): Promise<Array<Record<string, any>>> {
+  const id = await influxContainer();
+  const { stdout } = await exec('docker', ['exec', id, 'sh', '-c',
+    'curl -fsS -G -u "${INFLUXDB_USER:-forum}:$(cat "$INFLUXDB_PASSWORD_FILE")" http://127.0.0.1:8086/query --data-urlencode "db=$1" --data-urlencode "epoch=ms" --data-urlencode "q=$2"', 'sh', db, q]);
+  const j = JSON.parse(stdout);
+  const out: Array<Record<string, any>> = [];
+  for (const r of j.results ?? []) {
+    if (r.error) throw new Error(r.error);
+    for (const s of r.series ?? []) for (const v of s.values ?? []) {
+      const row: Record<string, any> = { _name: s.name, ...(s.tags ?? {}) };
+      s.columns.forEach((c: string, i: number) => (row[c] = v[i]));
+      out.push(row);
+    }
+  }
+  return out;
+}
+
+async function serviceCreated(name: string): Promise<number> {
+  const s = await docker.getService(`${STACK}_${name}`).inspect();
+  return Date.parse(s.CreatedAt);
+}
+async function replicas(name: string): Promise<number> {
+  return (await docker.getService(`${STACK}_${name}`).inspect()).Spec.Mode.Replicated?.Replicas ?? 0;
+}
+async function scale(name: string, n: number): Promise<void> {
+  await exec('docker', ['service', 'scale', '--detach', `${STACK}_${name}=${n}`]);
+}
+async function recentInstances(measurement: string, where = ''): Promise<string[]> {
+  const r = await influx(`SHOW TAG VALUES FROM "${measurement}" WITH KEY = "instance" WHERE time > now() - 30s${where}`);
+  return r.map((x) => x.value).sort();
+}
+
+const REQUIRED = ['nginx', 'redis', 'postgresql', 'haproxy', 'cpu', 'mem', 'disk', 'net', 'system', 'docker_container_cpu', 'snmp'];
+
+test('within 60 s of deploy every required measurement exists, each with a host tag', async () => {
+  const deployedAt = Math.max(await serviceCreated('metrics-agent'), await serviceCreated('influxdb'));
+  const firstSeen: Record<string, number> = {};
+  await waitFor('all measurements', async () => {
+    for (const m of REQUIRED) {
+      if (firstSeen[m]) continue;
+      const r = await influx(`SELECT * FROM "${m}" ORDER BY time ASC LIMIT 1`).catch(() => []);
+      if (r.length) firstSeen[m] = r[0].time;
+    }
+    return REQUIRED.every((m) => firstSeen[m]);
+  }, Math.max(10_000, deployedAt + 90_000 - Date.now()), 2000).catch((err) => {
+    throw new Error(`${(err as Error).message}; missing: ${REQUIRED.filter((m) => !firstSeen[m]).join(', ')}`);
+  });
+  for (const m of REQUIRED) {
+    assert.ok(firstSeen[m] - deployedAt <= 60_000, `${m} first point ${(firstSeen[m] - deployedAt) / 1000} s after deploy`);
+    const hosts = await influx(`SHOW TAG VALUES FROM "${m}" WITH KEY = "host"`);
+    const key = m === 'snmp' ? 'hostname' : 'host';
+    const tagged = m === 'snmp' ? await influx(`SHOW TAG VALUES FROM "snmp" WITH KEY = "${key}"`) : hosts;
+    assert.ok(tagged.length >= 1 && tagged.every((h) => h.value), `${m} carries ${key}`);
+  }
+});
+
+test('replicas are told apart: one instance tag per nginx task and per api task', async () => {
+  const nginx = await replicas('nginx').catch(() => 0);
+  const globalNginx = nginx === 0; // global mode: one per node
+  const api = await replicas('api');
+  await waitFor('distinct instances', async () => {
+    const n = await recentInstances('nginx');
+    const a = await recentInstances('http_requests_in_flight', ` AND "swarm_service" = 'api'`);
+    return (globalNginx ? n.length >= 1 : n.length === nginx) && a.length === api;
+  }, 60_000, 2000);
+  const n = await recentInstances('nginx');
+  assert.ok(n.every((x) => /^nginx@\d+\.\d+\.\d+\.\d+:8081$/.test(x)), n.join(','));
+});
+
+test('scaling api to 4 shows a 4th instance', async (t) => {
+  const before = await replicas('api');
+  t.after(() => scale('api', before));
+  await scale('api', 4);
+  const inst = await waitFor('4 api instances', async () => {
+    const a = await recentInstances('http_requests_in_flight', ` AND "swarm_service" = 'api'`);
+    return a.length >= 4 ? a : undefined;
+  }, 90_000, 2000);
+  assert.equal(new Set(inst).size, inst.length);
+});
+
+test('stopping InfluxDB and restarting it loses no agent and resumes writes (outage points are back-filled)', async () => {
+  const agentsBefore = (await docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${STACK}_metrics-agent`] } })).map((c) => c.Id).sort();
+  assert.ok(agentsBefore.length >= 1);
+  await scale('influxdb', 0);
+  await waitFor('influxdb stopped', async () => (await docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${STACK}_influxdb`] } })).length === 0, 60_000, 1000);
+  const downFrom = Date.now();
+  await new Promise((r) => setTimeout(r, 25_000)); // the outage itself (not a readiness wait): ~2 gather intervals
+  const downTo = Date.now();
+  await scale('influxdb', 1);
+  await waitFor('influxdb back', async () => (await influx('SHOW DATABASES').catch(() => [])).length > 0, 90_000, 1000);
+  // the agents buffered while InfluxDB was down: points timestamped inside the outage arrive
+  const inOutage = await waitFor('outage points', async () => {
+    const r = await influx(`SELECT count("active") FROM nginx WHERE time >= ${downFrom}ms AND time <= ${downTo}ms`);
+    return r.length && r[0].count >= 2 ? r[0].count : undefined;
+  }, 60_000, 2000);
+  assert.ok(inOutage >= 2);
+  const fresh = await waitFor('fresh points', async () => (await influx('SELECT count("active") FROM nginx WHERE time > now() - 20s'))[0]?.count, 60_000, 2000);
+  assert.ok(fresh > 0);
+  const agentsAfter = (await docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${STACK}_metrics-agent`] } })).map((c) => c.Id).sort();
+  assert.deepEqual(agentsAfter, agentsBefore, 'no agent restarted');
+});
