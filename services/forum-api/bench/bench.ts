@@ -21,7 +21,8 @@ const loadCpus = ncpu > 1 ? `1-${ncpu - 1}` : '0';
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
 function spawnApi(env: Record<string, string>, entry: string) {
-  const p = spawn('taskset', ['-c', entry === 'main' ? apiCpu : loadCpus, process.execPath, join(SERVICE_DIR, 'dist', `${entry}.js`)], {
+  const prof = process.env.BENCH_PROFILE && entry === 'main' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const p = spawn('taskset', ['-c', entry === 'main' ? apiCpu : loadCpus, process.execPath, ...prof, join(SERVICE_DIR, 'dist', `${entry}.js`)], {
     // access logs stay on (info), as in production; they go to /dev/null here
     env: { PATH: process.env.PATH ?? '', ...env, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -95,6 +96,13 @@ try {
 
   // warm up the JIT and the pools
   wrk('read.lua', base, { THREADS: String(THREADS) }, '3s');
+  if (process.env.BENCH_ONLY === 'reply') {
+    process.stdout.write(`${fmt('reply', wrk('reply.lua', base, { THREADS: String(THREADS), SESSIONS: sessionsFile }))}\n`);
+    api.kill('SIGTERM');
+    await new Promise((r) => api.once('exit', r));
+    process.exit(0);
+  }
+  const base0 = wrk('read.lua', base, { THREADS: '1', READ_PATH: '/healthcheck/' });
   const read = wrk('read.lua', base, { THREADS: String(THREADS) });
   const thread = wrk('read.lua', base, { THREADS: String(THREADS), READ_PATH: '/api/threads/%d/' });
   const reply = wrk('reply.lua', base, { THREADS: String(THREADS), SESSIONS: sessionsFile });
@@ -103,6 +111,7 @@ try {
   const out = [
     `forum-api benchmark ${when} (node ${process.version}, ${ncpu} CPUs: api pinned to CPU ${apiCpu}; PostgreSQL 15, Redis, worker, wrk on CPUs ${loadCpus})`,
     `wrk -t2 -c${CONNECTIONS} -d${DURATION}; ${THREADS} threads x ${POSTS_PER_THREAD} posts; replies by ${USERS} users, flood limit off (FLOOD_INTERVAL_MS=0)`,
+    fmt('healthcheck', base0) + '   (GET /healthcheck/: the Express + access log + metrics floor, for scale)',
     fmt('read-thread', read) + '   (GET /api/threads/{id}/posts/: thread + 18 posts)',
     fmt('thread', thread) + '   (GET /api/threads/{id}/)',
     fmt('reply', reply) + '   (POST /api/threads/{id}/posts/, signed in, CSRF)',

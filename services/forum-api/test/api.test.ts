@@ -316,6 +316,9 @@ describe('Starting threads', () => {
     const { c, u } = await newUser('flood');
     const t = await startThread(c, u.id);
     await unflood(u.id);
+    // a post that was not created (unknown thread, unknown category) does not use up the slot
+    assert.equal((await c.post('/api/threads/999999/posts/', { post: 'reply to nowhere' })).status, 404);
+    assert.equal((await c.post('/api/threads/', { title: 'Nowhere thread', post: 'to nowhere', category: 999 })).status, 400);
     assert.equal((await c.post(`/api/threads/${t.id}/posts/`, { post: 'first reply here' })).status, 200);
     const r = await c.post(`/api/threads/${t.id}/posts/`, { post: 'second reply here' });
     assert.equal(r.status, 429);

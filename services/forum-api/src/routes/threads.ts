@@ -37,7 +37,7 @@ async function loadThread(c: Queryable, id: number, viewer: SessionUser | undefi
   return t;
 }
 
-/** Misago's flood protection: one post per user per FLOOD_INTERVAL_MS. */
+/** Misago's flood protection: one post per user per FLOOD_INTERVAL_MS (the caller gives the slot back if nothing was posted). */
 async function floodCheck(ctx: Ctx, user: SessionUser): Promise<void> {
   if (ctx.cfg.FLOOD_INTERVAL_MS <= 0) return;
   const ok = await ctx.redis.set(`flood:${user.id}`, '1', 'PX', ctx.cfg.FLOOD_INTERVAL_MS, 'NX');
@@ -162,30 +162,35 @@ export function threadsRouter(ctx: Ctx): Router {
     if ((close || hide || weight > 0) && !user.isStaff) throw forbidden("You don't have permission to close, hide or pin threads.");
     const parsed = renderPost(source);
     const slug = slugify(title);
-    const thread = await ctx.db.tx(async (c) => {
-      const cats = await c.query<{ id: number; is_closed: boolean }>(
-        'SELECT id, is_closed FROM categories WHERE id = $1 AND special_role IS NULL',
-        [category],
+    await floodCheck(ctx, user);
+    // ONE statement: ids drawn up front so the thread row carries its first/last post ids from the start
+    let row: { category_ok: boolean; category_closed: boolean | null; thread_id: number | null; post_id: number | null };
+    try {
+      const { rows } = await ctx.db.rw.query<typeof row>(
+        `WITH c AS (SELECT id, is_closed FROM categories WHERE id = $1 AND special_role IS NULL),
+         ids AS (SELECT nextval('threads_id_seq')::int AS tid, nextval('posts_id_seq')::int AS pid),
+         t AS (INSERT INTO threads (id, category_id, title, slug, starter_id, starter_name, starter_slug, last_poster_id,
+                 last_poster_name, last_poster_slug, weight, is_closed, is_hidden, first_post_id, last_post_id)
+               SELECT ids.tid, c.id, $2, $3, $4, $5, $6, $4, $5, $6, $7, $8, $9, ids.pid, ids.pid FROM c, ids
+               WHERE NOT c.is_closed OR $10::boolean RETURNING id),
+         p AS (INSERT INTO posts (id, thread_id, category_id, poster_id, poster_name, original, parsed)
+               SELECT ids.pid, t.id, $1, $4, $5, $11, $12 FROM t, ids RETURNING id),
+         r AS (INSERT INTO thread_reads (user_id, thread_id, last_read_post_id) SELECT $4, t.id, ids.pid FROM t, ids RETURNING 1)
+         SELECT EXISTS (SELECT 1 FROM c) AS category_ok, (SELECT is_closed FROM c) AS category_closed,
+                (SELECT id FROM t) AS thread_id, (SELECT id FROM p) + 0 * (SELECT count(*) FROM r) AS post_id`,
+        [category, title, slug, user.id, user.username, user.slug, weight, close, hide, user.isStaff, source, parsed],
       );
-      if (!cats.rows[0]) throw badRequest('Requested category could not be found.', 'category_not_found', { field: 'category' });
-      if (cats.rows[0].is_closed && !user.isStaff) throw forbidden('This category is closed. You can\'t start new threads in it.');
-      await floodCheck(ctx, user);
-      const t = await c.query<{ id: number }>(
-        `INSERT INTO threads (category_id, title, slug, starter_id, starter_name, starter_slug, last_poster_id, last_poster_name,
-           last_poster_slug, weight, is_closed, is_hidden)
-         VALUES ($1, $2, $3, $4, $5, $6, $4, $5, $6, $7, $8, $9) RETURNING id`,
-        [category, title, slug, user.id, user.username, user.slug, weight, close, hide],
-      );
-      const threadId = t.rows[0].id;
-      const p = await c.query<{ id: number }>(
-        `INSERT INTO posts (thread_id, category_id, poster_id, poster_name, original, parsed) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-        [threadId, category, user.id, user.username, source, parsed],
-      );
-      const postId = p.rows[0].id;
-      await c.query('UPDATE threads SET first_post_id = $2, last_post_id = $2 WHERE id = $1', [threadId, postId]);
-      await markRead(c, user, threadId, postId);
-      return { id: threadId, postId };
-    });
+      row = rows[0];
+    } catch (err) {
+      await ctx.redis.del(`flood:${user.id}`).catch(() => undefined);
+      throw err;
+    }
+    if (row.thread_id === null || row.post_id === null) {
+      await ctx.redis.del(`flood:${user.id}`).catch(() => undefined);
+      if (!row.category_ok) throw badRequest('Requested category could not be found.', 'category_not_found', { field: 'category' });
+      throw forbidden("This category is closed. You can't start new threads in it.");
+    }
+    const thread = { id: row.thread_id, postId: row.post_id };
     ctx.cache.invalidateThread(thread.id);
     await ctx.enqueue({ type: 'post_created', postId: thread.postId });
     res.json({ id: thread.id, title, url: threadUrl({ slug, id: thread.id }) });
@@ -335,24 +340,41 @@ export function threadsRouter(ctx: Ctx): Router {
     const source = validatePost(b);
     attachments(b);
     const parsed = renderPost(source);
-    const { post, thread } = await ctx.db.tx(async (c) => {
-      const t = await loadThread(c, id, user, true);
-      ensureCanReply(t, user);
-      await floodCheck(ctx, user);
-      const p = await c.query<PostRow>(
-        `INSERT INTO posts (thread_id, category_id, poster_id, poster_name, original, parsed) VALUES ($1, $2, $3, $4, $5, $6)
-         RETURNING id, poster_id, poster_name, $7::text AS poster_slug, parsed, posted_on, updated_on, edits`,
-        [id, t.category_id, user.id, user.username, source, parsed, user.slug],
+    await floodCheck(ctx, user);
+    // ONE statement (its own transaction): lock the thread, insert the post if the user may reply, bump the thread's
+    // counters and last-post fields, move the poster's read marker. One round trip instead of six.
+    type Locked = { id: number; category_id: number; is_closed: boolean; is_hidden: boolean; starter_id: number | null; slug: string };
+    let result: { thread: Locked | null; post: PostRow | null };
+    try {
+      const { rows } = await ctx.db.rw.query<{ thread: Locked | null; post: PostRow | null }>(
+        `WITH t AS (SELECT id, category_id, is_closed, is_hidden, starter_id, slug FROM threads WHERE id = $1 FOR UPDATE),
+         p AS (INSERT INTO posts (thread_id, category_id, poster_id, poster_name, original, parsed)
+               SELECT t.id, t.category_id, $2, $3, $5, $6 FROM t
+               WHERE (NOT t.is_closed OR $7::boolean) AND (NOT t.is_hidden OR $7::boolean OR t.starter_id = $2)
+               RETURNING id, poster_id, poster_name, $4::text AS poster_slug, parsed, posted_on, updated_on, edits),
+         u AS (UPDATE threads SET replies = replies + 1, last_post_id = p.id, last_post_on = p.posted_on, last_poster_id = $2,
+                 last_poster_name = $3, last_poster_slug = $4 FROM p WHERE threads.id = $1 RETURNING threads.id),
+         r AS (INSERT INTO thread_reads (user_id, thread_id, last_read_post_id) SELECT $2, $1, p.id FROM p
+               ON CONFLICT (user_id, thread_id) DO UPDATE
+               SET last_read_post_id = GREATEST(thread_reads.last_read_post_id, EXCLUDED.last_read_post_id), last_read_on = now()
+               RETURNING 1)
+         SELECT (SELECT row_to_json(t) FROM t) AS thread, (SELECT row_to_json(p) FROM p) AS post,
+                (SELECT count(*) FROM u) + (SELECT count(*) FROM r) AS written`,
+        [id, user.id, user.username, user.slug, source, parsed, user.isStaff],
       );
-      const postRow = p.rows[0];
-      await c.query(
-        `UPDATE threads SET replies = replies + 1, last_post_id = $2, last_post_on = $3, last_poster_id = $4, last_poster_name = $5,
-           last_poster_slug = $6 WHERE id = $1`,
-        [id, postRow.id, postRow.posted_on, user.id, user.username, user.slug],
-      );
-      await markRead(c, user, id, postRow.id);
-      return { post: postRow, thread: { ...t, last_read_post_id: postRow.id } };
-    });
+      result = rows[0];
+    } catch (err) {
+      await ctx.redis.del(`flood:${user.id}`).catch(() => undefined);
+      throw err;
+    }
+    const { thread: locked, post } = result;
+    if (!post) {
+      // nothing was written: give the flood slot back and say why
+      await ctx.redis.del(`flood:${user.id}`).catch(() => undefined);
+      if (!locked || (locked.is_hidden && !user.isStaff && locked.starter_id !== user.id)) throw threadNotFound();
+      throw forbidden("This thread is closed. You can't reply to it.");
+    }
+    const thread = { id, slug: locked!.slug, is_closed: locked!.is_closed, last_read_post_id: post.id };
     ctx.cache.invalidateThread(id);
     await ctx.enqueue({ type: 'post_created', postId: post.id });
     res.json(postJson(post, thread, user));
