@@ -97,11 +97,11 @@ try {
   // warm up the JIT and the pools
   wrk('read.lua', base, { THREADS: String(THREADS) }, '3s');
   if (process.env.BENCH_ONLY === 'reply') {
+    // profiling aid: only the reply run, then a clean SIGTERM so --cpu-prof writes its file
     process.stdout.write(`${fmt('reply', wrk('reply.lua', base, { THREADS: String(THREADS), SESSIONS: sessionsFile }))}\n`);
     api.kill('SIGTERM');
     await new Promise((r) => api.once('exit', r));
-    process.exit(0);
-  }
+  } else {
   const base0 = wrk('read.lua', base, { THREADS: '1', READ_PATH: '/healthcheck/' });
   const read = wrk('read.lua', base, { THREADS: String(THREADS) });
   const thread = wrk('read.lua', base, { THREADS: String(THREADS), READ_PATH: '/api/threads/%d/' });
@@ -117,6 +117,7 @@ try {
     fmt('reply', reply) + '   (POST /api/threads/{id}/posts/, signed in, CSRF)',
   ];
   process.stdout.write(`${out.join('\n')}\n`);
+  }
 } finally {
   for (const p of procs) p.kill('SIGKILL');
   await stack.stop();
