@@ -58,7 +58,8 @@ export function slackPoster(url: string | undefined, logger: Logger, minInterval
 export function kapacitorBody(t: Transition) {
   return {
     id: t.rule.id,
-    message: transitionText(t),
+    // Kapacitor's message is plain text (no Slack emoji): the autoscaler quotes it as the decision's reason
+    message: transitionText(t).replace(/^:[a-z_]+: /, ''),
     details: '',
     time: t.at.toISOString(),
     duration: (t.at.getTime() - t.since.getTime()) * 1_000_000,
