@@ -8,7 +8,7 @@ mkdir -p /tmp/nginx /run/nginx "$(dirname "$BLOCKLIST_FILE")"
 nginx -t -q
 agent=/app/services/nginx-agent/dist/main.js
 if [ -f "$agent" ] && [ "$(wc -c <"$agent")" -gt 64 ]; then
-  exec node "$agent" -- nginx -g 'daemon off;'
+  exec /usr/local/bin/run-service node "$agent" -- nginx -g 'daemon off;'
 fi
 printf '{"level":"warn","msg":"nginx-agent not built: IP blocks are not synced","component":"nginx-entrypoint"}\n' >&2
-exec nginx -g 'daemon off;'
+exec /usr/local/bin/run-service nginx -g 'daemon off;'

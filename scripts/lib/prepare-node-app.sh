@@ -36,7 +36,7 @@ for ws in packages/* services/*; do
 done
 # configs the services read at runtime from the image (e.g. SLA rules); small, no secrets
 [[ -d configs/alerts ]] && mkdir -p "$stage/configs" && cp -a configs/alerts "$stage/configs/"
-cp images/node/healthcheck.sh "$stage/"
+cp images/node/healthcheck.sh images/node/run-service "$stage/"
 log "npm ci --omit=dev (production dependencies)"
 (cd "$stage" && npm ci --omit=dev --no-audit --no-fund --prefer-offline --loglevel=error) >.build/npm-ci-prod.log 2>&1 \
   || { tail -30 .build/npm-ci-prod.log >&2; exit 1; }
