@@ -12,7 +12,7 @@ export interface KindRule {
 
 /** Default service -> scrape mapping (docs/CONVENTIONS.md, docs/DATA-TIER.md); TARGETS env overrides/extends it. */
 export const DEFAULT_TARGETS =
-  'nginx=stub_status:8081/stub_status,redis-0=redis:6379,redis-1=redis:6379,redis-2=redis:6379,' +
+  'nginx=stub_status:8081/nginx_status,redis-0=redis:6379,redis-1=redis:6379,redis-2=redis:6379,' +
   'pg-0=postgresql:5432,pg-1=postgresql:5432,pg-2=postgresql:5432,redis-proxy=haproxy:8404/stats;csv,' +
   'pgpool=pgpool:5432,api=prometheus:9464/metrics,worker=prometheus:9464/metrics,ipblock=prometheus:8080/metrics,' +
   'autoscaler=prometheus:8080/metrics,alerter=prometheus:8080/metrics,snmp-poller=prometheus:8080/metrics,' +

@@ -86,7 +86,7 @@ const discover = async (): Promise<Target[]> => {
 const hostCollector = new HostCollector(cfg.HOST_PROC, cfg.DISK_PATHS);
 const nodeSources: Record<string, () => Promise<import('./points.js').Point[]>> = {};
 if (cfg.HOST_METRICS) nodeSources.host = () => hostCollector.collect();
-if (cfg.DOCKER_METRICS && docker) nodeSources.docker = () => collectDocker(docker, cfg.TIMEOUT_SECONDS * 1000);
+if (cfg.DOCKER_METRICS && docker) nodeSources.docker = () => collectDocker(docker, cfg.TIMEOUT_SECONDS * 1000, cfg.STACK_NAMESPACE || undefined);
 
 const agent = new Agent({
   host: () => hostname,

@@ -147,7 +147,16 @@ export class InfluxWriter {
   /** Writes everything queued, batch by batch; stops at the first failure and keeps the rest queued. */
   flush(): Promise<void> {
     if (this.flushing) return this.flushing;
-    this.flushing = (async () => {
+    // clear in .finally (a microtask): an IIFE that never awaits would run its own finally before the assignment
+    this.flushing = this.doFlush().finally(() => {
+      this.refresh();
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async doFlush(): Promise<void> {
+    {
       try {
         if (!this.dbReady && this.buffer.size > 0) {
           // CREATE DATABASE is idempotent in 1.x; the local InfluxDB starts empty.
@@ -191,12 +200,8 @@ export class InfluxWriter {
         this.stats.lastError = msg;
         this.dbReady = false;
         return;
-      } finally {
-        this.refresh();
-        this.flushing = undefined;
       }
       this.stats.lastError = undefined;
-    })();
-    return this.flushing;
+    }
   }
 }

@@ -189,6 +189,15 @@ test('a server that accepts but never answers cannot wedge the writer: the flush
   }
 });
 
+test('a flush of an empty buffer does not block later flushes (regression: wedged writer on the deployed stack)', async () => {
+  const writer = new InfluxWriter({ url: influx.url, database: 'emptyfirst', logger });
+  await writer.flush(); // nothing queued yet, as at agent start
+  writer.add([{ measurement: 'm', tags: { host: 'h' }, fields: { v: int(1) } }]);
+  await writer.flush();
+  assert.equal(writer.stats.written, 1);
+  assert.equal(rows(await influx.query('SELECT * FROM m', 'emptyfirst')).length, 1);
+});
+
 test('bounded buffer drops the oldest and counts them', () => {
   const b = new BoundedBuffer<number>(3);
   b.push(1, 2, 3, 4, 5);

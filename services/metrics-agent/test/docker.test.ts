@@ -25,11 +25,12 @@ test('real Docker: per-container cpu/mem/net with the swarm service label, and n
     const ts = await discoverDocker(docker, parseTargetMap(DEFAULT_TARGETS), ['bridge'], stack);
     return ts.length ? ts : undefined;
   });
-  assert.deepEqual(targets, [{ service: 'nginx', kind: 'stub_status', port: 8081, path: '/stub_status', address: ip }]);
+  assert.deepEqual(targets, [{ service: 'nginx', kind: 'stub_status', port: 8081, path: '/nginx_status', address: ip }]);
   assert.deepEqual(await discoverDocker(docker, parseTargetMap(DEFAULT_TARGETS), ['bridge'], `other${process.pid}`), [], 'other stacks are not scraped');
 
-  await collectDocker(docker, 10000);
-  const points = await collectDocker(docker, 10000);
+  await collectDocker(docker, 10000, stack);
+  const points = await collectDocker(docker, 10000, stack);
+  assert.ok(points.filter((p) => p.measurement === 'docker_container_cpu').every((p) => p.tags.container_name === `${stack}-nginx`), 'only our stack');
   const mine = points.filter((p) => p.tags.container_name === `${stack}-nginx`);
   assert.deepEqual(mine.map((p) => p.measurement).sort(), ['docker_container_cpu', 'docker_container_mem', 'docker_container_net']);
   for (const p of mine) assert.equal(p.tags['com.docker.swarm.service.name'], `${stack}_nginx`);

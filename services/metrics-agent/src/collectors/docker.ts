@@ -28,9 +28,10 @@ async function mapLimit<T, R>(xs: T[], limit: number, fn: (x: T) => Promise<R>):
 /** Previous CPU sample per container: one-shot stats carry no precpu, so usage_percent is our own delta. */
 const prevCpu = new Map<string, { total: number; system: number }>();
 
-export async function collectDocker(docker: Docker, timeoutMs: number): Promise<Point[]> {
+export async function collectDocker(docker: Docker, timeoutMs: number, stack?: string): Promise<Point[]> {
   const [all, images] = await Promise.all([docker.listContainers({ all: true }), docker.listImages()]);
-  const running = all.filter((c) => c.State === 'running');
+  // per-container stats only for our stack's tasks (other stacks sharing a node are not ours to report)
+  const running = all.filter((c) => c.State === 'running' && (!stack || c.Labels?.['com.docker.stack.namespace'] === stack));
   const points: Point[] = [
     {
       measurement: 'docker',

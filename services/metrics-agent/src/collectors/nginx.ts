@@ -23,6 +23,6 @@ export function parseStubStatus(text: string, server: string, port: string): Poi
 }
 
 export const collectNginx: Collector = async (t, ctx) => {
-  const text = await fetchText(`http://${t.address}:${t.port}${t.path ?? '/stub_status'}`, ctx.timeoutMs);
+  const text = await fetchText(`http://${t.address}:${t.port}${t.path ?? '/nginx_status'}`, ctx.timeoutMs);
   return [parseStubStatus(text, t.address, String(t.port))];
 };
