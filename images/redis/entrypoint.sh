@@ -18,9 +18,9 @@ logfile ""
 loglevel notice
 requirepass "$REDIS_PASSWORD"
 masterauth "$REDIS_PASSWORD"
-# Sentinel and the other nodes know this node by its stable service name (dnsrr; the task IP changes)
-replica-announce-ip $NODE_NAME
-replica-announce-port 6379
+# Replicas announce their task IP, not a hostname: Sentinel resolves hostnames with a BLOCKING lookup, and on an
+# internal overlay network a vanished task's name takes >= 1 s to fail, which throws Sentinel into TILT mode
+# (30 s without failover) exactly when the master's task dies. IPs never block.
 appendonly yes
 appendfsync everysec
 save 3600 1 300 100 60 10000
@@ -41,10 +41,12 @@ CONF
 # Role: Sentinel's view wins. Without sentinels: a live master, else the bootstrap node is master.
 # If Sentinel still names THIS node (we were just killed and restarted), wait for its failover to
 # finish rather than come back as a second master; keep the role only if it still names us afterwards.
+MY_IPS=" $(hostname -I 2>/dev/null) "
+is_me() { [[ "$1" == "$NODE_NAME" || "$MY_IPS" == *" $1 "* ]]; }
 master=""; me_since=""
 for i in $(seq 1 "${ROLE_WAIT_SECONDS:-15}"); do
   master=$(sentinel_master || true)
-  if [[ -n "$master" && "$master" == "$NODE_NAME" ]]; then
+  if [[ -n "$master" ]] && is_me "$master"; then
     other=$(live_master "$NODE_NAME" || true)
     if [[ -n "$other" ]]; then master="$other"; break; fi
     me_since=${me_since:-$SECONDS}
@@ -58,7 +60,7 @@ for i in $(seq 1 "${ROLE_WAIT_SECONDS:-15}"); do
   sleep 1
 done
 master=${master:-$BOOTSTRAP_NODE}
-if [[ "$master" != "$NODE_NAME" ]]; then
+if ! is_me "$master"; then
   echo "replicaof $master 6379" >> "$CONF"
   log "starting as replica of $master"
 else

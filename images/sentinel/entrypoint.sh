@@ -15,6 +15,9 @@ for i in $(seq 1 "${ROLE_WAIT_SECONDS:-15}"); do
   sleep 1
 done
 master=${master:-$BOOTSTRAP_NODE}
+# monitor by IP (see images/redis/entrypoint.sh: hostname lookups block Sentinel and trigger TILT)
+ip=$(timeout 3 getent ahostsv4 "$master" | awk 'NR==1{print $1}')
+master=${ip:-$master}
 log "monitoring $MASTER_NAME at $master"
 umask 077
 cat > "$CONF" <<CONF
@@ -24,8 +27,8 @@ logfile ""
 dir /etc/redis/run
 requirepass "$REDIS_PASSWORD"
 sentinel sentinel-pass "$REDIS_PASSWORD"
-sentinel resolve-hostnames yes
-sentinel announce-hostnames yes
+sentinel resolve-hostnames no
+sentinel announce-hostnames no
 sentinel monitor $MASTER_NAME $master 6379 ${SENTINEL_QUORUM:-2}
 sentinel auth-pass $MASTER_NAME $REDIS_PASSWORD
 sentinel down-after-milliseconds $MASTER_NAME ${SENTINEL_DOWN_AFTER_MS:-2500}
@@ -43,6 +46,8 @@ janitor() {
       for ip in $known; do grep -qx "$ip" <<<"$live" || stale+=" $ip"; done
     fi
     flags=$(rcli 127.0.0.1 26379 SENTINEL master "$MASTER_NAME" | awk 'p{print; p=0} /^flags$/{p=1}')
+    downrep=$(rcli 127.0.0.1 26379 SENTINEL replicas "$MASTER_NAME" | awk 'p{print; p=0} /^flags$/{p=1}' | grep -c 's_down' || true)
+    (( downrep > 0 )) && stale+=" (replicas down: $downrep)"
     if [[ -n "$stale" && "$flags" == "master" ]]; then
       log "forgetting sentinels of dead tasks:$stale (SENTINEL RESET)"
       rcli 127.0.0.1 26379 SENTINEL RESET "$MASTER_NAME" >/dev/null || true
