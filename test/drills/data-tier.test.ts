@@ -1,0 +1,54 @@
+// Failover drills against the deployed stack (STACK, default forum) under steady write + read load through the
+// edge (EDGE_URL). Each drill prints "# DRILL {json}" with RTO, failed reads/writes, lost acknowledged writes and
+// the time to full strength. Run: node --test --test-concurrency=1 --import tsx test/drills/data-tier.test.ts
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { containerOf, docker, EDGE_URL, pgPrimary, pgRoles, redisMasterContainer, runDrill, waitFullStrength, type DrillReport } from './lib.js';
+
+const PG_RTO_MS = 15_000;
+const REDIS_RTO_MS = 10_000;
+const kill = (container: string) => docker(['kill', container]);
+
+before(async () => {
+  const r = await fetch(`${EDGE_URL}/api/auth/`, { signal: AbortSignal.timeout(5000) }).catch((e: Error) => e);
+  assert.ok(!(r instanceof Error) && r.status === 200, `the edge at ${EDGE_URL} must serve /api/auth/ (stack up?)`);
+  const fs = await waitFullStrength(180_000);
+  assert.ok(fs.ok, `stack not at full strength before the drills: ${fs.detail}`);
+});
+
+function common(r: DrillReport, rtoBudget: number) {
+  assert.equal(r.lost, 0, `${r.drill}: ${r.lost} acknowledged writes lost`);
+  assert.ok(r.acked > 0, `${r.drill}: no write was acknowledged at all`);
+  assert.ok(r.rtoMs <= rtoBudget, `${r.drill}: RTO ${r.rtoMs} ms > ${rtoBudget} ms`);
+  assert.ok(r.fullStrength, `${r.drill}: not back to full strength: ${r.detail}`);
+}
+
+test('kill the PG primary: a standby takes over, the old primary rejoins as standby', { timeout: 400_000 }, async () => {
+  const old = pgPrimary();
+  const r = await runDrill('pg-primary', () => kill(containerOf(old)));
+  common(r, PG_RTO_MS);
+  assert.ok(r.readErrorPct < 1, `read errors ${r.readErrorPct}% during PG failover`);
+  const roles = pgRoles();
+  assert.equal(roles[old], 'standby', `old primary ${old} must be a standby now: ${JSON.stringify(roles)}`);
+});
+
+test('kill a PG standby', { timeout: 400_000 }, async () => {
+  const standby = Object.entries(pgRoles()).find(([, r]) => r === 'standby')![0];
+  common(await runDrill('pg-standby', () => kill(containerOf(standby))), PG_RTO_MS);
+});
+
+test('kill a pgpool task', { timeout: 400_000 }, async () => {
+  common(await runDrill('pgpool-task', () => kill(containerOf('pgpool'))), PG_RTO_MS);
+});
+
+test('kill the Redis master', { timeout: 400_000 }, async () => {
+  common(await runDrill('redis-master', () => kill(redisMasterContainer())), REDIS_RTO_MS);
+});
+
+test('kill a redis-proxy task', { timeout: 400_000 }, async () => {
+  common(await runDrill('redis-proxy-task', () => kill(containerOf('redis-proxy'))), REDIS_RTO_MS);
+});
+
+test('kill an api task mid-request', { timeout: 400_000 }, async () => {
+  common(await runDrill('api-task', () => kill(containerOf('api'))), PG_RTO_MS);
+});

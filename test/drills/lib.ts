@@ -1,0 +1,269 @@
+// Drill harness: steady write + read load through the edge (forum API), fault injection with the docker CLI,
+// RTO / failed requests / lost acknowledged writes / return to full strength.
+import { execFileSync } from 'node:child_process';
+
+export const EDGE_URL = (process.env.EDGE_URL ?? 'http://127.0.0.1:80').replace(/\/$/, '');
+export const STACK = process.env.STACK ?? 'forum';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function docker(args: string[], timeoutMs = 20_000): string {
+  return execFileSync('docker', args, { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+}
+
+/** A cookie-session client speaking the Misago dialect (csrftoken cookie + X-CSRFToken header). */
+export class Client {
+  cookies = new Map<string, string>();
+  async req(method: string, path: string, body?: unknown, timeoutMs = 5000): Promise<{ status: number; json: any }> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.cookies.size) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const csrf = this.cookies.get('csrftoken');
+    if (csrf && method !== 'GET') headers['x-csrftoken'] = csrf;
+    const res = await fetch(`${EDGE_URL}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    for (const c of res.headers.getSetCookie()) {
+      const [kv] = c.split(';');
+      const i = kv.indexOf('=');
+      this.cookies.set(kv.slice(0, i).trim(), kv.slice(i + 1).trim());
+    }
+    const text = await res.text();
+    let json: any = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      json = { raw: text.slice(0, 200) };
+    }
+    return { status: res.status, json };
+  }
+}
+
+export async function newUser(tag: string): Promise<{ client: Client; threadId: number }> {
+  const c = new Client();
+  await c.req('GET', '/api/auth/');
+  const name = `dr${tag}${Math.random().toString(36).slice(2, 8)}`.slice(0, 14);
+  const password = `Drill-${Math.random().toString(36).slice(2)}-pw`;
+  const reg = await c.req('POST', '/api/users/', { username: name, email: `${name}@example.test`, password });
+  if (reg.status >= 300) throw new Error(`register ${name}: ${reg.status} ${JSON.stringify(reg.json)}`);
+  const login = await c.req('POST', '/api/auth/', { username: name, password });
+  if (login.status >= 300) throw new Error(`login ${name}: ${login.status} ${JSON.stringify(login.json)}`);
+  const t = await c.req('POST', '/api/threads/', { title: `Drill thread ${name}`, post: `Drill start ${name}`, category: 3 });
+  if (t.status >= 300 || !t.json?.id) throw new Error(`thread: ${t.status} ${JSON.stringify(t.json)}`);
+  return { client: c, threadId: Number(t.json.id) };
+}
+
+interface Event {
+  at: number;
+  ok: boolean;
+}
+
+/** Writers post into their own thread (flood limit: 1 post / 3 s / user); readers read threads. */
+export class Load {
+  writes: Event[] = [];
+  reads: Event[] = [];
+  acked: { threadId: number; postId: number }[] = [];
+  private stop = false;
+  private loops: Promise<void>[] = [];
+  constructor(private users: { client: Client; threadId: number }[]) {}
+
+  start(): void {
+    for (const u of this.users) {
+      this.loops.push(this.writer(u));
+      this.loops.push(this.reader(u));
+    }
+  }
+  private async writer(u: { client: Client; threadId: number }) {
+    let n = 0;
+    while (!this.stop) {
+      const at = Date.now();
+      try {
+        const r = await u.client.req('POST', `/api/threads/${u.threadId}/posts/`, { post: `drill post ${++n} at ${at}` });
+        const ok = r.status >= 200 && r.status < 300 && r.json?.id !== undefined;
+        this.writes.push({ at, ok });
+        if (ok) this.acked.push({ threadId: u.threadId, postId: Number(r.json.id) });
+      } catch {
+        this.writes.push({ at, ok: false });
+      }
+      await sleep(Math.max(0, 3100 - (Date.now() - at)));
+    }
+  }
+  private async reader(u: { client: Client; threadId: number }) {
+    while (!this.stop) {
+      const at = Date.now();
+      try {
+        const r = await u.client.req('GET', `/api/threads/${u.threadId}/posts/`);
+        this.reads.push({ at, ok: r.status === 200 });
+      } catch {
+        this.reads.push({ at, ok: false });
+      }
+      await sleep(Math.max(0, 250 - (Date.now() - at)));
+    }
+  }
+  async halt(): Promise<void> {
+    this.stop = true;
+    await Promise.all(this.loops);
+  }
+  /** time from the fault until the first successful write after the last failed one (0: no write failed) */
+  rto(faultAt: number): number {
+    const after = this.writes.filter((e) => e.at >= faultAt).sort((a, b) => a.at - b.at);
+    const lastFail = after.filter((e) => !e.ok).pop();
+    if (!lastFail) return 0;
+    const next = after.find((e) => e.ok && e.at > lastFail.at);
+    return next ? next.at - faultAt : Number.POSITIVE_INFINITY;
+  }
+  failed(faultAt: number) {
+    return {
+      writes: this.writes.filter((e) => e.at >= faultAt && !e.ok).length,
+      reads: this.reads.filter((e) => e.at >= faultAt && !e.ok).length,
+      totalReads: this.reads.filter((e) => e.at >= faultAt).length,
+    };
+  }
+}
+
+/** every acknowledged post id must be readable afterwards */
+export async function lostWrites(load: Load, reader: Client): Promise<number> {
+  const byThread = new Map<number, Set<number>>();
+  for (const a of load.acked) {
+    if (!byThread.has(a.threadId)) byThread.set(a.threadId, new Set());
+    byThread.get(a.threadId)!.add(a.postId);
+  }
+  let lost = 0;
+  for (const [tid, want] of byThread) {
+    const seen = new Set<number>();
+    for (let page = 1; page < 200; page++) {
+      const r = await reader.req('GET', `/api/threads/${tid}/posts/?page=${page}`, undefined, 10_000);
+      if (r.status !== 200) throw new Error(`reading thread ${tid} page ${page}: ${r.status}`);
+      for (const p of r.json?.post_set?.results ?? []) seen.add(Number(p.id));
+      if (!r.json?.post_set?.next) break;
+    }
+    for (const id of want) if (!seen.has(id)) lost++;
+  }
+  return lost;
+}
+
+// ---------------------------------------------------------------- cluster state via the docker CLI
+export function containerOf(service: string): string {
+  const ids = docker(['ps', '-q', '--filter', `name=${STACK}_${service}.`, '--filter', 'status=running']).split('\n').filter(Boolean);
+  if (!ids.length) throw new Error(`no running container for ${STACK}_${service}`);
+  return ids[0];
+}
+export function pgRoles(): Record<string, string> {
+  for (const n of ['pg-0', 'pg-1', 'pg-2']) {
+    try {
+      const out = docker(['exec', containerOf(n), 'fence.sh']);
+      return Object.fromEntries(out.split('\n').map((l) => l.trim().split(/\s+/)));
+    } catch {
+      /* try the next node */
+    }
+  }
+  return {};
+}
+export function pgPrimary(): string {
+  const roles = pgRoles();
+  const p = Object.entries(roles).filter(([, r]) => r === 'primary');
+  if (p.length !== 1) throw new Error(`expected one primary, got ${JSON.stringify(roles)}`);
+  return p[0][0];
+}
+function redisPassword(c: string): string {
+  return docker(['exec', c, 'cat', '/run/secrets/redis_password']);
+}
+export function redisMasterContainer(): string {
+  const s = containerOf('sentinel');
+  const ip = docker(['exec', '-e', `REDISCLI_AUTH=${redisPassword(s)}`, s, 'redis-cli', '--no-auth-warning', '-p', '26379', 'sentinel', 'get-master-addr-by-name', 'mymaster']).split('\n')[0];
+  for (const n of ['redis-0', 'redis-1', 'redis-2']) {
+    try {
+      const c = containerOf(n);
+      if (docker(['exec', c, 'hostname', '-I']).split(/\s+/).includes(ip)) return c;
+    } catch {
+      /* not running */
+    }
+  }
+  throw new Error(`no container has the master IP ${ip}`);
+}
+
+/** 3 PG nodes (1 primary + 2 streaming), Redis master with 2 replicas, every service at its desired replicas. */
+export function fullStrength(): { ok: boolean; detail: string } {
+  const problems: string[] = [];
+  try {
+    const roles = pgRoles();
+    const prim = Object.entries(roles).filter(([, r]) => r === 'primary').map(([n]) => n);
+    if (prim.length !== 1 || Object.values(roles).filter((r) => r === 'standby').length !== 2) problems.push(`pg roles ${JSON.stringify(roles)}`);
+    else {
+      const n = docker(['exec', containerOf(prim[0]), 'psql', '-XAtc', "select count(*) from pg_stat_replication where state = 'streaming'"]);
+      if (n !== '2') problems.push(`pg streaming standbys ${n}`);
+    }
+  } catch (err) {
+    problems.push(`pg: ${(err as Error).message}`);
+  }
+  try {
+    const s = containerOf('sentinel');
+    const info = docker(['exec', '-e', `REDISCLI_AUTH=${redisPassword(s)}`, s, 'redis-cli', '--no-auth-warning', '-p', '26379', 'sentinel', 'master', 'mymaster']).split('\n');
+    const get = (k: string) => info[info.indexOf(k) + 1];
+    const up = Number(get('num-slaves'));
+    if (get('flags') !== 'master' || up < 2) problems.push(`redis flags=${get('flags')} replicas=${up}`);
+  } catch (err) {
+    problems.push(`redis: ${(err as Error).message}`);
+  }
+  const svc = docker(['service', 'ls', '--filter', `label=com.docker.stack.namespace=${STACK}`, '--format', '{{.Name}} {{.Replicas}}']);
+  for (const line of svc.split('\n')) {
+    const m = /^(\S+) (\d+)\/(\d+)/.exec(line);
+    if (m && m[2] !== m[3]) problems.push(`${m[1]} ${m[2]}/${m[3]}`);
+  }
+  return { ok: problems.length === 0, detail: problems.join('; ') };
+}
+
+export async function waitFullStrength(deadlineMs: number): Promise<{ ok: boolean; ms: number; detail: string }> {
+  const t0 = Date.now();
+  let last = { ok: false, detail: '' };
+  while (Date.now() - t0 < deadlineMs) {
+    last = fullStrength();
+    if (last.ok) return { ok: true, ms: Date.now() - t0, detail: '' };
+    await sleep(2000);
+  }
+  return { ok: false, ms: Date.now() - t0, detail: last.detail };
+}
+
+export interface DrillReport {
+  drill: string;
+  rtoMs: number;
+  failedWrites: number;
+  failedReads: number;
+  readErrorPct: number;
+  acked: number;
+  lost: number;
+  fullStrength: boolean;
+  fullStrengthMs: number;
+  detail?: string;
+}
+
+/** Runs one drill: USERS writers/readers, BEFORE_MS steady load, the fault, AFTER_MS load, then the checks. */
+export async function runDrill(name: string, fault: () => void): Promise<DrillReport> {
+  const users = await Promise.all(Array.from({ length: Number(process.env.DRILL_USERS ?? 6) }, (_, i) => newUser(String(i))));
+  const load = new Load(users);
+  load.start();
+  await sleep(Number(process.env.DRILL_BEFORE_MS ?? 8000));
+  const faultAt = Date.now();
+  fault();
+  await sleep(Number(process.env.DRILL_AFTER_MS ?? 40_000));
+  await load.halt();
+  const f = load.failed(faultAt);
+  const lost = await lostWrites(load, users[0].client);
+  const fs = await waitFullStrength(Number(process.env.DRILL_RECOVERY_MS ?? 180_000));
+  const report: DrillReport = {
+    drill: name,
+    rtoMs: load.rto(faultAt),
+    failedWrites: f.writes,
+    failedReads: f.reads,
+    readErrorPct: f.totalReads ? Math.round((10000 * f.reads) / f.totalReads) / 100 : 0,
+    acked: load.acked.length,
+    lost,
+    fullStrength: fs.ok,
+    fullStrengthMs: fs.ms,
+    detail: fs.detail || undefined,
+  };
+  process.stdout.write(`# DRILL ${JSON.stringify(report)}\n`);
+  return report;
+}
