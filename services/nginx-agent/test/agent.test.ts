@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import {
   startEdgeNginx,
@@ -167,8 +168,11 @@ describe('nginx-agent with real NGINX', () => {
   test('When NGINX dies on its own, then the agent exits non-zero (so Swarm restarts the task)', async () => {
     const c = await edge();
     const pid = Number(readFileSync(`${c.dir}/nginx.pid`, 'utf8'));
+    const workers = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
     process.kill(pid, 'SIGKILL');
     const code = await c.exited;
+    // in a container the orphaned workers die with it; here they are ours to end
+    for (const w of workers) process.kill(w, 'SIGKILL');
     assert.notEqual(code, 0);
   });
 
