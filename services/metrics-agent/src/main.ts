@@ -18,7 +18,7 @@ const cfg = loadConfigOrExit(
     INFLUX_USER: z.string().optional(),
     INFLUX_PASSWORD: z.string().optional(),
     INTERVAL_SECONDS: env.int(10),
-    TIMEOUT_SECONDS: env.int(5),
+    TIMEOUT_SECONDS: env.int(8),
     BUFFER_LIMIT: env.int(100_000),
     BATCH_SIZE: env.int(5000),
     REDIS_PASSWORD: z.string().optional(),
