@@ -29,7 +29,12 @@ export function installGracefulShutdown(servers: Server[], opts: ShutdownOptions
       servers.map(
         (s) =>
           new Promise<void>((resolve) => {
-            s.close(() => resolve());
+            // keep-alive sockets that finish a request after close() began become idle later: sweep them until closed
+            const sweep = setInterval(() => s.closeIdleConnections?.(), 100);
+            s.close(() => {
+              clearInterval(sweep);
+              resolve();
+            });
             s.closeIdleConnections?.();
           }),
       ),
