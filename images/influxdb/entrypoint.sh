@@ -14,7 +14,8 @@ PASSWORD="$(tr -d '\r\n' <"$INFLUXDB_PASSWORD_FILE")"
 
 influxd run -config /etc/influxdb/influxdb.conf &
 pid=$!
-trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid"; exit $?' TERM INT
+# a signal stop exits 143 (never 0): with restart_policy on-failure a 0 would leave the service stopped for good
+trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid"; exit 143' TERM INT
 
 for _ in $(seq 1 300); do
   curl -fsS -o /dev/null http://127.0.0.1:8086/ping 2>/dev/null && break
@@ -31,4 +32,6 @@ for db in "$DB" ${EXTRA//,/ }; do
   q -u "${USER_NAME}:${PASSWORD}" --data-urlencode "q=CREATE DATABASE \"${db}\"" || { log error "cannot create database ${db} (wrong password for ${USER_NAME}?)"; }
 done
 log info "ready"
-wait "$pid"
+wait "$pid" || rc=$?
+log error "influxd exited (${rc:-0})"
+exit "${rc:-1}"

@@ -23,4 +23,10 @@ disk ${SNMP_DISK:-$([[ -d /hostfs ]] && echo /hostfs || echo /)} 10%
 dontLogTCPWrappersConnects yes
 CONF
 chown Debian-snmp:Debian-snmp "$CONF"
-exec /usr/sbin/snmpd -f -Lo -LS4d -u Debian-snmp -g Debian-snmp -C -c "$CONF" -p /etc/snmp/run/snmpd.pid
+/usr/sbin/snmpd -f -Lo -LS4d -u Debian-snmp -g Debian-snmp -C -c "$CONF" -p /etc/snmp/run/snmpd.pid &
+pid=$!
+# a signal stop exits 143 (never 0): with restart_policy on-failure a 0 would leave the service stopped for good
+trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid"; exit 143' TERM INT
+wait "$pid" || rc=$?
+log error "snmpd exited (${rc:-0})"
+exit "${rc:-1}"
