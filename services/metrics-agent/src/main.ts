@@ -1,3 +1,4 @@
+import './threadpool.js';
 import os from 'node:os';
 import Docker from 'dockerode';
 import { createBaseApp, createLogger, env, installGracefulShutdown, loadConfigOrExit, promClient, z } from '@forum/shared';
