@@ -111,9 +111,13 @@ export class Sessions {
       this.redis.get(`session:${id}`).then(
         (raw) => {
           if (raw) {
-            const user = JSON.parse(raw) as SessionUser;
-            res.locals.auth = user;
-            res.locals.user = user.username;
+            try {
+              const user = JSON.parse(raw) as SessionUser;
+              res.locals.auth = user;
+              res.locals.user = user.username;
+            } catch {
+              // an unreadable session is no session
+            }
           }
           next();
         },

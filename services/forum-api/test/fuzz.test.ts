@@ -13,7 +13,7 @@ let base: string;
 before(async () => {
   stack = await startStack();
   api = spawnEntry('main', { ...stack.env, PORT: '0', METRICS_PORT: '0' });
-  base = `http://127.0.0.1:${(await api.waitForLine((o) => o.msg === 'forum api listening', 30_000)).port}`;
+  base = `http://127.0.0.1:${(await api.waitForLine((o) => o.msg === 'forum api listening', 90_000)).port}`;
 });
 after(async () => {
   await api?.kill('SIGKILL');

@@ -76,7 +76,7 @@ describe('Worker jobs', () => {
       const { a, ua, un, ue, t } = await scenario();
       await unflood(ua.id);
       const p = (await a.post(`/api/threads/${t.id}/posts/`, { post: 'a reply that notifies' })).body;
-      const e = await waitFor('job effects', async () => ((await effects(p.id)).processed ? effects(p.id) : undefined), 10_000);
+      const e = await waitFor('job effects', async () => ((await effects(p.id)).processed ? effects(p.id) : undefined), 30_000);
       assert.deepEqual(e.notifications.map((r) => r.user_id), [un.id, ue.id].sort((x, y) => x - y));
       assert.deepEqual(e.mails.map((r) => r.user_id), [ue.id]);
       assert.equal(e.mails[0].to_email, `${ue.username}@example.com`);
@@ -112,7 +112,7 @@ describe('Worker jobs', () => {
         await first.waitForLine((o) => o.msg === 'worker started');
         await unflood(ua.id);
         const p = (await a.post(`/api/threads/${t.id}/posts/`, { post: `reply while the worker dies ${fault}` })).body;
-        const paused = await first.waitForLine((o) => o.event === 'job_paused', 15_000);
+        const paused = await first.waitForLine((o) => o.event === 'job_paused', 60_000);
         assert.equal(paused.at, fault);
         // the paused job is the reply's
         const [[, fields]] = (await api.rt.redis.xrange(JOB_STREAM, String(paused.jobId), String(paused.jobId))) as [string, string[]][];
@@ -129,7 +129,7 @@ describe('Worker jobs', () => {
             const s = await queueStats(api.rt.redis);
             return e.processed && s.pending === 0 && s.length === 0 ? e : undefined;
           },
-          20_000,
+          60_000,
           100,
         );
         assert.deepEqual(done.notifications.map((r) => r.user_id), [un.id, ue.id].sort((x, y) => x - y));
@@ -158,7 +158,7 @@ describe('Worker jobs', () => {
     );
     const worker = spawnEntry('worker', workerEnv({ JOB_SWEEP_AGE_MS: '300' }));
     try {
-      const e = await waitFor('sweep completes the lost job', async () => ((await effects(rows[0].id)).processed ? effects(rows[0].id) : undefined), 20_000, 100);
+      const e = await waitFor('sweep completes the lost job', async () => ((await effects(rows[0].id)).processed ? effects(rows[0].id) : undefined), 60_000, 100);
       assert.ok(e.notifications.some((r) => r.user_id === un.id));
       await worker.waitForLine((o) => o.msg === 're-enqueued posts whose job never completed');
     } finally {

@@ -39,7 +39,7 @@ describe('Start-up, migrations and shutdown', () => {
     const env = fileEnv();
     const replicas: Child[] = [0, 1, 2].map(() => spawnEntry('main', env));
     try {
-      const ports = await Promise.all(replicas.map((r) => r.waitForLine((o) => o.msg === 'forum api listening', 30_000).then((o) => Number(o.port))));
+      const ports = await Promise.all(replicas.map((r) => r.waitForLine((o) => o.msg === 'forum api listening', 90_000).then((o) => Number(o.port))));
       const applied = replicas.flatMap((r) => r.lines.filter((l) => l.includes('"migration applied"')));
       assert.equal(applied.length, 1, 'exactly one replica applied the migration');
       const db = createDb(configFor(stack.env));
@@ -71,7 +71,7 @@ describe('Start-up, migrations and shutdown', () => {
   test('When SIGTERM arrives during a request, then the request completes and the process exits 0 within 8 s', async () => {
     const api = spawnEntry('main', fileEnv());
     try {
-      const port = Number((await api.waitForLine((o) => o.msg === 'forum api listening', 30_000)).port);
+      const port = Number((await api.waitForLine((o) => o.msg === 'forum api listening', 90_000)).port);
       const sock = connect(port, '127.0.0.1');
       let response = '';
       sock.on('data', (d) => (response += d.toString()));

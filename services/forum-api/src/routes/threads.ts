@@ -124,7 +124,7 @@ export function threadsRouter(ctx: Ctx): Router {
       )
       SELECT (SELECT count(*) FROM tree) AS tree_size,
              (SELECT coalesce(json_agg(id ORDER BY id), '[]'::json) FROM categories WHERE parent_id = $1) AS subcategories,
-             (SELECT coalesce(json_agg(pinned), '[]'::json) FROM pinned) AS pinned,
+             (SELECT coalesce(json_agg(pinned ORDER BY pinned.weight DESC, pinned.last_post_id DESC), '[]'::json) FROM pinned) AS pinned,
              (SELECT coalesce(json_agg(page ORDER BY page.last_post_id DESC), '[]'::json) FROM page) AS page`;
     const { rows } = await reader(ctx, viewer).query<{ tree_size: number; subcategories: number[]; pinned: ThreadRow[]; page: ThreadRow[] }>(sql, [
       category, viewer?.id ?? 0, start,

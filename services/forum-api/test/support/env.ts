@@ -3,7 +3,7 @@
  * plus helpers to run the API in-process or as a child process. Everything is stopped and removed by `stop()`.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { chownSync, mkdtempSync, rmSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -202,6 +202,21 @@ export async function startApi(env: Record<string, string>, opts: { logLines?: s
   };
 }
 
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+function isBuildFresh(dist: string): boolean {
+  if (!existsSync(dist)) return false;
+  const shared = join(SERVICE_DIR, '..', '..', 'packages', 'shared');
+  return statSync(dist).mtimeMs >= Math.max(newestMtime(join(SERVICE_DIR, 'src')), newestMtime(join(shared, 'src')));
+}
+
 /** A child process running src/<entry>.ts with tsx; collects stdout lines (pino JSON). */
 export interface Child {
   proc: ChildProcess;
@@ -213,8 +228,8 @@ export interface Child {
 export function spawnEntry(entry: 'main' | 'worker', env: Record<string, string>): Child {
   const dist = join(SERVICE_DIR, 'dist', `${entry}.js`);
   const src = join(SERVICE_DIR, 'src', `${entry}.ts`);
-  // prefer tsx on the source so tests never run a stale build
-  const args = existsSync(src) ? ['--import', 'tsx', src] : [dist];
+  // the build when it is newer than every source file (starts fast), else tsx on the source (never stale)
+  const args = isBuildFresh(dist) ? [dist] : ['--import', 'tsx', src];
   const proc = spawn(process.execPath, args, {
     cwd: SERVICE_DIR,
     env: { PATH: process.env.PATH ?? '', ...env, LOG_LEVEL: 'info' },
@@ -243,7 +258,7 @@ export function spawnEntry(entry: 'main' | 'worker', env: Record<string, string>
   return {
     proc,
     lines,
-    waitForLine: (pred, timeoutMs = 20_000) =>
+    waitForLine: (pred, timeoutMs = 60_000) =>
       waitFor(`log line from ${entry} (stderr: ${err.slice(-500)})`, () => {
         if (proc.exitCode !== null) throw new Error(`${entry} exited ${proc.exitCode}: ${err.slice(-1000)} ${lines.slice(-5).join('\n')}`);
         return parsed().find(pred);
