@@ -42,6 +42,11 @@ async function serviceCreated(name: string): Promise<number> {
 async function replicas(name: string): Promise<number> {
   return (await docker.getService(`${STACK}_${name}`).inspect()).Spec.Mode.Replicated?.Replicas ?? 0;
 }
+/** Tasks actually running (a replicated service with max_replicas_per_node may run fewer than desired). */
+async function running(name: string): Promise<number> {
+  const tasks = (await docker.listTasks({ filters: { service: [`${STACK}_${name}`], 'desired-state': ['running'] } })) as Array<{ Status?: { State?: string } }>;
+  return tasks.filter((t) => t.Status?.State === 'running').length;
+}
 async function scale(name: string, n: number): Promise<void> {
   await exec('docker', ['service', 'scale', '--detach', `${STACK}_${name}=${n}`]);
 }
@@ -74,17 +79,18 @@ test('within 60 s of deploy every required measurement exists, each with a host 
   }
 });
 
-test('replicas are told apart: one instance tag per nginx task and per api task', async () => {
-  const nginx = await replicas('nginx').catch(() => 0);
-  const globalNginx = nginx === 0; // global mode: one per node
-  const api = await replicas('api');
+test('replicas are told apart: one instance tag per running nginx task and per api task', async () => {
+  let want = { nginx: 0, api: 0 };
   await waitFor('distinct instances', async () => {
+    want = { nginx: await running('nginx'), api: await running('api') };
     const n = await recentInstances('nginx');
     const a = await recentInstances('http_requests_in_flight', ` AND "swarm_service" = 'api'`);
-    return (globalNginx ? n.length >= 1 : n.length === nginx) && a.length === api;
+    return want.nginx > 0 && n.length === want.nginx && a.length === want.api;
   }, 60_000, 2000);
   const n = await recentInstances('nginx');
   assert.ok(n.every((x) => /^nginx@\d+\.\d+\.\d+\.\d+:8081$/.test(x)), n.join(','));
+  const hosts = await influx(`SHOW TAG VALUES FROM "nginx" WITH KEY = "host" WHERE time > now() - 30s`);
+  assert.ok(hosts.length >= 1 && hosts.every((h) => h.value));
 });
 
 test('scaling api to 4 shows a 4th instance', async (t) => {
