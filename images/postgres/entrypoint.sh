@@ -180,7 +180,7 @@ SQL
 }
 
 supervise() {
-  local repmgrd_pid="" down=0
+  local repmgrd_pid="" down=0 tick=0 other
   trap 'log "stopping"; [[ -n "$repmgrd_pid" ]] && kill "$repmgrd_pid" 2>/dev/null; pg_stop; exit 0' TERM INT
   while true; do
     if [[ -z "$repmgrd_pid" ]] || ! kill -0 "$repmgrd_pid" 2>/dev/null; then
@@ -188,6 +188,18 @@ supervise() {
       repmgrd_pid=$!
     fi
     if pg_running; then down=0; else down=$((down + 1)); fi
+    # runtime fence: a primary that lost its standbys to another primary stops and rejoins (restart -> startup fence)
+    tick=$((tick + 1))
+    if (( down == 0 && tick % 3 == 0 )); then
+      if other=$(primary-fence.sh); then :; else
+        if [[ $? -eq 3 ]]; then
+          log "FENCE: $other is primary with streaming standbys and this primary has none: stopping to rejoin as standby"
+          kill "$repmgrd_pid" 2>/dev/null || true
+          pg_ctl -D "$PGDATA" -m immediate stop >/dev/null 2>&1 || true
+          exit 1
+        fi
+      fi
+    fi
     # repmgr restarts PostgreSQL itself at times; a longer outage ends the container (Swarm restarts it)
     (( down < 20 )) || { log "PostgreSQL is down for 20 s: exiting"; kill "$repmgrd_pid" 2>/dev/null || true; exit 1; }
     sleep 1 & wait $! || true
