@@ -58,8 +58,12 @@ async function ready(page: Page): Promise<void> {
 }
 
 async function go(page: Page, hash: string): Promise<void> {
-  await page.evaluate(() => delete document.body.dataset.ready);
-  await page.evaluate((h) => (location.hash = h), hash);
+  // Same hash already (the app navigated there itself): no hashchange would fire, just wait for it.
+  await page.evaluate((h) => {
+    if (location.hash === h) return;
+    delete document.body.dataset.ready;
+    location.hash = h;
+  }, hash);
   await ready(page);
 }
 
@@ -201,6 +205,8 @@ test("When A logs out and in again, then the account area follows", async () => 
   const pa = contexts[0].pages()[0];
   await pa.click("#logout");
   await pa.waitForSelector("#login-link");
+  // the app returns to the home page after logging out; let it get there before navigating on
+  await pa.waitForFunction(() => location.hash === "#/" && document.body.dataset.ready === "1");
   await go(pa, "#/login");
   await pa.fill("#login-username", A.username);
   await pa.fill("#login-password", "wrong-password-1");

@@ -354,6 +354,7 @@ async function route(): Promise<void> {
   const [path, query] = location.hash.replace(/^#/, "").split("?");
   const parts = (path || "/").split("/").filter(Boolean);
   const params = new URLSearchParams(query ?? "");
+  delete document.body.dataset.ready; // set again when this view has rendered (tests wait on it)
   document.body.dataset.route = parts[0] ?? "home";
   try {
     switch (parts[0]) {
