@@ -40,6 +40,8 @@ export const secretKeys = ['PGPASSWORD', 'REDIS_PASSWORD', 'SESSION_SECRET', 'AD
 
 export type Config = z.infer<z.ZodObject<typeof configShape>>;
 
-export function loadServiceConfig(): Config {
-  return loadConfigOrExit(configShape, { secrets: secretKeys as never });
+export function loadServiceConfig(role: 'api' | 'worker' = 'api'): Config {
+  // the worker keeps no sessions: it needs no SESSION_SECRET
+  const shape = role === 'worker' ? { ...configShape, SESSION_SECRET: z.string().default('') } : configShape;
+  return loadConfigOrExit(shape, { secrets: secretKeys as never }) as Config;
 }

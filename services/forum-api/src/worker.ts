@@ -8,7 +8,7 @@ import { createDb } from './db.js';
 import { JobWorker } from './jobs.js';
 import { createRedis } from './redis.js';
 
-const cfg = loadServiceConfig();
+const cfg = loadServiceConfig('worker');
 const logger = createLogger('forum-worker');
 const db = createDb({ ...cfg, PG_APP_NAME_PRIMARY: `${cfg.PG_APP_NAME_PRIMARY}-worker` });
 // the worker blocks on XREADGROUP: it needs its own connection, with unlimited retries

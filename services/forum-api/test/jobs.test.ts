@@ -63,7 +63,11 @@ async function drain() {
   }
 }
 
-const workerEnv = (extra: Record<string, string> = {}) => ({ ...stack.env, ADMIN_PASSWORD: '', METRICS_PORT: '0', JOB_CLAIM_IDLE_MS: '1000', ...extra });
+const workerEnv = (extra: Record<string, string> = {}) => {
+  // the worker needs no session secret (nor the admin password)
+  const { SESSION_SECRET: _s, ADMIN_PASSWORD: _a, ...env } = stack.env;
+  return { ...env, METRICS_PORT: '0', JOB_CLAIM_IDLE_MS: '1000', ...extra };
+};
 
 describe('Worker jobs', () => {
   test('When a subscribed thread gets a reply, then notify subscribers get a notification, email ones a mail, counters follow', async () => {
