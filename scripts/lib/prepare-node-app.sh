@@ -25,21 +25,30 @@ if [[ -f services/web-client/package.json ]] && grep -q '"build"' services/web-c
   npm run -s build -w @forum/web-client >.build/web-client.log 2>&1 || { tail -40 .build/web-client.log >&2; exit 1; }
 fi
 
+# layout: deps/node_modules (production dependencies; reused while no manifest changed) and app/ (manifests + dist)
 stage=$(mktemp -d .build/node-app.XXXXXX)
 trap 'rm -rf "$stage"' EXIT
-cp package.json package-lock.json "$stage/"
+mkdir -p "$stage/app" "$stage/deps"
+cp package.json package-lock.json "$stage/app/"
 for ws in packages/* services/*; do
   [[ -f $ws/package.json ]] || continue
-  mkdir -p "$stage/$ws"
-  cp "$ws/package.json" "$stage/$ws/"
-  if [[ -d $ws/dist ]]; then cp -a "$ws/dist" "$stage/$ws/dist"; fi
+  mkdir -p "$stage/app/$ws"
+  cp "$ws/package.json" "$stage/app/$ws/"
+  if [[ -d $ws/dist ]]; then cp -a "$ws/dist" "$stage/app/$ws/dist"; fi
 done
 # configs the services read at runtime from the image (e.g. SLA rules); small, no secrets
-[[ -d configs/alerts ]] && mkdir -p "$stage/configs" && cp -a configs/alerts "$stage/configs/"
+[[ -d configs/alerts ]] && mkdir -p "$stage/app/configs" && cp -a configs/alerts "$stage/app/configs/"
 cp images/node/healthcheck.sh images/node/run-service "$stage/"
-log "npm ci --omit=dev (production dependencies)"
-(cd "$stage" && npm ci --omit=dev --no-audit --no-fund --prefer-offline --loglevel=error) >.build/npm-ci-prod.log 2>&1 \
-  || { tail -30 .build/npm-ci-prod.log >&2; exit 1; }
-# the image only needs compiled JS; keep the folder stable so Docker's cache can reuse unchanged layers
+key=$(cat package-lock.json packages/*/package.json services/*/package.json | sha256sum | cut -c1-16)
+if [[ -d $out/deps/node_modules && $(cat "$out/deps/.key" 2>/dev/null) == "$key" ]]; then
+  log "production dependencies unchanged (reused)"
+  mv "$out/deps/node_modules" "$stage/deps/node_modules"
+else
+  log "npm ci --omit=dev (production dependencies)"
+  (cd "$stage/app" && npm ci --omit=dev --no-audit --no-fund --prefer-offline --loglevel=error) >.build/npm-ci-prod.log 2>&1 \
+    || { tail -30 .build/npm-ci-prod.log >&2; exit 1; }
+  mv "$stage/app/node_modules" "$stage/deps/node_modules"
+fi
+echo "$key" >"$stage/deps/.key"
 rm -rf "$out"; mv "$stage" "$out"; trap - EXIT
 log "staged $(du -sh "$out" | cut -f1) in $out"
