@@ -11,7 +11,7 @@ import pg from 'pg';
 import { Client, freePort, SERVICE_DIR, startStack, waitFor } from '../test/support/env.js';
 
 const DURATION = process.env.BENCH_DURATION ?? '15s';
-const CONNECTIONS = process.env.BENCH_CONNECTIONS ?? '32';
+const CONNECTIONS = process.env.BENCH_CONNECTIONS ?? '16';
 const THREADS = 200;
 const POSTS_PER_THREAD = 18;
 const USERS = 64;
