@@ -31,7 +31,7 @@ export function createDb(cfg: Pick<Config, 'PGHOST' | 'PGPORT' | 'PGDATABASE' | 
     password: cfg.PGPASSWORD,
     max: cfg.PG_POOL_MAX,
     idleTimeoutMillis: 30_000,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: 10_000,
     statement_timeout: cfg.PG_STATEMENT_TIMEOUT_MS,
   };
   const rw = new pg.Pool({ ...base, application_name: cfg.PG_APP_NAME_PRIMARY });
