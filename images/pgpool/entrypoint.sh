@@ -49,6 +49,39 @@ enc repmgr "$REPMGR_PASSWORD"
 [[ -n "$POSTGRES_PASSWORD" ]] && enc postgres "$POSTGRES_PASSWORD"
 printf 'admin:%s\n' "$(pg_md5 "$PCP_PASSWORD")" > "$D/pcp.conf"
 printf 'localhost:9898:admin:%s\n' "$PCP_PASSWORD" > "$HOME/.pcppass"
+printf '*:5432:*:repmgr:%s\n' "$REPMGR_PASSWORD" > "$HOME/.pgpass"
 unset APP_PASSWORD REPMGR_PASSWORD POSTGRES_PASSWORD PCP_PASSWORD
+
+# Primary keeper. Pgpool's auto_failback re-attaches only STANDBYS that stream from a known primary; a primary that was
+# detached (cold start before it accepted connections, or a blip under load) stays down forever, and a promoted standby
+# that pgpool never re-recognised leaves it without a primary: every write fails. Every 2 s: if pgpool has had no
+# primary for longer than its own search (search_primary_node_timeout), re-attach the one backend that answers
+# pg_is_in_recovery() = false (detached: attach; attached but not seen as primary: detach + attach, which makes pgpool
+# search again). Only while pgpool has no primary, and only a node not in recovery, so it never creates a second one.
+primary_keeper() {
+  local i st status role attached_primary candidate cand_status since=0 now
+  while sleep "${PGPOOL_KEEPER_INTERVAL:-2}"; do
+    attached_primary=""; candidate=""; cand_status=""
+    for i in "${!NODES[@]}"; do
+      # pcp_node_info: "<host> <port> <status> <weight> <status_name> <pg_status> <role> ..."; status 3 = down
+      st=$(pcp_node_info -h localhost -p 9898 -U admin -w -n "$i" 2>/dev/null) || continue 2
+      read -r _ _ status _ _ _ role _ <<<"$st"
+      if [[ $status != 3 && $role == primary ]]; then attached_primary=$i; break; fi
+      if [[ -z $candidate ]] && [[ $(psql -h "${NODES[$i]}" -U repmgr -d postgres -XAtw -c 'select pg_is_in_recovery()' 2>/dev/null) == f ]]; then
+        candidate=$i; cand_status=$status
+      fi
+    done
+    now=$(date +%s)
+    if [[ -n $attached_primary || -z $candidate ]]; then since=0; continue; fi
+    ((since == 0)) && since=$now
+    ((now - since >= ${PGPOOL_KEEPER_GRACE:-25})) || continue
+    log "no primary for $((now - since)) s: re-attaching node $candidate (${NODES[$candidate]}), which is not in recovery"
+    [[ $cand_status != 3 ]] && pcp_detach_node -h localhost -p 9898 -U admin -w -n "$candidate" >/dev/null 2>&1
+    pcp_attach_node -h localhost -p 9898 -U admin -w -n "$candidate" >/dev/null 2>&1 || log "pcp_attach_node $candidate failed"
+    since=0
+  done
+}
+primary_keeper &
+
 log "starting pgpool (backends: $PG_NODES)"
 exec pgpool -n -D -f "$D/pgpool.conf" -F "$D/pcp.conf" -a "$D/pool_hba.conf" -k "$HOME/.pgpoolkey"
