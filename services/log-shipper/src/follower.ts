@@ -45,7 +45,9 @@ export class Demuxer {
  * timestamps on), re-scanning every `scanMs`. Reconnects resume from the last timestamp seen.
  */
 export class LogFollower {
-  private followed = new Map<string, { lastTs: string; stream?: NodeJS.ReadableStream; busy?: boolean }>();
+  // lastTs per stream: Docker timestamps stdout and stderr in separate copiers, so the merged log is ordered per stream,
+  // not across streams; one shared high-water mark dropped stderr lines that arrived after a later stdout line.
+  private followed = new Map<string, { lastTs: string; byStream: Record<string, string>; stream?: NodeJS.ReadableStream; busy?: boolean }>();
   private timer?: NodeJS.Timeout;
   private stopped = false;
 
@@ -94,7 +96,7 @@ export class LogFollower {
   }
 
   private async follow(id: string, name: string, service: string, lastTs?: string): Promise<void> {
-    const entry = this.followed.get(id) ?? { lastTs: lastTs ?? '' };
+    const entry = this.followed.get(id) ?? { lastTs: lastTs ?? '', byStream: {} };
     entry.busy = true; // set synchronously: a scan during the async attach must not attach a second stream
     this.followed.set(id, entry);
     try {
@@ -108,8 +110,11 @@ export class LogFollower {
         const sp = raw.indexOf(' ');
         const ts = normTs(sp > 0 ? raw.slice(0, sp) : new Date().toISOString());
         const line = sp > 0 ? raw.slice(sp + 1) : raw;
-        if (entry.lastTs && ts <= entry.lastTs) return; // already seen before a reconnect
-        entry.lastTs = ts;
+        const seen = entry.byStream[streamName] ?? entry.lastTs;
+        if (seen && ts <= seen) return; // already seen before a reconnect
+        entry.byStream[streamName] = ts;
+        // resume point: the older of the two streams' marks, so a reconnect misses neither
+        entry.lastTs = Object.values(entry.byStream).reduce((a, b) => (a < b ? a : b));
         try {
           this.onLine(line, ts, src, streamName);
         } catch (err) {
