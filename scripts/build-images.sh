@@ -7,6 +7,7 @@
 #   BuildKit-only syntax (COPY --chmod, RUN --mount, heredocs) is not available: chmod in a RUN instead.
 # - Build context = the image's own folder (images/<name>/), unless the Dockerfile's first line is
 #   `# context: <dir>` (relative to the repo root; `repo-root` = the repo root, see .dockerignore).
+#   The data-tier images (postgres, pgpool, redis, sentinel) use `# context: images` to COPY images/common/lib.sh.
 #   images/node uses .build/node-app, staged on the host by scripts/lib/prepare-node-app.sh.
 # - images/node is built first; others may `ARG NODE_IMAGE` / `FROM ${NODE_IMAGE}` to copy compiled code from it.
 # - Each image gets a tag derived from its image ID, written to .build/image-tags.env as <NAME>_TAG=... (name

@@ -2,16 +2,8 @@
 # Generates pgpool.conf / pool_passwd (AES, key per container) / pcp.conf from env + Docker secrets, then
 # runs pgpool in the foreground, discarding any old backend status (-D): node state comes from live checks.
 set -Eeuo pipefail
-log() { printf '%s [pgpool-entrypoint] %s\n' "$(date -u +%FT%T.%3NZ)" "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
-file_env() {
-  local var="$1" fileVar="${1}_FILE" def="${2:-}"
-  if [[ -n "${!var:-}" && -n "${!fileVar:-}" ]]; then die "both $var and $fileVar are set"; fi
-  local val="$def"
-  if [[ -n "${!var:-}" ]]; then val="${!var}"
-  elif [[ -n "${!fileVar:-}" ]]; then [[ -r "${!fileVar}" ]] || die "$fileVar is not readable"; val="$(< "${!fileVar}")"; fi
-  export "$var"="$val"; unset "$fileVar"
-}
+LOG_TAG=pgpool-entrypoint
+source /usr/local/lib/forum/lib.sh   # log, die, file_env (images/common/lib.sh)
 file_env APP_PASSWORD
 file_env REPMGR_PASSWORD
 file_env POSTGRES_PASSWORD

@@ -13,22 +13,8 @@
 # Then run repmgrd and supervise: the container exits if PostgreSQL stays down.
 set -Eeuo pipefail
 
-log() { printf '%s [pg-entrypoint] %s\n' "$(date -u +%FT%T.%3NZ)" "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
-
-# file_env VAR [default]: VAR or VAR_FILE (Docker secret), never both.
-file_env() {
-  local var="$1" fileVar="${1}_FILE" def="${2:-}"
-  if [[ -n "${!var:-}" && -n "${!fileVar:-}" ]]; then die "both $var and $fileVar are set"; fi
-  local val="$def"
-  if [[ -n "${!var:-}" ]]; then val="${!var}"
-  elif [[ -n "${!fileVar:-}" ]]; then
-    [[ -r "${!fileVar}" ]] || die "$fileVar=${!fileVar} is not readable"
-    val="$(< "${!fileVar}")"
-  fi
-  export "$var"="$val"
-  unset "$fileVar"
-}
+LOG_TAG=pg-entrypoint
+source /usr/local/lib/forum/lib.sh   # log, die, file_env VAR [default] (images/common/lib.sh)
 
 file_env POSTGRES_PASSWORD
 file_env REPMGR_PASSWORD

@@ -1,15 +1,7 @@
 #!/usr/bin/env bash
-# Shared by the redis and sentinel entrypoints: secrets and master discovery.
-log() { printf '%s [%s] %s\n' "$(date -u +%FT%T.%3NZ)" "${LOG_TAG:-redis}" "$*" >&2; }
-die() { log "FATAL: $*"; exit 1; }
-file_env() {
-  local var="$1" fileVar="${1}_FILE" def="${2:-}"
-  if [[ -n "${!var:-}" && -n "${!fileVar:-}" ]]; then die "both $var and $fileVar are set"; fi
-  local val="$def"
-  if [[ -n "${!var:-}" ]]; then val="${!var}"
-  elif [[ -n "${!fileVar:-}" ]]; then [[ -r "${!fileVar}" ]] || die "$fileVar is not readable"; val="$(< "${!fileVar}")"; fi
-  export "$var"="$val"; unset "$fileVar"
-}
+# Shared by the redis and sentinel entrypoints (both images COPY this one file): master discovery.
+LOG_TAG=${LOG_TAG:-redis}
+source /usr/local/lib/forum/lib.sh   # log, die, file_env (images/common/lib.sh)
 MASTER_NAME=${MASTER_NAME:-mymaster}
 REDIS_NODES=${REDIS_NODES:-redis-0,redis-1,redis-2}
 SENTINEL_SERVICE=${SENTINEL_SERVICE:-sentinel}
