@@ -79,15 +79,18 @@ export class Load {
     let n = 0;
     while (!this.stop) {
       const at = Date.now();
+      let ok = false;
       try {
         const r = await u.client.req('POST', `/api/threads/${u.threadId}/posts/`, { post: `drill post ${++n} at ${at}` });
-        const ok = r.status >= 200 && r.status < 300 && r.json?.id !== undefined;
-        this.writes.push({ at, ok });
+        ok = r.status >= 200 && r.status < 300 && r.json?.id !== undefined;
         if (ok) this.acked.push({ threadId: u.threadId, postId: Number(r.json.id) });
       } catch {
-        this.writes.push({ at, ok: false });
+        ok = false;
       }
-      await sleep(Math.max(0, 3100 - (Date.now() - at)));
+      this.writes.push({ at, ok });
+      // the flood limit (1 post / 3 s / user) only counts posts that were made: a failed write is retried soon,
+      // so the RTO is measured to ~0.3 s rather than to the 3 s posting interval
+      await sleep(Math.max(0, (ok ? 3100 : 300) - (Date.now() - at)));
     }
   }
   private async reader(u: { client: Client; threadId: number }) {
