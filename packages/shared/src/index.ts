@@ -8,3 +8,4 @@ export * from './shutdown.js';
 export * from './http.js';
 export * from './slack.js';
 export * from './app.js';
+export * from './buffer.js';

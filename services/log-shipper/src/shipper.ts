@@ -1,6 +1,6 @@
 import { Client, errors } from '@elastic/elasticsearch';
 import type { Logger } from 'pino';
-import { BoundedBuffer } from '@forum/metrics-agent/writer';
+import { BufferedWriter } from '@forum/shared';
 import type { EcsDoc } from './ecs.js';
 
 export interface QueuedDoc {
@@ -39,14 +39,12 @@ export interface ShipperStats {
  * idempotent (409 = already there). Transport failures keep the batch queued (bounded: the oldest are dropped and
  * counted); per-item 429/5xx are retried, other per-item errors (mapping conflicts) are counted and dropped.
  */
-export class EsShipper {
+export class EsShipper extends BufferedWriter<QueuedDoc> {
   readonly client: Client;
-  readonly buffer: BoundedBuffer<QueuedDoc>;
   readonly stats: ShipperStats = { buffered: 0, dropped: 0, shipped: 0, duplicates: 0, rejected: 0, bulkErrors: 0 };
-  private timer?: NodeJS.Timeout;
-  private flushing?: Promise<void>;
 
   constructor(private readonly o: ShipperOptions) {
+    super({ capacity: o.bufferLimit ?? 50_000, flushIntervalMs: o.flushIntervalMs ?? 1000 });
     this.client = new Client({
       node: o.node,
       auth: o.apiKey ? { apiKey: o.apiKey } : o.username ? { username: o.username, password: o.password ?? '' } : undefined,
@@ -54,7 +52,6 @@ export class EsShipper {
       requestTimeout: o.requestTimeoutMs ?? 10_000,
       compression: false,
     });
-    this.buffer = new BoundedBuffer<QueuedDoc>(o.bufferLimit ?? 50_000);
   }
 
   add(index: string, id: string, doc: EcsDoc): void {
@@ -63,32 +60,12 @@ export class EsShipper {
     if (this.buffer.size >= (this.o.batchSize ?? 500)) void this.flush();
   }
 
-  start(): void {
-    this.timer ??= setInterval(() => void this.flush(), this.o.flushIntervalMs ?? 1000);
-  }
-
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.flush();
+    await super.stop();
     await this.client.close().catch(() => undefined);
   }
 
-  private refresh(): void {
-    this.stats.buffered = this.buffer.size;
-    this.stats.dropped = this.buffer.dropped;
-  }
-
-  flush(): Promise<void> {
-    if (this.flushing) return this.flushing;
-    this.flushing = this.doFlush().finally(() => {
-      this.refresh();
-      this.flushing = undefined;
-    });
-    return this.flushing;
-  }
-
-  private async doFlush(): Promise<void> {
+  protected async doFlush(): Promise<void> {
     const max = this.o.maxItemAttempts ?? 5;
     while (this.buffer.size > 0) {
       const batch = this.buffer.take(this.o.batchSize ?? 500);

@@ -2,37 +2,8 @@ import { InfluxDB, type IPoint } from 'influx';
 // The pool marks a failed host unavailable for a back-off period; keep that short so writes resume quickly.
 import { ExponentialBackoff } from 'influx/lib/src/backoff/exponential.js';
 import type { Logger } from 'pino';
+import { BufferedWriter } from '@forum/shared';
 import { clean, type Point } from './points.js';
-
-/** FIFO with a hard cap: pushing past the cap drops the OLDEST points and counts them. */
-export class BoundedBuffer<T> {
-  private items: T[] = [];
-  dropped = 0;
-  constructor(readonly capacity: number) {}
-  get size(): number {
-    return this.items.length;
-  }
-  push(...xs: T[]): void {
-    this.items.push(...xs);
-    const over = this.items.length - this.capacity;
-    if (over > 0) {
-      this.items.splice(0, over);
-      this.dropped += over;
-    }
-  }
-  take(n: number): T[] {
-    return this.items.splice(0, n);
-  }
-  /** Puts a failed batch back at the head (still bounded: overflow drops the oldest). */
-  unshift(xs: T[]): void {
-    this.items = xs.concat(this.items);
-    const over = this.items.length - this.capacity;
-    if (over > 0) {
-      this.items.splice(0, over);
-      this.dropped += over;
-    }
-  }
-}
 
 export interface WriterOptions {
   url: string;
@@ -60,18 +31,15 @@ export interface WriterStats {
  * Batching InfluxDB 1.x writer. Never throws to the caller and never blocks collection: `add()` only queues.
  * When InfluxDB is down the queue grows up to `bufferLimit`, then drops the oldest points (counted in `dropped`).
  */
-export class InfluxWriter {
+export class InfluxWriter extends BufferedWriter<Point> {
   private influx: InfluxDB;
-  readonly buffer: BoundedBuffer<Point>;
-  private timer?: NodeJS.Timeout;
-  private flushing?: Promise<void>;
   private dbReady = false;
   readonly stats: WriterStats = { buffered: 0, dropped: 0, written: 0, writeErrors: 0 };
   private readonly batchSize: number;
 
   constructor(private readonly opts: WriterOptions) {
+    super({ capacity: opts.bufferLimit ?? 100_000, flushIntervalMs: opts.flushIntervalMs ?? 1000, unrefTimer: true });
     this.influx = this.client();
-    this.buffer = new BoundedBuffer<Point>(opts.bufferLimit ?? 100_000);
     this.batchSize = opts.batchSize ?? 5000;
   }
 
@@ -127,35 +95,8 @@ export class InfluxWriter {
     this.refresh();
   }
 
-  start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => void this.flush(), this.opts.flushIntervalMs ?? 1000);
-    this.timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.flush();
-  }
-
-  private refresh(): void {
-    this.stats.buffered = this.buffer.size;
-    this.stats.dropped = this.buffer.dropped;
-  }
-
   /** Writes everything queued, batch by batch; stops at the first failure and keeps the rest queued. */
-  flush(): Promise<void> {
-    if (this.flushing) return this.flushing;
-    // clear in .finally (a microtask): an IIFE that never awaits would run its own finally before the assignment
-    this.flushing = this.doFlush().finally(() => {
-      this.refresh();
-      this.flushing = undefined;
-    });
-    return this.flushing;
-  }
-
-  private async doFlush(): Promise<void> {
+  protected async doFlush(): Promise<void> {
     {
       try {
         if (!this.dbReady && this.buffer.size > 0) {
