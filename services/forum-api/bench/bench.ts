@@ -101,6 +101,9 @@ try {
     process.stdout.write(`${fmt('reply', wrk('reply.lua', base, { THREADS: String(THREADS), SESSIONS: sessionsFile }))}\n`);
     api.kill('SIGTERM');
     await new Promise((r) => api.once('exit', r));
+  } else if (process.env.BENCH_ONLY === 'read') {
+    // profiling aid: only the read-thread run
+    process.stdout.write(`${fmt('read-thread', wrk('read.lua', base, { THREADS: String(THREADS) }))}\n`);
   } else {
   const base0 = wrk('read.lua', base, { THREADS: '1', READ_PATH: '/healthcheck/' });
   const read = wrk('read.lua', base, { THREADS: String(THREADS) });
@@ -119,6 +122,13 @@ try {
   process.stdout.write(`${out.join('\n')}\n`);
   }
 } finally {
+  // --cpu-prof writes its file only on a clean exit: SIGTERM the API first (it drains and exits within 8 s)
+  const api = procs[0];
+  if (process.env.BENCH_PROFILE && api && api.exitCode === null && api.signalCode === null) {
+    const exited = new Promise((r) => api.once('exit', r));
+    api.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+  }
   for (const p of procs) p.kill('SIGKILL');
   await stack.stop();
   rmSync(tmp, { recursive: true, force: true });

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
 import { AppError, createBaseApp, createMetrics, promClient, type Logger, type ServiceMetrics } from '@forum/shared';
 import type { Config } from './config.js';
@@ -8,7 +9,8 @@ import { createRedis, type Redis } from './redis.js';
 import { authRouter } from './routes/auth.js';
 import { threadsRouter } from './routes/threads.js';
 import { Sessions } from './session.js';
-import { MicroCache } from './cache.js';
+import { CacheBus, PageCache } from './cache.js';
+import { guestFastPath } from './fastpath.js';
 
 export function parseTrustProxy(v: string): boolean | number | string {
   const s = v.trim();
@@ -85,6 +87,8 @@ export interface Runtime {
   redis: Redis;
   ctx: Ctx;
   app: Express;
+  /** The HTTP request handler: the guests' cached-page fast path, else the Express app. */
+  handler: (req: IncomingMessage, res: ServerResponse) => void;
   metrics: ServiceMetrics;
   close(): Promise<void>;
 }
@@ -97,13 +101,16 @@ export function buildRuntime(
   const db = opts.db ?? createDb(cfg);
   const redis = opts.redis ?? createRedis(cfg.REDIS_URL, cfg.REDIS_PASSWORD, logger);
   const sessions = new Sessions(redis, cfg.SESSION_SECRET, cfg.SECURE_COOKIES);
+  const cache = new PageCache(cfg.ANON_CACHE_MS);
+  const bus = new CacheBus(redis, cache, logger, cfg.ANON_CACHE_MS > 0);
   const ctx: Ctx = {
     cfg,
     db,
     redis,
     sessions,
     logger,
-    cache: new MicroCache(cfg.ANON_CACHE_MS),
+    cache,
+    bus,
     async enqueue(job) {
       try {
         await enqueue(redis, job);
@@ -134,13 +141,18 @@ export function buildRuntime(
   app.use(threadsRouter(ctx));
   app.use(dependencyErrors);
   finish(app);
+  const fast = guestFastPath(app, cache, metrics, logger);
   return {
     db,
     redis,
     ctx,
     app,
+    handler: (req, res) => {
+      if (!fast(req, res)) app(req, res);
+    },
     metrics,
     async close() {
+      bus.close();
       await db.close();
       redis.disconnect();
     },

@@ -1,71 +1,218 @@
+import type { Logger } from '@forum/shared';
+import type { Redis } from './redis.js';
+
+/** The Redis pub/sub channel every replica listens on; a message is a thread id, or "*" for "list pages only". */
+export const INVALIDATE_CHANNEL = 'forum:cache:invalidate';
+/** A page filled this soon after its thread changed may come from a standby that has not replayed the change yet... */
+export const SETTLE_MS = 2000;
+/** ...so it lives only this long. */
+export const SETTLE_TTL_MS = 1000;
+
+interface Entry {
+  body: Buffer;
+  expires: number;
+}
+
+/** Taken before a page is built; the page is stored only if its thread did not change in between. */
+export interface Ticket {
+  epoch: number;
+  seq: number;
+  at: number;
+}
+
 /**
- * A tiny per-process cache of serialized responses for GUESTS only (85% of traffic reads threads anonymously).
- * Entries live `ttlMs` (1 s by default): a guest may see a page up to that stale on another replica, the same
- * staleness the load-balanced read pool already allows. Writes through this process drop the thread's entries
- * (and all list pages) at once, so a replica never serves its own writes stale.
+ * Serialized JSON of GUESTS' pages (thread pages, thread objects, thread lists), per process. The rule
+ * (docs/API-DECISIONS.md "Guests' page cache"):
+ * - every write that changes a thread drops that thread's pages and all list pages here at once, then PUBLISHes the
+ *   thread id on INVALIDATE_CHANNEL after its commit; every replica drops them when the message arrives (ms);
+ * - a replica caches only while its subscriber connection is subscribed: when that connection drops, the cache is
+ *   emptied and stays off until the SUBSCRIBE is confirmed again (and emptied once more), so a message missed
+ *   while disconnected can never leave a stale page behind;
+ * - a page whose build overlapped an invalidation of its thread (ticket check) is not stored, so a read that began
+ *   before a write committed cannot store the pre-write page after the invalidation went by;
+ * - a page filled less than SETTLE_MS after its thread's invalidation lives SETTLE_TTL_MS (guests read from
+ *   balanced standbys that may lag a little); any other page lives `ttlMs` (ANON_CACHE_MS), the bound for whatever
+ *   escapes the above (a standby lagging seconds, a PUBLISH that failed while the subscribers stayed connected).
+ * Signed-in users never get cached pages (per-user fields, read-your-own-writes).
  */
-export class MicroCache {
-  private readonly threads = new Map<number, Map<string, { body: Buffer; expires: number }>>();
-  private lists = new Map<string, { body: Buffer; expires: number }>();
+export class PageCache {
+  private threads = new Map<number, Map<string, Entry>>();
+  private lists = new Map<string, Entry>();
+  /** thread id -> (seq, time) of its last invalidation; kept RECENT_MS (longer than any build may take). */
+  private recent = new Map<number, { seq: number; at: number }>();
+  private listsSeq = 0;
+  private seq = 0;
+  private epoch = 0;
   private size = 0;
+  private subscribed = false;
+  private static readonly RECENT_MS = 60_000;
+  private lastPrune = 0;
 
   constructor(
     private readonly ttlMs: number,
-    private readonly maxEntries = 10_000,
+    private readonly maxEntries = 20_000,
   ) {}
 
+  /** Caching happens only while the TTL is positive and the invalidation channel is subscribed. */
   get enabled(): boolean {
-    return this.ttlMs > 0;
+    return this.ttlMs > 0 && this.subscribed;
   }
 
-  private fresh(m: Map<string, { body: Buffer; expires: number }> | undefined, key: string): Buffer | undefined {
+  /** Called by the subscriber: true once SUBSCRIBE is confirmed, false when its connection drops. Both empty the cache. */
+  setSubscribed(on: boolean): void {
+    this.subscribed = on;
+    this.clear();
+  }
+
+  clear(): void {
+    this.threads = new Map();
+    this.lists = new Map();
+    this.size = 0;
+    this.epoch++;
+  }
+
+  private fresh(m: Map<string, Entry> | undefined, key: string, now: number): Buffer | undefined {
     const e = m?.get(key);
     if (!e) return undefined;
-    if (e.expires > Date.now()) return e.body;
+    if (e.expires > now) return e.body;
     m!.delete(key);
     this.size--;
     return undefined;
   }
 
   getThread(threadId: number, key: string): Buffer | undefined {
-    return this.enabled ? this.fresh(this.threads.get(threadId), key) : undefined;
+    return this.enabled ? this.fresh(this.threads.get(threadId), key, Date.now()) : undefined;
   }
 
   getList(key: string): Buffer | undefined {
-    return this.enabled ? this.fresh(this.lists, key) : undefined;
+    return this.enabled ? this.fresh(this.lists, key, Date.now()) : undefined;
+  }
+
+  ticket(): Ticket {
+    return { epoch: this.epoch, seq: this.seq, at: Date.now() };
   }
 
   private room(): void {
     if (this.size < this.maxEntries) return;
-    this.threads.clear();
-    this.lists.clear();
+    this.threads = new Map();
+    this.lists = new Map();
     this.size = 0;
   }
 
-  setThread(threadId: number, key: string, body: Buffer): void {
-    if (!this.enabled) return;
+  /** Nothing dropped the thread's pages since the ticket was taken. */
+  threadUnchanged(threadId: number, t: Ticket): boolean {
+    return t.epoch === this.epoch && (this.recent.get(threadId)?.seq ?? -1) <= t.seq && Date.now() - t.at < PageCache.RECENT_MS / 2;
+  }
+
+  /** Nothing dropped the list pages since the ticket was taken. */
+  listsUnchanged(t: Ticket): boolean {
+    return t.epoch === this.epoch && this.listsSeq <= t.seq && Date.now() - t.at < PageCache.RECENT_MS / 2;
+  }
+
+  /**
+   * Expiry for a page filled now (0: do not store it): SETTLE_TTL_MS just after an invalidation, else `ttlMs` minus
+   * up to a quarter at random, so pages filled together do not all expire (and rebuild) in the same instant.
+   */
+  private expiry(unchanged: boolean, lastAt: number): number {
+    if (!this.enabled || !unchanged) return 0;
+    const now = Date.now();
+    if (now - lastAt < SETTLE_MS) return now + Math.min(SETTLE_TTL_MS, this.ttlMs);
+    return now + this.ttlMs - Math.floor(Math.random() * (this.ttlMs / 4));
+  }
+
+  setThread(threadId: number, key: string, body: Buffer, t: Ticket): void {
+    const expires = this.expiry(this.threadUnchanged(threadId, t), this.recent.get(threadId)?.at ?? 0);
+    if (!expires) return;
     this.room();
     let m = this.threads.get(threadId);
     if (!m) this.threads.set(threadId, (m = new Map()));
     if (!m.has(key)) this.size++;
-    m.set(key, { body, expires: Date.now() + this.ttlMs });
+    m.set(key, { body, expires });
   }
 
-  setList(key: string, body: Buffer): void {
-    if (!this.enabled) return;
+  setList(key: string, body: Buffer, t: Ticket): void {
+    const expires = this.expiry(this.listsUnchanged(t), this.listsAt);
+    if (!expires) return;
     this.room();
     if (!this.lists.has(key)) this.size++;
-    this.lists.set(key, { body, expires: Date.now() + this.ttlMs });
+    this.lists.set(key, { body, expires });
   }
 
-  /** A thread changed: its pages and every list page may be stale. */
+  private listsAt = 0;
+
+  /** A thread changed (here or on another replica): its pages and every list page may be stale. 0 = lists only. */
   invalidateThread(threadId: number): void {
-    const m = this.threads.get(threadId);
-    if (m) {
-      this.size -= m.size;
-      this.threads.delete(threadId);
+    const now = Date.now();
+    const seq = ++this.seq;
+    if (threadId > 0) {
+      const m = this.threads.get(threadId);
+      if (m) {
+        this.size -= m.size;
+        this.threads.delete(threadId);
+      }
+      this.recent.set(threadId, { seq, at: now });
     }
+    this.listsSeq = seq;
+    this.listsAt = now;
     this.size -= this.lists.size;
     this.lists = new Map();
+    if (now - this.lastPrune > PageCache.RECENT_MS) {
+      this.lastPrune = now;
+      for (const [id, r] of this.recent) if (now - r.at > PageCache.RECENT_MS) this.recent.delete(id);
+    }
+  }
+}
+
+/**
+ * Invalidation across replicas: a dedicated subscriber connection feeds `cache.invalidateThread`, and
+ * `publish` drops the pages here at once and tells every other replica (after the write committed).
+ */
+export class CacheBus {
+  private readonly sub?: Redis;
+  private closed = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly cache: PageCache,
+    private readonly logger: Logger,
+    enabled: boolean,
+  ) {
+    if (!enabled) return;
+    const sub = redis.duplicate({ autoResubscribe: false, maxRetriesPerRequest: null, lazyConnect: false });
+    this.sub = sub;
+    sub.on('error', () => undefined); // the main client logs connection errors
+    sub.on('message', (_channel: string, msg: string) => {
+      const id = msg === '*' ? 0 : Number(msg);
+      if (Number.isSafeInteger(id) && id >= 0) cache.invalidateThread(id);
+      else cache.clear();
+    });
+    const off = () => cache.setSubscribed(false);
+    sub.on('close', off);
+    sub.on('end', off);
+    sub.on('reconnecting', off);
+    sub.on('ready', () => {
+      sub.subscribe(INVALIDATE_CHANNEL).then(
+        () => {
+          if (!this.closed && sub.status === 'ready') cache.setSubscribed(true);
+        },
+        (err: Error) => logger.warn({ err: err.message }, 'cache invalidation subscribe failed; guests are served uncached'),
+      );
+    });
+  }
+
+  /** Drops the thread's pages (0 = lists only) here, then on every replica. Never throws. */
+  async publish(threadId: number): Promise<void> {
+    this.cache.invalidateThread(threadId);
+    try {
+      await this.redis.publish(INVALIDATE_CHANNEL, threadId > 0 ? String(threadId) : '*');
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message, threadId }, 'cache invalidation publish failed; other replicas expire the pages by ANON_CACHE_MS');
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.cache.setSubscribed(false);
+    this.sub?.disconnect();
   }
 }

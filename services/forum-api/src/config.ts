@@ -30,8 +30,11 @@ export const configShape = {
   /** The worker re-enqueues posts whose job never completed (lost in a Redis failover) after this age. */
   JOB_SWEEP_AGE_MS: env.int(60000),
   SECURE_COOKIES: env.bool(false),
-  /** Guests' thread pages and lists are cached this long per process (0 disables). */
-  ANON_CACHE_MS: env.int(1000),
+  /**
+   * Guests' thread pages and lists are cached per process at most this long (0 disables). Writes invalidate them on
+   * every replica through Redis pub/sub at once; this only bounds what could escape that (docs/API-DECISIONS.md).
+   */
+  ANON_CACHE_MS: env.int(10000),
   /** Test-only fault injection for the worker: "before_commit" | "after_commit" pauses a job there. */
   WORKER_FAULT: z.enum(['', 'before_commit', 'after_commit']).default(''),
 };

@@ -4,7 +4,7 @@ import type { Db } from './db.js';
 import type { Redis } from './redis.js';
 import type { Sessions } from './session.js';
 import type { Job } from './jobs.js';
-import type { MicroCache } from './cache.js';
+import type { CacheBus, PageCache } from './cache.js';
 
 export interface Ctx {
   cfg: Pick<Config, 'FLOOD_INTERVAL_MS'>;
@@ -12,7 +12,9 @@ export interface Ctx {
   redis: Redis;
   sessions: Sessions;
   logger: Logger;
-  cache: MicroCache;
+  cache: PageCache;
+  /** Invalidates a thread's cached guest pages here and on every replica (after the write committed). */
+  bus: CacheBus;
   /** Enqueue after commit; a failure is logged, never surfaced (the worker's sweep re-enqueues lost post jobs). */
   enqueue(job: Job): Promise<void>;
 }

@@ -17,7 +17,7 @@ try {
   process.exit(1);
 }
 
-const server = createServer(rt.app);
+const server = createServer(rt.handler);
 server.keepAliveTimeout = 65_000; // longer than NGINX's upstream keepalive_timeout
 server.headersTimeout = 66_000;
 const metricsApp = express();

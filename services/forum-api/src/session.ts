@@ -14,7 +14,7 @@ export interface SessionUser {
 export const SESSION_COOKIE = 'sessionid';
 export const CSRF_COOKIE = 'csrftoken';
 const SESSION_TTL_S = 14 * 24 * 3600;
-const CSRF_RE = /^[A-Za-z0-9]{32,64}$/;
+export const CSRF_RE = /^[A-Za-z0-9]{32,64}$/;
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 export function parseCookies(header: string | undefined): Record<string, string> {

@@ -5,6 +5,7 @@ import type { Queryable } from '../db.js';
 import {
   attachments, body, categoryId, flag, parseId, parseOptionalInt, pinWeight, RULES, slugify, validatePost, validateTitle,
 } from '../domain.js';
+import type { Ticket } from '../cache.js';
 import { renderPost } from '../render.js';
 import {
   postJson, THREAD_COLUMNS, threadIsRead, threadJoins, threadJson, threadUrl, type PostRow, type ThreadRow,
@@ -67,23 +68,58 @@ function sendBody(res: Response, body: Buffer): void {
   res.end(body);
 }
 
-/** Guests get the cached body when fresh; otherwise `build` runs and (for guests) its body is cached. */
-async function cached(
-  res: Response,
-  viewer: SessionUser | undefined,
-  get: () => Buffer | undefined,
-  set: (b: Buffer) => void,
-  build: () => Promise<unknown>,
-): Promise<void> {
+/** Where a guest page lives in the cache. */
+interface Slot {
+  flightKey: string;
+  get(): Buffer | undefined;
+  set(body: Buffer, t: Ticket): void;
+  /** true while nothing invalidated the page since the ticket was taken */
+  unchanged(t: Ticket): boolean;
+}
+const threadSlot = (ctx: Ctx, id: number, key: string): Slot => ({
+  flightKey: `t|${id}|${key}`,
+  get: () => ctx.cache.getThread(id, key),
+  set: (b, t) => ctx.cache.setThread(id, key, b, t),
+  unchanged: (t) => ctx.cache.threadUnchanged(id, t),
+});
+const listSlot = (ctx: Ctx, key: string): Slot => ({
+  flightKey: `l|${key}`,
+  get: () => ctx.cache.getList(key),
+  set: (b, t) => ctx.cache.setList(key, b, t),
+  unchanged: (t) => ctx.cache.listsUnchanged(t),
+});
+
+/** Guests' page builds in flight, by slot: concurrent misses of one page share one build (no stampede). */
+const inFlight = new Map<string, { ticket: Ticket; body: Promise<Buffer> }>();
+
+/**
+ * Guests get the cached body when fresh; otherwise `build` runs once for all guests asking at the same time (a
+ * guest arriving after an invalidation never joins a build that began before it) and its body is cached, unless
+ * the page was invalidated while it was being built (the ticket). Signed-in users are never cached.
+ */
+async function cached(ctx: Ctx, res: Response, viewer: SessionUser | undefined, slot: Slot, build: () => Promise<unknown>): Promise<void> {
   if (viewer) {
     res.json(await build());
     return;
   }
-  const hit = get();
+  const hit = slot.get();
   if (hit) return sendBody(res, hit);
-  const body = Buffer.from(JSON.stringify(await build()));
-  set(body);
-  sendBody(res, body);
+  let flight = inFlight.get(slot.flightKey);
+  if (!flight || !slot.unchanged(flight.ticket)) {
+    const ticket = ctx.cache.ticket();
+    const body = build().then((page) => {
+      const b = Buffer.from(JSON.stringify(page));
+      slot.set(b, ticket);
+      return b;
+    });
+    const f = (flight = { ticket, body });
+    inFlight.set(slot.flightKey, f);
+    const done = () => {
+      if (inFlight.get(slot.flightKey) === f) inFlight.delete(slot.flightKey);
+    };
+    body.then(done, done);
+  }
+  sendBody(res, await flight.body);
 }
 
 const POST_COLUMNS = 'p.id, p.poster_id, p.poster_name, u.slug AS poster_slug, p.parsed, p.posted_on, p.updated_on, p.edits';
@@ -103,7 +139,7 @@ export function threadsRouter(ctx: Ctx): Router {
     const start = parseOptionalInt(req.query.start, 'start') ?? null;
     if (category === PRIVATE_CATEGORY) throw notFound('No Category matches the given query.');
     const cacheKey = `${category}|${list}|${start}`;
-    await cached(res, viewer, () => ctx.cache.getList(cacheKey), (b) => ctx.cache.setList(cacheKey, b), async () => {
+    await cached(ctx, res, viewer, listSlot(ctx, cacheKey), async () => {
     const filter = LIST_FILTER[list];
     const visible = viewer?.isStaff ? 'true' : `(NOT t.is_hidden OR t.starter_id = $2)`;
     const sql = `
@@ -191,7 +227,7 @@ export function threadsRouter(ctx: Ctx): Router {
       throw forbidden("This category is closed. You can't start new threads in it.");
     }
     const thread = { id: row.thread_id, postId: row.post_id };
-    ctx.cache.invalidateThread(thread.id);
+    await ctx.bus.publish(thread.id);
     await ctx.enqueue({ type: 'post_created', postId: thread.postId });
     res.json({ id: thread.id, title, url: threadUrl({ slug, id: thread.id }) });
   }));
@@ -199,7 +235,7 @@ export function threadsRouter(ctx: Ctx): Router {
   r.get('/api/threads/:id/', asyncHandler(async (req, res) => {
     const viewer = currentUser(res);
     const id = parseId(req.params.id, 'No Thread matches the given query.');
-    await cached(res, viewer, () => ctx.cache.getThread(id, 'thread'), (b) => ctx.cache.setThread(id, 'thread', b), async () =>
+    await cached(ctx, res, viewer, threadSlot(ctx, id, 'thread'), async () =>
       threadJson(await loadThread(reader(ctx, viewer), id, viewer), viewer),
     );
   }));
@@ -270,7 +306,7 @@ export function threadsRouter(ctx: Ctx): Router {
         }
       }
     });
-    ctx.cache.invalidateThread(id);
+    await ctx.bus.publish(id);
     if (categoryChanged) await ctx.enqueue({ type: 'category_sync', categoryId });
     res.json(out);
   }));
@@ -284,7 +320,7 @@ export function threadsRouter(ctx: Ctx): Router {
       await c.query('DELETE FROM threads WHERE id = $1', [id]);
       return t.category_id;
     });
-    ctx.cache.invalidateThread(id);
+    await ctx.bus.publish(id);
     await ctx.enqueue({ type: 'category_sync', categoryId });
     res.json({});
   }));
@@ -296,7 +332,7 @@ export function threadsRouter(ctx: Ctx): Router {
     const page = parseOptionalInt(req.query.page, 'page') ?? 1;
     if (page < 1) throw notFound('Invalid page.');
     const key = `posts:${page}`;
-    await cached(res, viewer, () => ctx.cache.getThread(id, key), (b) => ctx.cache.setThread(id, key, b), async () => {
+    await cached(ctx, res, viewer, threadSlot(ctx, id, key), async () => {
     const db = reader(ctx, viewer);
     const { rows } = await db.query<{ thread: ThreadRow | null; posts: PostRow[] }>(
       `SELECT (SELECT row_to_json(x) FROM (SELECT ${THREAD_COLUMNS} ${threadJoins('$2')} WHERE t.id = $1) x) AS thread,
@@ -375,7 +411,7 @@ export function threadsRouter(ctx: Ctx): Router {
       throw forbidden("This thread is closed. You can't reply to it.");
     }
     const thread = { id, slug: locked!.slug, is_closed: locked!.is_closed, last_read_post_id: post.id };
-    ctx.cache.invalidateThread(id);
+    await ctx.bus.publish(id);
     await ctx.enqueue({ type: 'post_created', postId: post.id });
     res.json(postJson(post, thread, user));
   }));
@@ -409,7 +445,7 @@ export function threadsRouter(ctx: Ctx): Router {
       );
       return { post: up.rows[0], thread: t };
     });
-    ctx.cache.invalidateThread(id);
+    await ctx.bus.publish(id);
     res.json(postJson(result.post, result.thread, user));
   }));
 

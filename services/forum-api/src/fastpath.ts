@@ -1,0 +1,69 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Express } from 'express';
+import { accessLogger, writeAccessLine, type Logger, type ServiceMetrics } from '@forum/shared';
+import type { PageCache } from './cache.js';
+import { CSRF_COOKIE, CSRF_RE, parseCookies, SESSION_COOKIE } from './session.js';
+
+// Only the canonical forms the express routes would key the same way (`posts:<page>`, `thread`).
+const POSTS_RE = /^\/api\/threads\/([1-9]\d{0,9})\/posts\/(?:\?page=([1-9]\d{0,5}))?$/;
+const THREAD_RE = /^\/api\/threads\/([1-9]\d{0,9})\/$/;
+const POSTS_ROUTE = '/api/threads/:id/posts/';
+const THREAD_ROUTE = '/api/threads/:id/';
+
+/**
+ * The guests' hot path without Express: a GET of a thread page or thread object whose serialized JSON is in the
+ * page cache, from a browser that carries a valid `csrftoken` cookie and no `sessionid` cookie, is answered here
+ * with exactly what the Express route would send (same body, Content-Type, X-Request-Id, one access line, the
+ * route's histogram). Anything else (a miss, a session cookie, no CSRF cookie yet, other methods or query strings)
+ * returns false and goes through Express unchanged. Express's middleware chain cost more CPU than the cached
+ * answer itself (docs/API-DECISIONS.md, "Guests' page cache").
+ */
+export function guestFastPath(app: Express, cache: PageCache, metrics: ServiceMetrics, logger: Logger): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const access = accessLogger(logger);
+  const histogram = metrics.httpDuration;
+  return (req, res) => {
+    if (req.method !== 'GET' || !cache.enabled) return false;
+    const started = process.hrtime.bigint();
+    const url = req.url ?? '';
+    let key: string;
+    let route: string;
+    let m = POSTS_RE.exec(url);
+    if (m) {
+      key = `posts:${m[2] ?? '1'}`;
+      route = POSTS_ROUTE;
+    } else if ((m = THREAD_RE.exec(url))) {
+      key = 'thread';
+      route = THREAD_ROUTE;
+    } else return false;
+    const cookie = req.headers.cookie;
+    // a session cookie (valid or not) is Express's business; no valid CSRF cookie: Express hands one out
+    if (cookie === undefined || cookie.includes(`${SESSION_COOKIE}=`)) return false;
+    const csrf = parseCookies(cookie)[CSRF_COOKIE];
+    if (csrf === undefined || !CSRF_RE.test(csrf)) return false;
+    const body = cache.getThread(Number(m[1]), key);
+    if (!body) return false;
+
+    const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
+    res.setHeader('X-Request-Id', requestId);
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.setHeader('Content-Length', body.length);
+    res.end(body);
+    // req.ip exactly as Express computes it (the app's `trust proxy` setting): give req the app's request prototype,
+    // which is what Express's own init middleware does to every request
+    Object.setPrototypeOf(req, app.request);
+    histogram.observe({ method: 'GET', route, status: '200' }, Number(process.hrtime.bigint() - started) / 1e9);
+    writeAccessLine(access, {
+      requestId,
+      method: 'GET',
+      url,
+      status: 200,
+      bytes: body.length,
+      ip: (req as unknown as { ip: string | undefined }).ip,
+      user: null,
+      userAgent: req.headers['user-agent'],
+      started,
+    });
+    return true;
+  };
+}
