@@ -43,9 +43,10 @@ set_tag() { # NAME_TAG value
 }
 
 node_ref=forum/node:latest
-for name in "${ordered[@]}"; do
+build_one() { # name: builds forum/<name>, tags it by content, records <NAME>_TAG in .build/tags/<name>
+  local name=$1 df ctx first start id tag var
   df=images/$name/Dockerfile
-  [[ -f $df ]] || { log "no $df"; exit 1; }
+  [[ -f $df ]] || { log "no $df"; return 1; }
   ctx=images/$name
   first=$(head -1 "$df")
   if [[ $first =~ ^#\ context:\ (.+)$ ]]; then ctx=${BASH_REMATCH[1]}; [[ $ctx == repo-root ]] && ctx=.; fi
@@ -57,17 +58,40 @@ for name in "${ordered[@]}"; do
         "$ctx" >".build/logs/$name.log" 2>&1; then
     log "FAILED to build forum/$name; last lines of .build/logs/$name.log:"
     tail -25 ".build/logs/$name.log" >&2
-    exit 1
+    return 1
   fi
   id=$(docker image inspect -f '{{.Id}}' "forum/$name:latest")
   tag=${id#sha256:}; tag=${tag:0:12}
   docker tag "forum/$name:latest" "forum/$name:$tag"
-  [[ $name == node ]] && node_ref=forum/node:$tag
   var=$(printf '%s' "$name" | tr '[:lower:]-' '[:upper:]_')_TAG
-  set_tag "$var" "$tag"
+  printf '%s %s\n' "$var" "$tag" >".build/tags/$name"
   if [[ -n $REGISTRY ]]; then
     docker tag "forum/$name:$tag" "$REGISTRY/forum/$name:$tag"
-    docker push -q "$REGISTRY/forum/$name:$tag" >>".build/logs/$name.log" 2>&1 || { log "push of $REGISTRY/forum/$name:$tag failed"; tail -5 ".build/logs/$name.log" >&2; exit 1; }
+    docker push -q "$REGISTRY/forum/$name:$tag" >>".build/logs/$name.log" 2>&1 || { log "push of $REGISTRY/forum/$name:$tag failed"; tail -5 ".build/logs/$name.log" >&2; return 1; }
   fi
   log "$name -> forum/$name:$tag ($((SECONDS - start)) s)"
+}
+
+# node alone first (nginx copies from it); then the rest BUILD_JOBS at a time: most of a cold build is apt
+# downloading and unpacking packages, which overlaps well even on 2 cores
+rm -rf .build/tags; mkdir -p .build/tags
+rest=()
+for name in "${ordered[@]}"; do
+  if [[ $name == node ]]; then
+    build_one node
+    read -r _ t <.build/tags/node; node_ref=forum/node:$t
+  else
+    rest+=("$name")
+  fi
 done
+jobs_max=${BUILD_JOBS:-4}
+for name in "${rest[@]}"; do
+  while (( $(jobs -rp | wc -l) >= jobs_max )); do wait -n || true; done
+  build_one "$name" &
+done
+wait || true
+missing=()
+for name in "${ordered[@]}"; do
+  if [[ -f .build/tags/$name ]]; then read -r var t <".build/tags/$name"; set_tag "$var" "$t"; else missing+=("$name"); fi
+done
+((${#missing[@]} == 0)) || { log "FAILED: ${missing[*]} (see above)"; exit 1; }

@@ -64,7 +64,13 @@ while read -r svc mode reps; do
   fi
 done < <(docker service ls --filter "label=com.docker.stack.namespace=$STACK" --format '{{.Name}} {{.Mode}} {{.Replicas}}')
 
-# 6. deploy
+# 6. deploy. On an existing stack the data tier goes first, one member at a time (standbys/replicas first, the
+#    primary/master last, each waits until its cluster is whole again): a plain `docker stack deploy` would
+#    restart pg-0..2 (or redis-0..2) together when all of them change, e.g. with a new image.
+if docker service inspect "${STACK}_pg-0" >/dev/null 2>&1; then
+  docker stack config -c docker-stack.yml >.build/stack-rendered.yml
+  node scripts/lib/roll-data-tier.mjs "$STACK" .build/stack-rendered.yml
+fi
 log "docker stack deploy $STACK"
 deploy_epoch=$(date -u +%s)
 docker stack deploy -c docker-stack.yml --prune --resolve-image never --detach=true "$STACK" >.build/stack-deploy.log 2>&1 \

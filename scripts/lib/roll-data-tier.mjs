@@ -1,0 +1,154 @@
+#!/usr/bin/env node
+// Rolls the data tier of an EXISTING stack one member at a time, before the full `docker stack deploy`.
+//
+// Why: pg-0..2 and redis-0..2 are separate single-replica services. `docker stack deploy` updates every changed
+// service at once, so a new postgres image (or a changed secret) would restart all three PostgreSQL nodes
+// together: no primary, no standby, a full outage and a cold re-election. Here each member whose spec changes is
+// deployed on its own (a stack file holding only that service, no --prune), replicas/standbys first and the
+// current primary/master last, and the next one starts only when the cluster is whole again (PG: the primary
+// streams to 2 standbys; Redis: the master has 2 connected replicas). The full deploy that follows then finds
+// these services already up to date and leaves them alone.
+//
+// Usage: node scripts/lib/roll-data-tier.mjs <stack> <rendered-stack.yml>   (env: ROLL_TIMEOUT seconds per member)
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parse, stringify } from 'yaml';
+
+const [stack, rendered] = process.argv.slice(2);
+if (!stack || !rendered) {
+  console.error('usage: roll-data-tier.mjs <stack> <rendered-stack.yml>');
+  process.exit(64);
+}
+const TIMEOUT_MS = Number(process.env.ROLL_TIMEOUT ?? 300) * 1000;
+const t0 = Date.now();
+const log = (m) => process.stderr.write(`[roll] ${m}\n`);
+const sh = (args, timeout = 30_000) =>
+  execFileSync('docker', args, { encoding: 'utf8', timeout, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+const trySh = (args) => {
+  try {
+    return sh(args);
+  } catch {
+    return '';
+  }
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const doc = parse(readFileSync(rendered, 'utf8'));
+
+/** What decides whether swarm would restart the task: image, env, secret and config objects, mounts. */
+function wanted(name) {
+  const s = doc.services[name];
+  const env = Array.isArray(s.environment)
+    ? s.environment
+    : Object.entries(s.environment ?? {}).map(([k, v]) => `${k}=${v ?? ''}`);
+  const objName = (kind, ref) => doc[kind]?.[typeof ref === 'string' ? ref : ref.source]?.name ?? `${stack}_${typeof ref === 'string' ? ref : ref.source}`;
+  return {
+    image: s.image,
+    env: [...env].sort(),
+    secrets: (s.secrets ?? []).map((r) => objName('secrets', r)).sort(),
+    configs: (s.configs ?? []).map((r) => objName('configs', r)).sort(),
+  };
+}
+function current(name) {
+  const out = trySh(['service', 'inspect', `${stack}_${name}`, '--format', '{{json .Spec.TaskTemplate.ContainerSpec}}']);
+  if (!out) return undefined;
+  const c = JSON.parse(out);
+  return {
+    image: String(c.Image ?? '').replace(/@sha256:.*$/, ''),
+    env: [...(c.Env ?? [])].sort(),
+    secrets: (c.Secrets ?? []).map((x) => x.SecretName).sort(),
+    configs: (c.Configs ?? []).map((x) => x.ConfigName).sort(),
+  };
+}
+const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
+function container(name) {
+  return trySh(['ps', '-q', '--filter', `name=${stack}_${name}.`, '--filter', 'status=running']).split('\n').filter(Boolean)[0];
+}
+
+const tiers = {
+  postgres: {
+    members: ['pg-0', 'pg-1', 'pg-2'],
+    /** fence.sh (in the postgres image) prints "<node> <role>" for each node, as repmgr sees them */
+    roles() {
+      for (const m of this.members) {
+        const c = container(m);
+        const out = c && trySh(['exec', c, 'fence.sh']);
+        if (out) return Object.fromEntries(out.split('\n').map((l) => l.trim().split(/\s+/)));
+      }
+      return {};
+    },
+    leader(roles) {
+      return Object.entries(roles).find(([, r]) => r === 'primary')?.[0];
+    },
+    whole() {
+      const roles = this.roles();
+      const p = this.leader(roles);
+      if (!p || Object.values(roles).filter((r) => r === 'standby').length !== 2) return `roles ${JSON.stringify(roles)}`;
+      const n = trySh(['exec', container(p), 'psql', '-XAtc', "select count(*) from pg_stat_replication where state = 'streaming'"]);
+      return n === '2' ? '' : `${p} streams to ${n || '?'} standbys`;
+    },
+  },
+  redis: {
+    members: ['redis-0', 'redis-1', 'redis-2'],
+    info(m) {
+      const c = container(m);
+      return c ? trySh(['exec', c, 'sh', '-c', 'REDISCLI_AUTH="$(cat /run/secrets/redis_password)" redis-cli --no-auth-warning info replication']) : '';
+    },
+    roles() {
+      return Object.fromEntries(this.members.map((m) => [m, /role:(\w+)/.exec(this.info(m))?.[1] ?? 'down']));
+    },
+    leader(roles) {
+      return Object.entries(roles).find(([, r]) => r === 'master')?.[0];
+    },
+    whole() {
+      const roles = this.roles();
+      const m = this.leader(roles);
+      if (!m) return `roles ${JSON.stringify(roles)}`;
+      const n = /connected_slaves:(\d+)/.exec(this.info(m))?.[1];
+      return n === '2' ? '' : `${m} has ${n ?? '?'} connected replicas`;
+    },
+  },
+};
+
+async function waitWhole(tier, name, since) {
+  const deadline = Date.now() + TIMEOUT_MS;
+  let why = '';
+  for (;;) {
+    const st = trySh(['service', 'inspect', `${stack}_${name}`, '--format', '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}']);
+    const reps = trySh(['service', 'ls', '--filter', `name=${stack}_${name}`, '--format', '{{.Name}} {{.Replicas}}'])
+      .split('\n').find((l) => l.startsWith(`${stack}_${name} `))?.split(' ')[1];
+    if (st === 'rollback_completed' || st === 'paused' || st === 'rollback_started') {
+      throw new Error(`${name}: update ${st}`);
+    }
+    why = st === 'updating' ? 'updating' : reps !== '1/1' ? `replicas ${reps}` : tier.whole();
+    if (!why) return;
+    if (Date.now() > deadline) throw new Error(`${name}: cluster not whole within ${TIMEOUT_MS / 1000}s after its update (${why})`);
+    await sleep(2000);
+  }
+}
+
+for (const [tierName, tier] of Object.entries(tiers)) {
+  const changed = tier.members.filter((m) => {
+    const cur = current(m);
+    return cur && !same(cur, wanted(m));
+  });
+  if (!changed.length) continue;
+  const leader = tier.leader(tier.roles());
+  // followers first, the leader last (its update is a failover the cluster absorbs while it is otherwise whole)
+  changed.sort((a, b) => (a === leader) - (b === leader));
+  log(`${tierName}: ${changed.join(', ')} changed; rolling them one at a time (leader ${leader ?? 'unknown'} last)`);
+  const pre = tier.whole();
+  if (pre) log(`${tierName}: not whole before the roll (${pre}); rolling anyway`);
+  for (const m of changed) {
+    const part = { ...doc, services: { [m]: doc.services[m] } };
+    const file = `${rendered}.${m}.yml`;
+    writeFileSync(file, stringify(part));
+    const since = Date.now();
+    log(`${m}: deploying its new spec`);
+    sh(['stack', 'deploy', '-c', file, '--resolve-image', 'never', '--detach=true', stack], 120_000);
+    await waitWhole(tier, m, since);
+    log(`${m}: updated, ${tierName} whole again (${Math.round((Date.now() - since) / 1000)} s)`);
+  }
+}
+log(`data tier up to date (${Math.round((Date.now() - t0) / 1000)} s)`);
