@@ -37,8 +37,8 @@ function cpuSeconds(pid: number): number {
 }
 let apiPid = 0;
 
-function wrk(script: string, url: string, env: Record<string, string>, duration = DURATION): Record<string, number> {
-  const cpuBefore = cpuSeconds(apiPid);
+function wrk(script: string, url: string, env: Record<string, string>, duration = DURATION, pid = apiPid): Record<string, number> {
+  const cpuBefore = cpuSeconds(pid);
   const r = spawnSync('taskset', ['-c', loadCpus, 'wrk', '-t2', `-c${CONNECTIONS}`, `-d${duration}`, '--timeout', '5s', '-s', join(SERVICE_DIR, 'bench', script), url], {
     encoding: 'utf8',
     env: { ...process.env, ...env },
@@ -47,10 +47,15 @@ function wrk(script: string, url: string, env: Record<string, string>, duration 
   const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
   if (!line) throw new Error(`no RESULT line in wrk output:\n${r.stdout}`);
   const out = Object.fromEntries(line.slice(7).split(' ').map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]));
-  const cpu = cpuSeconds(apiPid) - cpuBefore;
+  const cpu = cpuSeconds(pid) - cpuBefore;
   // req/s one fully available core would serve at this per-request CPU cost (the host is shared with other work)
   return { ...out, rps: out.requests / (out.duration_us / 1e6), cpu_ms_per_req: (cpu * 1000) / out.requests, per_core_rps: out.requests / cpu };
 }
+
+/** A bare node:http server (no framework, no log) answering a 9 KB JSON body: the host's floor. */
+const NODE_FLOOR = `const b = Buffer.alloc(9000, 97);
+require('node:http').createServer((q, s) => { s.setHeader('Content-Type', 'application/json; charset=utf-8'); s.setHeader('Content-Length', b.length); s.end(b); })
+  .listen(Number(process.argv[1]), '127.0.0.1');`;
 
 const fmt = (name: string, r: Record<string, number>) =>
   `${name.padEnd(12)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${(r.p50_us / 1000).toFixed(2)} ms   p95 ${(r.p95_us / 1000).toFixed(2)} ms   p99 ${(r.p99_us / 1000).toFixed(2)} ms   max ${(r.max_us / 1000).toFixed(1)} ms   requests ${r.requests}   errors ${r.errors}   non-2xx ${r.non2xx}   api CPU ${r.cpu_ms_per_req.toFixed(3)} ms/req (= ${r.per_core_rps.toFixed(0)} req/s per core)`;
@@ -105,6 +110,14 @@ try {
     // profiling aid: only the read-thread run
     process.stdout.write(`${fmt('read-thread', wrk('read.lua', base, { THREADS: String(THREADS) }))}\n`);
   } else {
+  // the host's floor: a bare node:http server answering a cached-page-sized body, same pinning; its p99 is what this
+  // (shared) machine allows at all, whatever the API does
+  const floorPort = await freePort();
+  const floor = spawn('taskset', ['-c', apiCpu, process.execPath, '-e', NODE_FLOOR, String(floorPort)], { stdio: 'ignore' });
+  procs.push(floor);
+  await waitFor('node floor', async () => (await fetch(`http://127.0.0.1:${floorPort}/`)).ok, 10_000, 100);
+  const node0 = wrk('read.lua', `http://127.0.0.1:${floorPort}`, { THREADS: '1', READ_PATH: '/x/%d/' }, DURATION, floor.pid!);
+  floor.kill('SIGKILL');
   const base0 = wrk('read.lua', base, { THREADS: '1', READ_PATH: '/healthcheck/' });
   const read = wrk('read.lua', base, { THREADS: String(THREADS) });
   const thread = wrk('read.lua', base, { THREADS: String(THREADS), READ_PATH: '/api/threads/%d/' });
@@ -114,6 +127,7 @@ try {
   const out = [
     `forum-api benchmark ${when} (node ${process.version}, ${ncpu} CPUs: api pinned to CPU ${apiCpu}; PostgreSQL 15, Redis, worker, wrk on CPUs ${loadCpus})`,
     `wrk -t2 -c${CONNECTIONS} -d${DURATION}; ${THREADS} threads x ${POSTS_PER_THREAD} posts; replies by ${USERS} users, flood limit off (FLOOD_INTERVAL_MS=0)`,
+    fmt('node floor', node0) + '   (bare node:http, 9 KB body: what this host allows on that core right now, for scale)',
     fmt('healthcheck', base0) + '   (GET /healthcheck/: the Express + access log + metrics floor, for scale)',
     fmt('read-thread', read) + '   (GET /api/threads/{id}/posts/: thread + 18 posts)',
     fmt('thread', thread) + '   (GET /api/threads/{id}/)',
