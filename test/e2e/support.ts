@@ -1,6 +1,7 @@
 // Helpers for the end-to-end suites that run against the deployed `forum` stack through the edge port.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { cookieHeader, readBody, storeCookies, waitForWith } from '@forum/test-support';
 
 const run = promisify(execFile);
 
@@ -12,21 +13,8 @@ export async function docker(...args: string[]): Promise<string> {
   return stdout;
 }
 
-/** Polls `fn` until it returns a truthy value or the deadline passes (then throws with the last error). */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 500): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+/** waitFor of @forum/test-support at the pace of a deployed stack (60 s, every 500 ms). */
+export const until = waitForWith({ timeoutMs: 60_000, intervalMs: 500 });
 
 /** A browser-like client: cookie jar + Django CSRF header on unsafe methods. */
 export class Client {
@@ -34,7 +22,7 @@ export class Client {
 
   async request(method: string, path: string, body?: unknown, opts: { csrf?: boolean; headers?: Record<string, string> } = {}) {
     const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
-    if (this.cookies.size) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    if (this.cookies.size) headers.cookie = cookieHeader(this.cookies)!;
     if (body !== undefined) headers['content-type'] = 'application/json';
     const unsafe = !['GET', 'HEAD', 'OPTIONS'].includes(method);
     if (unsafe && opts.csrf !== false && this.cookies.has('csrftoken')) headers['x-csrftoken'] = this.cookies.get('csrftoken')!;
@@ -45,21 +33,8 @@ export class Client {
       redirect: 'manual',
       signal: AbortSignal.timeout(30_000),
     });
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(';');
-      const i = pair.indexOf('=');
-      const name = pair.slice(0, i).trim();
-      const value = pair.slice(i + 1).trim();
-      if (/max-age=0|expires=thu, 01 jan 1970/i.test(c) || value === '') this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
-    const text = await res.text();
-    let json: any;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
+    storeCookies(this.cookies, res.headers);
+    const { text, json } = await readBody(res);
     return { status: res.status, headers: res.headers, text, json };
   }
   get(path: string) {

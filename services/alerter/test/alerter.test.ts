@@ -21,7 +21,7 @@ import {
   type Proc,
   type SlackReceiver,
 } from '../../autoscaler/test/helpers.js';
-import { startInfluxd, type Influxd } from './influxd.js';
+import { startInfluxd, type Influxd } from '@forum/test-support';
 import { nextLevel } from '../src/evaluator.js';
 import { parseRules } from '../src/rules.js';
 
@@ -31,7 +31,7 @@ const TOKEN = 'alerter-test-token-0123456789';
 const STACK = `as-test-${process.pid}-al`;
 const FAST = { period: '4s', bucket: '1s', reduce: 'last', every: '1s' };
 
-let influx: Influxd;
+let influx: Influxd & { user: string; password: string };
 let slack: SlackReceiver;
 let scaler: Proc;
 const procs: Proc[] = [];
@@ -80,7 +80,7 @@ async function startAlerter(env: Record<string, string>): Promise<Proc> {
 
 before(async () => {
   await removeStaleServices();
-  influx = await startInfluxd();
+  influx = await startInfluxd({ auth: true, prefix: 'alerter-influx-' });
   slack = await startSlackReceiver();
   scaler = await startAutoscaler({ AUTOSCALER_TOKEN_FILE: tokenFile(TOKEN), SLACK_WEBHOOK_URL: slack.url, STACK_NAME: STACK });
 });

@@ -1,42 +1,19 @@
 /** Test support: a real autoscaler process, a Slack receiver, Swarm test services (prefix as-test-). */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer as netServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { freePort, startProcess, startSlackReceiver as slackReceiver, waitForWith, type SlackReceiver } from '@forum/test-support';
 
+export { freePort, type SlackReceiver };
 const pexec = promisify(execFile);
 export const SERVICE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO_ROOT = join(SERVICE_DIR, '..', '..');
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = netServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      lastErr = err;
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
-}
+/** waitFor of @forum/test-support at this suite's pace (30 s, every 200 ms). */
+export const until = waitForWith({ timeoutMs: 30_000, intervalMs: 200 });
 
 export async function docker(...args: string[]): Promise<string> {
   const { stdout } = await pexec('docker', args, { maxBuffer: 16 << 20 });
@@ -91,31 +68,9 @@ export async function removeStaleServices(): Promise<void> {
   if (stale.length) await docker('service', 'rm', ...stale).catch(() => undefined);
 }
 
-export interface SlackReceiver {
-  url: string;
-  messages: Array<{ text: string; color?: string; body: Record<string, unknown> }>;
-  close: () => Promise<void>;
-}
-
 /** A local Slack incoming-webhook stand-in: answers "ok" like Slack, records each body. */
-export async function startSlackReceiver(host = '127.0.0.1'): Promise<SlackReceiver> {
-  const messages: SlackReceiver['messages'] = [];
-  const server: Server = createServer((req, res) => {
-    let raw = '';
-    req.on('data', (c) => (raw += c));
-    req.on('end', () => {
-      try {
-        const body = JSON.parse(raw);
-        messages.push({ text: body.text, color: body.attachments?.[0]?.color, body });
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
-      } catch {
-        res.writeHead(400, { 'content-type': 'text/plain' }).end('invalid_payload');
-      }
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, host, r));
-  const port = (server.address() as AddressInfo).port;
-  return { url: `http://${host}:${port}/services/T000/B000/XXXX`, messages, close: () => new Promise((r) => server.close(() => r())) };
+export function startSlackReceiver(host = '127.0.0.1'): Promise<SlackReceiver> {
+  return slackReceiver({ host });
 }
 
 export interface Proc {
@@ -134,35 +89,23 @@ export async function startAutoscaler(env: Record<string, string>): Promise<Proc
 /** Starts a service entry (TypeScript via tsx) on a free PORT and waits for GET /healthcheck/. */
 export async function startNodeService(entry: string, env: Record<string, string>): Promise<Proc> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const p = startProcess(process.execPath, ['--import', 'tsx', entry], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), LOG_LEVEL: 'debug', SLACK_MIN_INTERVAL_MS: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    keepOutput: Infinity,
   });
-  const lines: string[] = [];
-  let buf = '';
-  const onData = (c: Buffer) => {
-    buf += c.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      lines.push(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-    }
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const lines = () => p.output().split('\n');
   const url = `http://127.0.0.1:${port}`;
   await until(`${entry} on ${port}`, async () => {
-    if (child.exitCode !== null) throw new Error(`${entry} exited ${child.exitCode}: ${lines.join('\n')}`);
+    if (p.proc.exitCode !== null) throw new Error(`${entry} exited ${p.proc.exitCode}: ${p.output()}`);
     return (await fetch(`${url}/healthcheck/`)).ok;
   }, 30_000);
   return {
     url,
     port,
-    child,
+    child: p.proc,
     logs: () =>
-      lines.flatMap((l) => {
+      lines().flatMap((l) => {
         try {
           return [JSON.parse(l)];
         } catch {
@@ -170,8 +113,8 @@ export async function startNodeService(entry: string, env: Record<string, string
         }
       }),
     kill: async (signal = 'SIGTERM') => {
-      if (child.exitCode === null) child.kill(signal);
-      return exited;
+      const r = await p.stop(signal);
+      return typeof r === 'number' ? r : null;
     },
   };
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import Docker from 'dockerode';
 import { pino } from 'pino';
-import { freePort, waitFor } from '../../../test/observability/lib/procs.js';
+import { freePort, waitFor } from '@forum/test-support';
 import { startEsStub, type EsStub } from '../../../test/observability/lib/es-stub.js';
 import { apiToEcs, docId, indexFor, nginxAccessToEcs, type Source } from '../src/ecs.js';
 import { EsShipper } from '../src/shipper.js';

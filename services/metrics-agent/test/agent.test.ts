@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import pg from 'pg';
 import { pino } from 'pino';
-import { startInfluxd, rows, waitFor, type Influxd } from '../../../test/observability/lib/procs.js';
+import { startInfluxd, rows, waitFor, type Influxd } from '@forum/test-support';
 import { startNginx, startRedis, startHaproxy, startPostgres, type Proc } from './daemons.js';
-import { InfluxWriter, BoundedBuffer } from '../src/writer.js';
+import { InfluxWriter } from '../src/writer.js';
 import { Agent } from '../src/agent.js';
 import { HostCollector } from '../src/collectors/host.js';
 import { parseStaticTargets } from '../src/discovery.js';
@@ -196,17 +196,6 @@ test('a flush of an empty buffer does not block later flushes (regression: wedge
   await writer.flush();
   assert.equal(writer.stats.written, 1);
   assert.equal(rows(await influx.query('SELECT * FROM m', 'emptyfirst')).length, 1);
-});
-
-test('bounded buffer drops the oldest and counts them', () => {
-  const b = new BoundedBuffer<number>(3);
-  b.push(1, 2, 3, 4, 5);
-  assert.equal(b.dropped, 2);
-  assert.deepEqual(b.take(10), [3, 4, 5]);
-  b.push(7, 8);
-  b.unshift([1, 2]);
-  assert.equal(b.dropped, 3);
-  assert.deepEqual(b.take(10), [2, 7, 8]);
 });
 
 test('prometheus conversion follows Telegraf v1 (counter/gauge/histogram fields)', () => {

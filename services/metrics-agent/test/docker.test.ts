@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import Docker from 'dockerode';
 import { collectDocker } from '../src/collectors/docker.js';
 import { discoverDocker, parseTargetMap, DEFAULT_TARGETS } from '../src/discovery.js';
-import { waitFor } from '../../../test/observability/lib/procs.js';
+import { waitFor } from '@forum/test-support';
 
 test('real Docker: per-container cpu/mem/net with the swarm service label, and node-local target discovery', async (t) => {
   const docker = new Docker({ socketPath: '/var/run/docker.sock' });

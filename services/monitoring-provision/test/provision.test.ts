@@ -8,7 +8,7 @@ import { join, relative, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { loadRules, allRules } from '../src/rules.js';
 import { build, files } from '../src/generate.js';
-import { startInfluxd, rows, type Influxd } from '../../../test/observability/lib/procs.js';
+import { startInfluxd, rows, type Influxd } from '@forum/test-support';
 import { startVmStub, type VmStub } from './stubs.js';
 
 const exec = promisify(execFile);

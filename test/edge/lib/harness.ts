@@ -1,144 +1,27 @@
 // Test harness for the edge pieces (ipblock, nginx-agent, keepalived): REAL redis-server, nginx and keepalived
 // processes on free ports / in private network namespaces, a local HTTP receiver standing in for Slack, and
 // the services started as real processes from their TypeScript entry points.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, startProcess, startRedis as redisServer, startSlackReceiver as slackReceiver, tempDir, waitForWith, type Proc, type RedisServer, type SlackReceiver } from '@forum/test-support';
+
+export { freePort, startProcess, tempDir, type Proc, type RedisServer, type SlackReceiver };
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const TSX_IMPORT = join(REPO, 'node_modules/tsx/dist/esm/index.mjs');
 
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = net.createServer();
-    srv.once('error', rej);
-    srv.listen(0, host, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => res(port));
-    });
-  });
-}
+/** waitFor of @forum/test-support at the edge suites' pace (15 s, every 50 ms). */
+export const waitFor = waitForWith({ timeoutMs: 15_000, intervalMs: 50 });
 
-/** Polls `fn` until it returns something other than undefined/false, or throws after `timeoutMs`. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15000, stepMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      lastErr = err;
-    }
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
-}
-
-export interface Proc {
-  proc: ChildProcess;
-  output(): string;
-  /** Resolves with the exit code (or signal name). */
-  exited: Promise<number | string>;
-  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | string>;
-}
-
-export function startProcess(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Proc {
-  const proc = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const keep = (d: Buffer) => (out = (out + d.toString()).slice(-200_000));
-  proc.stdout?.on('data', keep);
-  proc.stderr?.on('data', keep);
-  const exited = new Promise<number | string>((res) => proc.once('exit', (code, sig) => res(code ?? sig ?? -1)));
-  return {
-    proc,
-    output: () => out,
-    exited,
-    async stop(signal = 'SIGTERM', timeoutMs = 10000) {
-      if (proc.exitCode !== null || proc.signalCode !== null) return exited;
-      proc.kill(signal);
-      const t = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
-      const r = await exited;
-      clearTimeout(t);
-      return r;
-    },
-  };
-}
-
-export interface RedisServer {
-  port: number;
-  password: string;
-  url: string;
-  cli(...args: string[]): string;
-  stop(): Promise<void>;
-}
-
-export async function startRedis(): Promise<RedisServer> {
-  const port = await freePort();
-  const password = `pw-${Math.random().toString(36).slice(2)}`;
-  const dir = mkdtempSync(join(tmpdir(), 'edge-redis-'));
-  const p = startProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', password, '--dir', dir]);
-  const cli = (...args: string[]) => {
-    const r = spawnSync('redis-cli', ['-p', String(port), '--no-auth-warning', '-a', password, ...args], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(r.stderr);
-    return r.stdout.trim();
-  };
-  await waitFor('redis-server', () => cli('PING') === 'PONG', 10000);
-  return {
-    port,
-    password,
-    url: `redis://127.0.0.1:${port}`,
-    cli,
-    async stop() {
-      await p.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+/** A real redis-server on a free port with a random password. */
+export function startRedis(): Promise<RedisServer> {
+  return redisServer({ prefix: 'edge-redis-' });
 }
 
 /** A local stand-in for a Slack incoming webhook: records each JSON body and answers "ok" like Slack does. */
-export interface SlackReceiver {
-  url: string;
-  messages: Array<{ text: string; attachments?: Array<{ color?: string }>; blocks?: unknown[] }>;
-  close(): Promise<void>;
-}
-
-export async function startSlackReceiver(): Promise<SlackReceiver> {
-  const messages: SlackReceiver['messages'] = [];
-  const server: Server = createServer((req: IncomingMessage, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      try {
-        const json = JSON.parse(body);
-        if (req.headers['content-type'] !== 'application/json' || typeof json.text !== 'string') throw new Error('bad');
-        messages.push(json);
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
-      } catch {
-        res.writeHead(400, { 'content-type': 'text/plain' }).end('invalid_payload');
-      }
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as net.AddressInfo;
-  return { url: `http://127.0.0.1:${port}/services/T000/B000/XXXX`, messages, close: () => new Promise((r) => server.close(() => r())) };
-}
-
-export function tempDir(prefix: string): { dir: string; file(name: string, content: string, mode?: number): string; remove(): void } {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  return {
-    dir,
-    file(name, content, mode = 0o600) {
-      const p = join(dir, name);
-      writeFileSync(p, content, { mode });
-      return p;
-    },
-    remove: () => rmSync(dir, { recursive: true, force: true }),
-  };
+export function startSlackReceiver(): Promise<SlackReceiver> {
+  return slackReceiver({ strict: true });
 }
 
 export interface Ipblock extends Proc {

@@ -2,55 +2,25 @@
  * Starts REAL PostgreSQL 15 and Redis 7 (Debian packages) as private processes on free ports in temp dirs,
  * plus helpers to run the API in-process or as a child process. Everything is stopped and removed by `stop()`.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync, existsSync, readdirSync, statSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { pino } from 'pino';
 import { createLogger, loadConfig } from '@forum/shared';
+import { cookieHeader, freePort, readBody, startPostgres as pgServer, startRedis as redisServer, storeCookies, waitForWith, type RedisServer } from '@forum/test-support';
 import { configShape, secretKeys, type Config } from '../../src/config.js';
 import { buildRuntime, type Runtime } from '../../src/app.js';
 import { bootstrap } from '../../src/bootstrap.js';
 
 export const SERVICE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const PG_BIN = '/usr/lib/postgresql/15/bin';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, everyMs = 50): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  while (Date.now() < until) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      lastErr = err;
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
-}
-
-function run(cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr || r.stdout}`);
-}
-
-const asPostgres = (args: string[]) => (process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', ...args]] : [args[0], args.slice(1)]) as [string, string[]];
+export { freePort };
+/** waitFor of @forum/test-support at this suite's pace (20 s, every 50 ms). */
+export const waitFor = waitForWith({ timeoutMs: 20_000, intervalMs: 50 });
 
 export interface PgInstance {
   port: number;
@@ -60,20 +30,13 @@ export interface PgInstance {
 }
 
 export async function startPostgres(): Promise<PgInstance> {
-  const dir = mkdtempSync(join(tmpdir(), 'forum-api-pg-'));
-  if (process.getuid?.() === 0) chownSync(dir, Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim()), Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim()));
-  const port = await freePort();
-  const data = join(dir, 'data');
-  run(...asPostgres([`${PG_BIN}/initdb`, '-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync']));
   // trust on the unix socket (setup only), passwords over TCP (what the service uses)
-  run('sh', ['-c', `printf 'local all postgres trust\\nhost all all 127.0.0.1/32 scram-sha-256\\n' > ${data}/pg_hba.conf`]);
-  run(
-    ...asPostgres([
-      `${PG_BIN}/pg_ctl`, '-D', data, '-l', join(dir, 'log'), '-w', '-t', '30', 'start',
-      '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`,
-    ]),
-  );
-  const socketUrl = `postgresql://postgres@/postgres?host=${encodeURIComponent(dir)}&port=${port}`;
+  const srv = await pgServer({
+    prefix: 'forum-api-pg-',
+    hba: 'local all postgres trust\nhost all all 127.0.0.1/32 scram-sha-256\n',
+    settings: { synchronous_commit: 'off', full_page_writes: 'off', max_connections: 200 },
+  });
+  const { port, dir } = srv;
   const c = new pg.Client({ host: dir, port, user: 'postgres', database: 'postgres' });
   await waitFor('postgres', async () => {
     await c.connect();
@@ -82,55 +45,14 @@ export async function startPostgres(): Promise<PgInstance> {
   await c.query(`CREATE ROLE forum LOGIN PASSWORD 'forum-test-pw'`);
   await c.query(`CREATE DATABASE forum OWNER forum`);
   await c.end();
-  return {
-    port,
-    dir,
-    adminUrl: socketUrl,
-    async stop() {
-      spawnSync(...asPostgres([`${PG_BIN}/pg_ctl`, '-D', data, '-m', 'immediate', '-w', 'stop']));
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return { port, dir, adminUrl: `postgresql://postgres@/postgres?host=${encodeURIComponent(dir)}&port=${port}`, stop: () => srv.stop() };
 }
 
-export interface RedisInstance {
-  port: number;
-  password: string;
-  proc: ChildProcess;
-  stop(): Promise<void>;
-}
+export type RedisInstance = RedisServer;
 
-export async function startRedis(fixedPort?: number): Promise<RedisInstance> {
-  const dir = mkdtempSync(join(tmpdir(), 'forum-api-redis-'));
-  const port = fixedPort ?? (await freePort());
-  const password = 'redis-test-pw';
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--requirepass', password], {
-    stdio: 'ignore',
-  });
-  const { Redis } = await import('ioredis');
-  const probe = new Redis({ port, host: '127.0.0.1', password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => undefined);
-  await waitFor('redis', async () => {
-    if (probe.status !== 'ready') {
-      probe.disconnect();
-      await probe.connect();
-    }
-    return (await probe.ping()) === 'PONG';
-  });
-  probe.disconnect();
-  return {
-    port,
-    password,
-    proc,
-    async stop() {
-      if (proc.exitCode === null) {
-        const exited = new Promise((r) => proc.once('exit', r));
-        proc.kill('SIGKILL');
-        await exited;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+/** A real redis-server (password redis-test-pw); `fixedPort` brings a stopped one back on its port. Stopped with SIGKILL. */
+export function startRedis(fixedPort?: number): Promise<RedisInstance> {
+  return redisServer({ prefix: 'forum-api-redis-', password: 'redis-test-pw', port: fixedPort, stopSignal: 'SIGKILL' });
 }
 
 export interface Stack {
@@ -286,32 +208,19 @@ export class Client {
 
   async request(method: string, path: string, body?: unknown, opts: { csrf?: boolean; headers?: Record<string, string>; raw?: string } = {}) {
     const headers: Record<string, string> = { ...this.headers, ...(opts.headers ?? {}) };
-    if (this.cookies.size) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    if (this.cookies.size) headers.cookie = cookieHeader(this.cookies)!;
     if (method !== 'GET' && opts.csrf !== false) {
       if (!this.csrf) await this.request('GET', '/api/auth/');
       headers['x-csrftoken'] = this.csrf!;
-      if (!headers.cookie || !headers.cookie.includes('csrftoken')) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+      if (!headers.cookie || !headers.cookie.includes('csrftoken')) headers.cookie = cookieHeader(this.cookies)!;
     }
     let payload: string | undefined;
     if (opts.raw !== undefined) payload = opts.raw;
     else if (body !== undefined) payload = JSON.stringify(body);
     if (payload !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
     const res = await fetch(this.base + path, { method, headers, body: payload, redirect: 'manual' });
-    for (const sc of res.headers.getSetCookie()) {
-      const [pair, ...attrs] = sc.split(';');
-      const eq = pair.indexOf('=');
-      const k = pair.slice(0, eq).trim();
-      const v = pair.slice(eq + 1).trim();
-      if (!v || attrs.some((a) => /expires=Thu, 01 Jan 1970/i.test(a))) this.cookies.delete(k);
-      else this.cookies.set(k, v);
-    }
-    const text = await res.text();
-    let json: any;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
+    storeCookies(this.cookies, res.headers);
+    const { text, json } = await readBody(res);
     return { status: res.status, body: json, text, headers: res.headers };
   }
   get = (p: string, o?: { headers?: Record<string, string> }) => this.request('GET', p, undefined, o);
