@@ -1,6 +1,6 @@
 import os from 'node:os';
 import Docker from 'dockerode';
-import { createBaseApp, createLogger, env, installGracefulShutdown, loadConfigOrExit, promClient, z } from '@forum/shared';
+import { callbackGauges, createBaseApp, createLogger, env, installGracefulShutdown, loadConfigOrExit, z } from '@forum/shared';
 import { InfluxWriter } from '@forum/metrics-agent/writer';
 import { apiToEcs, docId, indexFor, nginxAccessToEcs, nginxErrorToEcs } from './ecs.js';
 import { EsShipper } from './shipper.js';
@@ -91,7 +91,7 @@ const follower = new LogFollower(
 void follower.start();
 
 const { app, metrics, finish } = createBaseApp({ service: 'log-shipper', logger });
-for (const [name, help, get] of [
+callbackGauges(metrics.registry, [
   ['log_shipper_lines_total', 'Log lines read from Docker', () => lines],
   ['log_shipper_unparsed_total', 'Lines that matched no format', () => unparsed],
   ['log_shipper_shipped_total', 'Documents accepted by Elasticsearch', () => shipper.stats.shipped],
@@ -99,9 +99,7 @@ for (const [name, help, get] of [
   ['log_shipper_rejected_total', 'Documents Elasticsearch rejected', () => shipper.stats.rejected],
   ['log_shipper_buffered', 'Documents waiting for Elasticsearch', () => shipper.stats.buffered],
   ['log_shipper_followed_containers', 'Containers whose logs are followed', () => follower.containers.length],
-] as const) {
-  new promClient.Gauge({ name, help, registers: [metrics.registry], collect() { this.set(get()); } });
-}
+]);
 app.get('/metrics', metrics.handler);
 finish(app);
 const server = app.listen(cfg.PORT, () => logger.info({ port: cfg.PORT, es: cfg.ES_URL ? new URL(cfg.ES_URL).origin : null }, 'log-shipper started'));

@@ -1,7 +1,7 @@
 import './threadpool.js';
 import os from 'node:os';
 import Docker from 'dockerode';
-import { createBaseApp, createLogger, env, installGracefulShutdown, loadConfigOrExit, promClient, z } from '@forum/shared';
+import { callbackGauges, createBaseApp, createLogger, env, installGracefulShutdown, loadConfigOrExit, z } from '@forum/shared';
 import { InfluxWriter } from './writer.js';
 import { Agent } from './agent.js';
 import { DEFAULT_TARGETS, discoverDns, discoverDocker, parseStaticTargets, parseTargetMap } from './discovery.js';
@@ -103,14 +103,12 @@ const agent = new Agent({
 });
 
 const { app, metrics, finish } = createBaseApp({ service: 'metrics-agent', logger, checks: { gathering: async () => agent.gathers > 0 || Promise.reject(new Error('no gather yet')) } });
-for (const [name, help, get] of [
+callbackGauges(metrics.registry, [
   ['metrics_agent_buffered_points', 'Points waiting for InfluxDB', () => writer.stats.buffered],
   ['metrics_agent_dropped_points_total', 'Points dropped because the buffer was full', () => writer.stats.dropped],
   ['metrics_agent_written_points_total', 'Points written to InfluxDB', () => writer.stats.written],
   ['metrics_agent_write_errors_total', 'Failed InfluxDB writes', () => writer.stats.writeErrors],
-] as const) {
-  new promClient.Gauge({ name, help, registers: [metrics.registry], collect() { this.set(get()); } });
-}
+]);
 app.get('/metrics', metrics.handler);
 finish(app);
 const server = app.listen(cfg.PORT, () => logger.info({ port: cfg.PORT, influx: cfg.INFLUX_URL, intervalSeconds: cfg.INTERVAL_SECONDS }, 'metrics-agent started'));

@@ -1,5 +1,5 @@
 import Docker from 'dockerode';
-import { createBaseApp, createLogger, env, installGracefulShutdown, loadConfigOrExit, promClient, z } from '@forum/shared';
+import { callbackGauges, createBaseApp, createLogger, env, installGracefulShutdown, loadConfigOrExit, z } from '@forum/shared';
 import { InfluxWriter } from '@forum/metrics-agent/writer';
 import { discoverNodes } from './nodes.js';
 import { pollAll, type SnmpAuth, type SnmpNode } from './poller.js';
@@ -111,9 +111,11 @@ tick();
 const timer = setInterval(tick, cfg.POLL_INTERVAL_SECONDS * 1000);
 
 const { app, metrics, finish } = createBaseApp({ service: 'snmp-poller', logger, checks: { polled: async () => polls > 0 || Promise.reject(new Error('no poll yet')) } });
-new promClient.Gauge({ name: 'snmp_nodes', help: 'Nodes polled', registers: [metrics.registry], collect() { this.set(nodesGauge.total); } });
-new promClient.Gauge({ name: 'snmp_nodes_up', help: 'Nodes that answered the last poll', registers: [metrics.registry], collect() { this.set(nodesGauge.up); } });
-new promClient.Gauge({ name: 'snmp_dropped_points_total', help: 'Points dropped because the buffer was full', registers: [metrics.registry], collect() { this.set(writer.stats.dropped); } });
+callbackGauges(metrics.registry, [
+  ['snmp_nodes', 'Nodes polled', () => nodesGauge.total],
+  ['snmp_nodes_up', 'Nodes that answered the last poll', () => nodesGauge.up],
+  ['snmp_dropped_points_total', 'Points dropped because the buffer was full', () => writer.stats.dropped],
+]);
 app.get('/metrics', metrics.handler);
 app.get('/v1/nodes', (_req, res) => res.json({ nodes, down: [...down], lastDiscovery: new Date(lastDiscovery).toISOString() }));
 finish(app);
