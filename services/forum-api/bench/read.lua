@@ -4,6 +4,11 @@ local path = os.getenv("READ_PATH") or "/api/threads/%d/posts/"
 math.randomseed(os.time())
 -- a browser that has visited once carries the csrftoken cookie
 local headers = { ["Cookie"] = "csrftoken=" .. string.rep("ab12", 12) }
+-- PACE_MS > 0: each connection waits that long after a response before its next request (a paced, not saturating, load)
+local pace = tonumber(os.getenv("PACE_MS") or "0")
+if pace > 0 then
+  delay = function() return pace end
+end
 request = function()
   return wrk.format("GET", string.format(path, math.random(1, n)), headers)
 end
