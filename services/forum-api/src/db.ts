@@ -21,6 +21,41 @@ export interface Db {
   close(): Promise<void>;
 }
 
+/** A statement that only reads: safe to send again when its connection broke before an answer came. */
+const READ_ONLY = /^\s*select\b(?![\s\S]*\b(for\s+(update|share|no\s+key\s+update|key\s+share)|nextval|setval|pg_advisory)\b)/i;
+/** Connection-class failures: the statement may not have run (pgpool restarts every child on a primary failover). */
+export function isConnectionLoss(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  if (typeof e?.code === 'string' && /^(08|57P0[123])/.test(e.code)) return true;
+  return /Connection terminated|ECONNRESET|ECONNREFUSED|EPIPE|Client has encountered a connection error|server closed the connection/i.test(String(e?.message ?? ''));
+}
+const READ_RETRY_DELAYS_MS = [200, 600, 1500];
+
+/**
+ * pool.query() of a plain SELECT is retried (3 times, 0.2/0.6/1.5 s) when the connection broke: a PostgreSQL
+ * failover makes pgpool drop every session, and without this each read in flight at that moment is an error for
+ * the user (the drills require < 1 % failed reads during a failover). Writes and transactions are never retried
+ * here: they may have committed before the connection broke.
+ */
+function retryReads(pool: pg.Pool): void {
+  const orig = pool.query.bind(pool) as (...a: unknown[]) => Promise<unknown>;
+  (pool as unknown as { query: (...a: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    const first = args[0] as string | { text?: string } | undefined;
+    const sql = typeof first === 'string' ? first : first?.text;
+    if (args.some((a) => typeof a === 'function') || !sql || !READ_ONLY.test(sql)) return orig(...args);
+    return (async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await orig(...args);
+        } catch (err) {
+          if (attempt >= READ_RETRY_DELAYS_MS.length || !isConnectionLoss(err)) throw err;
+          await new Promise((r) => setTimeout(r, READ_RETRY_DELAYS_MS[attempt]));
+        }
+      }
+    })();
+  };
+}
+
 export function createDb(cfg: Pick<Config, 'PGHOST' | 'PGPORT' | 'PGDATABASE' | 'PGUSER' | 'PGPASSWORD' | 'PG_POOL_MAX' | 'PG_APP_NAME_PRIMARY' | 'PG_APP_NAME_REPLICA' | 'PG_STATEMENT_TIMEOUT_MS'>): Db {
   const stats = { queries: 0 };
   const base = {
@@ -36,6 +71,7 @@ export function createDb(cfg: Pick<Config, 'PGHOST' | 'PGPORT' | 'PGDATABASE' | 
   };
   const rw = new pg.Pool({ ...base, application_name: cfg.PG_APP_NAME_PRIMARY });
   const ro = new pg.Pool({ ...base, application_name: cfg.PG_APP_NAME_REPLICA });
+  for (const pool of [rw, ro]) retryReads(pool);
   for (const pool of [rw, ro]) {
     // an idle client losing its server (failover) must not crash the process
     pool.on('error', () => undefined);

@@ -11,6 +11,10 @@ export function createRedis(url: string, password: string | undefined, logger: L
     password: password || undefined,
     maxRetriesPerRequest: opts.blocking ? null : 2,
     connectTimeout: 3000,
+    // a connection that HAProxy no longer forwards (its master died and the session was not cut) never answers:
+    // without this, commands on it hang forever (seen in the Redis-master drill). Any pending command with no
+    // reply for 3 s destroys the socket and reconnects; BLOCK waits (1 s, jobs.ts) stay below it.
+    socketTimeout: 3000,
     enableReadyCheck: true,
     lazyConnect: false,
     retryStrategy: (times) => Math.min(100 * times, 2000),

@@ -25,10 +25,12 @@ try {
   process.exit(1);
 }
 
-const redisOpts = { password: cfg.REDIS_PASSWORD, maxRetriesPerRequest: 3, enableAutoPipelining: false, connectTimeout: 5000 };
+// socketTimeout: a command with no reply destroys the connection and reconnects (a session HAProxy no longer
+// forwards after a Redis master died would otherwise hang forever); the stream reader's BLOCK is 5 s, so 8 s there
+const redisOpts = { password: cfg.REDIS_PASSWORD, maxRetriesPerRequest: 3, enableAutoPipelining: false, connectTimeout: 5000, socketTimeout: 3000 };
 const redis = new Redis(cfg.REDIS_URL, redisOpts);
 const subscriber = new Redis(cfg.REDIS_URL, redisOpts);
-const streamConn = new Redis(cfg.REDIS_URL, { ...redisOpts, maxRetriesPerRequest: null });
+const streamConn = new Redis(cfg.REDIS_URL, { ...redisOpts, maxRetriesPerRequest: null, socketTimeout: 8000 });
 for (const [name, conn] of Object.entries({ redis, subscriber, streamConn })) {
   conn.on('error', (err) => logger.warn({ conn: name, err: err.message }, 'redis connection error'));
 }
