@@ -19,11 +19,15 @@ export class Client {
     if (body !== undefined) headers['content-type'] = 'application/json';
     const csrf = this.cookies.get('csrftoken');
     if (csrf && method !== 'GET') headers['x-csrftoken'] = csrf;
+    const t0 = Date.now();
     const res = await fetch(`${EDGE_URL}${path}`, {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(timeoutMs),
+    }).catch((err: Error) => {
+      // a DOMException prints as {} in the test report: name the request
+      throw new Error(`${method} ${path}: ${err.name}: ${err.message} after ${Date.now() - t0} ms`);
     });
     for (const c of res.headers.getSetCookie()) {
       const [kv] = c.split(';');
