@@ -45,7 +45,11 @@ export function guestFastPath(app: Express, cache: PageCache, metrics: ServiceMe
     if (!body) return false;
 
     const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
-    res.setHeader('X-Request-Id', requestId);
+    try {
+      res.setHeader('X-Request-Id', requestId);
+    } catch {
+      return false; // a header value node refuses to echo: Express answers (and logs) it as it always did
+    }
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
     res.setHeader('Content-Length', body.length);
     res.end(body);
