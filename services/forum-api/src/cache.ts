@@ -43,14 +43,15 @@ export class PageCache {
   private listsSeq = 0;
   private seq = 0;
   private epoch = 0;
-  private size = 0;
+  /** bytes of cached bodies (the budget is maxBytes: the api runs with a 512 MB memory limit) */
+  private bytes = 0;
   private subscribed = false;
   private static readonly RECENT_MS = 60_000;
   private lastPrune = 0;
 
   constructor(
     private readonly ttlMs: number,
-    private readonly maxEntries = 20_000,
+    private readonly maxBytes = 64 * 1024 * 1024,
   ) {}
 
   /** Caching happens only while the TTL is positive and the invalidation channel is subscribed. */
@@ -67,7 +68,7 @@ export class PageCache {
   clear(): void {
     this.threads = new Map();
     this.lists = new Map();
-    this.size = 0;
+    this.bytes = 0;
     this.epoch++;
   }
 
@@ -76,7 +77,7 @@ export class PageCache {
     if (!e) return undefined;
     if (e.expires > now) return e.body;
     m!.delete(key);
-    this.size--;
+    this.bytes -= e.body.length;
     return undefined;
   }
 
@@ -92,11 +93,31 @@ export class PageCache {
     return { epoch: this.epoch, seq: this.seq, at: Date.now() };
   }
 
-  private room(): void {
-    if (this.size < this.maxEntries) return;
+  /** Makes room for `add` bytes: drops expired pages first, everything if that is not enough. */
+  private room(add: number): void {
+    if (this.bytes + add <= this.maxBytes) return;
+    const now = Date.now();
+    const sweep = (m: Map<string, Entry>) => {
+      for (const [k, e] of m)
+        if (e.expires <= now) {
+          m.delete(k);
+          this.bytes -= e.body.length;
+        }
+    };
+    for (const [id, m] of this.threads) {
+      sweep(m);
+      if (m.size === 0) this.threads.delete(id);
+    }
+    sweep(this.lists);
+    if (this.bytes + add <= this.maxBytes * 0.75) return;
     this.threads = new Map();
     this.lists = new Map();
-    this.size = 0;
+    this.bytes = 0;
+  }
+
+  /** Bytes of cached bodies (tests, metrics). */
+  get sizeBytes(): number {
+    return this.bytes;
   }
 
   /** Nothing dropped the thread's pages since the ticket was taken. */
@@ -123,18 +144,18 @@ export class PageCache {
   setThread(threadId: number, key: string, body: Buffer, t: Ticket): void {
     const expires = this.expiry(this.threadUnchanged(threadId, t), this.recent.get(threadId)?.at ?? 0);
     if (!expires) return;
-    this.room();
+    this.room(body.length);
     let m = this.threads.get(threadId);
     if (!m) this.threads.set(threadId, (m = new Map()));
-    if (!m.has(key)) this.size++;
+    this.bytes += body.length - (m.get(key)?.body.length ?? 0);
     m.set(key, { body, expires });
   }
 
   setList(key: string, body: Buffer, t: Ticket): void {
     const expires = this.expiry(this.listsUnchanged(t), this.listsAt);
     if (!expires) return;
-    this.room();
-    if (!this.lists.has(key)) this.size++;
+    this.room(body.length);
+    this.bytes += body.length - (this.lists.get(key)?.body.length ?? 0);
     this.lists.set(key, { body, expires });
   }
 
@@ -147,14 +168,14 @@ export class PageCache {
     if (threadId > 0) {
       const m = this.threads.get(threadId);
       if (m) {
-        this.size -= m.size;
+        for (const e of m.values()) this.bytes -= e.body.length;
         this.threads.delete(threadId);
       }
       this.recent.set(threadId, { seq, at: now });
     }
     this.listsSeq = seq;
     this.listsAt = now;
-    this.size -= this.lists.size;
+    for (const e of this.lists.values()) this.bytes -= e.body.length;
     this.lists = new Map();
     if (now - this.lastPrune > PageCache.RECENT_MS) {
       this.lastPrune = now;

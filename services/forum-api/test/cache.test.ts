@@ -369,6 +369,24 @@ describe('PageCache rules', () => {
     assert.equal(cache.getThread(4, 'posts:1')?.toString(), 'quiet thread');
   });
 
+  test('the cache holds at most its byte budget, and invalidations give the bytes back', () => {
+    const cache = new PageCache(60_000, 1000);
+    cache.setSubscribed(true);
+    for (let i = 1; i <= 12; i++) {
+      cache.setThread(i, 'posts:1', Buffer.alloc(200, 97), cache.ticket());
+      assert.ok(cache.sizeBytes <= 1000, `${cache.sizeBytes} bytes after ${i} pages`);
+      assert.ok(cache.getThread(i, 'posts:1'), 'the page just stored is there');
+    }
+    const before = cache.sizeBytes;
+    cache.setThread(12, 'posts:1', Buffer.alloc(100, 97), cache.ticket()); // a replaced page counts once
+    assert.equal(cache.sizeBytes, before - 100);
+    cache.invalidateThread(12);
+    assert.equal(cache.sizeBytes, before - 200);
+    cache.setList('x', Buffer.alloc(50, 97), cache.ticket());
+    cache.invalidateThread(0);
+    assert.equal(cache.sizeBytes, before - 200);
+  });
+
   test('ANON_CACHE_MS=0 disables it', () => {
     const cache = new PageCache(0);
     cache.setSubscribed(true);
