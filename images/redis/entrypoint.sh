@@ -39,21 +39,24 @@ maxmemory-policy noeviction
 tcp-keepalive 30
 CONF
 # Role: Sentinel's view wins. Without sentinels: a live master, else the bootstrap node is master.
-# If Sentinel still names THIS node (we were just killed and restarted), wait for its failover to
-# finish rather than come back as a second master; keep the role only if it still names us afterwards.
+# If Sentinel names THIS node, or an address that does not answer as a master (typically our own previous task's
+# IP: we were the master, got killed or updated, and came back with a new IP before Sentinel failed over), wait for
+# the failover and follow the master it produces: replicating from a dead IP would leave this node outside the
+# cluster for good (Sentinel only knows it by the old IP). Keep the named role only if nothing better appears.
 MY_IPS=" $(hostname -I 2>/dev/null) "
 is_me() { [[ "$1" == "$NODE_NAME" || "$MY_IPS" == *" $1 "* ]]; }
+answers_as_master() { rcli "$1" 6379 info replication | tr -d '\r' | grep -q '^role:master'; }
 master=""; me_since=""
-for i in $(seq 1 "${ROLE_WAIT_SECONDS:-15}"); do
+for i in $(seq 1 "${ROLE_WAIT_SECONDS:-30}"); do
   master=$(sentinel_master || true)
-  if [[ -n "$master" ]] && is_me "$master"; then
+  if [[ -n "$master" ]] && ! is_me "$master" && answers_as_master "$master"; then break; fi
+  if [[ -n "$master" ]]; then
     other=$(live_master "$NODE_NAME" || true)
     if [[ -n "$other" ]]; then master="$other"; break; fi
     me_since=${me_since:-$SECONDS}
-    (( SECONDS - me_since >= ${SELF_MASTER_WAIT_SECONDS:-8} )) && break
+    (( SECONDS - me_since >= ${SELF_MASTER_WAIT_SECONDS:-20} )) && break
     sleep 1; continue
   fi
-  [[ -n "$master" ]] && break
   master=$(live_master "$NODE_NAME" || true)
   [[ -n "$master" ]] && break
   [[ "$NODE_NAME" == "$BOOTSTRAP_NODE" ]] && { master="$NODE_NAME"; break; }
