@@ -11,7 +11,13 @@ export const SETTLE_TTL_MS = 1000;
 interface Entry {
   body: Buffer;
   expires: number;
+  /** from this time on, the first hit starts `refresh` (once) while the entry keeps being served until `expires` */
+  refreshAt: number;
+  refresh?: () => void;
 }
+
+/** Rebuilds a page in the background (the route's guest build through its single-flight); never throws. */
+export type Refresh = () => void;
 
 /** Taken before a page is built; the page is stored only if its thread did not change in between. */
 export interface Ticket {
@@ -75,7 +81,15 @@ export class PageCache {
   private fresh(m: Map<string, Entry> | undefined, key: string, now: number): Buffer | undefined {
     const e = m?.get(key);
     if (!e) return undefined;
-    if (e.expires > now) return e.body;
+    if (e.expires > now) {
+      if (now >= e.refreshAt && e.refresh) {
+        // refresh ahead: rebuild before expiry so a hot page never makes a reader wait on the database
+        const refresh = e.refresh;
+        e.refresh = undefined;
+        setImmediate(refresh);
+      }
+      return e.body;
+    }
     m!.delete(key);
     this.bytes -= e.body.length;
     return undefined;
@@ -141,22 +155,27 @@ export class PageCache {
     return now + this.ttlMs - Math.floor(Math.random() * (this.ttlMs / 4));
   }
 
-  setThread(threadId: number, key: string, body: Buffer, t: Ticket): void {
+  /** The last quarter of an entry's life is its refresh-ahead window. */
+  private entry(body: Buffer, expires: number, refresh?: Refresh): Entry {
+    return { body, expires, refreshAt: expires - (expires - Date.now()) / 4, refresh };
+  }
+
+  setThread(threadId: number, key: string, body: Buffer, t: Ticket, refresh?: Refresh): void {
     const expires = this.expiry(this.threadUnchanged(threadId, t), this.recent.get(threadId)?.at ?? 0);
     if (!expires) return;
     this.room(body.length);
     let m = this.threads.get(threadId);
     if (!m) this.threads.set(threadId, (m = new Map()));
     this.bytes += body.length - (m.get(key)?.body.length ?? 0);
-    m.set(key, { body, expires });
+    m.set(key, this.entry(body, expires, refresh));
   }
 
-  setList(key: string, body: Buffer, t: Ticket): void {
+  setList(key: string, body: Buffer, t: Ticket, refresh?: Refresh): void {
     const expires = this.expiry(this.listsUnchanged(t), this.listsAt);
     if (!expires) return;
     this.room(body.length);
     this.bytes += body.length - (this.lists.get(key)?.body.length ?? 0);
-    this.lists.set(key, { body, expires });
+    this.lists.set(key, this.entry(body, expires, refresh));
   }
 
   private listsAt = 0;

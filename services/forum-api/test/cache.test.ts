@@ -369,6 +369,23 @@ describe('PageCache rules', () => {
     assert.equal(cache.getThread(4, 'posts:1')?.toString(), 'quiet thread');
   });
 
+  test('in the last quarter of its life a page is rebuilt ahead (once) while still being served', async () => {
+    const cache = live(60_000);
+    cache.invalidateThread(5); // settle window: this page lives exactly 1 s, refresh from 750 ms
+    let refreshes = 0;
+    cache.setThread(5, 'posts:1', page('v1'), cache.ticket(), () => void refreshes++);
+    assert.equal(cache.getThread(5, 'posts:1')?.toString(), 'v1');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(refreshes, 0, 'not yet');
+    await new Promise((r) => setTimeout(r, 800));
+    assert.equal(cache.getThread(5, 'posts:1')?.toString(), 'v1', 'still served while the refresh runs');
+    assert.equal(cache.getThread(5, 'posts:1')?.toString(), 'v1');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(refreshes, 1, 'one refresh for many hits');
+    await new Promise((r) => setTimeout(r, 250));
+    assert.equal(cache.getThread(5, 'posts:1'), undefined, 'never served past its expiry');
+  });
+
   test('the cache holds at most its byte budget, and invalidations give the bytes back', () => {
     const cache = new PageCache(60_000, 1000);
     cache.setSubscribed(true);

@@ -5,7 +5,7 @@ import type { Queryable } from '../db.js';
 import {
   attachments, body, categoryId, flag, parseId, parseOptionalInt, pinWeight, RULES, slugify, validatePost, validateTitle,
 } from '../domain.js';
-import type { Ticket } from '../cache.js';
+import type { Refresh, Ticket } from '../cache.js';
 import { renderPost } from '../render.js';
 import {
   postJson, THREAD_COLUMNS, threadIsRead, threadJoins, threadJson, threadUrl, type PostRow, type ThreadRow,
@@ -72,20 +72,20 @@ function sendBody(res: Response, body: Buffer): void {
 interface Slot {
   flightKey: string;
   get(): Buffer | undefined;
-  set(body: Buffer, t: Ticket): void;
+  set(body: Buffer, t: Ticket, refresh: Refresh): void;
   /** true while nothing invalidated the page since the ticket was taken */
   unchanged(t: Ticket): boolean;
 }
 const threadSlot = (ctx: Ctx, id: number, key: string): Slot => ({
   flightKey: `t|${id}|${key}`,
   get: () => ctx.cache.getThread(id, key),
-  set: (b, t) => ctx.cache.setThread(id, key, b, t),
+  set: (b, t, refresh) => ctx.cache.setThread(id, key, b, t, refresh),
   unchanged: (t) => ctx.cache.threadUnchanged(id, t),
 });
 const listSlot = (ctx: Ctx, key: string): Slot => ({
   flightKey: `l|${key}`,
   get: () => ctx.cache.getList(key),
-  set: (b, t) => ctx.cache.setList(key, b, t),
+  set: (b, t, refresh) => ctx.cache.setList(key, b, t, refresh),
   unchanged: (t) => ctx.cache.listsUnchanged(t),
 });
 
@@ -93,10 +93,31 @@ const listSlot = (ctx: Ctx, key: string): Slot => ({
 const inFlight = new Map<string, { ticket: Ticket; body: Promise<Buffer> }>();
 
 /**
- * Guests get the cached body when fresh; otherwise `build` runs once for all guests asking at the same time (a
- * guest arriving after an invalidation never joins a build that began before it) and its body is cached, unless
- * the page was invalidated while it was being built (the ticket). Signed-in users are never cached.
+ * The guest body of a page through one shared build: a guest arriving after an invalidation never joins a build
+ * that began before it; the body is stored unless the page was invalidated while it was being built (the ticket),
+ * with this same build as its refresh-ahead.
  */
+function guestBuild(ctx: Ctx, slot: Slot, build: () => Promise<unknown>): Promise<Buffer> {
+  const current = inFlight.get(slot.flightKey);
+  if (current && slot.unchanged(current.ticket)) return current.body;
+  const ticket = ctx.cache.ticket();
+  const body = build().then((page) => {
+    const b = Buffer.from(JSON.stringify(page));
+    slot.set(b, ticket, () => {
+      guestBuild(ctx, slot, build).catch((err: Error) => ctx.logger.warn({ err: err.message, page: slot.flightKey }, 'page refresh failed'));
+    });
+    return b;
+  });
+  const f = { ticket, body };
+  inFlight.set(slot.flightKey, f);
+  const done = () => {
+    if (inFlight.get(slot.flightKey) === f) inFlight.delete(slot.flightKey);
+  };
+  body.then(done, done);
+  return body;
+}
+
+/** Guests get the cached body when fresh, else the shared build's; signed-in users are never cached. */
 async function cached(ctx: Ctx, res: Response, viewer: SessionUser | undefined, slot: Slot, build: () => Promise<unknown>): Promise<void> {
   if (viewer) {
     res.json(await build());
@@ -104,22 +125,7 @@ async function cached(ctx: Ctx, res: Response, viewer: SessionUser | undefined, 
   }
   const hit = slot.get();
   if (hit) return sendBody(res, hit);
-  let flight = inFlight.get(slot.flightKey);
-  if (!flight || !slot.unchanged(flight.ticket)) {
-    const ticket = ctx.cache.ticket();
-    const body = build().then((page) => {
-      const b = Buffer.from(JSON.stringify(page));
-      slot.set(b, ticket);
-      return b;
-    });
-    const f = (flight = { ticket, body });
-    inFlight.set(slot.flightKey, f);
-    const done = () => {
-      if (inFlight.get(slot.flightKey) === f) inFlight.delete(slot.flightKey);
-    };
-    body.then(done, done);
-  }
-  sendBody(res, await flight.body);
+  sendBody(res, await guestBuild(ctx, slot, build));
 }
 
 const POST_COLUMNS = 'p.id, p.poster_id, p.poster_name, u.slug AS poster_slug, p.parsed, p.posted_on, p.updated_on, p.edits';
