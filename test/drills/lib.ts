@@ -62,6 +62,8 @@ export async function newUser(tag: string): Promise<{ client: Client; threadId: 
 interface Event {
   at: number;
   ok: boolean;
+  /** why it failed: HTTP status + error code, or the client error */
+  why?: string;
 }
 
 /** Writers post into their own thread (flood limit: 1 post / 3 s / user); readers read threads. */
@@ -84,14 +86,17 @@ export class Load {
     while (!this.stop) {
       const at = Date.now();
       let ok = false;
+      let why: string | undefined;
       try {
         const r = await u.client.req('POST', `/api/threads/${u.threadId}/posts/`, { post: `drill post ${++n} at ${at}` });
         ok = r.status >= 200 && r.status < 300 && r.json?.id !== undefined;
         if (ok) this.acked.push({ threadId: u.threadId, postId: Number(r.json.id) });
-      } catch {
+        else why = `${r.status} ${r.json?.code ?? ''}`.trim();
+      } catch (err) {
         ok = false;
+        why = (err as Error).message.replace(/^POST \S+: /, '').replace(/ after \d+ ms$/, '');
       }
-      this.writes.push({ at, ok });
+      this.writes.push({ at, ok, why });
       // the flood limit (1 post / 3 s / user) only counts posts that were made: a failed write is retried soon,
       // so the RTO is measured to ~0.3 s rather than to the 3 s posting interval
       await sleep(Math.max(0, (ok ? 3100 : 300) - (Date.now() - at)));
@@ -101,10 +106,10 @@ export class Load {
     while (!this.stop) {
       const at = Date.now();
       try {
-        const r = await u.client.req('GET', `/api/threads/${u.threadId}/posts/`);
-        this.reads.push({ at, ok: r.status === 200 });
-      } catch {
-        this.reads.push({ at, ok: false });
+        const r = await u.client.req('GET', `/api/threads/${u.threadId}/posts/`, undefined, 15_000);
+        this.reads.push({ at, ok: r.status === 200, why: r.status === 200 ? undefined : `${r.status} ${r.json?.code ?? ''}`.trim() });
+      } catch (err) {
+        this.reads.push({ at, ok: false, why: (err as Error).message.replace(/^GET \S+: /, '').replace(/ after \d+ ms$/, '') });
       }
       await sleep(Math.max(0, 250 - (Date.now() - at)));
     }
@@ -120,6 +125,12 @@ export class Load {
     if (!lastFail) return 0;
     const next = after.find((e) => e.ok && e.at > lastFail.at);
     return next ? next.at - faultAt : Number.POSITIVE_INFINITY;
+  }
+  /** failure reasons after the fault, most frequent first: "503 service_unavailable x4" */
+  reasons(faultAt: number, kind: 'writes' | 'reads'): string[] {
+    const n = new Map<string, number>();
+    for (const e of this[kind]) if (e.at >= faultAt && !e.ok) n.set(e.why ?? '?', (n.get(e.why ?? '?') ?? 0) + 1);
+    return [...n].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} x${v}`);
   }
   failed(faultAt: number) {
     return {
@@ -244,6 +255,8 @@ export interface DrillReport {
   fullStrength: boolean;
   fullStrengthMs: number;
   detail?: string;
+  writeErrors?: string[];
+  readErrors?: string[];
 }
 
 /** Runs one drill: USERS writers/readers, BEFORE_MS steady load, the fault, AFTER_MS load, then the checks. */
@@ -270,6 +283,8 @@ export async function runDrill(name: string, fault: () => void): Promise<DrillRe
     fullStrength: fs.ok,
     fullStrengthMs: fs.ms,
     detail: fs.detail || undefined,
+    writeErrors: load.reasons(faultAt, 'writes'),
+    readErrors: load.reasons(faultAt, 'reads'),
   };
   process.stdout.write(`# DRILL ${JSON.stringify(report)}\n`);
   return report;

@@ -27,12 +27,17 @@ const READ_ONLY = /^\s*select\b(?![\s\S]*\b(for\s+(update|share|no\s+key\s+updat
 export function isConnectionLoss(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
   if (typeof e?.code === 'string' && /^(08|57P0[123])/.test(e.code)) return true;
-  return /Connection terminated|ECONNRESET|ECONNREFUSED|EPIPE|Client has encountered a connection error|server closed the connection/i.test(String(e?.message ?? ''));
+  // the last three are pgpool's own refusals while it fails a backend over
+  return /Connection terminated|ECONNRESET|ECONNREFUSED|EPIPE|Client has encountered a connection error|server closed the connection|failed to create a backend connection|not accepting any new connections|executing failover/i.test(
+    String(e?.message ?? ''),
+  );
 }
-const READ_RETRY_DELAYS_MS = [200, 600, 1500];
+// ~9 s in all: a PostgreSQL failover (repmgrd promotion + pgpool's failover, during which pgpool refuses sessions)
+// takes 5-10 s here; a read that waits that long is still far inside the SLA (GET p95 < 40 s), an error is not
+const READ_RETRY_DELAYS_MS = [200, 400, 800, 1500, 2500, 3500];
 
 /**
- * pool.query() of a plain SELECT is retried (3 times, 0.2/0.6/1.5 s) when the connection broke: a PostgreSQL
+ * pool.query() of a plain SELECT is retried (6 times over ~9 s) when the connection broke: a PostgreSQL
  * failover makes pgpool drop every session, and without this each read in flight at that moment is an error for
  * the user (the drills require < 1 % failed reads during a failover). Writes and transactions are never retried
  * here: they may have committed before the connection broke.
