@@ -15,6 +15,9 @@ export function createRedis(url: string, password: string | undefined, logger: L
     // without this, commands on it hang forever (seen in the Redis-master drill). Any pending command with no
     // reply for 3 s destroys the socket and reconnects; BLOCK waits (1 s, jobs.ts) stay below it.
     socketTimeout: 3000,
+    // TCP keepalive from 2 s idle (probe interval/count come from the stack's sysctls): an idle connection through
+    // a killed redis-proxy task is dropped and re-made in seconds, not when the next command hangs on it
+    keepAlive: 2000,
     enableReadyCheck: true,
     lazyConnect: false,
     retryStrategy: (times) => Math.min(100 * times, 2000),
