@@ -49,6 +49,8 @@ export class PageCache {
   private listsSeq = 0;
   private seq = 0;
   private epoch = 0;
+  /** Guests' page builds in flight, by page: concurrent misses of one page share one build (no stampede). */
+  readonly flights = new Map<string, { ticket: Ticket; body: Promise<Buffer> }>();
   /** bytes of cached bodies (the budget is maxBytes: the api runs with a 512 MB memory limit) */
   private bytes = 0;
   private subscribed = false;

@@ -89,15 +89,13 @@ const listSlot = (ctx: Ctx, key: string): Slot => ({
   unchanged: (t) => ctx.cache.listsUnchanged(t),
 });
 
-/** Guests' page builds in flight, by slot: concurrent misses of one page share one build (no stampede). */
-const inFlight = new Map<string, { ticket: Ticket; body: Promise<Buffer> }>();
-
 /**
  * The guest body of a page through one shared build: a guest arriving after an invalidation never joins a build
  * that began before it; the body is stored unless the page was invalidated while it was being built (the ticket),
  * with this same build as its refresh-ahead.
  */
 function guestBuild(ctx: Ctx, slot: Slot, build: () => Promise<unknown>): Promise<Buffer> {
+  const inFlight = ctx.cache.flights;
   const current = inFlight.get(slot.flightKey);
   if (current && slot.unchanged(current.ticket)) return current.body;
   const ticket = ctx.cache.ticket();
