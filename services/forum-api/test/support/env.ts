@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -109,7 +109,8 @@ export async function startApi(env: Record<string, string>, opts: { logLines?: s
   const rt = buildRuntime(cfg, logger);
   await bootstrap(cfg, rt.db, logger);
   const server: Server = await new Promise((resolve) => {
-    const s = rt.app.listen(0, '127.0.0.1', () => resolve(s));
+    // the same handler main.ts serves (guests' cached-page fast path, then Express)
+    const s = createHttpServer(rt.handler).listen(0, '127.0.0.1', () => resolve(s));
   });
   const { port } = server.address() as AddressInfo;
   return {
