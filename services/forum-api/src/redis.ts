@@ -21,8 +21,9 @@ export function createRedis(url: string, password: string | undefined, logger: L
     enableReadyCheck: true,
     lazyConnect: false,
     retryStrategy: (times) => Math.min(100 * times, 2000),
-    // a demoted master answers READONLY: reconnect so HAProxy routes us to the new master
-    reconnectOnError: (err) => err.message.startsWith('READONLY'),
+    // a demoted master (or a replica a just-started HAProxy routed us to before its first health check marked it
+    // down) answers READONLY: reconnect so HAProxy routes us to the master, and resend that command (2)
+    reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
   });
   let lastLogged = 0;
   client.on('error', (err) => {
