@@ -70,7 +70,10 @@ export function createDb(cfg: Pick<Config, 'PGHOST' | 'PGPORT' | 'PGDATABASE' | 
     user: cfg.PGUSER,
     password: cfg.PGPASSWORD,
     max: cfg.PG_POOL_MAX,
-    idleTimeoutMillis: 30_000,
+    // every new connection is expensive here: pgpool forks/assigns a child that opens one SCRAM-authenticated
+    // session per backend (3). With 30 s, pg-pool's LIFO idle list closed the rarely used clients every 30 s and
+    // the next burst re-created them: periodic 30 s stalls in the 1,500-user load test (BENCHMARKS.md). 5 min.
+    idleTimeoutMillis: 300_000,
     // with the stack's sysctls (tcp_keepalive_time 2 s, 3 probes 1 s apart) an idle connection to a killed
     // pgpool task errors within ~5 s and leaves the pool, instead of hanging the next request that takes it
     keepAlive: true,
