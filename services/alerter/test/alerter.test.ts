@@ -59,7 +59,7 @@ async function step(p: Proc, rule: string, active: number): Promise<string> {
   const g = await until(`${rule} evaluates ${active}`, async () => {
     const g = await groupOf(p, rule);
     return g && g.value === active ? g : undefined;
-  }, 15_000, 100);
+  }, 30_000, 100);
   return g.level;
 }
 
@@ -138,7 +138,7 @@ describe('alerter against a real influxd', () => {
       [600, 'OK'],
     ];
     for (const [active, level] of seq) assert.equal(await step(p, 'nginx_clients', active), level, `at ${active}`);
-    const msgs = await until('4 nginx_clients messages', async () => (mine().length >= 4 ? mine() : undefined), 10_000);
+    const msgs = await until('4 nginx_clients messages', async () => (mine().length >= 4 ? mine() : undefined), 30_000);
     assert.deepEqual(msgs.map((m) => m.color), ['warning', 'danger', 'warning', 'good']);
     assert.match(msgs[0].text, /WARNING nginx_clients \[host=node1 instance=nginx@10\.0\.0\.11\].* is 800 clients \(warning > 750, critical > 1024\)/);
     assert.match(msgs[3].text, /OK nginx_clients.*back to 600 clients \(was WARNING/);
@@ -157,7 +157,7 @@ describe('alerter against a real influxd', () => {
       RULE_OVERRIDES: JSON.stringify({ nginx_scale_up: { ...FAST, warn: 50 }, nginx_scale_down: { ...FAST, warn: 10 } }),
     });
     assert.equal(await step(p, 'nginx_scale_up', 80), 'WARNING');
-    await until('replicas 2', async () => (await svc.replicas()) === 2, 15_000);
+    await until('replicas 2', async () => (await svc.replicas()) === 2, 30_000);
     // recoveries reach the autoscaler too (Kapacitor posts level OK) and are decided as 'ignored'
     const decided = () => scaler.logs().filter((l) => l.event === 'autoscale_decision' && l.target === svc.name && l.outcome !== 'ignored');
     await until('one decision', async () => decided().length === 1);
@@ -165,14 +165,14 @@ describe('alerter against a real influxd', () => {
     for (const v of [90, 85, 95]) assert.equal(await step(p, 'nginx_scale_up', v), 'WARNING');
     // recovery and then the low mark: the down alert fires but the autoscaler refuses inside the cooldown
     assert.equal(await step(p, 'nginx_scale_down', 5), 'WARNING');
-    await until('the down decision', async () => decided().length >= 2, 10_000);
+    await until('the down decision', async () => decided().length >= 2, 30_000);
     const decisions = decided().map((l) => [l.direction, l.outcome, l.code]);
     assert.deepEqual(decisions, [['up', 'scaled', 'scaled'], ['down', 'refused', 'cooldown']]);
     assert.equal(await svc.replicas(), 2);
     const texts = await until('Slack: alert, scale, recovery, refusal', async () => {
       const t = slack.messages.slice(before).map((m) => `${m.color} ${m.text}`);
       return t.some((x) => /^warning .*cooldown/.test(x)) ? t : undefined;
-    }, 10_000);
+    }, 30_000);
     assert.ok(texts.some((t) => /^warning :warning: WARNING nginx_scale_up.*-> autoscaler: nginx up/.test(t)), texts.join('\n'));
     assert.ok(texts.some((t) => /^good .*autoscaler: .*_nginx scaled up from 1 to 2/.test(t)), texts.join('\n'));
     assert.ok(texts.some((t) => /^good :white_check_mark: OK nginx_scale_up/.test(t)), texts.join('\n'));
@@ -225,7 +225,7 @@ autoscale:
     const p = await startAlerter({ RULE_OVERRIDES: JSON.stringify({ nginx_clients: FAST }) });
     await step(p, 'nginx_clients', 10);
     await influx.stop();
-    const m = await until('influx down message', async () => slack.messages.find((x) => /InfluxDB at .* does not answer/.test(x.text)), 20_000);
+    const m = await until('influx down message', async () => slack.messages.find((x) => /InfluxDB at .* does not answer/.test(x.text)), 40_000);
     assert.equal(m.color, 'danger');
     await p.kill();
   });
