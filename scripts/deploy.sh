@@ -67,13 +67,13 @@ done < <(docker service ls --filter "label=com.docker.stack.namespace=$STACK" --
 # 6. deploy. On an existing stack the data tier goes first, one member at a time (standbys/replicas first, the
 #    primary/master last, each waits until its cluster is whole again): a plain `docker stack deploy` would
 #    restart pg-0..2 (or redis-0..2) together when all of them change, e.g. with a new image.
-if docker service inspect "${STACK}_pg-0" >/dev/null 2>&1; then
-  docker stack config -c docker-stack.yml >.build/stack-rendered.yml
-  node scripts/lib/roll-data-tier.mjs "$STACK" .build/stack-rendered.yml
-fi
+#    The script also labels each data-tier member with a hash of its whole definition (what it compares next
+#    time) and writes the rendered stack with those labels, which is what gets deployed.
+docker stack config -c docker-stack.yml >.build/stack-rendered.yml
+node scripts/lib/roll-data-tier.mjs "$STACK" .build/stack-rendered.yml
 log "docker stack deploy $STACK"
 deploy_epoch=$(date -u +%s)
-docker stack deploy -c docker-stack.yml --prune --resolve-image never --detach=true "$STACK" >.build/stack-deploy.log 2>&1 \
+docker stack deploy -c .build/stack-rendered.yml.labelled.yml --prune --resolve-image never --detach=true "$STACK" >.build/stack-deploy.log 2>&1 \
   || { cat .build/stack-deploy.log >&2; exit 1; }
 
 # 7. wait until every service has all its replicas running and healthy (swarm only reports a task with a

@@ -38,28 +38,45 @@ maxmemory ${REDIS_MAXMEMORY:-256mb}
 maxmemory-policy noeviction
 tcp-keepalive 30
 CONF
-# Role: Sentinel's view wins. Without sentinels: a live master, else the bootstrap node is master.
+# Role: Sentinel's view wins. Without sentinels (a cold start): a live master, else the bootstrap node is master.
 # If Sentinel names THIS node, or an address that does not answer as a master (typically our own previous task's
 # IP: we were the master, got killed or updated, and came back with a new IP before Sentinel failed over), wait for
 # the failover and follow the master it produces: replicating from a dead IP would leave this node outside the
-# cluster for good (Sentinel only knows it by the old IP). Keep the named role only if nothing better appears.
+# cluster for good (Sentinel only knows it by the old IP).
+# If no master appears within SELF_MASTER_WAIT_SECONDS, Sentinel cannot fail over: all nodes restarted together
+# (a node reboot, an update of all three), so it knows none of the new addresses. Then the node Sentinel names
+# takes the role if that is us, else the bootstrap node does, unless the named address is some node's current
+# one; the others follow whichever answers as master (images/sentinel/entrypoint.sh re-points the sentinels).
 MY_IPS=" $(hostname -I 2>/dev/null) "
 is_me() { [[ "$1" == "$NODE_NAME" || "$MY_IPS" == *" $1 "* ]]; }
 answers_as_master() { rcli "$1" 6379 info replication | tr -d '\r' | grep -q '^role:master'; }
-master=""; me_since=""
-for i in $(seq 1 "${ROLE_WAIT_SECONDS:-30}"); do
-  master=$(sentinel_master || true)
-  if [[ -n "$master" ]] && ! is_me "$master" && answers_as_master "$master"; then break; fi
-  if [[ -n "$master" ]]; then
-    other=$(live_master "$NODE_NAME" || true)
-    if [[ -n "$other" ]]; then master="$other"; break; fi
-    me_since=${me_since:-$SECONDS}
-    (( SECONDS - me_since >= ${SELF_MASTER_WAIT_SECONDS:-20} )) && break
-    sleep 1; continue
+# true when the address belongs to one of the redis nodes' current tasks
+owned_by_a_node() {
+  local n
+  IFS=, read -r -a _all <<<"$REDIS_NODES"
+  for n in "${_all[@]}"; do
+    timeout 3 getent ahostsv4 "$n" 2>/dev/null | awk '{print $1}' | grep -qxF "$1" && return 0
+  done
+  return 1
+}
+master=""; named_since=""
+for i in $(seq 1 "${ROLE_WAIT_SECONDS:-90}"); do
+  named=$(sentinel_master || true)
+  if [[ -n "$named" ]] && ! is_me "$named" && answers_as_master "$named"; then master="$named"; break; fi
+  other=$(live_master "$NODE_NAME" || true)
+  if [[ -n "$other" ]]; then master="$other"; break; fi
+  if [[ -z "$named" ]]; then
+    [[ "$NODE_NAME" == "$BOOTSTRAP_NODE" ]] && { master="$NODE_NAME"; break; }
+  else
+    named_since=${named_since:-$SECONDS}
+    if (( SECONDS - named_since >= ${SELF_MASTER_WAIT_SECONDS:-20} )); then
+      if is_me "$named"; then master="$NODE_NAME"; break; fi
+      if [[ "$NODE_NAME" == "$BOOTSTRAP_NODE" ]] && ! owned_by_a_node "$named"; then
+        log "Sentinel names $named, which no node answers for, and no master appeared in ${SELF_MASTER_WAIT_SECONDS:-20} s: taking the master role"
+        master="$NODE_NAME"; break
+      fi
+    fi
   fi
-  master=$(live_master "$NODE_NAME" || true)
-  [[ -n "$master" ]] && break
-  [[ "$NODE_NAME" == "$BOOTSTRAP_NODE" ]] && { master="$NODE_NAME"; break; }
   sleep 1
 done
 master=${master:-$BOOTSTRAP_NODE}

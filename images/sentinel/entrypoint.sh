@@ -36,7 +36,7 @@ sentinel failover-timeout $MASTER_NAME ${SENTINEL_FAILOVER_TIMEOUT_MS:-10000}
 sentinel parallel-syncs $MASTER_NAME 2
 CONF
 janitor() {
-  local me known live stale
+  local me known live stale down_since="" cur lm lmip
   sleep 20
   while true; do
     live=$(timeout 3 getent ahostsv4 "tasks.$SENTINEL_SERVICE" 2>/dev/null | awk '{print $1}' | sort -u)
@@ -48,6 +48,28 @@ janitor() {
     flags=$(rcli 127.0.0.1 26379 SENTINEL master "$MASTER_NAME" | awk 'p{print; p=0} /^flags$/{p=1}')
     downrep=$(rcli 127.0.0.1 26379 SENTINEL replicas "$MASTER_NAME" | awk 'p{print; p=0} /^flags$/{p=1}' | grep -c 's_down' || true)
     (( downrep > 0 )) && stale+=" (replicas down: $downrep)"
+    # Every redis node restarted together: the monitored address is dead and Sentinel knows none of the new
+    # ones, so it can never fail over. Once the nodes have a master again (images/redis/entrypoint.sh: the
+    # bootstrap node takes the role), monitor that one instead.
+    if [[ "$flags" == *_down* ]]; then
+      down_since=${down_since:-$SECONDS}
+      if (( SECONDS - down_since >= ${REPOINT_AFTER_SECONDS:-20} )); then
+        cur=$(rcli 127.0.0.1 26379 SENTINEL get-master-addr-by-name "$MASTER_NAME" | head -1)
+        lm=$(live_master || true)
+        lmip=""; [[ -n "$lm" ]] && lmip=$(timeout 3 getent ahostsv4 "$lm" | awk 'NR==1{print $1}')
+        if [[ -n "$lmip" && "$lmip" != "$cur" ]]; then
+          log "master $cur down for $(( SECONDS - down_since )) s with no failover; $lm ($lmip) answers as master: monitoring it"
+          rcli 127.0.0.1 26379 SENTINEL REMOVE "$MASTER_NAME" >/dev/null || true
+          rcli 127.0.0.1 26379 SENTINEL MONITOR "$MASTER_NAME" "$lmip" 6379 "${SENTINEL_QUORUM:-2}" >/dev/null || true
+          rcli 127.0.0.1 26379 SENTINEL SET "$MASTER_NAME" auth-pass "$REDIS_PASSWORD" \
+            down-after-milliseconds "${SENTINEL_DOWN_AFTER_MS:-2500}" failover-timeout "${SENTINEL_FAILOVER_TIMEOUT_MS:-10000}" \
+            parallel-syncs 2 >/dev/null || true
+          down_since=""
+        fi
+      fi
+    else
+      down_since=""
+    fi
     if [[ -n "$stale" && "$flags" == "master" ]]; then
       log "forgetting sentinels of dead tasks:$stale (SENTINEL RESET)"
       rcli 127.0.0.1 26379 SENTINEL RESET "$MASTER_NAME" >/dev/null || true

@@ -9,7 +9,15 @@
 // streams to 2 standbys; Redis: the master has 2 connected replicas). The full deploy that follows then finds
 // these services already up to date and leaves them alone.
 //
+// What counts as a change: every member carries the label forum.spec-hash, a hash of its whole rendered service
+// definition (image, env, secrets, restart policy, resources, healthcheck...). A member without the label (a stack
+// deployed before it existed) is compared by image, env, secrets and configs. The script writes the rendered
+// stack file with the labels added to <rendered-stack.yml>.labelled.yml: deploy.sh deploys that file, so the
+// labels stay in place. (Comparing only the container spec once missed a restart-policy change, and the full
+// deploy then restarted all three Redis nodes and all three sentinels at once.)
+//
 // Usage: node scripts/lib/roll-data-tier.mjs <stack> <rendered-stack.yml>   (env: ROLL_TIMEOUT seconds per member)
+import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
@@ -34,6 +42,26 @@ const trySh = (args) => {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const doc = parse(readFileSync(rendered, 'utf8'));
+const LABEL = 'forum.spec-hash';
+const MEMBERS = ['pg-0', 'pg-1', 'pg-2', 'redis-0', 'redis-1', 'redis-2'];
+/** the hash of a member's whole rendered service definition; added to its deploy labels */
+for (const m of MEMBERS) {
+  const svc = doc.services[m];
+  if (!svc) continue;
+  const hash = createHash('sha256').update(JSON.stringify(svc)).digest('hex').slice(0, 16);
+  svc.deploy = { ...(svc.deploy ?? {}), labels: { ...(svc.deploy?.labels ?? {}), [LABEL]: hash } };
+}
+const labelled = `${rendered}.labelled.yml`;
+writeFileSync(labelled, stringify(doc));
+/** true when the running member differs from the wanted one */
+function differs(name) {
+  const out = trySh(['service', 'inspect', `${stack}_${name}`, '--format', '{{json .Spec.Labels}}']);
+  if (!out) return false; // not deployed yet: the full deploy creates it
+  const have = JSON.parse(out)?.[LABEL];
+  if (have) return have !== doc.services[name].deploy.labels[LABEL];
+  const cur = current(name);
+  return !!cur && !same(cur, wanted(name));
+}
 
 /** What decides whether swarm would restart the task: image, env, secret and config objects, mounts. */
 function wanted(name) {
@@ -129,10 +157,7 @@ async function waitWhole(tier, name, since) {
 }
 
 for (const [tierName, tier] of Object.entries(tiers)) {
-  const changed = tier.members.filter((m) => {
-    const cur = current(m);
-    return cur && !same(cur, wanted(m));
-  });
+  const changed = tier.members.filter(differs);
   if (!changed.length) continue;
   const leader = tier.leader(tier.roles());
   // followers first, the leader last (its update is a failover the cluster absorbs while it is otherwise whole)
