@@ -76,4 +76,4 @@ primary_keeper() {
 primary_keeper &
 
 log "starting pgpool (backends: $PG_NODES)"
-exec pgpool -n -D -f "$D/pgpool.conf" -F "$D/pcp.conf" -a "$D/pool_hba.conf" -k "$HOME/.pgpoolkey"
+exec /usr/local/bin/run-service pgpool -n -D -f "$D/pgpool.conf" -F "$D/pcp.conf" -a "$D/pool_hba.conf" -k "$HOME/.pgpoolkey"

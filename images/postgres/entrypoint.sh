@@ -167,7 +167,7 @@ SQL
 
 supervise() {
   local repmgrd_pid="" down=0 tick=0 other
-  trap 'log "stopping"; [[ -n "$repmgrd_pid" ]] && kill "$repmgrd_pid" 2>/dev/null; pg_stop; exit 0' TERM INT
+  trap 'log "stopping"; [[ -n "$repmgrd_pid" ]] && kill "$repmgrd_pid" 2>/dev/null; pg_stop; exit 143' TERM INT
   while true; do
     if [[ -z "$repmgrd_pid" ]] || ! kill -0 "$repmgrd_pid" 2>/dev/null; then
       repmgrd -f "$CONF" --daemonize=false >&2 &

@@ -87,4 +87,4 @@ else
   log "starting as master"
 fi
 unset REDIS_PASSWORD
-exec redis-server "$CONF"
+exec /usr/local/bin/run-service redis-server "$CONF"

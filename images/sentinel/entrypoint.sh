@@ -78,4 +78,4 @@ janitor() {
   done
 }
 janitor &
-exec redis-sentinel "$CONF"
+exec /usr/local/bin/run-service redis-sentinel "$CONF"

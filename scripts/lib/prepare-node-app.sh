@@ -38,7 +38,7 @@ for ws in packages/* services/*; do
 done
 # configs the services read at runtime from the image (e.g. SLA rules); small, no secrets
 [[ -d configs/alerts ]] && mkdir -p "$stage/app/configs" && cp -a configs/alerts "$stage/app/configs/"
-cp images/node/healthcheck.sh images/node/run-service "$stage/"
+cp images/node/healthcheck.sh images/common/run-service "$stage/"
 key=$(cat package-lock.json packages/*/package.json services/*/package.json | sha256sum | cut -c1-16)
 if [[ -d $out/deps/node_modules && $(cat "$out/deps/.key" 2>/dev/null) == "$key" ]]; then
   log "production dependencies unchanged (reused)"

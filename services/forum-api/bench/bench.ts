@@ -125,6 +125,9 @@ try {
   // (each of the connections pauses PACE_MS after every response), so p99 is not queueing behind a saturated core
   const paced = wrk('read.lua', base, { THREADS: String(THREADS), PACE_MS: PACE_MS });
   const thread = wrk('read.lua', base, { THREADS: String(THREADS), READ_PATH: '/api/threads/%d/' });
+  // signed-in readers skip the guests' page cache: every request reads the session, the thread, its posts and the
+  // read-tracking state from Redis and PostgreSQL
+  const readAuth = wrk('read.lua', base, { THREADS: String(THREADS), SESSIONS: sessionsFile });
   const reply = wrk('reply.lua', base, { THREADS: String(THREADS), SESSIONS: sessionsFile });
 
   const when = new Date().toISOString();
@@ -136,6 +139,7 @@ try {
     fmt('read-thread', read) + '   (GET /api/threads/{id}/posts/: thread + 18 posts)',
     fmt('read paced', paced) + `   (the same, each connection pausing ${PACE_MS} ms after a response: p99 at ~3,000 req/s rather than at saturation)`,
     fmt('thread', thread) + '   (GET /api/threads/{id}/)',
+    fmt('read signed-in', readAuth) + '   (read-thread as one of the signed-in users: no page cache, session + DB every time)',
     fmt('reply', reply) + '   (POST /api/threads/{id}/posts/, signed in, CSRF)',
   ];
   process.stdout.write(`${out.join('\n')}\n`);
