@@ -276,6 +276,10 @@ export async function run(o: RunOptions): Promise<Summary> {
       }
       const want = Math.min(o.users, Math.floor(el * o.rampRate) + 1);
       while (spawned < want) spawn(spawned++);
+      if (!rec.steady.on && spawned >= o.users && el >= o.users / o.rampRate + o.thinkTimeS) {
+        rec.steady.on = true;
+        rec.steady.fromS = el;
+      }
       const dueTick = Math.floor((el * 1000) / TICK_MS);
       while (wheel.now < dueTick) for (const u of wheel.advance()) operate(u);
       while (pendingFaults.length && pendingFaults[0].atS <= el) {
@@ -366,6 +370,16 @@ export async function run(o: RunOptions): Promise<Summary> {
     },
     read,
     write,
+    steady: rec.steady.requests
+      ? {
+          fromS: rec.steady.fromS,
+          requests: rec.steady.requests,
+          failures: rec.steady.failures,
+          opsPerS: rec.steady.requests / Math.max(1e-9, measured - rec.steady.fromS),
+          readP95Ms: rec.steady.read.percentile(95),
+          writeP95Ms: rec.steady.write.percentile(95),
+        }
+      : null,
     actions: table,
     errors: Object.fromEntries(rec.errorKinds),
     series: rec.series,
@@ -390,6 +404,9 @@ export async function run(o: RunOptions): Promise<Summary> {
       peakUsers: spawned,
       minNginxReplicas: minOf("nginx"),
       minApiReplicas: minOf("api"),
+      steady: rec.steady.requests
+        ? { fromS: rec.steady.fromS, readP95Ms: rec.steady.read.percentile(95), writeP95Ms: rec.steady.write.percentile(95), requests: rec.steady.requests, failures: rec.steady.failures }
+        : null,
     }),
   };
 }

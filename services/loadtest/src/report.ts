@@ -38,6 +38,9 @@ export function textReport(s: Summary): string {
     `forum load test ${s.startedAt} -> ${s.finishedAt}, target ${String(s.options.target)}`,
     `users ${String(s.options.users)} (peak ${s.totals.peakUsers}), ramp ${String(s.options.rampRate)}/s, think ${String(s.options.thinkTimeS)} s, duration ${s.durationS.toFixed(0)} s`,
     `requests ${s.totals.requests}, failures ${s.totals.failures} (${s.totals.failurePct.toFixed(3)} %), mean ${s.totals.opsPerS.toFixed(1)} ops/s, peak ${s.totals.peakOpsPerS.toFixed(1)} ops/s`,
+    s.steady
+      ? `steady state from t=${s.steady.fromS.toFixed(0)} s: ${s.steady.requests} requests, ${s.steady.failures} failures, ${s.steady.opsPerS.toFixed(1)} ops/s, read p95 ${ms(s.steady.readP95Ms)} ms, write p95 ${ms(s.steady.writeP95Ms)} ms`
+      : "steady state: not reached (the ramp and one think time outlast the run)",
     "",
     table4(s),
     "",

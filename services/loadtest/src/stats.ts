@@ -45,6 +45,9 @@ export class Recorder {
   readonly read = new Histogram();
   readonly write = new Histogram();
   readonly series: SeriesPoint[] = [];
+  /** The same after the ramp and one think time (every user started, logins done): the capacity goal is judged
+   *  on this, since the ramp's burst of argon2 logins is not the steady load. `on` is set by the engine. */
+  readonly steady = { on: false, fromS: 0, read: new Histogram(), write: new Histogram(), requests: 0, failures: 0 };
   private bucket = newBucket();
   private windowHist = { read: new Histogram(), ops: 0, errors: 0 };
 
@@ -57,6 +60,11 @@ export class Recorder {
     r.hist.record(ms);
     const isWrite = WRITES.has(row);
     (isWrite ? this.write : this.read).record(ms);
+    if (this.steady.on) {
+      (isWrite ? this.steady.write : this.steady.read).record(ms);
+      this.steady.requests++;
+      if (!ok) this.steady.failures++;
+    }
     (isWrite ? this.bucket.write : this.bucket.read).record(ms);
     this.bucket.ops++;
     this.windowHist.ops++;

@@ -28,6 +28,8 @@ export interface Summary {
   durationS: number;
   totals: { requests: number; failures: number; failurePct: number; opsPerS: number; peakOpsPerS: number; peakUsers: number };
   read: { p50Ms: number | null; p95Ms: number | null; p99Ms: number | null };
+  /** after the ramp and one think time (null when the run never got there) */
+  steady: { fromS: number; requests: number; failures: number; opsPerS: number; readP95Ms: number | null; writeP95Ms: number | null } | null;
   write: { p50Ms: number | null; p95Ms: number | null; p99Ms: number | null };
   actions: ActionRow[];
   errors: Record<string, number>;
