@@ -91,8 +91,10 @@ export class BlocklistAgent {
     while (!this.stopped) {
       this.polling = new AbortController();
       try {
-        const since = this.latest?.version ?? -1;
-        const list = await this.fetchList(since, this.o.waitSeconds, this.polling.signal);
+        // no list yet (ipblock was unreachable at start): fetch the full list first, then long-poll from its version
+        const list = this.latest
+          ? await this.fetchList(this.latest.version, this.o.waitSeconds, this.polling.signal)
+          : await this.fetchList(undefined, 0, this.polling.signal);
         this.stats.syncs++;
         this.stats.lastSyncAt = new Date().toISOString();
         delay = 500;

@@ -31,8 +31,8 @@ export interface Ipblock extends Proc {
 }
 
 /** Starts services/ipblock from its TypeScript entry as a real process. */
-export async function startIpblock(opts: { redis: RedisServer; slackUrl?: string; env?: Record<string, string>; token?: string; secretsDir: string }): Promise<Ipblock> {
-  const port = await freePort();
+export async function startIpblock(opts: { redis: RedisServer; slackUrl?: string; env?: Record<string, string>; token?: string; secretsDir: string; port?: number }): Promise<Ipblock> {
+  const port = opts.port ?? (await freePort());
   const token = opts.token ?? 'test-token-0123456789abcdef';
   const secrets = opts.secretsDir;
   const tokenFile = join(secrets, `token-${port}`);
