@@ -348,6 +348,16 @@ export async function run(o: RunOptions): Promise<Summary> {
   const peakOps = Math.max(0, ...rec.series.map((p) => p.opsPerS));
   const read = { p50Ms: rec.read.percentile(50), p95Ms: rec.read.percentile(95), p99Ms: rec.read.percentile(99) };
   const write = { p50Ms: rec.write.percentile(50), p95Ms: rec.write.percentile(95), p99Ms: rec.write.percentile(99) };
+  const steady = rec.steady.requests
+    ? {
+        fromS: rec.steady.fromS,
+        requests: rec.steady.requests,
+        failures: rec.steady.failures,
+        opsPerS: rec.steady.requests / Math.max(1e-9, measured - rec.steady.fromS),
+        readP95Ms: rec.steady.read.percentile(95),
+        writeP95Ms: rec.steady.write.percentile(95),
+      }
+    : null;
   const notes = [...seeded.notes];
   if (skipped) notes.push(`${skipped} login-only operations skipped: no logged-in session free`);
   const { progress: _p, password: _pw, ...shownOptions } = o;
@@ -370,16 +380,7 @@ export async function run(o: RunOptions): Promise<Summary> {
     },
     read,
     write,
-    steady: rec.steady.requests
-      ? {
-          fromS: rec.steady.fromS,
-          requests: rec.steady.requests,
-          failures: rec.steady.failures,
-          opsPerS: rec.steady.requests / Math.max(1e-9, measured - rec.steady.fromS),
-          readP95Ms: rec.steady.read.percentile(95),
-          writeP95Ms: rec.steady.write.percentile(95),
-        }
-      : null,
+    steady,
     actions: table,
     errors: Object.fromEntries(rec.errorKinds),
     series: rec.series,
@@ -404,9 +405,7 @@ export async function run(o: RunOptions): Promise<Summary> {
       peakUsers: spawned,
       minNginxReplicas: minOf("nginx"),
       minApiReplicas: minOf("api"),
-      steady: rec.steady.requests
-        ? { fromS: rec.steady.fromS, readP95Ms: rec.steady.read.percentile(95), writeP95Ms: rec.steady.write.percentile(95), requests: rec.steady.requests, failures: rec.steady.failures }
-        : null,
+      steady,
     }),
   };
 }
