@@ -55,7 +55,7 @@ owned_by_a_node() {
   local n
   IFS=, read -r -a _all <<<"$REDIS_NODES"
   for n in "${_all[@]}"; do
-    timeout 3 getent ahostsv4 "$n" 2>/dev/null | awk '{print $1}' | grep -qxF "$1" && return 0
+    ipv4s "$n" | grep -qxF "$1" && return 0
   done
   return 1
 }

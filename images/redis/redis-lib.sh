@@ -6,11 +6,13 @@ MASTER_NAME=${MASTER_NAME:-mymaster}
 REDIS_NODES=${REDIS_NODES:-redis-0,redis-1,redis-2}
 SENTINEL_SERVICE=${SENTINEL_SERVICE:-sentinel}
 BOOTSTRAP_NODE=${BOOTSTRAP_NODE:-redis-0}
+# the IPv4 addresses a name resolves to (Docker's DNS; a task's name or tasks.<service>), one per line, or nothing
+ipv4s() { timeout 3 getent ahostsv4 "$1" 2>/dev/null | awk '{print $1}' | sort -u; }
 rcli() { REDISCLI_AUTH="$REDIS_PASSWORD" timeout 2 redis-cli --no-auth-warning -h "$1" -p "${2:-6379}" "${@:3}" 2>/dev/null; }
 # the current master's host as the running sentinels see it (majority of answers), or empty
 sentinel_master() {
   local ips ip m votes=""
-  ips=$(timeout 3 getent ahostsv4 "tasks.$SENTINEL_SERVICE" 2>/dev/null | awk '{print $1}' | sort -u)
+  ips=$(ipv4s "tasks.$SENTINEL_SERVICE")
   for ip in $ips; do
     m=$(rcli "$ip" 26379 SENTINEL get-master-addr-by-name "$MASTER_NAME" | head -1)
     [[ -n "$m" ]] && votes+="$m"$'\n'

@@ -7,6 +7,9 @@ source /usr/local/bin/redis-lib.sh
 file_env REDIS_PASSWORD
 [[ -n "$REDIS_PASSWORD" ]] || die "REDIS_PASSWORD_FILE (secret redis_password) is required"
 CONF=/etc/redis/run/sentinel.conf
+# the monitoring settings, for the config file and for a re-point at runtime (janitor)
+QUORUM=${SENTINEL_QUORUM:-2} DOWN_AFTER_MS=${SENTINEL_DOWN_AFTER_MS:-2500}
+FAILOVER_TIMEOUT_MS=${SENTINEL_FAILOVER_TIMEOUT_MS:-10000} PARALLEL_SYNCS=2
 log "discovering the current master (sentinels, then redis nodes)"
 master=""
 for i in $(seq 1 "${ROLE_WAIT_SECONDS:-15}"); do
@@ -16,7 +19,7 @@ for i in $(seq 1 "${ROLE_WAIT_SECONDS:-15}"); do
 done
 master=${master:-$BOOTSTRAP_NODE}
 # monitor by IP (see images/redis/entrypoint.sh: hostname lookups block Sentinel and trigger TILT)
-ip=$(timeout 3 getent ahostsv4 "$master" | awk 'NR==1{print $1}')
+ip=$(ipv4s "$master" | head -1)
 master=${ip:-$master}
 log "monitoring $MASTER_NAME at $master"
 umask 077
@@ -29,17 +32,17 @@ requirepass "$REDIS_PASSWORD"
 sentinel sentinel-pass "$REDIS_PASSWORD"
 sentinel resolve-hostnames no
 sentinel announce-hostnames no
-sentinel monitor $MASTER_NAME $master 6379 ${SENTINEL_QUORUM:-2}
+sentinel monitor $MASTER_NAME $master 6379 $QUORUM
 sentinel auth-pass $MASTER_NAME $REDIS_PASSWORD
-sentinel down-after-milliseconds $MASTER_NAME ${SENTINEL_DOWN_AFTER_MS:-2500}
-sentinel failover-timeout $MASTER_NAME ${SENTINEL_FAILOVER_TIMEOUT_MS:-10000}
-sentinel parallel-syncs $MASTER_NAME 2
+sentinel down-after-milliseconds $MASTER_NAME $DOWN_AFTER_MS
+sentinel failover-timeout $MASTER_NAME $FAILOVER_TIMEOUT_MS
+sentinel parallel-syncs $MASTER_NAME $PARALLEL_SYNCS
 CONF
 janitor() {
   local me known live stale down_since="" cur lm lmip
   sleep 20
   while true; do
-    live=$(timeout 3 getent ahostsv4 "tasks.$SENTINEL_SERVICE" 2>/dev/null | awk '{print $1}' | sort -u)
+    live=$(ipv4s "tasks.$SENTINEL_SERVICE")
     known=$(rcli 127.0.0.1 26379 SENTINEL sentinels "$MASTER_NAME" | awk 'p{print; p=0} /^ip$/{p=1}')
     stale=""
     if [[ -n "$live" ]]; then
@@ -56,14 +59,13 @@ janitor() {
       if (( SECONDS - down_since >= ${REPOINT_AFTER_SECONDS:-20} )); then
         cur=$(rcli 127.0.0.1 26379 SENTINEL get-master-addr-by-name "$MASTER_NAME" | head -1)
         lm=$(live_master || true)
-        lmip=""; [[ -n "$lm" ]] && lmip=$(timeout 3 getent ahostsv4 "$lm" | awk 'NR==1{print $1}')
+        lmip=""; [[ -n "$lm" ]] && lmip=$(ipv4s "$lm" | head -1)
         if [[ -n "$lmip" && "$lmip" != "$cur" ]]; then
           log "master $cur down for $(( SECONDS - down_since )) s with no failover; $lm ($lmip) answers as master: monitoring it"
           rcli 127.0.0.1 26379 SENTINEL REMOVE "$MASTER_NAME" >/dev/null || true
-          rcli 127.0.0.1 26379 SENTINEL MONITOR "$MASTER_NAME" "$lmip" 6379 "${SENTINEL_QUORUM:-2}" >/dev/null || true
-          rcli 127.0.0.1 26379 SENTINEL SET "$MASTER_NAME" auth-pass "$REDIS_PASSWORD" \
-            down-after-milliseconds "${SENTINEL_DOWN_AFTER_MS:-2500}" failover-timeout "${SENTINEL_FAILOVER_TIMEOUT_MS:-10000}" \
-            parallel-syncs 2 >/dev/null || true
+          rcli 127.0.0.1 26379 SENTINEL MONITOR "$MASTER_NAME" "$lmip" 6379 "$QUORUM" >/dev/null || true
+          rcli 127.0.0.1 26379 SENTINEL SET "$MASTER_NAME" auth-pass "$REDIS_PASSWORD" down-after-milliseconds "$DOWN_AFTER_MS" \
+            failover-timeout "$FAILOVER_TIMEOUT_MS" parallel-syncs "$PARALLEL_SYNCS" >/dev/null || true
           down_since=""
         fi
       fi
