@@ -239,16 +239,16 @@ export function fullStrength(): { ok: boolean; detail: string } {
   } catch (err) {
     problems.push(`redis: ${(err as Error).message}`);
   }
-  // every redis-proxy task must route to a master (a task with stale addresses once routed nowhere)
-  try {
-    const ids = docker(['ps', '-q', '--filter', `name=${STACK}_redis-proxy.`, '--filter', 'status=running']).split('\n').filter(Boolean);
-    for (const id of ids) {
-      const csv = docker(['exec', id, 'curl', '-fsS', '--max-time', '2', 'http://127.0.0.1:8404/stats;csv']);
-      const be = csv.split('\n').map((l) => l.split(',')).find((f) => f[0] === 'redis-master' && f[1] === 'BACKEND');
-      if (be?.[17] !== 'UP') problems.push(`redis-proxy ${id.slice(0, 12)} redis-master backend ${be?.[17] ?? 'missing'}`);
+  // every redis-proxy task must route to a master (a task with stale addresses once routed nowhere): the image's
+  // own healthcheck says so (redis-master backend UP, every server address current)
+  const proxies = docker(['ps', '-q', '--filter', `name=${STACK}_redis-proxy.`, '--filter', 'status=running']).split('\n').filter(Boolean);
+  for (const id of proxies) {
+    try {
+      docker(['exec', id, '/usr/local/bin/healthcheck.sh']);
+    } catch (err) {
+      const e = err as { stdout?: string; message: string };
+      problems.push(`redis-proxy ${id.slice(0, 12)}: ${e.stdout?.toString().trim() || e.message}`);
     }
-  } catch (err) {
-    problems.push(`redis-proxy: ${(err as Error).message}`);
   }
   const svc = docker(['service', 'ls', '--filter', `label=com.docker.stack.namespace=${STACK}`, '--format', '{{.Name}} {{.Replicas}}']);
   for (const line of svc.split('\n')) {
