@@ -8,21 +8,25 @@ CFG=${HAPROXY_CFG:-/usr/local/etc/haproxy/haproxy.cfg}
 haproxy -c -q -f "$CFG"
 # follow-dns: every second, each redis node's address in HAProxy is set to what Docker's DNS answers for its
 # name, when that differs (a replaced task has a new IP). A name that does not resolve (task being replaced) is
-# left alone. Why not HAProxy's resolvers: see haproxy.cfg.
+# left alone. Why not HAProxy's resolvers: see haproxy.cfg. One getent (all names), one admin-socket read and one
+# awk per round: this loop runs for the life of the proxy, so it forks 3 processes a second, not 20.
 SOCK=/var/run/haproxy/admin.sock
 follow_dns() {
   set +e
-  local name ip cur
+  local cmds
   while sleep "${FOLLOW_DNS_INTERVAL:-1}"; do
     [[ -S $SOCK ]] || continue
-    for name in ${REDIS_NODES//,/ }; do
-      ip=$(getent ahostsv4 "$name" 2>/dev/null | awk 'NR==1{print $1}')
-      [[ -n $ip ]] || continue
-      cur=$(echo "show servers state redis-master" | socat -t2 - "UNIX-CONNECT:$SOCK" 2>/dev/null | awk -v n="$name" '$4 == n {print $5}')
-      [[ -n $cur && $cur != "$ip" ]] || continue
+    # "show servers state" rows: <be_id> <be_name> <srv_id> <srv_name> <srv_addr> ...; getent: "<ip> <name>"
+    cmds=$( { echo "show servers state redis-master" | socat -t2 - "UNIX-CONNECT:$SOCK"; echo "#dns"; \
+              getent ahostsv4 ${REDIS_NODES//,/ } | awk '$2 == "STREAM" && NF == 3 {print "dns", $3, $1}'; } 2>/dev/null |
+      awk '$1 == "#dns" {dns = 1; next}
+           !dns && $2 == "redis-master" {cur[$4] = $5}
+           dns && $1 == "dns" && ($2 in cur) && !($2 in seen) {seen[$2] = 1; if (cur[$2] != $3) print $2, cur[$2], $3}')
+    [[ -n $cmds ]] || continue
+    while read -r name cur ip; do
       echo "set server redis-master/$name addr $ip port 6379" | socat -t2 - "UNIX-CONNECT:$SOCK" >/dev/null 2>&1 &&
         echo "follow-dns: $name $cur -> $ip" >&2
-    done
+    done <<<"$cmds"
   done
 }
 follow_dns &

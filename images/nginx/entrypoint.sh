@@ -5,6 +5,8 @@
 set -eu
 mkdir -p /tmp/nginx /run/nginx "$(dirname "$BLOCKLIST_FILE")"
 [ -f "$BLOCKLIST_FILE" ] || : >"$BLOCKLIST_FILE"
+# the api upstream's servers (nginx-agent writes the real ones from DNS before NGINX starts)
+[ -f /run/nginx/api-upstream.conf ] || echo 'server 127.0.0.1:1 down;' >/run/nginx/api-upstream.conf
 nginx -t -q
 agent=/app/services/nginx-agent/dist/main.js
 if [ -f "$agent" ] && [ "$(wc -c <"$agent")" -gt 64 ]; then

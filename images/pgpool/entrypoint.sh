@@ -27,8 +27,8 @@ backend_application_name$i = '${NODES[$i]}'
 "
 done
 sed -e "s/@NUM_INIT_CHILDREN@/${PGPOOL_NUM_INIT_CHILDREN:-40}/" -e "s/@MAX_POOL@/${PGPOOL_MAX_POOL:-1}/" \
-    -e "s/@HC_PERIOD@/${PGPOOL_HEALTH_CHECK_PERIOD:-1}/" -e "s/@HC_RETRIES@/${PGPOOL_HEALTH_CHECK_MAX_RETRIES:-2}/" \
-    -e "s/@SR_PERIOD@/${PGPOOL_SR_CHECK_PERIOD:-1}/" -e "s/@LOG_LEVEL@/${PGPOOL_LOG_MIN_MESSAGES:-log}/" \
+    -e "s/@HC_PERIOD@/${PGPOOL_HEALTH_CHECK_PERIOD:-2}/" -e "s/@HC_RETRIES@/${PGPOOL_HEALTH_CHECK_MAX_RETRIES:-2}/" \
+    -e "s/@SR_PERIOD@/${PGPOOL_SR_CHECK_PERIOD:-3}/" -e "s/@LOG_LEVEL@/${PGPOOL_LOG_MIN_MESSAGES:-log}/" \
     "$D/templates/pgpool.conf.tmpl" > "$D/pgpool.conf"
 printf '%s' "$backends" >> "$D/pgpool.conf"
 cp "$D/templates/pool_hba.conf" "$D/pool_hba.conf"
@@ -46,13 +46,13 @@ unset APP_PASSWORD REPMGR_PASSWORD POSTGRES_PASSWORD PCP_PASSWORD
 
 # Primary keeper. Pgpool's auto_failback re-attaches only STANDBYS that stream from a known primary; a primary that was
 # detached (cold start before it accepted connections, or a blip under load) stays down forever, and a promoted standby
-# that pgpool never re-recognised leaves it without a primary: every write fails. Every 2 s: if pgpool has had no
+# that pgpool never re-recognised leaves it without a primary: every write fails. Every 5 s: if pgpool has had no
 # primary for longer than its own search (search_primary_node_timeout), re-attach the one backend that answers
 # pg_is_in_recovery() = false (detached: attach; attached but not seen as primary: detach + attach, which makes pgpool
 # search again). Only while pgpool has no primary, and only a node not in recovery, so it never creates a second one.
 primary_keeper() {
   local i st status role attached_primary candidate cand_status since=0 now
-  while sleep "${PGPOOL_KEEPER_INTERVAL:-2}"; do
+  while sleep "${PGPOOL_KEEPER_INTERVAL:-5}"; do
     attached_primary=""; candidate=""; cand_status=""
     for i in "${!NODES[@]}"; do
       # pcp_node_info: "<host> <port> <status> <weight> <status_name> <pg_status> <role> ..."; status 3 = down

@@ -88,6 +88,8 @@ scan_peers() {
 node_id_of() { local i; for i in "${!NODES[@]}"; do [[ "${NODES[$i]}" == "$1" ]] && echo $((i + 1)); done; }
 
 pg_running() { pg_ctl -D "$PGDATA" status >/dev/null 2>&1; }
+# the supervisor's once-a-second check, without forking: the postmaster's pid (first line of postmaster.pid) is alive
+pg_alive() { local pid; { read -r pid < "$PGDATA/postmaster.pid"; } 2>/dev/null && [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; }
 pg_start() { pg_ctl -D "$PGDATA" -w -t 300 -l /proc/1/fd/2 start >/dev/null; }
 pg_stop() { pg_running && pg_ctl -D "$PGDATA" -w -t 60 -m fast stop >/dev/null || true; }
 
@@ -173,7 +175,7 @@ supervise() {
       repmgrd -f "$CONF" --daemonize=false >&2 &
       repmgrd_pid=$!
     fi
-    if pg_running; then down=0; else down=$((down + 1)); fi
+    if pg_alive; then down=0; else down=$((down + 1)); fi
     # runtime fence: a primary that lost its standbys to another primary stops and rejoins (restart -> startup fence)
     tick=$((tick + 1))
     if (( down == 0 && tick % 3 == 0 )); then

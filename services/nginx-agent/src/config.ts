@@ -19,6 +19,14 @@ export function loadAgentConfig(source: NodeJS.ProcessEnv = process.env) {
        */
       NGINX_DRAIN_SECONDS: env.int(0).pipe(z.number().min(0).max(8)),
       NGINX_DRAIN_FILE: z.string().optional(),
+      /**
+       * Dynamic upstream (off when empty): the agent keeps UPSTREAM_FILE (included in NGINX's `upstream` block) equal
+       * to the A records of UPSTREAM_NAME, polling every UPSTREAM_INTERVAL_MS, and reloads NGINX when they change.
+       */
+      UPSTREAM_NAME: z.string().default(''),
+      UPSTREAM_PORT: env.int(8000).pipe(z.number().int().min(1).max(65535)),
+      UPSTREAM_FILE: z.string().default('/run/nginx/api-upstream.conf'),
+      UPSTREAM_INTERVAL_MS: env.int(2000).pipe(z.number().min(200).max(60_000)),
     },
     { secrets: ['IPBLOCK_TOKEN'], env: source },
   );

@@ -4,12 +4,14 @@ import { dirname, join } from 'node:path';
 import { createLogger } from '@forum/shared';
 import { loadAgentConfig } from './config.js';
 import { BlocklistAgent } from './agent.js';
+import { UpstreamWatcher } from './upstream.js';
 
 /**
  * Entry of the nginx container: `node dist/main.js [-- nginx -g 'daemon off;']`.
  * 1. fetches the full blocklist from ipblock and writes BLOCKLIST_FILE (so a new replica never serves unblocked),
  * 2. starts NGINX in the foreground as its child,
  * 3. long-polls ipblock and reloads NGINX (SIGHUP, debounced) when the list changes,
+ * 4. with UPSTREAM_NAME set, keeps the api upstream's servers equal to its tasks in DNS (src/upstream.ts),
  * and forwards signals: SIGTERM/SIGINT -> (drain for NGINX_DRAIN_SECONDS, then) graceful SIGQUIT, SIGHUP/SIGUSR1/SIGUSR2/SIGQUIT as they are.
  * When NGINX exits the agent exits too (non-zero unless a stop was asked for), so Swarm restarts the task.
  */
@@ -25,6 +27,21 @@ rmSync(drainFile, { force: true });
 let nginx: ReturnType<typeof spawn> | undefined;
 let stopping = false;
 
+const reloadNginx = () => {
+  if (nginx?.pid && nginx.exitCode === null) process.kill(nginx.pid, 'SIGHUP');
+};
+
+const upstream = cfg.UPSTREAM_NAME
+  ? new UpstreamWatcher({
+      name: cfg.UPSTREAM_NAME,
+      port: cfg.UPSTREAM_PORT,
+      file: cfg.UPSTREAM_FILE,
+      intervalMs: cfg.UPSTREAM_INTERVAL_MS,
+      logger,
+      reload: reloadNginx,
+    })
+  : undefined;
+
 const agent = new BlocklistAgent({
   ipblockUrl: cfg.IPBLOCK_URL,
   token: cfg.IPBLOCK_TOKEN,
@@ -33,9 +50,7 @@ const agent = new BlocklistAgent({
   minReloadIntervalMs: cfg.BLOCKLIST_MIN_RELOAD_INTERVAL_MS,
   waitSeconds: cfg.BLOCKLIST_WAIT_SECONDS,
   logger,
-  reload: () => {
-    if (nginx?.pid && nginx.exitCode === null) process.kill(nginx.pid, 'SIGHUP');
-  },
+  reload: reloadNginx,
 });
 
 const stopSignals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
@@ -44,6 +59,7 @@ for (const sig of stopSignals) {
     if (stopping) return;
     stopping = true;
     agent.stop();
+    upstream?.stop();
     if (!(nginx?.pid && nginx.exitCode === null)) process.exit(0);
     const quit = () => {
       logger.info({ signal: sig }, 'stopping: graceful NGINX shutdown (SIGQUIT)');
@@ -62,12 +78,14 @@ for (const sig of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGQUIT'] as NodeJS.Signals[
     if (sig === 'SIGQUIT') {
       stopping = true;
       agent.stop();
+      upstream?.stop();
     }
     if (nginx?.pid && nginx.exitCode === null) nginx.kill(sig);
   });
 }
 
 const synced = await agent.initialSync(cfg.BLOCKLIST_INITIAL_SYNC_TIMEOUT_SECONDS * 1000);
+await upstream?.sync().catch((err: Error) => logger.warn({ err: err.message }, 'upstream: first sync failed'));
 await agent.writeStatus();
 if (stopping) process.exit(0);
 
@@ -79,6 +97,7 @@ nginx.on('error', (err) => {
 });
 nginx.on('exit', (code, signal) => {
   agent.stop();
+  upstream?.stop();
   const expected = stopping;
   const exitCode = expected ? (code ?? 0) : code && code !== 0 ? code : 1;
   (expected ? logger.info : logger.error).call(logger, { code, signal, expected }, 'nginx exited');
@@ -86,3 +105,4 @@ nginx.on('exit', (code, signal) => {
 });
 
 void agent.run();
+upstream?.run();
