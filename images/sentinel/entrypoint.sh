@@ -64,7 +64,9 @@ janitor() {
           log "master $cur down for $(( SECONDS - down_since )) s with no failover; $lm ($lmip) answers as master: monitoring it"
           rcli 127.0.0.1 26379 SENTINEL REMOVE "$MASTER_NAME" >/dev/null || true
           rcli 127.0.0.1 26379 SENTINEL MONITOR "$MASTER_NAME" "$lmip" 6379 "$QUORUM" >/dev/null || true
-          rcli 127.0.0.1 26379 SENTINEL SET "$MASTER_NAME" auth-pass "$REDIS_PASSWORD" down-after-milliseconds "$DOWN_AFTER_MS" \
+          # the password goes on stdin (-x: last argument from stdin), never on a command line (ps shows those)
+          printf '%s' "$REDIS_PASSWORD" | rcli 127.0.0.1 26379 -x SENTINEL SET "$MASTER_NAME" auth-pass >/dev/null || true
+          rcli 127.0.0.1 26379 SENTINEL SET "$MASTER_NAME" down-after-milliseconds "$DOWN_AFTER_MS" \
             failover-timeout "$FAILOVER_TIMEOUT_MS" parallel-syncs "$PARALLEL_SYNCS" >/dev/null || true
           down_since=""
         fi

@@ -63,9 +63,12 @@ const counterTimer = influx
 
 let lines = 0;
 let unparsed = 0;
+// Without Elasticsearch only NGINX's lines are used (the response counters): following the api's and worker's logs
+// too cost dockerd and this process a line per request for nothing (issue 8's profile).
+const followed = cfg.ES_URL ? [...cfg.NGINX_SERVICES, ...cfg.API_SERVICES] : [...cfg.NGINX_SERVICES];
 const follower = new LogFollower(
   docker,
-  [...cfg.NGINX_SERVICES, ...cfg.API_SERVICES],
+  followed,
   () => hostname,
   (line, ts, src) => {
     lines += 1;
