@@ -49,8 +49,20 @@ export const requireJsonBody: RequestHandler = (req, _res, next) => {
 };
 
 /** Pool and queue gauges, read at scrape time. */
-export function registerRuntimeMetrics(metrics: ServiceMetrics, db: Db, redis: Redis): void {
+export function registerRuntimeMetrics(metrics: ServiceMetrics, db: Db, redis: Redis, cache?: PageCache): void {
   const registers = [metrics.registry];
+  if (cache)
+    new promClient.Counter({
+      name: 'forum_page_cache_lookups_total',
+      help: "Guests' page cache lookups (while enabled): hit = served from memory, miss = built from the database",
+      labelNames: ['result'] as const,
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ result: 'hit' }, cache.lookups.hit);
+        this.inc({ result: 'miss' }, cache.lookups.miss);
+      },
+    });
   new promClient.Gauge({
     name: 'pg_pool_connections',
     help: 'node-postgres pool connections by pool (rw = primary, ro = balanced) and state',
@@ -120,7 +132,7 @@ export function buildRuntime(
     },
   };
   const metrics = createMetrics('forum-api');
-  registerRuntimeMetrics(metrics, db, redis);
+  registerRuntimeMetrics(metrics, db, redis, cache);
   const { app, finish } = createBaseApp({
     service: 'forum-api',
     logger,

@@ -55,6 +55,8 @@ export class PageCache {
   private bytes = 0;
   private subscribed = false;
   private static readonly RECENT_MS = 60_000;
+  /** lookups while enabled: hits served from memory, misses built from the database (metrics) */
+  readonly lookups = { hit: 0, miss: 0 };
   private lastPrune = 0;
 
   constructor(
@@ -97,12 +99,19 @@ export class PageCache {
     return undefined;
   }
 
-  getThread(threadId: number, key: string): Buffer | undefined {
-    return this.enabled ? this.fresh(this.threads.get(threadId), key, Date.now()) : undefined;
+  /** `countMiss` false: a caller whose miss goes on to a lookup that counts (the fast path, then the route) */
+  getThread(threadId: number, key: string, countMiss = true): Buffer | undefined {
+    return this.enabled ? this.count(this.fresh(this.threads.get(threadId), key, Date.now()), countMiss) : undefined;
   }
 
   getList(key: string): Buffer | undefined {
-    return this.enabled ? this.fresh(this.lists, key, Date.now()) : undefined;
+    return this.enabled ? this.count(this.fresh(this.lists, key, Date.now())) : undefined;
+  }
+
+  private count(body: Buffer | undefined, countMiss = true): Buffer | undefined {
+    if (body) this.lookups.hit++;
+    else if (countMiss) this.lookups.miss++;
+    return body;
   }
 
   ticket(): Ticket {

@@ -41,7 +41,7 @@ export function guestFastPath(app: Express, cache: PageCache, metrics: ServiceMe
     if (cookie === undefined || cookie.includes(`${SESSION_COOKIE}=`)) return false;
     const csrf = parseCookies(cookie)[CSRF_COOKIE];
     if (csrf === undefined || !CSRF_RE.test(csrf)) return false;
-    const body = cache.getThread(Number(m[1]), key);
+    const body = cache.getThread(Number(m[1]), key, false);
     if (!body) return false;
 
     const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();

@@ -84,6 +84,12 @@ async function thread(c: Client, title = `Cached thread ${++seq}`) {
   assert.equal(r.status, 200, r.text);
   return r.body as { id: number };
 }
+/** forum_page_cache_lookups_total of a replica, as /metrics shows it */
+async function cacheLookups(r: Replica) {
+  const text = await r.rt.metrics.registry.metrics();
+  const read = (result: string) => Number(new RegExp(`^forum_page_cache_lookups_total\\{[^}]*result="${result}"[^}]*\\} ([0-9]+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { hit: read('hit'), miss: read('miss') };
+}
 /** Changes a post BEHIND the API's back (no invalidation): a page still showing the old text came from the cache. */
 const sneak = (postId: number, html: string) => sql.query('UPDATE posts SET parsed = $2 WHERE id = $1', [postId, html]);
 const firstPostId = async (threadId: number) => (await sql.query('SELECT first_post_id FROM threads WHERE id = $1', [threadId])).rows[0].first_post_id as number;
@@ -258,6 +264,7 @@ describe('The cached-page fast path', () => {
     const t = await thread(c);
     const g = await guest(B);
     const path = `/api/threads/${t.id}/posts/?page=1`;
+    const lookups0 = await cacheLookups(B);
     const viaExpress = await g.get(path); // miss: Express builds and caches
     const lines = B.logLines.length;
     const queries = B.rt.db.stats.queries;
@@ -285,6 +292,8 @@ describe('The cached-page fast path', () => {
       assert.equal(typeof o.responseTimeMs, 'number');
       assert.equal(o.msg, 'request');
     }
+    const lookups = await cacheLookups(B);
+    assert.deepEqual({ hit: lookups.hit - lookups0.hit, miss: lookups.miss - lookups0.miss }, { hit: N, miss: 1 }, 'forum_page_cache_lookups_total');
     const metrics = await B.rt.metrics.registry.metrics();
     assert.match(metrics, /http_request_duration_seconds_count\{[^}]*route="\/api\/threads\/:id\/posts\/"[^}]*status="200"[^}]*\} ([0-9]+)/);
   });
