@@ -16,7 +16,7 @@ follow_dns() {
   local cmds
   while sleep "${FOLLOW_DNS_INTERVAL:-1}"; do
     [[ -S $SOCK ]] || continue
-    # "show servers state" rows: <be_id> <be_name> <srv_id> <srv_name> <srv_addr> ...; getent: "<ip> <name>"
+    # "show servers state" rows: <be_id> <be_name> <srv_id> <srv_name> <srv_addr> ...; getent ahostsv4: "<ip> STREAM <name>"
     cmds=$( { echo "show servers state redis-master" | socat -t2 - "UNIX-CONNECT:$SOCK"; echo "#dns"; \
               getent ahostsv4 ${REDIS_NODES//,/ } | awk '$2 == "STREAM" && NF == 3 {print "dns", $3, $1}'; } 2>/dev/null |
       awk '$1 == "#dns" {dns = 1; next}
