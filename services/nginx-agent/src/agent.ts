@@ -1,6 +1,7 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from '@forum/shared';
+import { writeFileAtomic } from './files.js';
 import { liveKeys, nextExpiry, renderBlocklist, type BlockEntry } from './blocklist.js';
 
 export interface AgentOptions {
@@ -80,7 +81,7 @@ export class BlocklistAgent {
       }
     }
     const existing = await readFile(this.o.file, 'utf8').catch(() => undefined);
-    if (existing === undefined) await this.atomicWrite(renderBlocklist([], -1));
+    if (existing === undefined) await writeFileAtomic(this.o.file, renderBlocklist([], -1));
     this.o.logger.error({ timeoutMs, lastError: this.stats.lastError }, 'blocklist: starting NGINX WITHOUT a fresh blocklist; will apply it as soon as ipblock answers');
     return false;
   }
@@ -161,24 +162,12 @@ export class BlocklistAgent {
     // the header carries the version: compare the entries only, so a version bump alone does not reload
     const body = content.slice(content.indexOf('\n') + 1);
     if (this.written !== undefined && body === this.written) return false;
-    await this.atomicWrite(content);
+    await writeFileAtomic(this.o.file, content);
     this.written = body;
     return true;
   }
 
-  private async atomicWrite(content: string) {
-    const tmp = `${this.o.file}.${process.pid}.tmp`;
-    await writeFile(tmp, content, { mode: 0o644 });
-    await rename(tmp, this.o.file);
-  }
-
   async writeStatus() {
-    await this.atomicWriteTo(this.statusFile, JSON.stringify({ ...this.stats, at: new Date().toISOString() })).catch(() => undefined);
-  }
-
-  private async atomicWriteTo(file: string, content: string) {
-    const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, content, { mode: 0o644 });
-    await rename(tmp, file);
+    await writeFileAtomic(this.statusFile, JSON.stringify({ ...this.stats, at: new Date().toISOString() })).catch(() => undefined);
   }
 }

@@ -1,6 +1,7 @@
 import { promises as dns } from 'node:dns';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import type { Logger } from '@forum/shared';
+import { writeFileAtomic } from './files.js';
 
 export interface UpstreamOptions {
   /** DNS name whose A records are the servers (a dnsrr Swarm service name: one record per running task) */
@@ -66,9 +67,7 @@ export class UpstreamWatcher {
     const content = renderUpstream(addresses, this.o.port);
     if (this.written === undefined) this.written = await readFile(this.o.file, 'utf8').catch(() => '');
     if (content === this.written) return false;
-    const tmp = `${this.o.file}.tmp`;
-    await writeFile(tmp, content, { mode: 0o644 });
-    await rename(tmp, this.o.file);
+    await writeFileAtomic(this.o.file, content);
     this.written = content;
     this.stats.servers = new Set(addresses).size;
     this.o.logger.info({ name: this.o.name, servers: [...new Set(addresses)].sort() }, 'upstream: servers changed');
