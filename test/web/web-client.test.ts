@@ -222,6 +222,37 @@ test("When A logs out and in again, then the account area follows", async () => 
   await shot(pa, "07-category-after-login");
 });
 
+test("When the reader clicks on while a page is still loading, then the slow page never replaces the new one", async () => {
+  const pa = contexts[0].pages()[0];
+  await pa.waitForSelector(`#whoami:text-is("${A.username}")`);
+  await go(pa, "#/list/all");
+  // Hold the home page's categories request until the new-thread form is on screen (a slow network, made exact).
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let held!: () => void;
+  const holding = new Promise<void>((r) => (held = r));
+  await pa.route("**/api/categories/", async (r) => {
+    held();
+    await gate;
+    await r.continue();
+  });
+  try {
+    await pa.evaluate(() => (location.hash = "#/"));
+    await holding;
+    await go(pa, "#/new");
+    await pa.waitForSelector("#thread-form");
+    release();
+    // the home view finishes later (its categories, then its thread list): it either renders over the form (the bug)
+    // or is discarded, which the app records in data-discarded
+    await pa.waitForFunction(() => !!document.body.dataset.discarded || !!document.getElementById("categories"));
+    assert.equal(await pa.locator("#thread-form").count(), 1, "the form of the later page is still shown");
+    assert.equal(await pa.locator("#categories").count(), 0, "the earlier, slower home page did not render over it");
+  } finally {
+    release();
+    await pa.unroute("**/api/categories/");
+  }
+});
+
 interface Asset {
   path: string;
   type: string;

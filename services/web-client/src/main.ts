@@ -32,6 +32,22 @@ function show(...nodes: Node[]): void {
   app.replaceChildren(...nodes);
 }
 
+/** Bumped by every route(): the view it starts is the current one until the next navigation. */
+let routeSeq = 0;
+
+/**
+ * The render function of the view route() is starting now. Once a newer route has begun (the user clicked on while
+ * this view still awaited the API), it renders nothing: a slow, stale view must never replace the current one (e.g.
+ * the home page finishing after "Start thread" had already shown its form).
+ */
+function screen(): (...nodes: Node[]) => void {
+  const mine = routeSeq;
+  return (...nodes) => {
+    if (mine === routeSeq) show(...nodes);
+    else document.body.dataset.discarded = String(Number(document.body.dataset.discarded ?? 0) + 1);
+  };
+}
+
 async function refreshMe(): Promise<void> {
   try {
     me = await api.me();
@@ -133,6 +149,7 @@ async function threadList(list: ListName, category?: number): Promise<HTMLElemen
 }
 
 async function viewHome(): Promise<void> {
+  const render = screen();
   const cats = flattenCategories(await api.categories());
   const catList = h(
     "ul",
@@ -146,13 +163,14 @@ async function viewHome(): Promise<void> {
       ),
     ),
   );
-  show(h("h1", {}, "Categories"), catList, h("h2", {}, "Latest threads"), await threadList("all"));
+  render(h("h1", {}, "Categories"), catList, h("h2", {}, "Latest threads"), await threadList("all"));
 }
 
 async function viewCategory(id: number): Promise<void> {
+  const render = screen();
   const cats = flattenCategories(await api.categories());
   const cat = cats.find((c) => c.id === id);
-  show(
+  render(
     h("h1", {}, cat?.name ?? `Category ${id}`),
     h("p", {}, loggedIn() ? h("a", { href: `#/new?category=${id}`, class: "button" }, "Start thread here") : ""),
     await threadList("all", id),
@@ -160,12 +178,13 @@ async function viewCategory(id: number): Promise<void> {
 }
 
 async function viewList(list: ListName): Promise<void> {
+  const render = screen();
   if (list !== "all" && !loggedIn()) {
-    show(h("p", {}, "Log in to see this list. ", h("a", { href: "#/login" }, "Log in")));
+    render(h("p", {}, "Log in to see this list. ", h("a", { href: "#/login" }, "Log in")));
     return;
   }
   const label = LISTS.find(([l]) => l === list)?.[1] ?? list;
-  show(h("h1", {}, `${label} threads`), await threadList(list));
+  render(h("h1", {}, `${label} threads`), await threadList(list));
 }
 
 function subscriptionValue(s: boolean | null | undefined): string {
@@ -173,6 +192,7 @@ function subscriptionValue(s: boolean | null | undefined): string {
 }
 
 async function viewThread(id: number, page: number): Promise<void> {
+  const render = screen();
   const data: PostPage = await api.posts(id, page);
   const ps = data.post_set;
   const posts = h(
@@ -254,7 +274,7 @@ async function viewThread(id: number, page: number): Promise<void> {
   } else {
     children.push(h("p", { class: "muted" }, h("a", { href: "#/login" }, "Log in"), " to reply."));
   }
-  show(...children);
+  render(...children);
 }
 
 function field(id: string, label: string, attrs: Record<string, string | boolean> = {}): HTMLElement {
@@ -266,6 +286,7 @@ function valueOf(id: string): string {
 }
 
 function viewLogin(): void {
+  const render = screen();
   const err = h("div", {});
   const form = h(
     "form",
@@ -285,10 +306,11 @@ function viewLogin(): void {
       })
       .catch((e) => err.replaceChildren(errorBox(e)));
   });
-  show(h("h1", {}, "Log in"), form);
+  render(h("h1", {}, "Log in"), form);
 }
 
 function viewRegister(): void {
+  const render = screen();
   const err = h("div", {});
   const form = h(
     "form",
@@ -315,10 +337,11 @@ function viewRegister(): void {
       })
       .catch((x) => err.replaceChildren(errorBox(x)));
   });
-  show(h("h1", {}, "Register"), form);
+  render(h("h1", {}, "Register"), form);
 }
 
 async function viewNewThread(preselect?: number): Promise<void> {
+  const render = screen();
   if (!loggedIn()) {
     go("#/login");
     return;
@@ -347,13 +370,14 @@ async function viewNewThread(preselect?: number): Promise<void> {
       .then((t) => go(`#/t/${t.id}`))
       .catch((e) => err.replaceChildren(errorBox(e)));
   });
-  show(h("h1", {}, "Start a thread"), form);
+  render(h("h1", {}, "Start a thread"), form);
 }
 
 async function route(): Promise<void> {
   const [path, query] = location.hash.replace(/^#/, "").split("?");
   const parts = (path || "/").split("/").filter(Boolean);
   const params = new URLSearchParams(query ?? "");
+  const mine = ++routeSeq;
   delete document.body.dataset.ready; // set again when this view has rendered (tests wait on it)
   document.body.dataset.route = parts[0] ?? "home";
   try {
@@ -376,9 +400,9 @@ async function route(): Promise<void> {
         show(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Back to the forum")));
     }
   } catch (err) {
-    show(errorBox(err));
+    if (mine === routeSeq) show(errorBox(err));
   } finally {
-    document.body.dataset.ready = "1";
+    if (mine === routeSeq) document.body.dataset.ready = "1";
   }
 }
 
