@@ -3,7 +3,7 @@ import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
 import { AppError, createBaseApp, createMetrics, promClient, type Logger, type ServiceMetrics } from '@forum/shared';
 import type { Config } from './config.js';
 import type { Ctx } from './context.js';
-import { createDb, type Db } from './db.js';
+import { createDb, isConnectionLoss, type Db } from './db.js';
 import { enqueue, queueStats } from './jobs.js';
 import { createRedis, type Redis } from './redis.js';
 import { authRouter } from './routes/auth.js';
@@ -26,7 +26,7 @@ export const dependencyErrors: ErrorRequestHandler = (err, _req, _res, next) => 
   const msg = String(e?.message ?? '');
   if (e?.name === 'MaxRetriesPerRequestError' || /Connection is closed|Stream isn't writeable|ECONNRESET|EPIPE/.test(msg))
     return next(new AppError('service_unavailable', 503, 'Redis is temporarily unavailable, retry shortly.'));
-  if (/timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED|Client has encountered a connection error|failed to create a backend connection|not accepting any new connections|executing failover/.test(msg))
+  if (isConnectionLoss(err) || /timeout exceeded when trying to connect/.test(msg))
     return next(new AppError('service_unavailable', 503, 'The database is temporarily unavailable, retry shortly.'));
   if (typeof e?.code === 'string' && /^(08|57P0|53)/.test(e.code))
     return next(new AppError('service_unavailable', 503, 'The database is temporarily unavailable, retry shortly.'));

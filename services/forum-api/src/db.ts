@@ -27,8 +27,10 @@ const READ_ONLY = /^\s*select\b(?![\s\S]*\b(for\s+(update|share|no\s+key\s+updat
 export function isConnectionLoss(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
   if (typeof e?.code === 'string' && /^(08|57P0[123])/.test(e.code)) return true;
-  // the last three are pgpool's own refusals while it fails a backend over
-  return /Connection terminated|ECONNRESET|ECONNREFUSED|EPIPE|Client has encountered a connection error|server closed the connection|failed to create a backend connection|not accepting any new connections|executing failover/i.test(
+  // the rest are pgpool's own: refusals while it fails a backend over, and (XX000, FATAL) "unable to read data from DB
+  // node N" / "EOF encountered with backend" when a backend died under a statement (seen at a PG primary kill under
+  // load, issue 8's fault run: it had become a 500)
+  return /Connection terminated|ECONNRESET|ECONNREFUSED|EPIPE|Client has encountered a connection error|server closed the connection|failed to create a backend connection|not accepting any new connections|executing failover|unable to read data from DB node|EOF encountered with backend/i.test(
     String(e?.message ?? ''),
   );
 }
