@@ -38,7 +38,8 @@ let routeSeq = 0;
 /**
  * The render function of the view route() is starting now. Once a newer route has begun (the user clicked on while
  * this view still awaited the API), it renders nothing: a slow, stale view must never replace the current one (e.g.
- * the home page finishing after "Start thread" had already shown its form).
+ * the home page finishing after "Start thread" had already shown its form). Views that render before their first
+ * await (login, register) are always current and call show() directly.
  */
 function screen(): (...nodes: Node[]) => void {
   const mine = routeSeq;
@@ -286,7 +287,6 @@ function valueOf(id: string): string {
 }
 
 function viewLogin(): void {
-  const render = screen();
   const err = h("div", {});
   const form = h(
     "form",
@@ -306,11 +306,10 @@ function viewLogin(): void {
       })
       .catch((e) => err.replaceChildren(errorBox(e)));
   });
-  render(h("h1", {}, "Log in"), form);
+  show(h("h1", {}, "Log in"), form);
 }
 
 function viewRegister(): void {
-  const render = screen();
   const err = h("div", {});
   const form = h(
     "form",
@@ -337,7 +336,7 @@ function viewRegister(): void {
       })
       .catch((x) => err.replaceChildren(errorBox(x)));
   });
-  render(h("h1", {}, "Register"), form);
+  show(h("h1", {}, "Register"), form);
 }
 
 async function viewNewThread(preselect?: number): Promise<void> {
