@@ -55,10 +55,12 @@ primary_keeper() {
   while sleep "${PGPOOL_KEEPER_INTERVAL:-5}"; do
     attached_primary=""; candidate=""; cand_status=""
     for i in "${!NODES[@]}"; do
-      # pcp_node_info: "<host> <port> <status> <weight> <status_name> <pg_status> <role> ..."; status 3 = down
-      st=$(pcp_node_info -h localhost -p 9898 -U admin -w -n "$i" 2>/dev/null) || continue 2
-      read -r _ _ status _ _ _ role _ <<<"$st"
-      if [[ $status != 3 && $role == primary ]]; then attached_primary=$i; break; fi
+      # pgpool's own view, from its shared memory: "<id> <host> <port> <status> <role> ...", status up/waiting/down.
+      # Not pcp_node_info: that one opens two connections to the backend (its pg_status and pg_role columns) per
+      # call, i.e. 1.2 backend forks a second on the primary from 3 pgpools (issue 8's connection log).
+      st=$(pcp_health_check_stats -h localhost -p 9898 -U admin -w -n "$i" 2>/dev/null) || continue 2
+      read -r _ _ _ status role _ <<<"$st"
+      if [[ $status != down && $role == primary ]]; then attached_primary=$i; break; fi
       if [[ -z $candidate ]] && [[ $(psql -h "${NODES[$i]}" -U repmgr -d postgres -XAtw -c 'select pg_is_in_recovery()' 2>/dev/null) == f ]]; then
         candidate=$i; cand_status=$status
       fi
@@ -68,7 +70,7 @@ primary_keeper() {
     ((since == 0)) && since=$now
     ((now - since >= ${PGPOOL_KEEPER_GRACE:-25})) || continue
     log "no primary for $((now - since)) s: re-attaching node $candidate (${NODES[$candidate]}), which is not in recovery"
-    [[ $cand_status != 3 ]] && pcp_detach_node -h localhost -p 9898 -U admin -w -n "$candidate" >/dev/null 2>&1
+    [[ $cand_status != down ]] && pcp_detach_node -h localhost -p 9898 -U admin -w -n "$candidate" >/dev/null 2>&1
     pcp_attach_node -h localhost -p 9898 -U admin -w -n "$candidate" >/dev/null 2>&1 || log "pcp_attach_node $candidate failed"
     since=0
   done

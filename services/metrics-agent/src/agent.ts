@@ -5,7 +5,7 @@ import { instanceOf, type CollectContext, type Collector, type Target, type Targ
 import { collectNginx } from './collectors/nginx.js';
 import { collectRedis } from './collectors/redis.js';
 import { collectHaproxy } from './collectors/haproxy.js';
-import { collectPgpool, collectPostgres } from './collectors/postgres.js';
+import { closePgConnections, collectPgpool, collectPostgres } from './collectors/postgres.js';
 import { collectPrometheus } from './collectors/prometheus.js';
 
 export const COLLECTORS: Record<TargetKind, Collector> = {
@@ -54,6 +54,7 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.running;
+    await closePgConnections();
   }
 
   gather(): Promise<GatherResult> {

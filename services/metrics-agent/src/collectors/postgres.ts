@@ -7,7 +7,26 @@ const DB_INT = [
   'tup_updated', 'tup_deleted', 'conflicts', 'temp_files', 'temp_bytes', 'deadlocks',
 ];
 
-async function withClient<T>(t: Target, ctx: CollectContext, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+/**
+ * One connection per target, kept across gathers (as Telegraf's inputs.postgresql keeps its database/sql pool).
+ * A new connection each gather forked a backend on every PostgreSQL node every interval, plus a pgpool child's
+ * backend connections through each pgpool (issue 8's connection log: 1.2 backend forks a second from this agent).
+ * A connection that fails is dropped and the next gather opens a new one; one unused for a minute (its task went
+ * away) is closed.
+ */
+interface Held {
+  client: Promise<pg.Client>;
+  lastUsed: number;
+}
+const held = new Map<string, Held>();
+const IDLE_CLOSE_MS = 60_000;
+
+function drop(key: string, h: Held): void {
+  if (held.get(key) === h) held.delete(key);
+  h.client.then((c) => c.end()).catch(() => undefined);
+}
+
+function connect(t: Target, ctx: CollectContext, key: string): Held {
   const client = new pg.Client({
     host: t.address,
     port: t.port,
@@ -18,14 +37,40 @@ async function withClient<T>(t: Target, ctx: CollectContext, fn: (c: pg.Client) 
     statement_timeout: ctx.timeoutMs,
     query_timeout: ctx.timeoutMs,
     application_name: 'metrics-agent',
+    keepAlive: true,
   });
-  client.on('error', () => undefined);
-  await client.connect();
+  const h: Held = { client: client.connect().then(() => client), lastUsed: Date.now() };
+  // a backend or pgpool that goes away ends the connection: forget it so the next gather reconnects
+  client.on('error', () => drop(key, h));
+  client.on('end', () => held.get(key) === h && held.delete(key));
+  h.client.catch(() => drop(key, h));
+  return h;
+}
+
+async function withClient<T>(t: Target, ctx: CollectContext, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const now = Date.now();
+  for (const [k, h] of held) if (now - h.lastUsed > IDLE_CLOSE_MS) drop(k, h);
+  const key = `${t.address}:${t.port}:${ctx.creds.pgUser ?? ''}:${ctx.creds.pgDatabase ?? 'postgres'}`;
+  let h = held.get(key);
+  if (!h) {
+    h = connect(t, ctx, key);
+    held.set(key, h);
+  }
+  h.lastUsed = now;
+  const client = await h.client;
   try {
     return await fn(client);
-  } finally {
-    await client.end().catch(() => undefined);
+  } catch (err) {
+    drop(key, h); // a timed-out or failed query leaves the session in an unknown state
+    throw err;
   }
+}
+
+/** Closes the connections kept for the targets (on shutdown). */
+export async function closePgConnections(): Promise<void> {
+  const all = [...held.entries()];
+  held.clear();
+  await Promise.all(all.map(([, h]) => h.client.then((c) => c.end()).catch(() => undefined)));
 }
 
 const num = (v: unknown): number => (v === null || v === undefined ? NaN : Number(v));
