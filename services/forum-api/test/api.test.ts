@@ -613,3 +613,23 @@ describe('Routing', () => {
     assert.equal(typeof r.body.detail, 'string');
   });
 });
+
+describe('Prepared statements', () => {
+  test('When a signed-in reader reads the same thread 4 times, then each statement is prepared once on the connection and executed again', async () => {
+    const { c, u } = await newUser('prep');
+    const t = await startThread(c, u.id);
+    for (let i = 0; i < 4; i++) assert.equal((await c.get(`/api/threads/${t.id}/posts/`)).status, 200);
+    // sequential requests reuse the pool's most recent idle connection (LIFO): the one that served them
+    const conn = await api.rt.db.rw.connect();
+    try {
+      const r = await conn.query(
+        "SELECT count(*)::int AS statements, coalesce(max(generic_plans + custom_plans), 0)::int AS most FROM pg_prepared_statements WHERE name LIKE 'f\\_%'",
+      );
+      const { statements, most } = r.rows[0] as { statements: number; most: number };
+      assert.ok(statements >= 1, 'no named statement on the connection');
+      assert.ok(most >= 4, `the most used statement ran ${most} times: it is prepared again instead of reused`);
+    } finally {
+      conn.release();
+    }
+  });
+});
