@@ -116,6 +116,7 @@ export class Load {
       } catch (err) {
         ok = false;
         why = (err as Error).message.replace(/^POST \S+: /, '').replace(/ after \d+ ms$/, '');
+        if (!/TimeoutError/.test(why)) process.stdout.write(`# failed write ${(err as Error).message} at ${new Date(at).toISOString()}\n`);
       }
       this.writes.push({ at, end: Date.now(), ok, flood, why });
       // the flood limit (1 post / 3 s / user) only counts posts that were made: a failed write is retried soon,
@@ -132,6 +133,7 @@ export class Load {
         this.reads.push({ at, end: Date.now(), ok: r.status === 200, why: r.status === 200 ? undefined : `${r.status} ${r.json?.code ?? ''}`.trim() });
       } catch (err) {
         this.reads.push({ at, end: Date.now(), ok: false, why: (err as Error).message.replace(/^GET \S+: /, '').replace(/ after \d+ ms$/, '') });
+        if (!/TimeoutError/.test((err as Error).message)) process.stdout.write(`# failed read ${(err as Error).message} at ${new Date(at).toISOString()}\n`);
       }
       await sleep(Math.max(0, 250 - (Date.now() - at)));
     }
