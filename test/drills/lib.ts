@@ -86,6 +86,15 @@ interface Event {
 }
 
 /** Writers post into their own thread (flood limit: 1 post / 3 s / user); readers read threads. */
+/**
+ * The reason a request threw, as the report groups it ("TypeError: fetch failed (UND_ERR_SOCKET: ...)", without the
+ * method, path and duration). Every failure but a timeout is also printed with its start time, for the CI log.
+ */
+function failureReason(kind: 'write' | 'read', err: Error, at: number): string {
+  if (!/TimeoutError/.test(err.message)) process.stdout.write(`# failed ${kind} ${err.message} at ${new Date(at).toISOString()}\n`);
+  return err.message.replace(/^[A-Z]+ \S+: /, '').replace(/ after \d+ ms$/, '');
+}
+
 export class Load {
   writes: Event[] = [];
   reads: Event[] = [];
@@ -115,8 +124,7 @@ export class Load {
         else why = `${r.status} ${r.json?.code ?? ''}`.trim();
       } catch (err) {
         ok = false;
-        why = (err as Error).message.replace(/^POST \S+: /, '').replace(/ after \d+ ms$/, '');
-        if (!/TimeoutError/.test(why)) process.stdout.write(`# failed write ${(err as Error).message} at ${new Date(at).toISOString()}\n`);
+        why = failureReason('write', err as Error, at);
       }
       this.writes.push({ at, end: Date.now(), ok, flood, why });
       // the flood limit (1 post / 3 s / user) only counts posts that were made: a failed write is retried soon,
@@ -132,8 +140,7 @@ export class Load {
         const r = await u.client.req('GET', `/api/threads/${u.threadId}/posts/`, undefined, 15_000);
         this.reads.push({ at, end: Date.now(), ok: r.status === 200, why: r.status === 200 ? undefined : `${r.status} ${r.json?.code ?? ''}`.trim() });
       } catch (err) {
-        this.reads.push({ at, end: Date.now(), ok: false, why: (err as Error).message.replace(/^GET \S+: /, '').replace(/ after \d+ ms$/, '') });
-        if (!/TimeoutError/.test((err as Error).message)) process.stdout.write(`# failed read ${(err as Error).message} at ${new Date(at).toISOString()}\n`);
+        this.reads.push({ at, end: Date.now(), ok: false, why: failureReason('read', err as Error, at) });
       }
       await sleep(Math.max(0, 250 - (Date.now() - at)));
     }
@@ -159,14 +166,18 @@ export class Load {
   /** failure reasons after the fault, most frequent first: "503 service_unavailable x4" */
   reasons(faultAt: number, kind: 'writes' | 'reads'): string[] {
     const n = new Map<string, number>();
-    for (const e of this[kind]) if (e.at >= faultAt && !e.ok && !e.flood) n.set(e.why ?? '?', (n.get(e.why ?? '?') ?? 0) + 1);
+    for (const e of this.failures(faultAt, kind)) n.set(e.why ?? '?', (n.get(e.why ?? '?') ?? 0) + 1);
     return [...n].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} x${v}`);
+  }
+  /** requests started after the fault that failed (a 429 flood refusal is not a failure) */
+  failures(faultAt: number, kind: 'writes' | 'reads'): Event[] {
+    return this[kind].filter((e) => e.at >= faultAt && !e.ok && !e.flood);
   }
   failed(faultAt: number) {
     return {
-      writes: this.writes.filter((e) => e.at >= faultAt && !e.ok && !e.flood).length,
+      writes: this.failures(faultAt, 'writes').length,
       floodRefusals: this.writes.filter((e) => e.at >= faultAt && e.flood).length,
-      reads: this.reads.filter((e) => e.at >= faultAt && !e.ok).length,
+      reads: this.failures(faultAt, 'reads').length,
       totalReads: this.reads.filter((e) => e.at >= faultAt).length,
     };
   }
@@ -331,7 +342,7 @@ export async function runDrill(name: string, fault: () => void): Promise<DrillRe
     detail: fs.detail || undefined,
     writeErrors: load.reasons(faultAt, 'writes'),
     readErrors: load.reasons(faultAt, 'reads'),
-    writeFailuresAtS: load.writes.filter((e) => e.at >= faultAt && !e.ok && !e.flood).map((e) => Math.round((e.at - faultAt) / 100) / 10),
+    writeFailuresAtS: load.failures(faultAt, 'writes').map((e) => Math.round((e.at - faultAt) / 100) / 10),
   };
   process.stdout.write(`# DRILL ${JSON.stringify(report)}\n`);
   return report;

@@ -90,17 +90,12 @@ export function statementName(text: string): string {
 /** Rewrites the arguments of client.query(...) so a parameterised statement goes out named (see above). */
 export function nameStatement(args: unknown[], named: Set<string>): unknown[] {
   const [q, values] = args;
-  let text: string | undefined;
-  let config: Record<string, unknown>;
-  if (typeof q === 'string' && Array.isArray(values) && values.length > 0) {
-    text = q;
-    config = { text: q };
-  } else if (q && typeof q === 'object' && typeof (q as { text?: unknown }).text === 'string' && !(q as { name?: unknown }).name &&
-    (Array.isArray((q as { values?: unknown }).values) ? ((q as { values: unknown[] }).values.length > 0) : Array.isArray(values) && values.length > 0)) {
-    text = (q as { text: string }).text;
-    config = { ...(q as Record<string, unknown>) };
-  } else return args;
-  const name = statementName(text);
+  const own = q as { text?: unknown; name?: unknown; values?: unknown } | null;
+  const config =
+    typeof q === 'string' ? { text: q } : own && typeof own === 'object' && typeof own.text === 'string' && !own.name ? { ...own, text: own.text } : undefined;
+  const params = Array.isArray(config?.values) ? config.values : values;
+  if (!config || !Array.isArray(params) || params.length === 0) return args;
+  const name = statementName(config.text);
   if (!named.has(name)) {
     if (named.size >= MAX_NAMED_PER_CONNECTION) return args;
     named.add(name);

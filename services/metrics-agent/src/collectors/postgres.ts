@@ -21,9 +21,11 @@ interface Held {
 const held = new Map<string, Held>();
 const IDLE_CLOSE_MS = 60_000;
 
+const end = (h: Held): Promise<void> => h.client.then((c) => c.end()).catch(() => undefined);
+
 function drop(key: string, h: Held): void {
   if (held.get(key) === h) held.delete(key);
-  h.client.then((c) => c.end()).catch(() => undefined);
+  void end(h);
 }
 
 function connect(t: Target, ctx: CollectContext, key: string): Held {
@@ -68,9 +70,9 @@ async function withClient<T>(t: Target, ctx: CollectContext, fn: (c: pg.Client) 
 
 /** Closes the connections kept for the targets (on shutdown). */
 export async function closePgConnections(): Promise<void> {
-  const all = [...held.entries()];
+  const all = [...held.values()];
   held.clear();
-  await Promise.all(all.map(([, h]) => h.client.then((c) => c.end()).catch(() => undefined)));
+  await Promise.all(all.map(end));
 }
 
 const num = (v: unknown): number => (v === null || v === undefined ? NaN : Number(v));
