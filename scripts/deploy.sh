@@ -9,6 +9,12 @@
 #   DEPLOY_TIMEOUT=900       seconds to wait for every service to be healthy before failing
 #   SKIP_BUILD=1             reuse the images of the last build (.build/image-tags.env)
 #   STACK_NAME=forum
+#   CLUSTER=1                deploy to the test cluster of `npm run cluster:up` (reads .cluster/env)
+#   DEPLOY_DOCKER_HOST=...   the swarm manager to deploy to, when it is not this machine's engine: images are
+#                            built here, pushed to REGISTRY, and the stack is deployed through that manager
+#   EDGE_HOST=127.0.0.1      the address of an edge node, for the smoke check and the printed URLs
+#   EDGE_VIP=a.b.c.d         run keepalived (stack/edge-vip.yml) with this VIP in front of the edges
+#                            (EDGE_VIP_CIDR, KEEPALIVED_INTERFACE, KEEPALIVED_PRIORITIES: docs/CLUSTER.md)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -18,9 +24,30 @@ export EDGE_HTTP_PORT=${EDGE_HTTP_PORT:-80}
 t0=$SECONDS
 log() { printf '[deploy %4ds] %s\n' "$((SECONDS - t0))" "$*" >&2; }
 
-# 1. engine + swarm, base image
-bash scripts/lib/ensure-docker.sh
-bash scripts/lib/base-image.sh
+# 0. the test cluster of `npm run cluster:up`: its manager socket, registry, edge address and VIP
+if [[ ${CLUSTER:-0} == 1 ]]; then
+  [[ -f .cluster/env ]] || { log "CLUSTER=1 but no .cluster/env: run 'npm run cluster:up' first"; exit 1; }
+  set -a; . .cluster/env; set +a
+  # the first manager whose socket answers (a drill may have killed node 1)
+  for n in ${CLUSTER_NODES:-}; do
+    sock=unix:///run/forum-cluster/$n/docker.sock
+    if DOCKER_HOST=$sock timeout 5 docker node ls >/dev/null 2>&1; then export DEPLOY_DOCKER_HOST=$sock; break; fi
+  done
+fi
+
+# 1. engine + swarm, base image (the engine that builds: this machine's)
+if [[ -n ${DEPLOY_DOCKER_HOST:-} ]]; then
+  [[ -n ${REGISTRY:-} ]] || { log "DEPLOY_DOCKER_HOST is set: REGISTRY is needed too (the swarm's nodes pull from it)"; exit 1; }
+  DOCKER_HOST=$DEPLOY_DOCKER_HOST timeout 10 docker node ls >/dev/null 2>&1 \
+    || { log "the manager at DEPLOY_DOCKER_HOST=$DEPLOY_DOCKER_HOST does not answer 'docker node ls'"; exit 1; }
+  # build only: do not turn this machine into a swarm of its own
+  ( unset DOCKER_HOST; ENSURE_SWARM=0 bash scripts/lib/ensure-docker.sh )
+  ( unset DOCKER_HOST; bash scripts/lib/base-image.sh )
+else
+  bash scripts/lib/ensure-docker.sh
+  bash scripts/lib/base-image.sh
+fi
+export EDGE_HOST=${EDGE_HOST:-127.0.0.1}
 
 # 2. secrets (never overwritten)
 bash secrets/generate.sh
@@ -33,6 +60,12 @@ fi
 [[ -f .build/image-tags.env ]] || { log "no .build/image-tags.env: run without SKIP_BUILD"; exit 1; }
 set -a; . .build/image-tags.env; set +a
 if [[ -n ${REGISTRY:-} ]]; then export REGISTRY_PREFIX="$REGISTRY/"; fi
+# from here on every docker command talks to the swarm
+if [[ -n ${DEPLOY_DOCKER_HOST:-} ]]; then export DOCKER_HOST=$DEPLOY_DOCKER_HOST; log "deploying through $DOCKER_HOST"; fi
+
+# the compose files: the stack, plus keepalived's VIP in front of the edges when EDGE_VIP is set
+stack_files=(docker-stack.yml)
+[[ -n ${EDGE_VIP:-} ]] && stack_files+=(stack/edge-vip.yml)
 
 # 4. content hashes of every secret/config file the stack names (name: ..._${X_HASH:-v1})
 while read -r var file; do
@@ -42,9 +75,34 @@ done < <(awk '
   /^[a-z]/ { top=$1 }
   (top=="secrets:" || top=="configs:") && $1=="file:" { file=$2 }
   (top=="secrets:" || top=="configs:") && $1=="name:" && match($2, /\$\{[A-Z0-9_]+_HASH/) {
-    print substr($2, RSTART+2, RLENGTH-2), file }' docker-stack.yml)
+    print substr($2, RSTART+2, RLENGTH-2), file }' "${stack_files[@]}")
 
-# 5. NGINX publishes in host mode: at most one replica per node
+# 5a. stateful members stay on their node: each has a node label forum.<member>=true (its volume is local to that
+#     node). A label no node carries yet is set here: pg-N and redis-N on the (N+1)th ready node by hostname,
+#     influxdb on the 2nd, backup on the 3rd (all on the one node of a single-node swarm). A label on several
+#     nodes, or on a node that is down, is reported: moving a member is a decision (scripts/move-member.sh).
+mapfile -t ready_nodes < <(docker node ls --format '{{.Hostname}} {{.Status}} {{.Availability}}' | awk '$2=="Ready" && $3=="Active" {print $1}' | sort)
+((${#ready_nodes[@]} > 0)) || { log "no Ready + Active swarm node"; exit 1; }
+declare -A label_nodes=()
+while read -r host labels; do
+  for kv in $labels; do [[ $kv == forum.*=true ]] && label_nodes[${kv%%=*}]+="$host "; done
+done < <(docker node ls -q | xargs docker node inspect --format '{{.Description.Hostname}} {{range $k, $v := .Spec.Labels}}{{$k}}={{$v}} {{end}}')
+for member in pg-0 pg-1 pg-2 redis-0 redis-1 redis-2 influxdb backup; do
+  case $member in pg-*|redis-*) idx=${member##*-} ;; influxdb) idx=1 ;; backup) idx=2 ;; esac
+  holders=(${label_nodes[forum.$member]:-})
+  if ((${#holders[@]} == 0)); then
+    target=${ready_nodes[idx % ${#ready_nodes[@]}]}
+    docker node update --label-add "forum.$member=true" "$target" >/dev/null
+    log "placement: $member -> node $target (label forum.$member=true)"
+  elif ((${#holders[@]} > 1)); then
+    log "label forum.$member=true is on several nodes (${holders[*]}): its volume lives on one of them. Keep it on that one: bash scripts/move-member.sh $member <node>"
+    exit 1
+  elif [[ " ${ready_nodes[*]} " != *" ${holders[0]} "* ]]; then
+    log "WARNING: $member's node ${holders[0]} is not Ready/Active: $member stays down until it returns, or move it: bash scripts/move-member.sh $member <node>"
+  fi
+done
+
+# 5b. NGINX publishes in host mode: at most one replica per node
 if [[ -z ${NGINX_REPLICAS:-} ]]; then
   nodes=$(( $(docker node ls -q | wc -l) ))
   NGINX_REPLICAS=$(( nodes < 3 ? nodes : 3 ))
@@ -69,11 +127,14 @@ done < <(docker service ls --filter "label=com.docker.stack.namespace=$STACK" --
 #    restart pg-0..2 (or redis-0..2) together when all of them change, e.g. with a new image.
 #    The script also labels each data-tier member with a hash of its whole definition (what it compares next
 #    time) and writes the rendered stack with those labels, which is what gets deployed.
-docker stack config -c docker-stack.yml >.build/stack-rendered.yml
+node scripts/lib/render-stack.mjs .build/stack-rendered.yml "${stack_files[@]}"
+# CLI 26+ waits for the services unless told not to; older CLIs never wait and lack the flag
+STACK_DEPLOY_DETACH=; docker stack deploy --help 2>&1 | grep -q -- '--detach' && STACK_DEPLOY_DETACH=--detach=true
+export STACK_DEPLOY_DETACH
 node scripts/lib/roll-data-tier.mjs "$STACK" .build/stack-rendered.yml
 log "docker stack deploy $STACK"
 deploy_epoch=$(date -u +%s)
-docker stack deploy -c .build/stack-rendered.yml.labelled.yml --prune --resolve-image never --detach=true "$STACK" >.build/stack-deploy.log 2>&1 \
+docker stack deploy -c .build/stack-rendered.yml.labelled.yml --prune --resolve-image never $STACK_DEPLOY_DETACH "$STACK" >.build/stack-deploy.log 2>&1 \
   || { cat .build/stack-deploy.log >&2; exit 1; }
 
 # 7. wait until every service has all its replicas running and healthy (swarm only reports a task with a
@@ -131,12 +192,12 @@ done
 # 8. remove secret/config objects of earlier deploys that no task uses any more (in-use ones refuse removal)
 for kind in secret config; do
   docker "$kind" ls --filter "label=com.docker.stack.namespace=$STACK" --format '{{.Name}}' | while read -r obj; do
-    docker stack config -c docker-stack.yml 2>/dev/null | grep -q "name: $obj\$" || docker "$kind" rm "$obj" >/dev/null 2>&1 || true
+    grep -q "name: $obj\$" .build/stack-rendered.yml || docker "$kind" rm "$obj" >/dev/null 2>&1 || true
   done
 done
 
 # 9. smoke check through the edge
-base="http://127.0.0.1:${EDGE_HTTP_PORT}"
+base="http://${EDGE_HOST}:${EDGE_HTTP_PORT}"
 smoke_deadline=$((SECONDS + 90))
 until curl -fsS -o /dev/null --max-time 5 "$base/healthcheck/" && curl -fsS -o /dev/null --max-time 5 "$base/api/threads/" \
       && curl -fsS -o /dev/null --max-time 5 "$base/"; do

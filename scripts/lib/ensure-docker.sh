@@ -30,14 +30,25 @@ ensure_engine() {
   wait_docker 90
 }
 
+# The address other nodes reach this one at: SWARM_ADVERTISE_ADDR, else the source address of the default route
+# (nodes can join later), else loopback (a machine without a route can only ever be a single-node swarm).
+advertise_addr() {
+  if [[ -n ${SWARM_ADVERTISE_ADDR:-} ]]; then echo "$SWARM_ADVERTISE_ADDR"; return; fi
+  local a
+  a=$(ip -4 route get 192.0.2.1 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "src") {print $(i + 1); exit}}')
+  echo "${a:-127.0.0.1}"
+}
+
 ensure_swarm() {
-  local state
+  local state addr
   state=$(docker info --format '{{.Swarm.LocalNodeState}}')
   if [[ $state != active ]]; then
-    log "initialising a single-node swarm"
-    docker swarm init --advertise-addr "${SWARM_ADVERTISE_ADDR:-127.0.0.1}" >/dev/null
+    addr=$(advertise_addr)
+    log "initialising a single-node swarm (advertise address $addr; other nodes join with 'docker swarm join-token manager')"
+    docker swarm init --advertise-addr "$addr" >/dev/null
   fi
 }
 
 ensure_engine
-ensure_swarm
+# ENSURE_SWARM=0: only an engine (the deploy builds here and deploys to another swarm)
+[[ ${ENSURE_SWARM:-1} == 0 ]] || ensure_swarm

@@ -41,7 +41,9 @@ const trySh = (args) => {
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const doc = parse(readFileSync(rendered, 'utf8'));
+// deploy.sh passes STACK_DEPLOY_DETACH=--detach=true when this CLI knows the flag
+const DETACH = process.env.STACK_DEPLOY_DETACH ? [process.env.STACK_DEPLOY_DETACH] : [];
+const doc = parse(readFileSync(rendered, 'utf8'), { version: '1.1' });
 const LABEL = 'forum.spec-hash';
 const MEMBERS = ['pg-0', 'pg-1', 'pg-2', 'redis-0', 'redis-1', 'redis-2'];
 /** the hash of a member's whole rendered service definition; added to its deploy labels */
@@ -52,7 +54,7 @@ for (const m of MEMBERS) {
   svc.deploy = { ...(svc.deploy ?? {}), labels: { ...(svc.deploy?.labels ?? {}), [LABEL]: hash } };
 }
 const labelled = `${rendered}.labelled.yml`;
-writeFileSync(labelled, stringify(doc));
+writeFileSync(labelled, stringify(doc, { version: '1.1', lineWidth: 0 }));
 /** true when the running member differs from the wanted one */
 function differs(name) {
   const out = trySh(['service', 'inspect', `${stack}_${name}`, '--format', '{{json .Spec.Labels}}']);
@@ -168,10 +170,11 @@ for (const [tierName, tier] of Object.entries(tiers)) {
   for (const m of changed) {
     const part = { ...doc, services: { [m]: doc.services[m] } };
     const file = `${rendered}.${m}.yml`;
-    writeFileSync(file, stringify(part));
+    writeFileSync(file, stringify(part, { version: '1.1', lineWidth: 0 }));
     const since = Date.now();
     log(`${m}: deploying its new spec`);
-    sh(['stack', 'deploy', '-c', file, '--resolve-image', 'never', '--detach=true', stack], 120_000);
+    // --detach exists from CLI 26 on (which waits by default); older CLIs never wait
+    sh(['stack', 'deploy', '-c', file, '--resolve-image', 'never', ...DETACH, stack], 120_000);
     await waitWhole(tier, m, since);
     log(`${m}: updated, ${tierName} whole again (${Math.round((Date.now() - since) / 1000)} s)`);
   }
