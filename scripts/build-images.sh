@@ -10,11 +10,19 @@
 #   The data-tier images (postgres, pgpool, redis, sentinel) use `# context: images` to COPY images/common/lib.sh.
 #   images/node uses .build/node-app, staged on the host by scripts/lib/prepare-node-app.sh.
 # - images/node is built first; others may `ARG NODE_IMAGE` / `FROM ${NODE_IMAGE}` to copy compiled code from it.
-# - Each image gets a tag derived from its image ID, written to .build/image-tags.env as <NAME>_TAG=... (name
-#   upper-cased, '-' -> '_'); docker-stack.yml uses ${<NAME>_TAG:-latest}, so only changed images roll.
+# - Each image gets a CONTENT tag, computed before building from what the commit determines: the Dockerfile, the
+#   files its COPY/ADD lines take from the context (path, executable bit, bytes), BASE_IMAGE (its name), the node
+#   image's tag for images built FROM it, and IMAGE_TAG_SALT. Not the image ID: it holds build timestamps, so
+#   any rebuild of the same sources (another clone, another machine, a pruned build cache) would get a new tag and
+#   roll every service. When forum/<name>:<tag> exists already it is reused without building. Trade-off: packages that the Dockerfiles apt-get install are not in the tag (the build
+#   cache never refreshed them either): set IMAGE_TAG_SALT (e.g. to the month) to rebuild and roll every image
+#   with current Debian updates.
+#   Tags go to .build/image-tags.env as <NAME>_TAG=... (name upper-cased, '-' -> '_'); docker-stack.yml uses
+#   ${<NAME>_TAG:-latest}, so only changed images roll.
 # - REGISTRY=host:port: images are also tagged <registry>/forum/<name>:<tag> and pushed.
 #
-# Usage: scripts/build-images.sh [name...]     (default: every images/*/Dockerfile)
+# Usage: scripts/build-images.sh [--tags-only] [name...]   (default: every images/*/Dockerfile)
+#   --tags-only: stage the Node app and print NAME_TAG=<tag> lines, build nothing
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -26,9 +34,19 @@ tags_file=.build/image-tags.env
 touch "$tags_file"
 log() { printf '[build] %s\n' "$*" >&2; }
 
-names=("$@")
+tags_only=0
+names=()
+for a in "$@"; do
+  case $a in
+    --tags-only) tags_only=1 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "build-images.sh: unknown option $a (see --help)" >&2; exit 2 ;;
+    *) names+=("$a") ;;
+  esac
+done
 if ((${#names[@]} == 0)); then
-  for f in images/*/Dockerfile; do names+=("$(basename "$(dirname "$f")")"); done
+  # cluster-node is the test cluster's Docker-in-Docker node (scripts/cluster-up.sh), not a stack image
+  for f in images/*/Dockerfile; do n=$(basename "$(dirname "$f")"); [[ $n == cluster-node ]] || names+=("$n"); done
 fi
 # node first (others may copy from it), nginx right after it
 ordered=()
@@ -42,34 +60,82 @@ set_tag() { # NAME_TAG value
   mv "$tags_file.tmp" "$tags_file"
 }
 
-node_ref=forum/node:latest
-build_one() { # name: builds forum/<name>, tags it by content, records <NAME>_TAG in .build/tags/<name>
-  local name=$1 df ctx first start id tag var
+context_of() { # name -> build context directory
+  local first ctx=images/$1
+  first=$(head -1 "images/$1/Dockerfile")
+  if [[ $first =~ ^#\ context:\ (.+)$ ]]; then ctx=${BASH_REMATCH[1]}; [[ $ctx == repo-root ]] && ctx=.; fi
+  printf '%s\n' "$ctx"
+}
+
+# The sources of the Dockerfile's COPY/ADD lines that come from the build context (not --from=<stage>).
+copy_sources() { # Dockerfile
+  awk 'toupper($1) == "COPY" || toupper($1) == "ADD" {
+         from = 0; n = 0
+         for (i = 2; i <= NF; i++) { if ($i ~ /^--from=/) from = 1; else if ($i !~ /^--/) arg[++n] = $i }
+         if (!from) for (i = 1; i < n; i++) print arg[i]
+       }' "$1"
+}
+
+# One line per file under the given paths (relative to the context): path, executable bit, sha256 (symlinks: their
+# target). Modes other than the executable bit, owners and mtimes are not in it: a checkout does not determine them.
+tree_digest() { # context paths...
+  local ctx=$1; shift
+  (
+    cd "$ctx"
+    shopt -s nullglob
+    local -a paths=()
+    for p in "$@"; do paths+=($p); done # COPY sources may be globs
+    ((${#paths[@]})) || exit 0
+    find "${paths[@]}" -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum
+    find "${paths[@]}" -type f -perm /111 -print0 | LC_ALL=C sort -z | xargs -0 -r printf 'x %s\n'
+    find "${paths[@]}" -type l -printf 'l %p %l\n' | LC_ALL=C sort
+  )
+}
+
+content_tag() { # name [node tag]: prints the content tag of forum/<name>
+  local name=$1 node_tag=${2:-} df=images/$1/Dockerfile ctx
+  ctx=$(context_of "$name")
+  local -a srcs=()
+  mapfile -t srcs < <(copy_sources "$df")
+  {
+    printf 'image %s\nbase %s\nsalt %s\n' "$name" "$BASE_IMAGE" "${IMAGE_TAG_SALT:-}"
+    grep -q 'NODE_IMAGE' "$df" && printf 'node %s\n' "$node_tag"
+    cat "$df"
+    tree_digest "$ctx" "${srcs[@]}"
+  } | sha256sum | cut -c1-12
+}
+
+# when node is not rebuilt in this run, images FROM it use the node image of the last build
+node_tag=$(sed -n 's/^NODE_TAG=//p' "$tags_file" | tail -1)
+build_one() { # name: builds forum/<name>:<content tag> unless it exists, records <NAME>_TAG in .build/tags/<name>
+  local name=$1 df ctx start tag var
   df=images/$name/Dockerfile
   [[ -f $df ]] || { log "no $df"; return 1; }
-  ctx=images/$name
-  first=$(head -1 "$df")
-  if [[ $first =~ ^#\ context:\ (.+)$ ]]; then ctx=${BASH_REMATCH[1]}; [[ $ctx == repo-root ]] && ctx=.; fi
+  ctx=$(context_of "$name")
   [[ $name == node ]] && bash scripts/lib/prepare-node-app.sh
-  start=$SECONDS
-  log "$name (context $ctx) ..."
-  if ! docker build -f "$df" -t "forum/$name:latest" \
-        --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "NODE_IMAGE=$node_ref" \
-        "$ctx" >".build/logs/$name.log" 2>&1; then
-    log "FAILED to build forum/$name; last lines of .build/logs/$name.log:"
-    tail -25 ".build/logs/$name.log" >&2
-    return 1
-  fi
-  id=$(docker image inspect -f '{{.Id}}' "forum/$name:latest")
-  tag=${id#sha256:}; tag=${tag:0:12}
-  docker tag "forum/$name:latest" "forum/$name:$tag"
+  tag=$(content_tag "$name" "$node_tag")
   var=$(printf '%s' "$name" | tr '[:lower:]-' '[:upper:]_')_TAG
+  if ((tags_only)); then printf '%s %s\n' "$var" "$tag" >".build/tags/$name"; return 0; fi
+  start=$SECONDS
+  if docker image inspect "forum/$name:$tag" >/dev/null 2>&1; then
+    docker tag "forum/$name:$tag" "forum/$name:latest"
+    log "$name -> forum/$name:$tag (unchanged: reused)"
+  else
+    log "$name (context $ctx) ..."
+    if ! docker build -f "$df" -t "forum/$name:$tag" -t "forum/$name:latest" \
+          --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "NODE_IMAGE=forum/node:${node_tag:-latest}" \
+          "$ctx" >".build/logs/$name.log" 2>&1; then
+      log "FAILED to build forum/$name; last lines of .build/logs/$name.log:"
+      tail -25 ".build/logs/$name.log" >&2
+      return 1
+    fi
+    log "$name -> forum/$name:$tag ($((SECONDS - start)) s)"
+  fi
   printf '%s %s\n' "$var" "$tag" >".build/tags/$name"
   if [[ -n $REGISTRY ]]; then
     docker tag "forum/$name:$tag" "$REGISTRY/forum/$name:$tag"
     docker push -q "$REGISTRY/forum/$name:$tag" >>".build/logs/$name.log" 2>&1 || { log "push of $REGISTRY/forum/$name:$tag failed"; tail -5 ".build/logs/$name.log" >&2; return 1; }
   fi
-  log "$name -> forum/$name:$tag ($((SECONDS - start)) s)"
 }
 
 # node alone first (nginx copies from it); then the rest BUILD_JOBS at a time: most of a cold build is apt
@@ -79,7 +145,7 @@ rest=()
 for name in "${ordered[@]}"; do
   if [[ $name == node ]]; then
     build_one node
-    read -r _ t <.build/tags/node; node_ref=forum/node:$t
+    read -r _ node_tag <.build/tags/node
   else
     rest+=("$name")
   fi
@@ -91,6 +157,10 @@ for name in "${rest[@]}"; do
 done
 wait || true
 missing=()
+if ((tags_only)); then
+  for name in "${ordered[@]}"; do read -r var t <".build/tags/$name"; printf '%s=%s\n' "$var" "$t"; done
+  exit 0
+fi
 for name in "${ordered[@]}"; do
   if [[ -f .build/tags/$name ]]; then read -r var t <".build/tags/$name"; set_tag "$var" "$t"; else missing+=("$name"); fi
 done

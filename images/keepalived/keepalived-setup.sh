@@ -15,7 +15,10 @@
 #   KEEPALIVED_CHECK_WEIGHT     default   -10 (priority change while the local NGINX is unhealthy)
 #   KEEPALIVED_PREEMPT_DELAY    default   0 (the original master takes the VIP back as soon as it is healthy)
 #   KEEPALIVED_DOWN_TIMER_ADVERTS default 1 (missed adverts before a backup takes over; VRRP's 3 gives ~3.6 s)
-#   KEEPALIVED_UNICAST_SRC_IP / KEEPALIVED_UNICAST_PEERS   optional: unicast VRRP (networks without multicast)
+#   KEEPALIVED_UNICAST_PEERS    optional: unicast VRRP (networks without multicast), comma list of the edge nodes'
+#                               addresses; this node's own addresses on the interface are left out, so every node
+#                               can be given the same list (a Swarm global service cannot vary it per node)
+#   KEEPALIVED_UNICAST_SRC_IP   default   with PEERS: the interface's first IPv4 address
 #   KEEPALIVED_CONF             default   /etc/keepalived/keepalived.conf
 #   KEEPALIVED_CHECK_SCRIPT     default   /usr/local/bin/check-nginx.sh
 #   KEEPALIVED_SCRIPT_USER      default   keepalived_script (an unprivileged user that runs the check)
@@ -97,9 +100,17 @@ is_int "$PREEMPT_DELAY" 0 1000 || err "KEEPALIVED_PREEMPT_DELAY=$PREEMPT_DELAY m
 
 PEERS=()
 if [[ -n "${KEEPALIVED_UNICAST_PEERS:-}" ]]; then
-  IFS=, read -ra PEERS <<<"$KEEPALIVED_UNICAST_PEERS"
-  for p in "${PEERS[@]}"; do is_ip "$p" || err "KEEPALIVED_UNICAST_PEERS entry \"$p\" is not an IP address"; done
-  [[ -n "${KEEPALIVED_UNICAST_SRC_IP:-}" ]] || err "KEEPALIVED_UNICAST_SRC_IP is required with KEEPALIVED_UNICAST_PEERS"
+  local_addrs=" $( [[ -n "$INTERFACE" ]] && ip -o addr show dev "$INTERFACE" 2>/dev/null | awk '{sub(/\/.*/, "", $4); printf "%s ", $4}' || true) "
+  IFS=, read -ra all_peers <<<"$KEEPALIVED_UNICAST_PEERS"
+  for p in "${all_peers[@]}"; do
+    is_ip "$p" || { err "KEEPALIVED_UNICAST_PEERS entry \"$p\" is not an IP address"; continue; }
+    [[ "$local_addrs" == *" $p "* ]] || PEERS+=("$p")
+  done
+  if [[ -z "${KEEPALIVED_UNICAST_SRC_IP:-}" ]]; then
+    KEEPALIVED_UNICAST_SRC_IP=$( [[ -n "$INTERFACE" ]] && ip -4 -o addr show dev "$INTERFACE" scope global 2>/dev/null | awk '{sub(/\/.*/, "", $4); print $4; exit}' || true)
+    [[ -n "$KEEPALIVED_UNICAST_SRC_IP" ]] || err "KEEPALIVED_UNICAST_SRC_IP is required with KEEPALIVED_UNICAST_PEERS ($INTERFACE has no IPv4 address to take)"
+  fi
+  (( ${#PEERS[@]} )) || err "KEEPALIVED_UNICAST_PEERS names no address other than this node's own"
 fi
 [[ -z "${KEEPALIVED_UNICAST_SRC_IP:-}" ]] || is_ip "$KEEPALIVED_UNICAST_SRC_IP" || err "KEEPALIVED_UNICAST_SRC_IP is not an IP address"
 

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # PostgreSQL 17 + repmgr node for Swarm (one service per node: pg-0, pg-1, pg-2).
 #
-# Start-up decision (see docs/DATA-TIER.md):
-#   empty data dir   -> clone from the current primary; the bootstrap node initdb's only when no peer
-#                       answers at all (a fresh cluster).
+# Start-up decision (see docs/DATA-TIER.md, "Several nodes: bootstrap or clone"):
+#   empty data dir   -> clone from the current primary. Only the bootstrap node (pg-0) may initdb, and only when
+#                       EVERY peer is reachable and reports an empty data dir through its witness (port
+#                       PG_WITNESS_PORT, answered while it waits), or PG_BOOTSTRAP=force. Otherwise it waits
+#                       (healthcheck failing) and clones once a primary appears: an empty volume after a move, on
+#                       the minority side of a partition or with a peer down is never a second cluster.
 #   standby data     -> start as standby, then `repmgr standby follow` the current primary
 #                       (falls back to rejoin --force-rewind, then to a re-clone).
 #   primary data     -> FENCE: never start as primary while a peer is primary. If a peer is primary ->
 #                       `repmgr node rejoin --force-rewind` (fallback re-clone). Otherwise wait
 #                       FENCE_WAIT_SECONDS (longer than a repmgrd failover) and start as primary only
-#                       if a majority of the cluster (self + >=1 peer) answers and no peer is primary.
+#                       if a majority of the cluster (self + >=1 peer) answers, no peer is primary and no peer's
+#                       repmgr metadata names another node as the active primary (the cluster moved on).
 # Then run repmgrd and supervise: the container exits if PostgreSQL stays down.
 set -Eeuo pipefail
 
@@ -28,6 +32,10 @@ BOOTSTRAP_NODE="${BOOTSTRAP_NODE:-pg-0}"
 APP_DB="${APP_DB:-forum}"
 APP_USER="${APP_USER:-forum}"
 FENCE_WAIT_SECONDS="${FENCE_WAIT_SECONDS:-30}"
+PG_WITNESS_PORT="${PG_WITNESS_PORT:-5433}"
+PG_BOOTSTRAP="${PG_BOOTSTRAP:-}"
+# read by healthcheck.sh: "witness" = empty, waiting for the cluster's first primary (reported healthy, see below)
+STATE_FILE=/tmp/pg-member-state
 PG_MAX_CONNECTIONS="${PG_MAX_CONNECTIONS:-200}"
 PG_SHARED_BUFFERS="${PG_SHARED_BUFFERS:-128MB}"
 REPMGR_RECONNECT_ATTEMPTS="${REPMGR_RECONNECT_ATTEMPTS:-2}"
@@ -84,6 +92,57 @@ scan_peers() {
     [[ "$s" == primary && -z "$PRIMARY" ]] && PRIMARY="$p"
   done
   return 0
+}
+# the active primary that a peer's repmgr metadata records (replicated from whichever primary it last followed)
+peer_recorded_primary() {
+  psql "host=$1 port=5432 user=repmgr dbname=repmgr connect_timeout=2" -XAtqc \
+    "select node_name from repmgr.nodes where type = 'primary' and active order by node_id limit 1" 2>/dev/null || true
+}
+# a peer that records another active primary than this node: this node's primary data is from before a failover
+stale_primary_evidence() {
+  local p r
+  for p in "${PEERS[@]}"; do
+    r=$(peer_recorded_primary "$p")
+    if [[ -n "$r" && "$r" != "$NODE_NAME" ]]; then echo "$p records $r as primary"; return 0; fi
+  done
+  return 1
+}
+
+# The witness: an empty member waiting for a primary answers "empty <name>" on PG_WITNESS_PORT (perl from
+# perl-base, no extra package), and healthcheck.sh reports it healthy so that the task is in Docker's DNS (a task
+# is resolvable only once healthy; nothing else could tell the bootstrap node that it is empty). Trade-off: during a
+# first deploy, or while the whole cluster has no primary, `docker service ls` shows such a member 1/1 although it
+# serves nothing; pgpool sees its port 5432 refused and keeps it detached. The bootstrap node never runs a witness.
+WITNESS_PID=""
+witness_start() {
+  [[ -n "$WITNESS_PID" ]] && return 0
+  perl -MIO::Socket::INET -e '
+    my $s = IO::Socket::INET->new(LocalPort => $ARGV[0], Listen => 8, ReuseAddr => 1, Proto => "tcp") or die "witness: $!\n";
+    while (my $c = $s->accept) { print $c "$ARGV[1]\n"; close $c; }' "$PG_WITNESS_PORT" "empty $NODE_NAME" &
+  WITNESS_PID=$!
+  echo witness > "$STATE_FILE"
+  log "empty data dir and no primary: witness on port $PG_WITNESS_PORT (reported healthy so the bootstrap node can see it)"
+}
+witness_stop() {
+  echo starting > "$STATE_FILE"
+  [[ -n "$WITNESS_PID" ]] || return 0
+  kill "$WITNESS_PID" 2>/dev/null || true; wait "$WITNESS_PID" 2>/dev/null || true; WITNESS_PID=""
+}
+# what a peer's witness says ("empty <name>"), or nothing (not waiting empty, or unreachable)
+peer_witness() {
+  timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && IFS= read -r -t 2 l <&3 && printf "%s" "$l"' _ "$1" "$PG_WITNESS_PORT" 2>/dev/null || true
+}
+# bootstrap_allowed: every peer's witness reports an empty data dir (the whole cluster's first start), or forced.
+# Sets WHY_NOT when refused.
+bootstrap_allowed() {
+  WHY_NOT=""
+  if [[ "$PG_BOOTSTRAP" == force ]]; then log "PG_BOOTSTRAP=force: initialising without asking the peers"; return 0; fi
+  local p w
+  for p in "${PEERS[@]}"; do
+    w=$(peer_witness "$p")
+    [[ "$w" == "empty $p" ]] || WHY_NOT+=" $p:${w:-unreachable or has data}"
+  done
+  [[ -z "$WHY_NOT" ]]
 }
 node_id_of() { local i; for i in "${!NODES[@]}"; do [[ "${NODES[$i]}" == "$1" ]] && echo $((i + 1)); done; }
 
@@ -196,13 +255,24 @@ supervise() {
 
 main() {
   write_configs
+  echo starting > "$STATE_FILE"
   if [[ ! -s "$PGDATA/PG_VERSION" ]]; then
     [[ -z "$(ls -A "$PGDATA" 2>/dev/null)" ]] || wipe_data   # a half-finished clone
+    local said=-100
     while true; do
       scan_peers
-      if [[ -n "$PRIMARY" ]]; then clone_from "$PRIMARY"; break; fi
-      if [[ "$NODE_NAME" == "$BOOTSTRAP_NODE" && "$ANSWERING" -eq 0 ]]; then bootstrap_primary; break; fi
-      log "empty data dir, no primary among peers (${ANSWERING} answering): waiting"
+      if [[ -n "$PRIMARY" ]]; then witness_stop; clone_from "$PRIMARY"; break; fi
+      if [[ "$NODE_NAME" == "$BOOTSTRAP_NODE" ]]; then
+        WHY_NOT=""
+        if (( ANSWERING == 0 )) && bootstrap_allowed; then bootstrap_primary; break; fi
+        if (( SECONDS - said >= 10 )); then
+          said=$SECONDS
+          log "empty data dir, no primary among peers (${ANSWERING} answering): NOT initialising a new cluster (peers not all empty:${WHY_NOT:- some run PostgreSQL}); waiting for a primary to clone from. First start with a peer gone for good: set PG_BOOTSTRAP=force on this service"
+        fi
+      else
+        witness_start
+        if (( SECONDS - said >= 10 )); then said=$SECONDS; log "empty data dir, no primary among peers (${ANSWERING} answering): waiting"; fi
+      fi
       sleep 2
     done
   elif [[ -f "$PGDATA/standby.signal" ]]; then
@@ -216,19 +286,25 @@ main() {
     fi
   else
     ensure_include
-    local start=$SECONDS
+    local start=$SECONDS evidence
     while true; do
       scan_peers
       if [[ -n "$PRIMARY" ]]; then rejoin_to "$PRIMARY"; break; fi
       if (( SECONDS - start >= FENCE_WAIT_SECONDS && ANSWERING >= 1 )); then
-        log "fence: no peer is primary after ${FENCE_WAIT_SECONDS}s and ${ANSWERING} peer(s) agree: starting as primary"
-        pg_start
-        break
+        if evidence=$(stale_primary_evidence); then
+          log "fence: primary data, no primary reachable, but $evidence: this data is from before a failover; waiting for that primary (never a second one)"
+        else
+          log "fence: no peer is primary after ${FENCE_WAIT_SECONDS}s and ${ANSWERING} peer(s) agree: starting as primary"
+          pg_start
+          break
+        fi
+      else
+        log "fence: primary data but not allowed to start as primary yet (${ANSWERING} peers answering, none primary)"
       fi
-      log "fence: primary data but not allowed to start as primary yet (${ANSWERING} peers answering, none primary)"
       sleep 1
     done
   fi
+  echo running > "$STATE_FILE"
   supervise
 }
 main "$@"

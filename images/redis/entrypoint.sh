@@ -59,8 +59,19 @@ owned_by_a_node() {
   done
   return 1
 }
-master=""; named_since=""
-for i in $(seq 1 "${ROLE_WAIT_SECONDS:-90}"); do
+# A node with an EMPTY volume (moved to another node, or its volume lost) never takes the master role while Sentinel
+# knows a master: it would be a master with no data, and the others would resync from it (the data set lost). It
+# waits, without bound, until some master answers and replicates from it. Only a cold start of the whole tier (no
+# sentinel names a master, or they name the bootstrap node by its hostname: they never saw a master's address) lets
+# the empty bootstrap node start as master.
+has_data() { [[ -s /data/dump.rdb ]] || compgen -G '/data/appendonlydir/*.manifest' >/dev/null; }
+cold_named() { [[ -z "$1" || "$1" == "$BOOTSTRAP_NODE" ]]; }
+EMPTY=0; has_data || EMPTY=1
+(( EMPTY )) && log "empty data volume: joining as a replica of the current master (never a fresh master while Sentinel knows one)"
+master=""; named_since=""; said=-100
+i=0
+while :; do
+  i=$((i + 1))
   named=$(sentinel_master || true)
   if [[ -n "$named" ]] && ! is_me "$named" && answers_as_master "$named"; then master="$named"; break; fi
   other=$(live_master "$NODE_NAME" || true)
@@ -69,7 +80,7 @@ for i in $(seq 1 "${ROLE_WAIT_SECONDS:-90}"); do
     [[ "$NODE_NAME" == "$BOOTSTRAP_NODE" ]] && { master="$NODE_NAME"; break; }
   else
     named_since=${named_since:-$SECONDS}
-    if (( SECONDS - named_since >= ${SELF_MASTER_WAIT_SECONDS:-20} )); then
+    if (( SECONDS - named_since >= ${SELF_MASTER_WAIT_SECONDS:-20} )) && { (( ! EMPTY )) || cold_named "$named"; }; then
       if is_me "$named"; then master="$NODE_NAME"; break; fi
       if [[ "$NODE_NAME" == "$BOOTSTRAP_NODE" ]] && ! owned_by_a_node "$named"; then
         log "Sentinel names $named, which no node answers for, and no master appeared in ${SELF_MASTER_WAIT_SECONDS:-20} s: taking the master role"
@@ -77,9 +88,14 @@ for i in $(seq 1 "${ROLE_WAIT_SECONDS:-90}"); do
       fi
     fi
   fi
+  if (( EMPTY )) && [[ -n "$named" ]] && ! cold_named "$named"; then
+    # an empty node waits for a master for as long as it takes (the healthcheck fails meanwhile)
+    if (( SECONDS - said >= 10 )); then said=$SECONDS; log "empty data volume: Sentinel names $named, which does not answer as master: waiting for a master to replicate from"; fi
+  elif (( i >= ${ROLE_WAIT_SECONDS:-90} )); then
+    break
+  fi
   sleep 1
 done
-master=${master:-$BOOTSTRAP_NODE}
 if ! is_me "$master"; then
   echo "replicaof $master 6379" >> "$CONF"
   log "starting as replica of $master"

@@ -21,6 +21,9 @@ export function routeLabel(req: Request): string {
 export function createMetrics(service: string, registry = new client.Registry()): ServiceMetrics {
   registry.setDefaultLabels({ service });
   client.collectDefaultMetrics({ register: registry });
+  // prom-client types these sums as gauges named *_total, which Prometheus tooling reads as counters (promtool
+  // rejects them); the same numbers stay available per type in nodejs_active_handles / _requests / _resources.
+  for (const m of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(m);
   const httpDuration = new client.Histogram({
     name: 'http_request_duration_seconds',
     help: 'HTTP request duration by route and status',
@@ -60,3 +63,20 @@ export function callbackGauges(registry: client.Registry, defs: ReadonlyArray<re
   }
 }
 export { client as promClient };
+/**
+ * Counters read from callbacks at scrape time (monotonic totals kept by a worker, e.g. dropped points): typed
+ * `counter` (promtool and Prometheus' rate() expect a `*_total` to be one), not gauges. [name, help, read][].
+ */
+export function callbackCounters(registry: client.Registry, defs: ReadonlyArray<readonly [name: string, help: string, read: () => number]>): void {
+  for (const [name, help, read] of defs) {
+    new client.Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(Math.max(0, read()));
+      },
+    });
+  }
+}

@@ -47,16 +47,22 @@ const ruleShape = {
 const alertRule = z.object(ruleShape).strict();
 const scaleRule = z.object({ ...ruleShape, direction: z.enum(['up', 'down']) }).strict();
 
+/**
+ * The brute-force rule, the ONE copy: the API's own detection, ipblock's threshold and block TTL, and the VM's
+ * Watcher, Kibana rule and searches are generated from (or read) these numbers.
+ */
 const bruteforce = z
   .object({
     failures: z.number().int().positive(),
     windowSeconds: z.number().int().positive(),
     index: z.string(),
     method: z.string(),
-    urlPrefix: z.string(),
-    statuses: z.array(z.number().int()),
+    /** the login route, matched exactly on url.path (ECS) */
+    path: z.string().regex(/^\/\S*$/, 'an absolute URL path'),
+    /** answers that count as a failure (the API answers 400 to bad credentials, 429 from the threshold on) */
+    statuses: z.array(z.number().int()).min(1),
+    /** how long a brute-force block lasts, whichever path detected it */
     blockSeconds: z.number().int().positive(),
-    ipblockUrl: z.string().url(),
   })
   .strict();
 
@@ -91,6 +97,8 @@ export const slaRulesSchema = z
       .strict()
       .default({}),
     bruteforce: bruteforce.optional(),
+    /** how long metrics (InfluxDB retention policy) and logs (Elasticsearch ILM delete phase) are kept: one setting */
+    retention: z.object({ days: z.number().int().min(1).max(3650) }).strict().optional(),
   })
   .strict();
 
@@ -102,6 +110,7 @@ export type RawSlaRule = SlaRules['alerts'][number] & { direction?: 'up' | 'down
 export type CompleteSlaRules = SlaRules & {
   notify: { slack: { channel: string }; autoscaler: { url: string } };
   bruteforce: SlaBruteforce;
+  retention: { days: number };
 };
 
 /** A rule with every default (and override) applied. */
@@ -167,6 +176,7 @@ export function requireCompleteSlaRules(f: SlaRules, source = 'sla-rules.yml'): 
   if (!f.notify.slack) issues.push('notify.slack.channel is required');
   if (!f.notify.autoscaler) issues.push('notify.autoscaler.url is required');
   if (!f.bruteforce) issues.push('bruteforce is required');
+  if (!f.retention) issues.push('retention.days is required');
   if (f.alerts.length === 0) issues.push('alerts: at least one rule is required');
   if (f.autoscale.cooldownSeconds <= 0) issues.push('autoscale.cooldownSeconds must be positive');
   for (const x of rawRules(f)) if (!x.description) issues.push(`rule ${x.id}: description is required`);

@@ -3,7 +3,7 @@
  * A level is entered when the value passes its threshold and left only when the value is back past
  * threshold*(1-h) (op ">") or threshold*(1+h) (op "<"): a value hovering at a threshold does not flap.
  */
-import type { InfluxDB } from 'influx';
+import type { InfluxQLSeries, InfluxV1 } from '@forum/shared/influx';
 import type { Logger } from '@forum/shared';
 import { promClient } from '@forum/shared';
 import { durationMs, renderQuery, type LoadedRules, type Rule } from './rules.js';
@@ -69,7 +69,7 @@ interface GroupState {
 }
 
 export interface EvaluatorOptions {
-  influx: InfluxDB;
+  influx: InfluxV1;
   rules: LoadedRules;
   logger: Logger;
   registry: promClient.Registry;
@@ -86,13 +86,6 @@ const keyOf = (tags: Record<string, string>) =>
     .sort()
     .map((k) => `${k}=${tags[k]}`)
     .join(',');
-
-interface RawSeries {
-  name: string;
-  tags?: Record<string, string>;
-  columns: string[];
-  values: unknown[][];
-}
 
 export class Evaluator {
   readonly states = new Map<string, Map<string, GroupState>>();
@@ -112,12 +105,8 @@ export class Evaluator {
     this.evaluations = new promClient.Counter({ name: 'alerter_evaluations_total', help: 'Rule evaluations', labelNames: ['rule'] as const, registers: [o.registry] });
   }
 
-  private async series(q: string): Promise<RawSeries[]> {
-    const raw = (await this.o.influx.queryRaw(q)) as { results?: Array<{ series?: RawSeries[]; error?: string }>; error?: string };
-    if (raw.error) throw new Error(raw.error);
-    const r = raw.results?.[0];
-    if (r?.error) throw new Error(r.error);
-    return r?.series ?? [];
+  private series(q: string): Promise<InfluxQLSeries[]> {
+    return this.o.influx.query(q, this.o.rules.database);
   }
 
   private async reduceExpr(rule: Rule, expr: { select: string; where?: string }): Promise<Map<string, GroupValue>> {

@@ -1,4 +1,4 @@
-import { InfluxDB } from 'influx';
+import { InfluxV1 } from '@forum/shared/influx';
 import { asyncHandler, createBaseApp, createLogger, createMetrics, installGracefulShutdown } from '@forum/shared';
 import { loadAlerterConfig } from './config.js';
 import { loadRules, overridesSchema, type LoadedRules } from './rules.js';
@@ -22,14 +22,7 @@ try {
 const url = new URL(config.INFLUX_URL);
 const database = config.INFLUX_DB ?? rules.database;
 if (config.INFLUX_DB) rules = { ...rules, database };
-const influx = new InfluxDB({
-  host: url.hostname,
-  port: Number(url.port || (url.protocol === 'https:' ? 443 : 8086)),
-  protocol: url.protocol === 'https:' ? 'https' : 'http',
-  database,
-  username: config.INFLUX_USER,
-  password: config.INFLUX_PASSWORD,
-});
+const influx = new InfluxV1({ url: config.INFLUX_URL, username: config.INFLUX_USER, password: config.INFLUX_PASSWORD, timeoutMs: 10_000 });
 const slack = slackPoster(config.SLACK_WEBHOOK_URL, logger, config.SLACK_MIN_INTERVAL_MS);
 const channel = config.SLACK_CHANNEL ?? rules.slackChannel;
 const hookUrl = config.AUTOSCALER_URL ? new URL('/v1/hooks/kapacitor', config.AUTOSCALER_URL).toString() : rules.autoscalerUrl;
@@ -91,7 +84,7 @@ const { app, finish } = createBaseApp({
   logger,
   metrics,
   isDraining: () => draining(),
-  checks: disabled ? {} : { influxdb: () => influx.ping(2000).then((hosts) => { if (!hosts.some((h) => h.online)) throw new Error('InfluxDB offline'); }) },
+  checks: disabled ? {} : { influxdb: () => influx.ping(2000) },
 });
 app.get('/metrics', metrics.handler);
 app.get(

@@ -1,5 +1,5 @@
 import { postSlack, type Logger, type SlackMessage } from '@forum/shared';
-import type { InfluxDB } from 'influx';
+import type { InfluxV1 } from '@forum/shared/influx';
 import type { Transition } from './evaluator.js';
 
 const COLOUR = { OK: 'good', WARNING: 'warning', CRITICAL: 'danger' } as const;
@@ -117,9 +117,9 @@ export async function postToAutoscaler(
 }
 
 /** Chronograf's alert history (`SELECT host, value, level, alertName FROM alerts` in db chronograf). */
-export async function writeHistory(influx: InfluxDB, db: string, t: Transition, logger: Logger): Promise<void> {
+export async function writeHistory(influx: InfluxV1, db: string, t: Transition, logger: Logger): Promise<void> {
   try {
-    await influx.writePoints(
+    await influx.write(
       [
         {
           measurement: 'alerts',
@@ -128,7 +128,7 @@ export async function writeHistory(influx: InfluxDB, db: string, t: Transition, 
           timestamp: t.at,
         },
       ],
-      { database: db },
+      db,
     );
   } catch (err) {
     logger.warn({ db, err: (err as Error).message }, 'cannot write the alert history');

@@ -10,8 +10,8 @@
  *      configs/alerts/sla-rules.yml (e.g. `nginx_scale_up` -> nginx up)
  *   3. Alertmanager: the alert's labels (then commonLabels) `autoscale_service`/`service` and
  *      `autoscale_direction`/`direction`/`scale`, or its `alertname` listed in `autoscale.rules`
- *   4. Kibana: the fields `service` and `direction` of the body our connector template
- *      (services/autoscaler/templates/kibana-connector.json) produces.
+ *   4. Kibana: the fields `service` and `direction` of the body our generated connector actions
+ *      (configs/monitoring/kibana/connector-autoscaler.json) produce.
  * Recoveries (Kapacitor level OK, Alertmanager status resolved, Kibana action group "recovered") are ignored,
  * unless the recovery action is `reverse`: then the recovery of an "up" alert scales down (and vice versa).
  */
@@ -221,7 +221,7 @@ export function parseKibana(body: unknown, query: HookQuery, ctx: HookContext): 
   const rawService = queryStr(query.service) ?? b.service;
   const rawDirection = queryStr(query.direction) ?? queryStr(query.scale) ?? b.direction;
   if (rawService === undefined || rawDirection === undefined) {
-    throw badRequest('Kibana connector body names no target: it needs "service" and "direction" (see templates/kibana-connector.json).', 'no_target');
+    throw badRequest('Kibana connector body names no target: it needs "service" and "direction" (see configs/monitoring/kibana/connector-autoscaler.json).', 'no_target');
   }
   const service = parseServiceName(rawService, 'Kibana connector body');
   let direction = parseDirection(rawDirection, 'Kibana connector body');

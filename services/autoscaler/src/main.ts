@@ -2,7 +2,7 @@ import Docker from 'dockerode';
 import { createLogger, installGracefulShutdown } from '@forum/shared';
 import { loadAutoscalerConfig } from './config.js';
 import { buildApp } from './app.js';
-import { SlackQueue, decisionMessage } from './notify.js';
+import { RepeatedRefusals, SlackQueue, decisionMessage } from './notify.js';
 import { loadTargets, type TargetTable } from './rules.js';
 
 const config = loadAutoscalerConfig();
@@ -18,6 +18,7 @@ if (config.SLA_RULES_FILE) {
   }
 }
 const slack = new SlackQueue(config.SLACK_WEBHOOK_URL, logger, config.SLACK_MIN_INTERVAL_MS);
+const repeats = new RepeatedRefusals();
 
 let draining = () => false;
 const { app } = buildApp({
@@ -28,7 +29,9 @@ const { app } = buildApp({
   stackName: config.STACK_NAME,
   recovery: config.HOOK_RECOVERY_ACTION,
   targetOf: (id) => targets.get(id),
-  notify: (d) => slack.push(decisionMessage(d, config.SLACK_CHANNEL)),
+  notify: (d) => {
+    if (repeats.shouldPost(d)) slack.push(decisionMessage(d, config.SLACK_CHANNEL));
+  },
   isDraining: () => draining(),
 });
 

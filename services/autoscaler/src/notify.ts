@@ -48,3 +48,25 @@ export class SlackQueue {
     await Promise.race([this.chain, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
   }
 }
+
+/**
+ * Alert tools repeat a firing scale alert (Kapacitor every evaluation, Alertmanager every repeat_interval, Kibana
+ * on every active check) so that it keeps scaling once a cooldown ends. The refusals in between (cooldown, at a
+ * bound) are expected: Slack gets the first refusal of a (service, direction, code) from a hook, not each repeat;
+ * a change of the service (scaled) re-arms it. Direct API calls are always posted. Counters and logs keep them all.
+ */
+export class RepeatedRefusals {
+  private readonly seen = new Set<string>();
+
+  shouldPost(d: Decision): boolean {
+    if (d.outcome === 'scaled') {
+      for (const k of [...this.seen]) if (k.startsWith(`${d.service}\u0000`)) this.seen.delete(k);
+      return true;
+    }
+    if (d.outcome !== 'refused' || d.source === 'api') return true;
+    const key = `${d.service}\u0000${d.direction}\u0000${d.code}`;
+    if (this.seen.has(key)) return false;
+    this.seen.add(key);
+    return true;
+  }
+}

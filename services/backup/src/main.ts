@@ -1,7 +1,9 @@
 // Nightly backup job (SPEC §4): pg_dump of the current primary at BACKUP_SCHEDULE (default 02:00),
 // retention by age (always keeping the newest BACKUP_KEEP_MIN). `node dist/main.js --once` runs one backup and exits.
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import cron from 'node-cron';
-import { createBaseApp, createLogger, installGracefulShutdown } from '@forum/shared';
+import { createBaseApp, createLogger, createMetrics, installGracefulShutdown, promClient } from '@forum/shared';
 import { applyRetention, runBackup, type PgTarget } from './backup.js';
 import { loadBackupConfig } from './config.js';
 
@@ -12,22 +14,47 @@ const target: PgTarget = { hosts: cfg.PGHOST, port: cfg.PGPORT, user: cfg.PGUSER
 let last: { ok: boolean; at: string; file?: string; error?: string } | undefined;
 let running = false;
 
+// /metrics: an alert fires on a stale backup (time() - backup_last_success_timestamp_seconds > 26 h) or a failed one
+// (increase(backup_failures_total[1d]) > 0). The last success is seeded from the newest dump on the volume, so a
+// restarted scheduler does not look stale (nor fresh) for lack of memory.
+const metrics = createMetrics('backup');
+const registry = metrics.registry;
+const lastSuccess = new promClient.Gauge({ name: 'backup_last_success_timestamp_seconds', help: 'Unix time the last successful backup finished (0: none on the volume)', registers: [registry] });
+const lastDuration = new promClient.Gauge({ name: 'backup_last_duration_seconds', help: 'Duration of the last backup attempt', registers: [registry] });
+const lastBytes = new promClient.Gauge({ name: 'backup_last_size_bytes', help: 'Size of the last successful dump', registers: [registry] });
+new promClient.Gauge({ name: 'backup_running', help: '1 while a backup runs', registers: [registry], collect() { this.set(running ? 1 : 0); } });
+const runs = new promClient.Counter({ name: 'backup_runs_total', help: 'Backup attempts', registers: [registry] });
+const failures = new promClient.Counter({ name: 'backup_failures_total', help: 'Backup attempts that failed', registers: [registry] });
+try {
+  const dumps = (await readdir(cfg.BACKUP_DIR)).filter((n) => n.endsWith('.dump')).sort();
+  if (dumps.length) lastSuccess.set((await stat(join(cfg.BACKUP_DIR, dumps[dumps.length - 1]))).mtimeMs / 1000);
+  else lastSuccess.set(0);
+} catch {
+  lastSuccess.set(0); // no volume yet: nothing backed up
+}
+
 async function backupOnce(): Promise<boolean> {
   if (running) {
     logger.warn('backup already running: skipped');
     return false;
   }
   running = true;
+  runs.inc();
+  const t0 = Date.now();
   try {
     const m = await runBackup({ target, dir: cfg.BACKUP_DIR, pgBinDir: cfg.PG_BIN_DIR, logger });
+    lastSuccess.set(Date.parse(m.finishedAt) / 1000);
+    lastBytes.set(m.bytes);
     await applyRetention(cfg.BACKUP_DIR, cfg.BACKUP_RETENTION_DAYS, cfg.BACKUP_KEEP_MIN, logger);
     last = { ok: true, at: m.finishedAt, file: m.file };
     return true;
   } catch (err) {
+    failures.inc();
     last = { ok: false, at: new Date().toISOString(), error: (err as Error).message };
     logger.error({ err }, 'backup failed');
     return false;
   } finally {
+    lastDuration.set((Date.now() - t0) / 1000);
     running = false;
   }
 }
@@ -43,7 +70,8 @@ if (!cron.validate(cfg.BACKUP_SCHEDULE)) {
 const task = cron.schedule(cfg.BACKUP_SCHEDULE, () => void backupOnce(), { timezone: cfg.BACKUP_TZ });
 
 let isDraining: () => boolean = () => false;
-const { app, finish } = createBaseApp({ service: 'backup', logger, isDraining: () => isDraining() });
+const { app, finish } = createBaseApp({ service: 'backup', logger, metrics, isDraining: () => isDraining() });
+app.get('/metrics', metrics.handler);
 app.get('/v1/backups/last', (_req, res) => {
   res.json({ schedule: cfg.BACKUP_SCHEDULE, running, last: last ?? null });
 });

@@ -110,7 +110,9 @@ export function createApp(deps: AppDeps) {
   );
 
   /** Blocks every offender; policy-refused addresses are reported, malformed input changes nothing. */
-  async function blockOffenders(offenders: Offender[], origin: string, windowSeconds: number | undefined) {
+  async function blockOffenders(offenders: Offender[], origin: string, windowSeconds: number | undefined, ttlSeconds: number | undefined) {
+    // a bad TTL rejects the whole body before anything is blocked
+    const ttl = ttlSeconds === undefined ? deps.bruteforceTtlSeconds : deps.service.validateTtl(ttlSeconds);
     const planned: Array<{ ip: string; failures: number | undefined }> = [];
     const skipped: Array<{ ip: string; code: string; detail: string }> = [];
     for (const o of offenders) {
@@ -128,7 +130,7 @@ export function createApp(deps: AppDeps) {
     const blocked = [];
     for (const p of planned) {
       const reason = `login_bruteforce: ${p.failures ?? '?'} failed logins in ${windowSeconds ?? 30} s (${origin})`;
-      const r = await deps.service.block(p.ip, deps.bruteforceTtlSeconds, reason, origin);
+      const r = await deps.service.block(p.ip, ttl, reason, origin);
       blocked.push({ ip: p.ip, expiresAt: r.block.expiresAt, version: r.version });
     }
     return { blocked, skipped };
@@ -139,7 +141,7 @@ export function createApp(deps: AppDeps) {
     asyncHandler(async (req, res) => {
       const body = parse(watcherBody, req.body);
       const offenders = offendersFromWatcher(body, deps.bruteforceThreshold);
-      res.json(await blockOffenders(offenders, `watcher${body.watchId ? ` ${body.watchId}` : ''}`, body.windowSeconds));
+      res.json(await blockOffenders(offenders, `watcher${body.watchId ? ` ${body.watchId}` : ''}`, body.windowSeconds, body.ttlSeconds));
     }),
   );
 
@@ -151,7 +153,7 @@ export function createApp(deps: AppDeps) {
       if (offenders.length === 0) {
         throw new AppError('below_threshold', 422, `count ${body.count} is below the brute-force threshold of ${deps.bruteforceThreshold}; nothing blocked.`);
       }
-      res.json(await blockOffenders(offenders, `kibana${body.ruleName ? ` ${body.ruleName}` : ''}`, body.windowSeconds));
+      res.json(await blockOffenders(offenders, `kibana${body.ruleName ? ` ${body.ruleName}` : ''}`, body.windowSeconds, body.ttlSeconds));
     }),
   );
 

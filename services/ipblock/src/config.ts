@@ -19,7 +19,12 @@ export function loadIpblockConfig(source: NodeJS.ProcessEnv = process.env) {
       IPBLOCK_MIN_PREFIX_V6: env.int(32).pipe(z.number().min(0).max(128)),
       IPBLOCK_MAX_WAIT_SECONDS: env.int(30).pipe(z.number().min(1).max(300)),
       IPBLOCK_SWEEP_INTERVAL_MS: env.int(1000).pipe(z.number().min(100)),
-      BRUTEFORCE_THRESHOLD: env.int(8).pipe(z.number().min(1)),
+      /** configs/alerts/sla-rules.yml: its `bruteforce` section gives the threshold and the block TTL below */
+      SLA_RULES_FILE: z.string().optional(),
+      /** overrides bruteforce.failures of the rules file */
+      BRUTEFORCE_THRESHOLD: z.coerce.number().int().min(1).optional(),
+      /** overrides bruteforce.blockSeconds of the rules file (TTL of a brute-force block without its own ttlSeconds) */
+      BRUTEFORCE_BLOCK_SECONDS: z.coerce.number().int().min(1).optional(),
       SECURITY_EVENTS_STREAM: z.string().default('security:events'),
       SECURITY_EVENTS_GROUP: z.string().default('ipblock'),
       SECURITY_EVENTS_ENABLED: env.bool(true),

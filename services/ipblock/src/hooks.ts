@@ -1,9 +1,11 @@
 import { z } from '@forum/shared';
 
 /**
- * The JSON contracts of the two alerting webhooks. They are exactly what the shipped templates produce:
- * configs/elk/watcher-login-bruteforce.json (Elasticsearch Watcher webhook action) and
- * configs/elk/kibana-rule-login-bruteforce.json (Kibana webhook connector, one call per offending IP).
+ * The JSON contracts of the two alerting webhooks. They are exactly what the generated templates produce
+ * (services/monitoring-provision, from sla-rules.yml `bruteforce`): configs/monitoring/elasticsearch/
+ * watcher-login-bruteforce.json (Watcher webhook action) and configs/monitoring/kibana/rule-login-bruteforce.json
+ * (Kibana webhook connector, one call per offending IP). `ttlSeconds` is the block's TTL (bounded like
+ * POST /v1/blocks); without it the brute-force TTL of sla-rules.yml (`bruteforce.blockSeconds`) applies.
  */
 
 const count = z.coerce.number().int().nonnegative();
@@ -15,6 +17,7 @@ export const watcherBody = z
     watchId: z.string().max(256).optional(),
     executionTime: z.string().max(64).optional(),
     windowSeconds: count.optional(),
+    ttlSeconds: z.number({ invalid_type_error: 'ttlSeconds must be an integer number of seconds' }).optional(),
     buckets: z
       .array(z.object({ key: z.string().min(1).max(64), doc_count: count }).passthrough())
       .max(1000),
@@ -31,6 +34,7 @@ export const kibanaBody = z
     ip: z.string().min(1).max(64),
     count: count.optional(),
     windowSeconds: count.optional(),
+    ttlSeconds: z.number({ invalid_type_error: 'ttlSeconds must be an integer number of seconds' }).optional(),
     date: z.string().max(64).optional(),
   })
   .strict();

@@ -1,4 +1,6 @@
 import { createServer } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { loadSlaRules } from '@forum/shared/sla-rules';
 import { Redis } from 'ioredis';
 import { createLogger, installGracefulShutdown } from '@forum/shared';
 import { loadIpblockConfig } from './config.js';
@@ -11,6 +13,19 @@ import { createApp } from './app.js';
 
 const cfg = loadIpblockConfig();
 const logger = createLogger('ipblock');
+
+// The brute-force rule has one copy, sla-rules.yml `bruteforce` (the image ships configs/ next to services/; the
+// stack may mount its `sla_rules` config instead). Refusing to start beats blocking with numbers that drifted.
+const rulesFile = cfg.SLA_RULES_FILE ?? fileURLToPath(new URL('../../../configs/alerts/sla-rules.yml', import.meta.url));
+let bruteforce: { failures: number; blockSeconds: number };
+try {
+  const b = loadSlaRules(rulesFile).bruteforce;
+  if (!b) throw new Error('it has no bruteforce section');
+  bruteforce = { failures: cfg.BRUTEFORCE_THRESHOLD ?? b.failures, blockSeconds: cfg.BRUTEFORCE_BLOCK_SECONDS ?? b.blockSeconds };
+} catch (err) {
+  logger.fatal({ file: rulesFile, err: (err as Error).message }, 'cannot read the brute-force rule (SLA_RULES_FILE)');
+  process.exit(1);
+}
 
 let policy: BlockPolicy;
 try {
@@ -50,7 +65,7 @@ const consumer = new SecurityEventConsumer(streamConn, service, logger, {
   stream: cfg.SECURITY_EVENTS_STREAM,
   group: cfg.SECURITY_EVENTS_GROUP,
   consumer: cfg.HOSTNAME,
-  ttlSeconds: cfg.IPBLOCK_DEFAULT_TTL_SECONDS,
+  ttlSeconds: bruteforce.blockSeconds,
 });
 if (cfg.SECURITY_EVENTS_ENABLED) consumer.start();
 
@@ -66,8 +81,8 @@ const app = createApp({
   store,
   checks: { redis: () => redis.ping() },
   isDraining: () => isDraining(),
-  bruteforceThreshold: cfg.BRUTEFORCE_THRESHOLD,
-  bruteforceTtlSeconds: cfg.IPBLOCK_DEFAULT_TTL_SECONDS,
+  bruteforceThreshold: bruteforce.failures,
+  bruteforceTtlSeconds: bruteforce.blockSeconds,
   maxWaitSeconds: cfg.IPBLOCK_MAX_WAIT_SECONDS,
 });
 const server = createServer(app);

@@ -6,14 +6,15 @@ import Mustache from 'mustache';
 import { REPO, startIpblock, startRedis, startSlackReceiver, tempDir, type Ipblock, type RedisServer, type SlackReceiver } from '../../../test/edge/lib/harness.js';
 
 /**
- * The bodies posted here are rendered from the SHIPPED templates (configs/elk/*.json) with a Mustache engine,
+ * The bodies posted here are rendered from the GENERATED templates (configs/monitoring/, from sla-rules.yml
+ * `bruteforce`; services/monitoring-provision checks they are current) with a Mustache engine,
  * giving it the context Elasticsearch Watcher / Kibana would: Watcher's `toJson` lambda serializes a context path.
  */
 let redis: RedisServer;
 let slack: SlackReceiver;
 let svc: Ipblock;
 const secrets = tempDir('ipblock-secrets-');
-const elk = (name: string) => JSON.parse(readFileSync(join(REPO, 'configs/elk', name), 'utf8'));
+const elk = (name: string) => JSON.parse(readFileSync(join(REPO, 'configs/monitoring', name), 'utf8'));
 
 function lookup(obj: unknown, path: string): unknown {
   return path.split('.').reduce<any>((o, k) => (o == null ? undefined : o[k]), obj);
@@ -46,20 +47,20 @@ after(async () => {
 const ips = async () => (await svc.api('GET', '/v1/blocks')).json.blocks.map((b: { ip: string }) => b.ip) as string[];
 
 test('The watcher searches failed logins per source.ip, 8 in 30 s, and posts to /v1/hooks/watcher with the bearer token', () => {
-  const w = elk('watcher-login-bruteforce.json');
+  const w = elk('elasticsearch/watcher-login-bruteforce.json');
   const body = w.input.search.request.body;
   assert.equal(body.query.bool.filter[0].range['@timestamp'].gte, 'now-30s');
   assert.equal(body.aggs.by_ip.terms.field, 'source.ip');
   assert.equal(body.aggs.by_ip.terms.min_doc_count, 8);
-  assert.equal(w.actions.block_ips.webhook.url, '${IPBLOCK_URL}/v1/hooks/watcher');
+  assert.equal(w.actions.block_ips.webhook.url, '${EDGE_URL}/ops/ipblock/v1/hooks/watcher');
   assert.equal(w.actions.block_ips.webhook.headers.Authorization, 'Bearer ${IPBLOCK_TOKEN}');
-  const r = elk('kibana-rule-login-bruteforce.json');
+  const r = elk('kibana/rule-login-bruteforce.json');
   assert.deepEqual([r.params.termField, r.params.threshold[0], r.params.timeWindowSize, r.params.timeWindowUnit], ['source.ip', 8, 30, 's']);
-  assert.equal(elk('kibana-connector-ipblock.json').config.url, '${IPBLOCK_URL}/v1/hooks/kibana');
+  assert.equal(elk('kibana/connector-ipblock.json').config.url, '${EDGE_URL}/ops/ipblock/v1/hooks/kibana');
 });
 
 test('When the watcher fires, then the body its template produces blocks every IP at or above 8 failures', async () => {
-  const template = elk('watcher-login-bruteforce.json').actions.block_ips.webhook.body as string;
+  const template = elk('elasticsearch/watcher-login-bruteforce.json').actions.block_ips.webhook.body as string;
   const ctx = {
     watch_id: 'login-bruteforce',
     execution_time: '2026-11-22T05:00:00.000Z',
@@ -79,7 +80,7 @@ test('When the watcher fires, then the body its template produces blocks every I
 });
 
 test('When the Kibana rule fires for an IP, then the connector body its template produces blocks it', async () => {
-  const template = elk('kibana-rule-login-bruteforce.json').actions[0].params.body as string;
+  const template = elk('kibana/rule-login-bruteforce.json').actions[0].params.body as string;
   const rendered = renderKibana(template, {
     rule: { id: 'c0ffee', name: 'login-bruteforce' },
     alert: { id: '203.0.113.51' },
@@ -101,6 +102,8 @@ test('When a hook body is malformed, below threshold or names only protected IPs
     ['/v1/hooks/kibana', { ip: '203.0.113.61', count: 3 }, 422, 'below_threshold'],
     ['/v1/hooks/kibana', { count: 9 }, 400, 'invalid_body'],
     ['/v1/hooks/kibana', { ip: '127.0.0.1', count: 9 }, 422, 'protected_range'],
+    ['/v1/hooks/watcher', { ttlSeconds: 0, buckets: [{ key: '203.0.113.62', doc_count: 9 }] }, 400, 'invalid_ttl'],
+    ['/v1/hooks/kibana', { ip: '203.0.113.63', count: 9, ttlSeconds: 'long' }, 400, 'invalid_body'],
   ];
   for (const [path, body, status, code] of cases) {
     const r = await svc.api('POST', path, body);

@@ -1,4 +1,4 @@
-import { int, type Point } from '@forum/metrics-agent/points';
+import { int, type Point } from '@forum/shared/influx';
 
 /**
  * Cumulative NGINX response counters per container (from the access log), written to InfluxDB as measurement

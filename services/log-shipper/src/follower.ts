@@ -1,3 +1,5 @@
+import { StringDecoder } from 'node:string_decoder';
+import { Writable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { Source } from './ecs.js';
@@ -14,30 +16,21 @@ export function normTs(ts: string): string {
   return `${m[1]}.${(m[2] ?? '').padEnd(9, '0')}${m[3]}`;
 }
 
-/** Splits Docker's multiplexed (non-TTY) log stream: 8-byte header [stream,0,0,0,len BE32] + payload. */
-export class Demuxer {
-  private buf = Buffer.alloc(0);
-  private partial: Record<'stdout' | 'stderr', string> = { stdout: '', stderr: '' };
-  constructor(
-    private readonly tty: boolean,
-    private readonly onLine: (line: string, stream: 'stdout' | 'stderr') => void,
-  ) {}
-  push(chunk: Buffer): void {
-    if (this.tty) return this.text(chunk.toString('utf8'), 'stdout');
-    this.buf = Buffer.concat([this.buf, chunk]);
-    while (this.buf.length >= 8) {
-      const len = this.buf.readUInt32BE(4);
-      if (this.buf.length < 8 + len) return;
-      const stream = this.buf[0] === 2 ? 'stderr' : 'stdout';
-      this.text(this.buf.subarray(8, 8 + len).toString('utf8'), stream);
-      this.buf = this.buf.subarray(8 + len);
-    }
-  }
-  private text(s: string, stream: 'stdout' | 'stderr'): void {
-    const parts = (this.partial[stream] + s).split('\n');
-    this.partial[stream] = parts.pop() ?? '';
-    for (const p of parts) if (p.trim() !== '') this.onLine(p.replace(/\r$/, ''), stream);
-  }
+/**
+ * A writable end for one output stream (stdout or stderr) of a container: decodes UTF-8 across chunk boundaries
+ * and hands over complete, non-empty lines (the last partial line waits for its newline).
+ */
+export function lineSink(stream: 'stdout' | 'stderr', onLine: (line: string, stream: 'stdout' | 'stderr') => void): Writable {
+  const decoder = new StringDecoder('utf8');
+  let partial = '';
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      const parts = (partial + decoder.write(chunk)).split('\n');
+      partial = parts.pop() ?? '';
+      for (const p of parts) if (p.trim() !== '') onLine(p.replace(/\r$/, ''), stream);
+      cb();
+    },
+  });
 }
 
 /**
@@ -106,7 +99,7 @@ export class LogFollower {
       const stream = (await container.logs({ follow: true, stdout: true, stderr: true, timestamps: true, since: sinceSec })) as unknown as NodeJS.ReadableStream;
       entry.stream = stream;
       const src: Source = { containerId: id, containerName: name, service, node: this.node() };
-      const demux = new Demuxer(Boolean(info.Config?.Tty), (raw, streamName) => {
+      const onRaw = (raw: string, streamName: 'stdout' | 'stderr') => {
         const sp = raw.indexOf(' ');
         const ts = normTs(sp > 0 ? raw.slice(0, sp) : new Date().toISOString());
         const line = sp > 0 ? raw.slice(sp + 1) : raw;
@@ -120,8 +113,10 @@ export class LogFollower {
         } catch (err) {
           this.logger.warn({ err: (err as Error).message }, 'line handler failed');
         }
-      });
-      stream.on('data', (d: Buffer) => demux.push(d));
+      };
+      // a TTY container's log is one raw stream; otherwise Docker multiplexes stdout and stderr in 8-byte-header frames
+      if (info.Config?.Tty) stream.pipe(lineSink('stdout', onRaw));
+      else this.docker.modem.demuxStream(stream, lineSink('stdout', onRaw), lineSink('stderr', onRaw));
       const end = () => {
         entry.stream = undefined;
         entry.busy = false;

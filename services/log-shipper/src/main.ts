@@ -1,7 +1,7 @@
 import os from 'node:os';
 import Docker from 'dockerode';
-import { callbackGauges, createBaseApp, createLogger, env, installGracefulShutdown, loadConfigOrExit, z } from '@forum/shared';
-import { InfluxWriter } from '@forum/metrics-agent/writer';
+import { callbackCounters, callbackGauges, createBaseApp, createLogger, env, installGracefulShutdown, loadConfigOrExit, z } from '@forum/shared';
+import { InfluxWriter } from '@forum/shared/influx';
 import { apiToEcs, docId, indexFor, nginxAccessToEcs, nginxErrorToEcs } from './ecs.js';
 import { EsShipper } from './shipper.js';
 import { LogFollower } from './follower.js';
@@ -94,12 +94,14 @@ const follower = new LogFollower(
 void follower.start();
 
 const { app, metrics, finish } = createBaseApp({ service: 'log-shipper', logger });
-callbackGauges(metrics.registry, [
+callbackCounters(metrics.registry, [
   ['log_shipper_lines_total', 'Log lines read from Docker', () => lines],
   ['log_shipper_unparsed_total', 'Lines that matched no format', () => unparsed],
   ['log_shipper_shipped_total', 'Documents accepted by Elasticsearch', () => shipper.stats.shipped],
   ['log_shipper_dropped_total', 'Documents dropped because the buffer was full', () => shipper.stats.dropped],
   ['log_shipper_rejected_total', 'Documents Elasticsearch rejected', () => shipper.stats.rejected],
+]);
+callbackGauges(metrics.registry, [
   ['log_shipper_buffered', 'Documents waiting for Elasticsearch', () => shipper.stats.buffered],
   ['log_shipper_followed_containers', 'Containers whose logs are followed', () => follower.containers.length],
 ]);

@@ -1,9 +1,8 @@
 import type { Logger } from 'pino';
-import { int, type Point } from './points.js';
-import type { InfluxWriter } from './writer.js';
+import { int, type InfluxWriter, type Point } from '@forum/shared/influx';
 import { instanceOf, type CollectContext, type Collector, type Target, type TargetKind } from './collectors/types.js';
 import { collectNginx } from './collectors/nginx.js';
-import { collectRedis } from './collectors/redis.js';
+import { closeRedisConnections, collectRedis } from './collectors/redis.js';
 import { collectHaproxy } from './collectors/haproxy.js';
 import { closePgConnections, collectPgpool, collectPostgres } from './collectors/postgres.js';
 import { collectPrometheus } from './collectors/prometheus.js';
@@ -55,6 +54,7 @@ export class Agent {
     if (this.timer) clearInterval(this.timer);
     await this.running;
     await closePgConnections();
+    closeRedisConnections();
   }
 
   gather(): Promise<GatherResult> {

@@ -1,8 +1,8 @@
 import './threadpool.js';
 import os from 'node:os';
 import Docker from 'dockerode';
-import { callbackGauges, createBaseApp, createLogger, env, installGracefulShutdown, loadConfigOrExit, z } from '@forum/shared';
-import { InfluxWriter } from './writer.js';
+import { callbackCounters, callbackGauges, createBaseApp, createLogger, env, installGracefulShutdown, loadConfigOrExit, z } from '@forum/shared';
+import { InfluxWriter, type Point } from '@forum/shared/influx';
 import { Agent } from './agent.js';
 import { DEFAULT_TARGETS, discoverDns, discoverDocker, parseStaticTargets, parseTargetMap } from './discovery.js';
 import { HostCollector } from './collectors/host.js';
@@ -85,7 +85,7 @@ const discover = async (): Promise<Target[]> => {
 };
 
 const hostCollector = new HostCollector(cfg.HOST_PROC, cfg.DISK_PATHS);
-const nodeSources: Record<string, () => Promise<import('./points.js').Point[]>> = {};
+const nodeSources: Record<string, () => Promise<Point[]>> = {};
 if (cfg.HOST_METRICS) nodeSources.host = () => hostCollector.collect();
 if (cfg.DOCKER_METRICS && docker) nodeSources.docker = () => collectDocker(docker, cfg.TIMEOUT_SECONDS * 1000, cfg.STACK_NAMESPACE || undefined);
 
@@ -103,8 +103,8 @@ const agent = new Agent({
 });
 
 const { app, metrics, finish } = createBaseApp({ service: 'metrics-agent', logger, checks: { gathering: async () => agent.gathers > 0 || Promise.reject(new Error('no gather yet')) } });
-callbackGauges(metrics.registry, [
-  ['metrics_agent_buffered_points', 'Points waiting for InfluxDB', () => writer.stats.buffered],
+callbackGauges(metrics.registry, [['metrics_agent_buffered_points', 'Points waiting for InfluxDB', () => writer.stats.buffered]]);
+callbackCounters(metrics.registry, [
   ['metrics_agent_dropped_points_total', 'Points dropped because the buffer was full', () => writer.stats.dropped],
   ['metrics_agent_written_points_total', 'Points written to InfluxDB', () => writer.stats.written],
   ['metrics_agent_write_errors_total', 'Failed InfluxDB writes', () => writer.stats.writeErrors],

@@ -7,7 +7,7 @@ interface Cell {
   h: number;
   name: string;
   type: 'line' | 'single-stat' | 'line-plus-single-stat';
-  queries: Array<{ query: string; label?: string }>;
+  queries: Array<{ query: string; label?: string; type?: 'influxql'; source?: string }>;
 }
 export interface Dashboard {
   name: string;
@@ -16,7 +16,16 @@ export interface Dashboard {
 }
 
 const grid = (cells: Array<Omit<Cell, 'x' | 'y' | 'w' | 'h'>>, w = 6, h = 4): Cell[] =>
-  cells.map((c, i) => ({ ...c, x: (i % 2) * w, y: Math.floor(i / 2) * h, w, h }));
+  cells.map((c, i) => ({ ...c, queries: c.queries.map((q) => ({ ...q, type: 'influxql' as const, source: '' })), x: (i % 2) * w, y: Math.floor(i / 2) * h, w, h }));
+
+/**
+ * Chronograf's dashboard file (what its "Export Dashboard" writes and "Import Dashboard" reads:
+ * `{meta: {chronografVersion, sources}, dashboard}`); provisioning posts the `dashboard` part to the API.
+ * `source: ''` in each query = the dashboard's current source, so the file imports into any Chronograf.
+ */
+export function exportFile(d: Dashboard): { meta: { chronografVersion: string; sources: Record<string, unknown> }; dashboard: Dashboard & { organization: string } } {
+  return { meta: { chronografVersion: '1.10.0', sources: {} }, dashboard: { ...d, organization: 'default' } };
+}
 
 function ruleQueries(rules: Rules, r: Rule): Array<{ query: string; label?: string }> {
   const from = `"${rules.influx.database}"."${rules.influx.retentionPolicy}"."${r.measurement}"`;

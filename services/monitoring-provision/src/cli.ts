@@ -10,8 +10,10 @@ import { provision, type Targets } from './provision.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const USAGE = `usage: npm run monitoring:provision -- [--influx URL] [--kapacitor URL] [--es URL] [--kibana URL] [--chronograf URL]
-  [--rules FILE] [--slack-webhook-file FILE] [--ipblock-token-file FILE] [--autoscaler-url URL] [--autoscaler-token-file FILE]
+  [--edge-url URL] [--rules FILE] [--slack-webhook-file FILE] [--ipblock-token-file FILE] [--autoscaler-url URL] [--autoscaler-token-file FILE]
   [--es-user NAME --es-password-file FILE] [--chronograf-influx-url URL] [--generate DIR] [--dry-run]
+--edge-url (default: $EDGE_URL) is the stack's edge as the VM reaches it, e.g. http://<edge-host>: Kapacitor and
+the watcher reach the autoscaler and ipblock through its /ops/autoscaler/v1/ and /ops/ipblock/v1/ routes.
 Secrets are read from files (Docker secrets / 0600 files), never from arguments.`;
 
 function fail(msg: string): never {
@@ -28,6 +30,7 @@ try {
       es: { type: 'string' },
       kibana: { type: 'string' },
       chronograf: { type: 'string' },
+      'edge-url': { type: 'string', default: process.env.EDGE_URL },
       rules: { type: 'string', default: resolve(root, 'configs/alerts/sla-rules.yml') },
       'slack-webhook-file': { type: 'string' },
       'ipblock-token-file': { type: 'string' },
@@ -60,6 +63,15 @@ for (const k of ['influx', 'kapacitor', 'es', 'kibana', 'chronograf'] as const) 
     fail(`--${k} must be an http(s) URL, got "${v}"`);
   }
   targets[k] = v;
+}
+const edgeUrl = args['edge-url'] || undefined;
+if (edgeUrl !== undefined) {
+  try {
+    const u = new URL(edgeUrl);
+    if (!/^https?:$/.test(u.protocol) || u.pathname !== '/') throw new Error('not an http(s) origin');
+  } catch {
+    fail(`--edge-url must be the edge's http(s) origin like http://edge.example, got "${edgeUrl}"`);
+  }
 }
 const secret = (flag: string, path?: string): string | undefined => {
   if (!path) return undefined;
@@ -100,7 +112,8 @@ const results = await provision(
     esPassword: secret('es-password-file', args['es-password-file']),
   },
   {
-    autoscalerUrl: args['autoscaler-url'] ?? rules.notify.autoscaler.url,
+    edgeUrl,
+    autoscalerUrl: args['autoscaler-url'],
     slackChannel: rules.notify.slack.channel,
     influxDb: rules.influx.database,
     influxUrlForChronograf: args['chronograf-influx-url'],

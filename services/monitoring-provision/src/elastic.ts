@@ -1,10 +1,10 @@
 /** ES index template for filebeat-* (ECS types Kibana's nginx dashboards and the watcher rely on, geo_point). */
-export function indexTemplate(): Record<string, unknown> {
+export function indexTemplate(ilmPolicy: string): Record<string, unknown> {
   return {
     index_patterns: ['filebeat-*'],
     priority: 200,
     template: {
-      settings: { number_of_shards: 1, 'index.default_pipeline': 'forum-logs', 'index.refresh_interval': '5s' },
+      settings: { number_of_shards: 1, 'index.default_pipeline': 'forum-logs', 'index.refresh_interval': '5s', 'index.lifecycle.name': ilmPolicy },
       mappings: {
         dynamic_templates: [{ strings_as_keyword: { match_mapping_type: 'string', mapping: { type: 'keyword', ignore_above: 1024 } } }],
         properties: {
@@ -61,7 +61,7 @@ export function ingestPipeline(): Record<string, unknown> {
 }
 
 /** Kibana saved objects (NDJSON for POST /api/saved_objects/_import): data view, searches, visualizations, dashboard. */
-export function kibanaObjects(rules: { bruteforce: { urlPrefix: string; statuses: number[] } }): string {
+export function kibanaObjects(failedLoginKuery: string): string {
   const ref = [{ name: 'kibanaSavedObjectMeta.searchSourceJSON.index', type: 'index-pattern', id: 'filebeat-star' }];
   const search = (id: string, title: string, query: string) => ({
     type: 'search',
@@ -89,7 +89,7 @@ export function kibanaObjects(rules: { bruteforce: { urlPrefix: string; statuses
   const objects = [
     { type: 'index-pattern', id: 'filebeat-star', attributes: { title: 'filebeat-*', timeFieldName: '@timestamp' }, references: [] },
     search('forum-nginx-access', '[Forum] NGINX access', 'event.dataset:nginx.access'),
-    search('forum-failed-logins', '[Forum] Failed logins', `event.dataset:nginx.access and http.request.method:POST and url.original:${rules.bruteforce.urlPrefix}* and http.response.status_code:(${rules.bruteforce.statuses.join(' or ')})`),
+    search('forum-failed-logins', '[Forum] Failed logins', failedLoginKuery),
     vis('forum-status-codes', '[Forum] Responses by status code', {
       type: 'histogram',
       params: { type: 'histogram', addLegend: true, legendPosition: 'right' },

@@ -3,8 +3,11 @@ import { join } from 'node:path';
 import { allRules, type Rules } from './rules.js';
 import { kapacitorTask } from './tick.js';
 import { bruteforceWatch } from './watcher.js';
-import { dashboards } from './chronograf.js';
+import { dashboards, exportFile } from './chronograf.js';
 import { indexTemplate, ingestPipeline, kibanaObjects } from './elastic.js';
+import { autoscalerConnector, bruteforceRule, failedLoginKuery, ipblockConnector } from './kibana.js';
+import { alertmanagerConfig } from './alertmanager.js';
+import { ILM_POLICY, ilmPolicy, influxRetention } from './retention.js';
 
 export interface Artifacts {
   tasks: ReturnType<typeof kapacitorTask>[];
@@ -13,6 +16,12 @@ export interface Artifacts {
   indexTemplate: Record<string, unknown>;
   pipeline: Record<string, unknown>;
   kibana: string;
+  kibanaRule: Record<string, unknown>;
+  kibanaIpblockConnector: Record<string, unknown>;
+  kibanaAutoscalerConnector: Record<string, unknown>;
+  alertmanager: string;
+  influxRetention: string[];
+  ilmPolicy: Record<string, unknown>;
 }
 
 export function build(rules: Rules): Artifacts {
@@ -21,9 +30,15 @@ export function build(rules: Rules): Artifacts {
     tasks: all.map((r) => kapacitorTask(rules, r)),
     watch: bruteforceWatch(rules),
     dashboards: dashboards(rules, all),
-    indexTemplate: indexTemplate(),
+    indexTemplate: indexTemplate(ILM_POLICY),
     pipeline: ingestPipeline(),
-    kibana: kibanaObjects(rules),
+    kibana: kibanaObjects(failedLoginKuery(rules)),
+    kibanaRule: bruteforceRule(rules),
+    kibanaIpblockConnector: ipblockConnector(),
+    kibanaAutoscalerConnector: autoscalerConnector(rules),
+    alertmanager: alertmanagerConfig(rules),
+    influxRetention: influxRetention(rules),
+    ilmPolicy: ilmPolicy(rules),
   };
 }
 
@@ -37,8 +52,14 @@ export function files(a: Artifacts): Record<string, string> {
   out['elasticsearch/watcher-login-bruteforce.json'] = json(a.watch);
   out['elasticsearch/index-template-filebeat-forum.json'] = json(a.indexTemplate);
   out['elasticsearch/ingest-pipeline-forum-logs.json'] = json(a.pipeline);
+  out[`elasticsearch/ilm-policy-${ILM_POLICY}.json`] = json(a.ilmPolicy);
+  out['influxdb/retention.influxql'] = `-- GENERATED from configs/alerts/sla-rules.yml retention.days by services/monitoring-provision\n${a.influxRetention.join(';\n')};\n`;
   out['kibana/saved-objects.ndjson'] = a.kibana;
-  for (const d of a.dashboards) out[`chronograf/${slug(d.name)}.json`] = json(d);
+  out['kibana/rule-login-bruteforce.json'] = json(a.kibanaRule);
+  out['kibana/connector-ipblock.json'] = json(a.kibanaIpblockConnector);
+  out['kibana/connector-autoscaler.json'] = json(a.kibanaAutoscalerConnector);
+  out['alertmanager/alertmanager.yml'] = a.alertmanager;
+  for (const d of a.dashboards) out[`chronograf/${slug(d.name)}.json`] = json(exportFile(d));
   return out;
 }
 

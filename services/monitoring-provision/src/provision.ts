@@ -1,4 +1,6 @@
 import type { Artifacts } from './generate.js';
+import { autoscalerHook, subst } from './edge.js';
+import { ILM_POLICY } from './retention.js';
 
 export interface Targets {
   influx?: string;
@@ -15,7 +17,10 @@ export interface Secrets {
   esPassword?: string;
 }
 export interface Options {
-  autoscalerUrl: string;
+  /** the edge as the VM reaches it (http://<edge-host>): every webhook goes through its /ops/... routes */
+  edgeUrl?: string;
+  /** Kapacitor's httppost target; defaults to <edgeUrl>/ops/autoscaler/v1/hooks/kapacitor */
+  autoscalerUrl?: string;
   slackChannel: string;
   influxDb: string;
   /** InfluxDB URL as Chronograf/Kapacitor see it (defaults to --influx). */
@@ -59,7 +64,6 @@ async function call(base: string, method: string, path: string, opts: { json?: u
   return { status: r.status, body: parsed };
 }
 
-const subst = (s: string, vars: Record<string, string | undefined>) => s.replace(/\$\{([A-Z_]+)\}/g, (m, k) => vars[k] ?? m);
 
 /** Installs everything on the targets given; every step is idempotent (re-running updates in place). */
 export async function provision(a: Artifacts, t: Targets, s: Secrets, o: Options): Promise<StepResult[]> {
@@ -74,10 +78,18 @@ export async function provision(a: Artifacts, t: Targets, s: Secrets, o: Options
   };
   const timeoutMs = o.timeoutMs;
 
+  const needEdge = (what: string): string => {
+    if (!o.edgeUrl) throw new Error(`${what} goes through the edge: give --edge-url http://<edge-host> (or EDGE_URL)`);
+    return o.edgeUrl.replace(/\/+$/, '');
+  };
+
   if (t.influx) {
-    for (const db of [o.influxDb, 'chronograf']) {
-      await step('influx', `create database ${db}`, async () => {
-        await call(t.influx!, 'POST', `query?q=${encodeURIComponent(`CREATE DATABASE "${db}"`)}`, { timeoutMs });
+    // databases + retention (retention.days of sla-rules.yml); InfluxDB 1.x answers 200 with an error inside
+    for (const q of a.influxRetention) {
+      await step('influx', q, async () => {
+        const r = await call(t.influx!, 'POST', `query?q=${encodeURIComponent(q)}`, { timeoutMs });
+        const err = (r.body?.results ?? []).find((x: { error?: string }) => x.error)?.error;
+        if (err) throw new Error(err);
       });
     }
   }
@@ -90,10 +102,11 @@ export async function provision(a: Artifacts, t: Targets, s: Secrets, o: Options
       });
     }
     await step('kapacitor', 'config httppost autoscaler', async () => {
+      const url = o.autoscalerUrl ?? autoscalerHook('kapacitor', needEdge('the Kapacitor -> autoscaler post'));
       const headers = s.autoscalerToken ? { Authorization: `Bearer ${s.autoscalerToken}` } : {};
-      const added = await call(k, 'POST', 'kapacitor/v1/config/httppost', { json: { add: { endpoint: 'autoscaler', url: o.autoscalerUrl, headers } }, timeoutMs, allow: [400, 409] });
+      const added = await call(k, 'POST', 'kapacitor/v1/config/httppost', { json: { add: { endpoint: 'autoscaler', url, headers } }, timeoutMs, allow: [400, 409] });
       if (added.status >= 400) {
-        await call(k, 'POST', 'kapacitor/v1/config/httppost/autoscaler', { json: { set: { url: o.autoscalerUrl, headers } }, timeoutMs });
+        await call(k, 'POST', 'kapacitor/v1/config/httppost/autoscaler', { json: { set: { url, headers } }, timeoutMs });
         return 'updated';
       }
       return 'added';
@@ -123,13 +136,16 @@ export async function provision(a: Artifacts, t: Targets, s: Secrets, o: Options
     await step('es', 'ingest pipeline forum-logs', async () => {
       await call(t.es!, 'PUT', '_ingest/pipeline/forum-logs', { json: a.pipeline, headers: auth, timeoutMs });
     });
+    await step('es', `ILM policy ${ILM_POLICY}`, async () => {
+      await call(t.es!, 'PUT', `_ilm/policy/${ILM_POLICY}`, { json: a.ilmPolicy, headers: auth, timeoutMs });
+    });
     await step('es', 'index template filebeat-forum', async () => {
       await call(t.es!, 'PUT', '_index_template/filebeat-forum', { json: a.indexTemplate, headers: auth, timeoutMs });
     });
     await step('es', 'watch login-bruteforce', async () => {
       const missing = [!s.ipblockToken && 'ipblock token', !s.slackWebhookUrl && 'Slack webhook URL'].filter(Boolean);
       if (missing.length) throw new Error(`the watcher needs ${missing.join(' and ')} (--ipblock-token-file, --slack-webhook-file)`);
-      const body = JSON.parse(subst(JSON.stringify(a.watch), { IPBLOCK_TOKEN: s.ipblockToken, SLACK_WEBHOOK_URL: s.slackWebhookUrl }));
+      const body = JSON.parse(subst(JSON.stringify(a.watch), { EDGE_URL: needEdge('the watcher -> ipblock webhook'), IPBLOCK_TOKEN: s.ipblockToken, SLACK_WEBHOOK_URL: s.slackWebhookUrl }));
       await call(t.es!, 'PUT', '_watcher/watch/login-bruteforce?active=true', { json: body, headers: auth, timeoutMs });
     });
   }

@@ -24,8 +24,9 @@ function batchVar(name: string, rules: Rules, r: Rule, part: { select: string; w
 /**
  * One Kapacitor batch TICKscript per rule (Chronograf's alert-rule layout, so the alert history in Chronograf
  * works): hysteresis via warnReset/critReset, Slack on every state change (recoveries included), the autoscale
- * rules also .post() to the autoscaler (httppost endpoint `autoscaler`, whose auth header lives in Kapacitor's
- * config, never in the script), and every alert event written to chronograf.autogen.alerts.
+ * rules also .post() to the autoscaler on every evaluation while firing (httppost endpoint `autoscaler`, whose URL
+ * and auth header live in Kapacitor's config, never in the script), and every alert event written to
+ * chronograf.autogen.alerts.
  */
 export function tickscript(rules: Rules, r: Rule): string {
   const h = r.hysteresis;
@@ -48,8 +49,24 @@ var data = num
   } else {
     data = batchVar('data', rules, r, r.value);
   }
-  const post = r.notify.includes('autoscaler')
-    ? `        .post()
+  // Scale rules: a second alert node on the same data, WITHOUT stateChangesOnly, so Kapacitor posts every evaluation
+  // while the alert fires (and the recovery once). The autoscaler's cooldown paces the steps: a sustained overload
+  // scales one step per cooldown, exactly as the in-stack alerter does (it re-posts once nextAllowedAt passed).
+  // The price is one refused call per `every` during a cooldown; the autoscaler counts those without a Slack post.
+  // Slack and the alert history stay on the state-change node.
+  const scaleNode = r.notify.includes('autoscaler')
+    ? `
+// autoscaler: every evaluation while firing (no stateChangesOnly), see above
+data
+    |alert()
+        .id(idVar)
+        .message(${lit(message)})
+        .details('')
+        .warn(lambda: "value" ${r.op} warn)
+        .warnReset(lambda: ${reset('warn')})
+${r.crit !== undefined ? `        .crit(lambda: "value" ${r.op} crit)
+        .critReset(lambda: ${reset('crit')})
+` : ''}        .post()
             .endpoint('autoscaler')
 `
     : '';
@@ -83,7 +100,7 @@ var trigger = data
 ${r.crit !== undefined ? `        .crit(lambda: "value" ${r.op} crit)\n        .critReset(lambda: ${reset('crit')})\n` : ''}        .stateChangesOnly()
         .slack()
             .channel(${lit(rules.notify.slack.channel)})
-${post}
+${scaleNode}
 trigger
     |eval(lambda: float("value"))
         .as('value')

@@ -1,13 +1,14 @@
 import type { Rules } from './rules.js';
+import { ipblockHook } from './edge.js';
 
 /**
  * The brute-force Watcher (SPEC §5: the same IP fails login N times within W seconds -> Slack + ipblock).
- * Placeholders ${IPBLOCK_TOKEN} and ${SLACK_WEBHOOK_URL} are substituted at install time, so the generated JSON
- * (and its snapshot) never holds a secret. The ipblock body is the contract of POST /v1/hooks/watcher.
+ * Placeholders ${EDGE_URL}, ${IPBLOCK_TOKEN} and ${SLACK_WEBHOOK_URL} are substituted at install time, so the
+ * generated JSON (and its snapshot) never holds a secret or a deployment's address. The ipblock body is the contract
+ * of POST /v1/hooks/watcher (through the edge: /ops/ipblock/v1/hooks/watcher); `ttlSeconds` is the block's TTL.
  */
 export function bruteforceWatch(rules: Rules): Record<string, unknown> {
   const b = rules.bruteforce;
-  const ipblock = new URL(b.ipblockUrl);
   return {
     metadata: {
       name: 'login-bruteforce',
@@ -28,7 +29,7 @@ export function bruteforceWatch(rules: Rules): Record<string, unknown> {
                   { range: { '@timestamp': { gte: `now-${b.windowSeconds}s` } } },
                   { term: { 'event.dataset': 'nginx.access' } },
                   { term: { 'http.request.method': b.method } },
-                  { prefix: { 'url.original': b.urlPrefix } },
+                  { term: { 'url.path': b.path } },
                   { terms: { 'http.response.status_code': b.statuses } },
                 ],
               },
@@ -44,7 +45,7 @@ export function bruteforceWatch(rules: Rules): Record<string, unknown> {
       block_ips: {
         webhook: {
           method: 'post',
-          url: `${ipblock.origin}${ipblock.pathname}`,
+          url: ipblockHook('watcher'),
           headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ${IPBLOCK_TOKEN}' },
           connection_timeout: '5s',
           read_timeout: '10s',

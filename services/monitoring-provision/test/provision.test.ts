@@ -62,15 +62,94 @@ test('watcher JSON: 8 failed POST /api/auth/ per source.ip in 30 s -> ipblock we
   const f = body.query.bool.filter;
   assert.deepEqual(f[0], { range: { '@timestamp': { gte: 'now-30s' } } });
   assert.ok(f.some((x: any) => x.term?.['http.request.method'] === 'POST'));
-  assert.ok(f.some((x: any) => x.prefix?.['url.original'] === '/api/auth/'));
-  assert.ok(f.some((x: any) => x.terms?.['http.response.status_code']?.includes(400)));
-  assert.equal(w.actions.block_ips.webhook.url, 'http://ipblock:8080/v1/hooks/watcher');
+  assert.ok(f.some((x: any) => x.term?.['url.path'] === '/api/auth/'));
+  assert.deepEqual(f.find((x: any) => x.terms)?.terms['http.response.status_code'], [400, 429]);
+  assert.equal(w.actions.block_ips.webhook.url, '${EDGE_URL}/ops/ipblock/v1/hooks/watcher');
   assert.equal(w.actions.block_ips.webhook.headers.Authorization, 'Bearer ${IPBLOCK_TOKEN}');
   assert.equal(w.actions.notify_slack.webhook.url, '${SLACK_WEBHOOK_URL}');
   assert.match(w.actions.block_ips.webhook.body, /\{\{#toJson\}\}ctx\.payload\.aggregations\.by_ip\.buckets\{\{\/toJson\}\}/);
   const tpl = JSON.parse(generated['elasticsearch/index-template-filebeat-forum.json']);
   assert.equal(tpl.template.mappings.properties.source.properties.geo.properties.location.type, 'geo_point');
   assert.equal(tpl.template.mappings.properties.http.properties.response.properties.status_code.type, 'long');
+  assert.equal(tpl.template.settings['index.lifecycle.name'], 'filebeat-forum');
+});
+
+test('one brute-force rule: the Watcher, the Kibana rule, the Kibana search and ipblock all take sla-rules.yml bruteforce', () => {
+  const b = rules.bruteforce;
+  const w = JSON.parse(generated['elasticsearch/watcher-login-bruteforce.json']);
+  const k = JSON.parse(generated['kibana/rule-login-bruteforce.json']);
+  assert.equal(w.input.search.request.body.aggs.by_ip.terms.min_doc_count, b.failures);
+  assert.equal(w.input.search.request.body.query.bool.filter[0].range['@timestamp'].gte, `now-${b.windowSeconds}s`);
+  assert.match(w.actions.block_ips.webhook.body, new RegExp(`"windowSeconds":${b.windowSeconds},"ttlSeconds":${b.blockSeconds},`));
+  assert.deepEqual([k.params.threshold[0], k.params.timeWindowSize, k.params.timeWindowUnit, k.params.termField], [b.failures, b.windowSeconds, 's', 'source.ip']);
+  const kuery = `event.dataset : "nginx.access" and http.request.method : "${b.method}" and url.path : "${b.path}" and http.response.status_code : (${b.statuses.join(' or ')})`;
+  assert.equal(k.params.filterKuery, kuery);
+  assert.match(k.actions[0].params.body, new RegExp(`"ttlSeconds":${b.blockSeconds}`));
+  const search = generated['kibana/saved-objects.ndjson'].split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((o) => o.id === 'forum-failed-logins');
+  assert.equal(JSON.parse(search.attributes.kibanaSavedObjectMeta.searchSourceJSON).query.query, kuery);
+  // the API's own detection (services/forum-api RULES) must use the same numbers: read as text, services never import each other
+  const domain = readFileSync(join(root, 'services/forum-api/src/domain.ts'), 'utf8');
+  assert.match(domain, new RegExp(`bruteforceFailures: ${b.failures},`), 'forum-api bruteforceFailures = sla-rules.yml bruteforce.failures');
+  assert.match(domain, new RegExp(`bruteforceWindowSeconds: ${b.windowSeconds},`), 'forum-api bruteforceWindowSeconds = sla-rules.yml bruteforce.windowSeconds');
+});
+
+test('every VM webhook goes through the edge: ${EDGE_URL} + a route configs/nginx/forum.conf has', () => {
+  const conf = readFileSync(join(root, 'configs/nginx/forum.conf'), 'utf8');
+  const urls = [
+    JSON.parse(generated['elasticsearch/watcher-login-bruteforce.json']).actions.block_ips.webhook.url,
+    JSON.parse(generated['kibana/connector-ipblock.json']).config.url,
+    JSON.parse(generated['kibana/connector-autoscaler.json']).connector.config.url,
+    /url: (\S+)/.exec(generated['alertmanager/alertmanager.yml'])![1],
+  ];
+  for (const u of urls) {
+    const m = /^\$\{EDGE_URL\}(\/ops\/(ipblock|autoscaler)\/v1\/)hooks\/\w+$/.exec(u);
+    assert.ok(m, `${u} goes through the edge`);
+    assert.ok(conf.includes(`location ${m[1]} {`), `forum.conf routes ${m[1]}`);
+  }
+  assert.ok(!Object.values(generated).some((t) => /http:\/\/(ipblock|autoscaler):8080/.test(t)), 'no in-stack name in a VM artefact');
+});
+
+test('scale alerts repeat while they fire; SLA alerts notify on state changes only', () => {
+  for (const r of allRules(rules)) {
+    const tick = generated[`kapacitor/sla_${r.id}.tick`];
+    const nodes = tick.split('|alert()').slice(1);
+    if (r.kind === 'autoscale') {
+      assert.equal(nodes.length, 2, r.id);
+      assert.ok(nodes[0].includes('.stateChangesOnly()') && nodes[0].includes('.slack()') && !nodes[0].includes('.post()'), `${r.id}: Slack on state changes`);
+      assert.ok(!nodes[1].includes('stateChangesOnly') && nodes[1].includes(".endpoint('autoscaler')"), `${r.id}: posts every evaluation while firing`);
+      assert.ok(nodes[1].includes(`.id(idVar)`) && tick.includes(`var name = '${r.id}'`));
+    } else {
+      assert.equal(nodes.length, 1, r.id);
+      assert.ok(nodes[0].includes('.stateChangesOnly()'));
+    }
+  }
+  const am = parse(generated['alertmanager/alertmanager.yml']);
+  assert.equal(am.route.repeat_interval, `${rules.autoscale.cooldownSeconds}s`, 'Alertmanager re-sends a firing alert once per cooldown');
+});
+
+test('Chronograf dashboards are in its export format {meta, dashboard}', () => {
+  const dash = Object.keys(generated).filter((k) => k.startsWith('chronograf/'));
+  assert.equal(dash.length, 3);
+  for (const k of dash) {
+    const f = JSON.parse(generated[k]);
+    assert.deepEqual(Object.keys(f).sort(), ['dashboard', 'meta']);
+    assert.match(f.meta.chronografVersion, /^1\.\d+/);
+    assert.equal(typeof f.dashboard.name, 'string');
+    assert.ok(Array.isArray(f.dashboard.templates));
+    for (const c of f.dashboard.cells) {
+      for (const key of ['x', 'y', 'w', 'h']) assert.equal(typeof c[key], 'number', `${k} ${c.name} ${key}`);
+      assert.ok(c.queries.length > 0 && c.queries.every((q: any) => q.type === 'influxql' && typeof q.query === 'string'), `${k} ${c.name}`);
+    }
+  }
+});
+
+test('retention and lifecycle come from one setting (retention.days)', () => {
+  const d = rules.retention.days;
+  const ilm = JSON.parse(generated['elasticsearch/ilm-policy-filebeat-forum.json']);
+  assert.equal(ilm.policy.phases.delete.min_age, `${d}d`);
+  assert.deepEqual(ilm.policy.phases.delete.actions, { delete: {} });
+  assert.match(generated['influxdb/retention.influxql'], new RegExp(`ALTER RETENTION POLICY "autogen" ON "telegraf" DURATION ${d}d `));
+  assert.match(generated['influxdb/retention.influxql'], new RegExp(`ALTER RETENTION POLICY "autogen" ON "chronograf" DURATION ${d}d `));
 });
 
 let influx: Influxd;
@@ -79,6 +158,24 @@ before(async () => {
 });
 after(async () => {
   await influx?.stop();
+});
+
+test('the generated retention statements run on real InfluxDB 1.6 (twice: idempotent) and bound both databases', async () => {
+  const statements = build(rules).influxRetention;
+  for (let round = 0; round < 2; round++) {
+    for (const q of statements) {
+      const r = await fetch(`${influx.url}/query?q=${encodeURIComponent(q)}`, { method: 'POST' });
+      const body = await r.json();
+      assert.equal(r.status, 200, JSON.stringify(body));
+      assert.ok(!body.results?.[0]?.error, `${q}: ${JSON.stringify(body)}`);
+    }
+  }
+  for (const db of ['telegraf', 'chronograf']) {
+    const rps = rows(await influx.query(`SHOW RETENTION POLICIES ON "${db}"`));
+    const autogen = rps.find((x) => x.name === 'autogen');
+    assert.equal(autogen?.duration, `${rules.retention.days * 24}h0m0s`, `${db}: ${JSON.stringify(rps)}`);
+    assert.equal(autogen?.default, true);
+  }
 });
 
 test('every rule query is valid InfluxQL on real InfluxDB 1.6 and yields the expected value from Telegraf-schema data', async () => {
@@ -131,7 +228,7 @@ test('the CLI installs everything on the VM APIs, idempotently, with secrets onl
   writeFileSync(join(dir, 'slack'), 'https://hooks.slack.example/services/T/B/X\n');
   writeFileSync(join(dir, 'ipblock'), 'ipblock-secret-token\n');
   writeFileSync(join(dir, 'autoscaler'), 'autoscaler-secret-token\n');
-  const args = ['--import', 'tsx', CLI, '--influx', vm.url, '--kapacitor', vm.url, '--es', vm.url, '--kibana', vm.url, '--chronograf', vm.url,
+  const args = ['--import', 'tsx', CLI, '--edge-url', 'http://edge.example', '--influx', vm.url, '--kapacitor', vm.url, '--es', vm.url, '--kibana', vm.url, '--chronograf', vm.url,
     '--slack-webhook-file', join(dir, 'slack'), '--ipblock-token-file', join(dir, 'ipblock'), '--autoscaler-token-file', join(dir, 'autoscaler')];
   const first = await exec('node', args, { cwd: root });
   assert.match(first.stdout, /"ok":true/);
@@ -140,9 +237,14 @@ test('the CLI installs everything on the VM APIs, idempotently, with secrets onl
   assert.equal(vm.tasks.get('sla_nginx_clients').status, 'enabled');
   assert.deepEqual(vm.tasks.get('sla_nginx_clients').dbrps, [{ db: 'telegraf', rp: 'autogen' }]);
   assert.equal(vm.kapacitorConfig['httppost/autoscaler'].headers.Authorization, 'Bearer autoscaler-secret-token');
+  assert.equal(vm.kapacitorConfig['httppost/autoscaler'].url, 'http://edge.example/ops/autoscaler/v1/hooks/kapacitor');
+  const influxQs = vm.requests.filter((r) => r.method === 'POST' && r.path.startsWith('/query?')).map((r) => new URL(r.path, 'http://x').searchParams.get('q'));
+  assert.deepEqual(influxQs, build(rules).influxRetention, 'databases + retention statements, in order');
+  assert.equal(vm.esDocs.get('/_ilm/policy/filebeat-forum').policy.phases.delete.min_age, `${rules.retention.days}d`);
   assert.equal(vm.kapacitorConfig.slack.channel, '#alerts');
   const watch = vm.esDocs.get('/_watcher/watch/login-bruteforce');
   assert.equal(watch.actions.block_ips.webhook.headers.Authorization, 'Bearer ipblock-secret-token');
+  assert.equal(watch.actions.block_ips.webhook.url, 'http://edge.example/ops/ipblock/v1/hooks/watcher');
   assert.equal(watch.actions.notify_slack.webhook.url, 'https://hooks.slack.example/services/T/B/X');
   assert.ok(vm.esDocs.has('/_index_template/filebeat-forum') && vm.esDocs.has('/_ingest/pipeline/forum-logs'));
   assert.equal(vm.kibanaImports.length, 1);

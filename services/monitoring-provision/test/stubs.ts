@@ -85,7 +85,7 @@ export async function startVmStub(): Promise<VmStub> {
         return send(204);
       }
       // Elasticsearch
-      if (m === 'PUT' && (/^\/_ingest\/pipeline\/[\w-]+$/.test(p) || /^\/_index_template\/[\w-]+$/.test(p) || /^\/_watcher\/watch\/[\w-]+$/.test(p))) {
+      if (m === 'PUT' && (/^\/_ilm\/policy\/[\w-]+$/.test(p) || /^\/_ingest\/pipeline\/[\w-]+$/.test(p) || /^\/_index_template\/[\w-]+$/.test(p) || /^\/_watcher\/watch\/[\w-]+$/.test(p))) {
         const j = json();
         if (!j) return send(400, { error: { type: 'parse_exception' } });
         const created = !s.esDocs.has(p);

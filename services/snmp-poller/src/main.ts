@@ -1,6 +1,6 @@
 import Docker from 'dockerode';
-import { callbackGauges, createBaseApp, createLogger, env, installGracefulShutdown, loadConfigOrExit, z } from '@forum/shared';
-import { InfluxWriter } from '@forum/metrics-agent/writer';
+import { callbackCounters, callbackGauges, createBaseApp, createLogger, env, installGracefulShutdown, loadConfigOrExit, z } from '@forum/shared';
+import { InfluxWriter } from '@forum/shared/influx';
 import { discoverNodes } from './nodes.js';
 import { pollAll, type SnmpAuth, type SnmpNode } from './poller.js';
 
@@ -114,8 +114,8 @@ const { app, metrics, finish } = createBaseApp({ service: 'snmp-poller', logger,
 callbackGauges(metrics.registry, [
   ['snmp_nodes', 'Nodes polled', () => nodesGauge.total],
   ['snmp_nodes_up', 'Nodes that answered the last poll', () => nodesGauge.up],
-  ['snmp_dropped_points_total', 'Points dropped because the buffer was full', () => writer.stats.dropped],
 ]);
+callbackCounters(metrics.registry, [['snmp_dropped_points_total', 'Points dropped because the buffer was full', () => writer.stats.dropped]]);
 app.get('/metrics', metrics.handler);
 app.get('/v1/nodes', (_req, res) => res.json({ nodes, down: [...down], lastDiscovery: new Date(lastDiscovery).toISOString() }));
 finish(app);

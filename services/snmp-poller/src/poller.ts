@@ -1,5 +1,5 @@
 import snmp from 'net-snmp';
-import { int, type FieldValue, type Point } from '@forum/metrics-agent/points';
+import { int, type FieldValue, type Point } from '@forum/shared/influx';
 import { CPU_RAW, OIDS } from './oids.js';
 
 export interface SnmpNode {

@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import { int, type Point } from '../points.js';
+import { int, type Point } from '@forum/shared/influx';
 
 const SERVICE_LABEL = 'com.docker.swarm.service.name';
 

@@ -1,4 +1,4 @@
-import { int, type FieldValue, type Point } from '../points.js';
+import { int, type FieldValue, type Point } from '@forum/shared/influx';
 import { fetchText, type Collector } from './types.js';
 
 const RENAME: Record<string, string> = {

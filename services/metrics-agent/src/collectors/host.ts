@@ -1,6 +1,6 @@
 import { readFile, readdir, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import { int, type FieldValue, type Point } from '../points.js';
+import { int, type FieldValue, type Point } from '@forum/shared/influx';
 
 /**
  * Host metrics from the node's /proc and /sys (mounted read-only at HOST_PROC / HOST_SYS, Telegraf's convention),

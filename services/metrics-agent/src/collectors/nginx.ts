@@ -1,4 +1,4 @@
-import { int, type Point } from '../points.js';
+import { int, type Point } from '@forum/shared/influx';
 import { fetchText, type Collector } from './types.js';
 
 /** Telegraf inputs.nginx: parses stub_status; tags server, port; all fields int. */

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { int, type FieldValue, type Point } from '../points.js';
+import { int, type FieldValue, type Point } from '@forum/shared/influx';
 import type { CollectContext, Collector, Target } from './types.js';
 
 const DB_INT = [

@@ -1,49 +1,88 @@
-import net from 'node:net';
-import { int, parseNumber, type FieldValue, type Point } from '../points.js';
-import type { Collector } from './types.js';
+import { Redis } from 'ioredis';
+import { int, parseNumber, type FieldValue, type Point } from '@forum/shared/influx';
+import type { CollectContext, Collector, Target } from './types.js';
 
-function cmd(...args: string[]): string {
-  return `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+/**
+ * One ioredis connection per Redis target, kept across gathers (as for PostgreSQL): a connection per gather was a
+ * TCP handshake + AUTH on every Redis every 10 s from every node. ioredis reconnects by itself (every 0.5..2 s,
+ * shorter than a gather, so a restarted Redis is scraped again at the next gather); a scrape never waits in its
+ * offline queue (disabled) but for at most the scrape timeout for the connection to be ready. A target unused
+ * for a minute (its task went away) is closed.
+ */
+interface Held {
+  redis: Redis;
+  lastUsed: number;
+  lastError?: string;
+}
+const held = new Map<string, Held>();
+const IDLE_CLOSE_MS = 60_000;
+
+function drop(key: string, h: Held): void {
+  if (held.get(key) === h) held.delete(key);
+  h.redis.disconnect();
 }
 
-/** Minimal RESP exchange: optional AUTH, then INFO; resolves with the INFO bulk string. */
-export function redisInfo(host: string, port: number, password: string | undefined, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host, port });
-    let buf = Buffer.alloc(0);
-    let authed = password === undefined;
-    const done = (err?: Error, v?: string) => {
-      sock.destroy();
-      if (err) reject(err);
-      else resolve(v!);
-    };
-    sock.setTimeout(timeoutMs, () => done(new Error(`redis ${host}:${port} timed out`)));
-    sock.on('error', (e) => done(e));
-    sock.on('connect', () => {
-      if (password !== undefined) sock.write(cmd('AUTH', password));
-      sock.write(cmd('INFO'));
-    });
-    sock.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      for (;;) {
-        const nl = buf.indexOf('\r\n');
-        if (nl < 0) return;
-        const head = buf.subarray(0, nl).toString();
-        if (head.startsWith('-')) return done(new Error(`redis: ${head.slice(1)}`));
-        if (!authed && head.startsWith('+')) {
-          authed = true;
-          buf = buf.subarray(nl + 2);
-          continue;
-        }
-        if (head.startsWith('$')) {
-          const len = Number(head.slice(1));
-          if (buf.length < nl + 2 + len) return;
-          return done(undefined, buf.subarray(nl + 2, nl + 2 + len).toString());
-        }
-        return done(new Error(`redis: unexpected reply ${head.slice(0, 40)}`));
-      }
-    });
+function open(t: Target, ctx: CollectContext): Held {
+  const redis = new Redis({
+    host: t.address,
+    port: t.port,
+    password: ctx.creds.redisPassword,
+    connectTimeout: ctx.timeoutMs,
+    commandTimeout: ctx.timeoutMs,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: (times) => Math.min(times * 500, 2000),
   });
+  const h: Held = { redis, lastUsed: Date.now() };
+  // errors also surface on the scrape; the listener keeps ioredis from reporting them as unhandled
+  redis.on('error', (err: Error) => (h.lastError = err.message));
+  redis.on('ready', () => (h.lastError = undefined));
+  return h;
+}
+
+/** Resolves when the connection is ready; rejects on its next error or after `ms`. */
+function ready(h: Held, ms: number, where: string): Promise<void> {
+  const r = h.redis;
+  if (r.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      r.off('ready', onReady);
+      r.off('error', onError);
+      if (err) reject(new Error(`redis ${where}: ${err.message}`));
+      else resolve();
+    };
+    const onReady = () => done();
+    const onError = (err: Error) => done(err);
+    const timer = setTimeout(() => done(new Error(`not connected after ${ms} ms (${h.lastError ?? r.status})`)), ms);
+    r.once('ready', onReady);
+    r.once('error', onError);
+  });
+}
+
+/** INFO of a target over its kept connection. */
+export async function redisInfo(t: Target, ctx: CollectContext): Promise<string> {
+  const now = Date.now();
+  for (const [k, x] of held) if (now - x.lastUsed > IDLE_CLOSE_MS) drop(k, x);
+  const key = `${t.address}:${t.port}`;
+  let h = held.get(key);
+  if (!h || h.redis.status === 'end') {
+    if (h) drop(key, h);
+    h = open(t, ctx);
+    held.set(key, h);
+  }
+  h.lastUsed = now;
+  await ready(h, ctx.timeoutMs, key);
+  try {
+    return await h.redis.info();
+  } catch (err) {
+    throw new Error(`redis ${key}: ${(err as Error).message}`);
+  }
+}
+
+/** Closes the connections kept for the targets (on shutdown). */
+export function closeRedisConnections(): void {
+  for (const [k, h] of held) drop(k, h);
 }
 
 /**
@@ -92,6 +131,6 @@ export function parseRedisInfo(info: string, server: string, port: string): Poin
 }
 
 export const collectRedis: Collector = async (t, ctx) => {
-  const info = await redisInfo(t.address, t.port, ctx.creds.redisPassword, ctx.timeoutMs);
+  const info = await redisInfo(t, ctx);
   return parseRedisInfo(info, t.address, String(t.port));
 };

@@ -1,4 +1,4 @@
-import type { Point } from '../points.js';
+import type { Point } from '@forum/shared/influx';
 
 export type TargetKind = 'stub_status' | 'redis' | 'postgresql' | 'haproxy' | 'pgpool' | 'prometheus';
 

@@ -1,0 +1,518 @@
+// Cluster drill helpers for the 3-node test cluster of `npm run cluster:up` (docs/CLUSTER.md "Drills").
+//
+// test/drills/lib.ts talks to ONE engine (DOCKER_HOST): on a multi-node swarm `docker ps`/`docker exec` only see
+// that node's containers. Here every container is looked up on every node through the node sockets the cluster
+// exposes on the host (/run/forum-cluster/<node>/docker.sock), swarm-wide commands go to the first manager that
+// answers (a drill may have killed or isolated node 1), and faults are injected on the HOST engine that runs the
+// node containers (docker kill/start, iptables inside the node container).
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { Client, EDGE_URL, Load, lostWrites, newUser, STACK } from '../drills/lib.js';
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** node names and their addresses on the cluster bridge, from .cluster/env (exported by scripts/test-cluster.sh) */
+export const NODES = (process.env.CLUSTER_NODES ?? 'forum-node-1 forum-node-2 forum-node-3').split(/[\s,]+/).filter(Boolean);
+const IPS = (process.env.CLUSTER_NODE_IPS ?? '172.30.0.11 172.30.0.12 172.30.0.13').split(/[\s,]+/).filter(Boolean);
+export const nodeIp = (node: string): string => {
+  const i = NODES.indexOf(node);
+  if (i < 0 || !IPS[i]) throw new Error(`no address for node ${node} (CLUSTER_NODES/CLUSTER_NODE_IPS)`);
+  return IPS[i];
+};
+export const socketOf = (node: string) => `unix:///run/forum-cluster/${node}/docker.sock`;
+/** the host engine that runs the node containers: never the DOCKER_HOST of the tests (that is a node) */
+const HOST_DOCKER = process.env.HOST_DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+
+/**
+ * Every docker call is asynchronous: the drills poll the cluster WHILE the load runs, and a synchronous call would
+ * stall the load's requests for its duration (and count them slow or failed).
+ */
+function run(args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('docker', args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(Object.assign(new Error(`docker ${args.slice(0, 6).join(' ')}: ${String(stderr || err.message).trim().split('\n')[0]}`), { stdout }));
+      else resolve(stdout.trim());
+    });
+  });
+}
+/** docker on the host engine (node containers) */
+export const hostDocker = (args: string[], timeoutMs = 30_000) => run(['-H', HOST_DOCKER, ...args], timeoutMs);
+/** docker on one node's engine */
+export const nodeDocker = (node: string, args: string[], timeoutMs = 20_000) => run(['-H', socketOf(node), ...args], timeoutMs);
+const firstLine = (err: unknown) => (err as Error).message.split('\n')[0];
+
+const nodeStatus = (node: string) => hostDocker(['inspect', '-f', '{{.State.Status}}', node], 10_000).catch(() => 'missing');
+/** the node container runs on the host (a drill may have killed it; paused counts as not running) */
+export async function nodeRunning(node: string): Promise<boolean> {
+  return (await nodeStatus(node)) === 'running';
+}
+/** nodes whose engine answers (a partitioned node still answers: its socket is on the host) */
+export async function liveNodes(): Promise<string[]> {
+  const ok = await Promise.all(
+    NODES.map(async (n) => (await nodeRunning(n)) && (await nodeDocker(n, ['version', '--format', '{{.Server.Version}}'], 5000).then(() => true, () => false))),
+  );
+  return NODES.filter((_, i) => ok[i]);
+}
+
+let lastManager: string | undefined;
+/**
+ * The first manager that can answer a swarm-wide question (`docker node ls` needs the Raft quorum: an isolated or
+ * dead manager cannot). Tried: the last one that answered, then the nodes in order, `exclude` never.
+ */
+export async function manager(exclude: string[] = []): Promise<string> {
+  const order = [...(lastManager ? [lastManager] : []), ...NODES].filter((n, i, a) => a.indexOf(n) === i && !exclude.includes(n));
+  for (const n of order) {
+    if (!(await nodeRunning(n))) continue;
+    try {
+      await nodeDocker(n, ['node', 'ls', '-q'], 8000);
+      lastManager = n;
+      return n;
+    } catch {
+      /* next */
+    }
+  }
+  throw new Error(`no manager answers 'docker node ls' (tried ${order.join(', ')})`);
+}
+/** a swarm-wide docker command through a manager that answers */
+export async function swarm(args: string[], timeoutMs = 30_000, exclude: string[] = []): Promise<string> {
+  return nodeDocker(await manager(exclude), args, timeoutMs);
+}
+
+// ---------------------------------------------------------------- containers across nodes
+export interface Located {
+  node: string;
+  id: string;
+}
+/** the running containers of a stack service, on every live node (or only on `nodes`) */
+export async function containersOf(service: string, nodes?: string[]): Promise<Located[]> {
+  const out: Located[] = [];
+  for (const node of nodes ?? (await liveNodes())) {
+    const ids = await nodeDocker(node, ['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${STACK}_${service}`, '--filter', 'status=running'], 10_000).catch(() => '');
+    for (const id of ids.split('\n').filter(Boolean)) out.push({ node, id });
+  }
+  return out;
+}
+export async function containerOf(service: string, nodes?: string[]): Promise<Located> {
+  const c = await containersOf(service, nodes);
+  if (!c.length) throw new Error(`no running container for ${STACK}_${service}${nodes ? ` on ${nodes.join(',')}` : ''}`);
+  return c[0];
+}
+export const execIn = (c: Located, cmd: string[], timeoutMs = 20_000, env: Record<string, string> = {}) =>
+  nodeDocker(c.node, ['exec', ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]), c.id, ...cmd], timeoutMs);
+
+// ---------------------------------------------------------------- PostgreSQL
+/** every PG member's role as seen from a pg container on one of `nodes` (fence.sh asks each member) */
+export async function pgRoles(nodes?: string[]): Promise<Record<string, string>> {
+  const live = nodes ?? (await liveNodes());
+  for (const member of ['pg-0', 'pg-1', 'pg-2']) {
+    for (const c of await containersOf(member, live)) {
+      try {
+        const out = await execIn(c, ['fence.sh'], 20_000);
+        return Object.fromEntries(out.split('\n').map((l) => l.trim().split(/\s+/)));
+      } catch {
+        /* next */
+      }
+    }
+  }
+  return {};
+}
+export async function pgPrimary(nodes?: string[]): Promise<string> {
+  const roles = await pgRoles(nodes);
+  const p = Object.entries(roles).filter(([, r]) => r === 'primary');
+  if (p.length !== 1) throw new Error(`expected one PG primary, got ${JSON.stringify(roles)}`);
+  return p[0][0];
+}
+
+// ---------------------------------------------------------------- Redis
+/** redis-cli in a Redis or Sentinel container, authenticated from the container's own secret (not on a command line) */
+export async function redisCli(c: Located, args: string[], port = 6379, timeoutMs = 10_000): Promise<string> {
+  const cmd = 'REDISCLI_AUTH=$(cat /run/secrets/redis_password) exec redis-cli --no-auth-warning -p "$0" "$@"';
+  return execIn(c, ['sh', '-c', cmd, String(port), ...args], timeoutMs);
+}
+export interface RedisMember {
+  member: string;
+  c: Located;
+  role: string;
+  connectedReplicas: number;
+  linkUp: boolean;
+}
+/** INFO replication of every running Redis member (on `nodes`) */
+export async function redisMembers(nodes?: string[]): Promise<RedisMember[]> {
+  const live = nodes ?? (await liveNodes());
+  const out: RedisMember[] = [];
+  for (const member of ['redis-0', 'redis-1', 'redis-2']) {
+    for (const c of await containersOf(member, live)) {
+      try {
+        const info = await redisCli(c, ['info', 'replication']);
+        const get = (k: string) => new RegExp(`^${k}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? '';
+        out.push({ member, c, role: get('role'), connectedReplicas: Number(get('connected_slaves') || 0), linkUp: get('master_link_status') === 'up' });
+      } catch {
+        /* not answering */
+      }
+    }
+  }
+  return out;
+}
+/** the member a sentinel on `nodes` names master */
+export async function redisMaster(nodes?: string[]): Promise<RedisMember> {
+  const live = nodes ?? (await liveNodes());
+  const s = await containerOf('sentinel', live);
+  const ip = (await redisCli(s, ['sentinel', 'get-master-addr-by-name', 'mymaster'], 26379)).split('\n')[0];
+  for (const m of await redisMembers(live)) {
+    if ((await execIn(m.c, ['hostname', '-i']).catch(() => '')).split(/\s+/).includes(ip)) return m;
+    if ((await execIn(m.c, ['hostname', '-I']).catch(() => '')).split(/\s+/).includes(ip)) return m;
+  }
+  throw new Error(`no Redis member has Sentinel's master address ${ip}`);
+}
+
+/**
+ * Makes the Redis master live on `node` (the node of the PG primary), so that one node holds both: the replica
+ * elsewhere gets replica-priority 0 (never promoted), Sentinel fails over to the replica on `node`, priorities are
+ * put back. No-op when the master is already there.
+ */
+export async function moveRedisMasterTo(node: string, deadlineMs = 60_000): Promise<void> {
+  if ((await redisMaster()).c.node === node) return;
+  const members = await redisMembers();
+  const target = members.find((m) => m.c.node === node);
+  if (!target) throw new Error(`no Redis member on ${node}`);
+  const others = members.filter((m) => m.role === 'slave' && m !== target);
+  try {
+    for (const m of others) await redisCli(m.c, ['config', 'set', 'replica-priority', '0']);
+    await redisCli(await containerOf('sentinel'), ['sentinel', 'failover', 'mymaster'], 26379);
+    await until(`Redis master on ${node}`, deadlineMs, async () => {
+      const m = await redisMaster();
+      return m.c.node === node && m.role === 'master' && m.connectedReplicas >= 2;
+    });
+  } finally {
+    for (const m of others) await redisCli(m.c, ['config', 'set', 'replica-priority', '100']).catch(() => undefined);
+  }
+}
+
+// ---------------------------------------------------------------- swarm services
+interface ServiceSpec {
+  name: string;
+  global: boolean;
+  desired: number;
+  constraints: string[];
+  maxPerNode: number;
+}
+export async function stackServices(exclude: string[] = []): Promise<ServiceSpec[]> {
+  const names = (await swarm(['service', 'ls', '--filter', `label=com.docker.stack.namespace=${STACK}`, '--format', '{{.Name}}'], 30_000, exclude)).split('\n').filter(Boolean);
+  if (!names.length) return [];
+  const specs = JSON.parse(await swarm(['service', 'inspect', ...names], 60_000, exclude)) as any[];
+  return specs.map((s) => ({
+    name: s.Spec.Name,
+    global: !!s.Spec.Mode.Global,
+    desired: s.Spec.Mode.Replicated?.Replicas ?? 0,
+    constraints: s.Spec.TaskTemplate.Placement?.Constraints ?? [],
+    maxPerNode: s.Spec.TaskTemplate.Placement?.MaxReplicas ?? 0,
+  }));
+}
+export interface SwarmNode {
+  hostname: string;
+  state: string;
+  availability: string;
+  labels: Record<string, string>;
+  reachability: string;
+}
+/** state, availability and labels of every swarm node */
+export async function swarmNodes(exclude: string[] = []): Promise<SwarmNode[]> {
+  const ids = (await swarm(['node', 'ls', '-q'], 30_000, exclude)).split('\n').filter(Boolean);
+  return (JSON.parse(await swarm(['node', 'inspect', ...ids], 30_000, exclude)) as any[]).map((n) => ({
+    hostname: n.Description.Hostname,
+    state: n.Status.State,
+    availability: n.Spec.Availability,
+    labels: n.Spec.Labels ?? {},
+    reachability: n.ManagerStatus?.Reachability ?? '',
+  }));
+}
+/** running tasks of a service on `upNodes` (a dead node's tasks keep saying Running until Swarm notices) */
+export async function runningTasks(service: string, upNodes: string[], exclude: string[] = []): Promise<number> {
+  const lines = (await swarm(['service', 'ps', service, '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}'], 30_000, exclude)).split('\n');
+  return lines.filter((l) => {
+    const [node, state] = l.split(' ');
+    return upNodes.includes(node) && state === 'Running';
+  }).length;
+}
+/**
+ * Services not back at their desired replicas on the nodes that are up and active. A service that cannot run
+ * without the missing nodes is not counted: a constraint on a node label only a missing node carries
+ * (pg-N, redis-N, influxdb, backup), and max_replicas_per_node caps it (nginx: one per node). Global services
+ * run one task per up, active node.
+ */
+export async function unscheduled(exclude: string[] = []): Promise<string[]> {
+  const nodes = await swarmNodes(exclude);
+  const up = nodes.filter((n) => n.state === 'ready' && n.availability === 'active');
+  const upNames = up.map((n) => n.hostname);
+  const problems: string[] = [];
+  for (const s of await stackServices(exclude)) {
+    let want = s.global ? up.length : s.desired;
+    const labelled = s.constraints.map((c) => /^node\.labels\.(\S+)\s*==\s*(\S+)$/.exec(c)).filter(Boolean) as RegExpExecArray[];
+    if (labelled.length && !up.some((n) => labelled.every((m) => n.labels[m[1]] === m[2]))) continue;
+    if (s.maxPerNode) want = Math.min(want, s.maxPerNode * up.length);
+    const have = await runningTasks(s.name, upNames, exclude);
+    if (have < want) problems.push(`${s.name.replace(`${STACK}_`, '')} ${have}/${want}`);
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------- full strength
+/**
+ * The whole cluster as deployed: every node ready + active, 1 PG primary with 2 streaming standbys, 1 Redis master
+ * with 2 replicas whose links are up, the one Sentinel names, every redis-proxy task routing to it, every service at
+ * its desired replicas.
+ */
+export async function fullStrength(): Promise<{ ok: boolean; detail: string }> {
+  const problems: string[] = [];
+  try {
+    const nodes = await swarmNodes();
+    const bad = nodes.filter((n) => n.state !== 'ready' || n.availability !== 'active');
+    if (nodes.length < NODES.length || bad.length) problems.push(`nodes ${bad.map((n) => `${n.hostname}=${n.state}/${n.availability}`).join(',') || nodes.length}`);
+  } catch (err) {
+    problems.push(`nodes: ${firstLine(err)}`);
+  }
+  try {
+    const roles = await pgRoles();
+    const prim = Object.entries(roles).filter(([, r]) => r === 'primary').map(([n]) => n);
+    if (prim.length !== 1 || Object.values(roles).filter((r) => r === 'standby').length !== 2) problems.push(`pg roles ${JSON.stringify(roles)}`);
+    else {
+      const n = await execIn(await containerOf(prim[0]), ['psql', '-XAtc', "select count(*) from pg_stat_replication where state = 'streaming'"]);
+      if (n !== '2') problems.push(`pg streaming standbys ${n}`);
+    }
+  } catch (err) {
+    problems.push(`pg: ${firstLine(err)}`);
+  }
+  try {
+    const members = await redisMembers();
+    const masters = members.filter((m) => m.role === 'master');
+    const replicas = members.filter((m) => m.role === 'slave' && m.linkUp);
+    if (masters.length !== 1 || masters[0].connectedReplicas < 2 || replicas.length < 2)
+      problems.push(`redis masters=${masters.map((m) => `${m.member}(${m.connectedReplicas})`).join(',') || 'none'} replicas up=${replicas.length}`);
+    else if ((await redisMaster()).member !== masters[0].member) problems.push(`sentinel names another master than ${masters[0].member}`);
+  } catch (err) {
+    problems.push(`redis: ${firstLine(err)}`);
+  }
+  for (const c of await containersOf('redis-proxy')) {
+    try {
+      await execIn(c, ['/usr/local/bin/healthcheck.sh']);
+    } catch (err) {
+      const e = err as { stdout?: string };
+      problems.push(`redis-proxy on ${c.node}: ${e.stdout?.toString().trim() || firstLine(err)}`);
+    }
+  }
+  try {
+    problems.push(...(await unscheduled()));
+  } catch (err) {
+    problems.push(`services: ${firstLine(err)}`);
+  }
+  return { ok: problems.length === 0, detail: problems.join('; ') };
+}
+
+export async function waitFullStrength(deadlineMs: number): Promise<{ ok: boolean; ms: number; detail: string }> {
+  const t0 = Date.now();
+  let last = { ok: false, detail: '' };
+  while (Date.now() - t0 < deadlineMs) {
+    last = await fullStrength();
+    if (last.ok) return { ok: true, ms: Date.now() - t0, detail: '' };
+    await sleep(3000);
+  }
+  return { ok: false, ms: Date.now() - t0, detail: last.detail };
+}
+
+/** polls `check` until it returns something other than false/undefined, or throws at the deadline naming `what` */
+export async function until<T>(what: string, deadlineMs: number, check: () => Promise<T | false | undefined> | T | false | undefined, everyMs = 1000): Promise<T> {
+  const t0 = Date.now();
+  let lastErr = '';
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== false && v !== undefined) return v as T;
+    } catch (err) {
+      lastErr = firstLine(err);
+    }
+    if (Date.now() - t0 > deadlineMs) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}${lastErr ? ` (last error: ${lastErr})` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+// ---------------------------------------------------------------- faults (on the host engine)
+export async function killNode(node: string): Promise<void> {
+  await hostDocker(['kill', node]);
+}
+/** starts a killed (or unpauses a paused) node container; no-op when it runs */
+export async function startNode(node: string): Promise<void> {
+  const st = await nodeStatus(node);
+  if (st === 'paused') await hostDocker(['unpause', node], 60_000);
+  else if (st !== 'running') await hostDocker(['start', node], 60_000);
+}
+/** waits until Swarm has the node Ready again (its engine restarted and rejoined) */
+export async function waitNodeReady(node: string, deadlineMs = 120_000): Promise<number> {
+  const t0 = Date.now();
+  await until(`${node} Ready in the swarm`, deadlineMs, async () => (await swarmNodes()).some((n) => n.hostname === node && n.state === 'ready'), 2000);
+  return Date.now() - t0;
+}
+/** which node holds an address (the VIP) on its bridge interface */
+export async function holderOf(ip: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const n of NODES) {
+    const a = await hostDocker(['exec', n, 'ip', '-o', '-4', 'addr', 'show'], 10_000).catch(() => '');
+    if (a.includes(` ${ip}/`)) out.push(n);
+  }
+  return out;
+}
+
+const peersOf = (node: string) => NODES.filter((n) => n !== node).map(nodeIp);
+const ruleSpecs = (node: string): string[][] =>
+  peersOf(node).flatMap((p) => [
+    ['INPUT', '-s', p, '-j', 'DROP'],
+    ['OUTPUT', '-d', p, '-j', 'DROP'],
+  ]);
+/**
+ * Cuts `node` off from the other nodes on the cluster bridge, both ways, inside the node container: everything
+ * from or to a peer's address is dropped (Raft, gossip, the overlay's VXLAN, VRRP unicast). The host (the bridge's
+ * gateway, where the test clients are) still reaches every node. VRRP multicast (224.0.0.18) is not a peer's
+ * address: the isolated node's adverts still reach the peers (docs/CLUSTER.md "Drills" says what that does to the VIP).
+ */
+export async function partition(node: string): Promise<void> {
+  for (const spec of ruleSpecs(node)) await hostDocker(['exec', node, 'iptables', '-I', ...spec]);
+}
+/** removes every rule partition() added (repeatedly, so it is idempotent: safe in after hooks) */
+export async function heal(node: string): Promise<void> {
+  if (!(await nodeRunning(node))) return;
+  for (const spec of ruleSpecs(node)) {
+    for (let i = 0; i < 10; i++) {
+      const ok = await hostDocker(['exec', node, 'iptables', '-D', ...spec]).then(() => true, () => false);
+      if (!ok) break; // no such rule left
+    }
+  }
+}
+export async function setAvailability(node: string, availability: 'active' | 'drain', exclude: string[] = []): Promise<void> {
+  await swarm(['node', 'update', '--availability', availability, node], 30_000, exclude);
+}
+
+/** leaves the cluster as a drill found it, whatever failed: every node running, unpartitioned and active */
+export async function restoreCluster(): Promise<void> {
+  for (const n of NODES) {
+    try {
+      await startNode(n);
+      await heal(n);
+    } catch (err) {
+      process.stdout.write(`# restore ${n}: ${firstLine(err)}\n`);
+    }
+  }
+  for (const n of NODES) {
+    try {
+      await waitNodeReady(n, 120_000);
+      if ((await swarmNodes()).find((x) => x.hostname === n)?.availability !== 'active') await setAvailability(n, 'active');
+    } catch (err) {
+      process.stdout.write(`# restore ${n}: ${firstLine(err)}\n`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- load through a given edge
+/**
+ * A Client (test/drills/lib.ts) that talks to one edge instead of EDGE_URL (a node's own NGINX, bypassing the
+ * VIP) and waits at least `minTimeoutMs` for an answer (the SLA allows 50 s for a POST: a probe of the minority
+ * side must not give up before the API answers). lib.ts's Client has its base URL fixed to EDGE_URL.
+ */
+export class EdgeClient extends Client {
+  constructor(
+    readonly base: string,
+    private readonly minTimeoutMs = 0,
+  ) {
+    super();
+  }
+  override async req(method: string, path: string, body?: unknown, timeoutMs = 5000): Promise<{ status: number; json: any }> {
+    const timeout = Math.max(timeoutMs, this.minTimeoutMs);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.cookies.size) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const csrf = this.cookies.get('csrftoken');
+    if (csrf && method !== 'GET') headers['x-csrftoken'] = csrf;
+    const t0 = Date.now();
+    const res = await fetch(`${this.base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(timeout) }).catch(
+      (err: Error) => {
+        const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
+        const why = cause ? ` (${[cause.code, cause.message].filter(Boolean).join(': ')})` : '';
+        throw new Error(`${method} ${path}: ${err.name}: ${err.message}${why} after ${Date.now() - t0} ms`);
+      },
+    );
+    for (const c of res.headers.getSetCookie()) {
+      const [kv] = c.split(';');
+      const i = kv.indexOf('=');
+      this.cookies.set(kv.slice(0, i).trim(), kv.slice(i + 1).trim());
+    }
+    const text = await res.text();
+    let json: any = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      json = { raw: text.slice(0, 200) };
+    }
+    return { status: res.status, json };
+  }
+}
+
+export type User = { client: Client; threadId: number };
+/** n signed-in users, made through the VIP; with `edge`, their requests then go to that edge */
+export async function users(n: number, tag: string, edge?: string, minTimeoutMs = 0): Promise<User[]> {
+  const us = await Promise.all(Array.from({ length: n }, (_, i) => newUser(`${tag}${i}`)));
+  if (!edge) return us;
+  return us.map((u) => {
+    const c = new EdgeClient(edge, minTimeoutMs);
+    c.cookies = new Map(u.client.cookies);
+    return { client: c, threadId: u.threadId };
+  });
+}
+export const readerClient = (): Client => new Client();
+
+export interface Figures {
+  rtoMs: number;
+  failedWrites: number;
+  failedReads: number;
+  writes: number;
+  reads: number;
+  floodRefusals: number;
+  acked: number;
+  lost: number;
+  writeErrors: string[];
+  readErrors: string[];
+}
+/** what a load saw from `from` on (requests started before it are not counted), and its lost acknowledged writes */
+export async function figures(load: Load, from: number, reader: Client): Promise<Figures> {
+  const f = load.failed(from);
+  return {
+    rtoMs: load.rto(from),
+    failedWrites: f.writes,
+    failedReads: f.reads,
+    writes: load.writes.filter((e) => e.at >= from && !e.flood).length,
+    reads: f.totalReads,
+    floodRefusals: f.floodRefusals,
+    acked: load.acked.length,
+    lost: await lostWrites(load, reader),
+    writeErrors: load.reasons(from, 'writes'),
+    readErrors: load.reasons(from, 'reads'),
+  };
+}
+const s = (ms: number) => (Number.isFinite(ms) ? (ms / 1000).toFixed(1) : 'never');
+/** the one line of figures a drill prints: `drill <name>: RTO <s> s, failed requests <n>/<total> (...), lost ...` */
+export function drillLine(name: string, f: Figures, extra: Record<string, string | number> = {}): string {
+  const failed = f.failedReads + f.failedWrites;
+  const total = f.reads + f.writes;
+  const pct = total ? ((100 * failed) / total).toFixed(2) : '0';
+  const rest = Object.entries(extra).map(([k, v]) => `, ${k} ${v}`).join('');
+  return `drill ${name}: RTO ${s(f.rtoMs)} s, failed requests ${failed}/${total} (${pct} %; reads ${f.failedReads}, writes ${f.failedWrites}), lost acknowledged writes ${f.lost}/${f.acked}${rest}`;
+}
+export const secs = s;
+
+/** the bearer token of the autoscaler (secrets/autoscaler_token, as deployed) */
+export const autoscalerToken = () => readFileSync(process.env.AUTOSCALER_TOKEN_FILE ?? 'secrets/autoscaler_token', 'utf8').trim();
+export { EDGE_URL, Load, STACK };
+
+/** a long-running docker command (a probe inside a container): its stdout when it exits, whatever the exit code */
+export function dockerOut(args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve) => {
+    execFile('docker', args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 << 20 }, (_err, stdout) => resolve(stdout ?? ''));
+  });
+}
