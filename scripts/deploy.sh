@@ -13,6 +13,8 @@
 #   DEPLOY_DOCKER_HOST=...   the swarm manager to deploy to, when it is not this machine's engine: images are
 #                            built here, pushed to REGISTRY, and the stack is deployed through that manager
 #   EDGE_HOST=127.0.0.1      the address of an edge node, for the smoke check and the printed URLs
+#   NODE_DOCKER_HOST=ssh://root@{node}  how to reach the engine of node {node} (multi-node: the data-tier roll
+#                            checks members on their own node; the manager's engine sees only its containers)
 #   EDGE_VIP=a.b.c.d         run keepalived (stack/edge-vip.yml) with this VIP in front of the edges
 #                            (EDGE_VIP_CIDR, KEEPALIVED_INTERFACE, KEEPALIVED_PRIORITIES: docs/CLUSTER.md)
 set -euo pipefail
@@ -28,6 +30,8 @@ log() { printf '[deploy %4ds] %s\n' "$((SECONDS - t0))" "$*" >&2; }
 if [[ ${CLUSTER:-0} == 1 ]]; then
   [[ -f .cluster/env ]] || { log "CLUSTER=1 but no .cluster/env: run 'npm run cluster:up' first"; exit 1; }
   set -a; . .cluster/env; set +a
+  # each node's engine, for the data-tier roll's checks inside members that run on other nodes
+  export NODE_DOCKER_HOST=${NODE_DOCKER_HOST:-unix:///run/forum-cluster/{node}/docker.sock}
   # the first manager whose socket answers (a drill may have killed node 1)
   for n in ${CLUSTER_NODES:-}; do
     sock=unix:///run/forum-cluster/$n/docker.sock

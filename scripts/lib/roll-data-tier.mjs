@@ -92,9 +92,22 @@ function current(name) {
 }
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
-function container(name) {
-  return trySh(['ps', '-q', '--filter', `name=${stack}_${name}.`, '--filter', 'status=running']).split('\n').filter(Boolean)[0];
+// A member's container lives on its node's engine. The manager's engine sees only its own containers, so with
+// NODE_DOCKER_HOST (a template such as ssh://root@{node}, or the test cluster's unix:///run/forum-cluster/{node}/
+// docker.sock) the container is looked up and exec'd on the engine of the node that runs the task.
+const NODE_DOCKER_HOST = process.env.NODE_DOCKER_HOST ?? '';
+function engineOf(name) {
+  if (!NODE_DOCKER_HOST) return [];
+  const node = trySh(['service', 'ps', '--filter', 'desired-state=running', '--format', '{{.Node}}', `${stack}_${name}`]).split('\n')[0];
+  return node ? ['-H', NODE_DOCKER_HOST.replaceAll('{node}', node)] : [];
 }
+/** ['-H', <engine>, <container id>] (or [<container id>] on a single engine); undefined when not running */
+function container(name) {
+  const h = engineOf(name);
+  const id = trySh([...h, 'ps', '-q', '--filter', `name=${stack}_${name}.`, '--filter', 'status=running']).split('\n').filter(Boolean)[0];
+  return id ? [...h, id] : undefined;
+}
+const execIn = (c, cmd) => (c ? trySh([...c.slice(0, -1), 'exec', c.at(-1), ...cmd]) : '');
 
 const tiers = {
   postgres: {
@@ -102,8 +115,7 @@ const tiers = {
     /** fence.sh (in the postgres image) prints "<node> <role>" for each node, as repmgr sees them */
     roles() {
       for (const m of this.members) {
-        const c = container(m);
-        const out = c && trySh(['exec', c, 'fence.sh']);
+        const out = execIn(container(m), ['fence.sh']);
         if (out) return Object.fromEntries(out.split('\n').map((l) => l.trim().split(/\s+/)));
       }
       return {};
@@ -115,15 +127,14 @@ const tiers = {
       const roles = this.roles();
       const p = this.leader(roles);
       if (!p || Object.values(roles).filter((r) => r === 'standby').length !== 2) return `roles ${JSON.stringify(roles)}`;
-      const n = trySh(['exec', container(p), 'psql', '-XAtc', "select count(*) from pg_stat_replication where state = 'streaming'"]);
+      const n = execIn(container(p), ['psql', '-XAtc', "select count(*) from pg_stat_replication where state = 'streaming'"]);
       return n === '2' ? '' : `${p} streams to ${n || '?'} standbys`;
     },
   },
   redis: {
     members: ['redis-0', 'redis-1', 'redis-2'],
     info(m) {
-      const c = container(m);
-      return c ? trySh(['exec', c, 'sh', '-c', 'REDISCLI_AUTH="$(cat /run/secrets/redis_password)" redis-cli --no-auth-warning info replication']) : '';
+      return execIn(container(m), ['sh', '-c', 'REDISCLI_AUTH="$(cat /run/secrets/redis_password)" redis-cli --no-auth-warning info replication']);
     },
     roles() {
       return Object.fromEntries(this.members.map((m) => [m, /role:(\w+)/.exec(this.info(m))?.[1] ?? 'down']));

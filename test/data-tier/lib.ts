@@ -6,7 +6,7 @@
 // container that can be reached (`psql host=pg-N`, `redis-cli -h redis-N`), tried on DOCKER_HOST's node first and
 // then on NODE_DOCKER_HOSTS (comma-separated Docker endpoints of the other nodes). A volume is wiped by a one-shot
 // service pinned to the member's node label, so that needs no access to the node itself.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { docker, STACK } from '../drills/lib.js';
 
 export { STACK };
@@ -215,5 +215,10 @@ export async function wipeVolume(member: string, mountPoint: string): Promise<vo
 }
 /** the member's log lines since `since` (docker service logs goes through the manager) */
 export function memberLogs(member: string, since: Date): string {
-  return docker(['service', 'logs', '--raw', '--since', since.toISOString(), `${STACK}_${member}`], 60_000);
+  // relative: the 20.10 CLI returned nothing for an absolute --since here
+  const secs = Math.ceil((Date.now() - since.getTime()) / 1000) + 2;
+  // the containers' stderr (where the entrypoints log) comes out on the CLI's stderr
+  const r = spawnSync('docker', ['service', 'logs', '--raw', '--since', `${secs}s`, `${STACK}_${member}`], { encoding: 'utf8', timeout: 60_000, maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`docker service logs ${STACK}_${member}: ${r.stderr || r.error?.message}`);
+  return `${r.stdout}\n${r.stderr}`;
 }
