@@ -20,6 +20,15 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+for arg in "$@"; do
+  case $arg in
+    -h|--help)
+      printf 'usage: npm run deploy [-- --help]      (bash scripts/deploy.sh)\n\n'
+      sed -n '2,/^set -euo pipefail$/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+      exit 0 ;;
+    *) printf 'deploy.sh: unknown argument %q (it takes none; settings are environment variables: --help)\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 STACK=${STACK_NAME:-forum}
 DEPLOY_TIMEOUT=${DEPLOY_TIMEOUT:-900}
 export EDGE_HTTP_PORT=${EDGE_HTTP_PORT:-80}
@@ -37,6 +46,13 @@ if [[ ${CLUSTER:-0} == 1 ]]; then
     sock=unix:///run/forum-cluster/$n/docker.sock
     if DOCKER_HOST=$sock timeout 5 docker node ls >/dev/null 2>&1; then export DEPLOY_DOCKER_HOST=$sock; break; fi
   done
+fi
+
+# preflight: Node 20+, root or Docker access, the edge port free or our own (seconds, not a 900 s timeout)
+STACK_NAME=$STACK bash scripts/lib/preflight.sh node docker port
+# a deploy by hand makes the stack the operator's: npm test then refuses to deploy over it (scripts/test.sh)
+if [[ ${FORUM_TEST_RUN:-0} != 1 ]] && command -v docker >/dev/null; then
+  DOCKER_HOST=${DEPLOY_DOCKER_HOST:-${DOCKER_HOST:-}} docker config rm "${STACK}-created-by-npm-test" >/dev/null 2>&1 || true
 fi
 
 # 1. engine + swarm, base image (the engine that builds: this machine's)
@@ -69,7 +85,10 @@ if [[ -n ${DEPLOY_DOCKER_HOST:-} ]]; then export DOCKER_HOST=$DEPLOY_DOCKER_HOST
 
 # the compose files: the stack, plus keepalived's VIP in front of the edges when EDGE_VIP is set
 stack_files=(docker-stack.yml)
-[[ -n ${EDGE_VIP:-} ]] && stack_files+=(stack/edge-vip.yml)
+if [[ -n ${EDGE_VIP:-} ]]; then
+  stack_files+=(stack/edge-vip.yml)
+  export NGINX_DRAIN_SECONDS=${NGINX_DRAIN_SECONDS:-3} EDGE_VIP_CIDR=${EDGE_VIP_CIDR:-$EDGE_VIP/24}
+fi
 
 # 4. content hashes of every secret/config file the stack names (name: ..._${X_HASH:-v1})
 while read -r var file; do
@@ -215,13 +234,27 @@ until curl -fsS -o /dev/null --max-time 5 "$base/healthcheck/" && curl -fsS -o /
 done
 log "smoke check passed (GET /healthcheck/, /api/threads/, / through the edge)"
 
-host_ip=$(hostname -I 2>/dev/null | awk '{print $1}')
+# the URLs printed are the ones NGINX routes (configs/nginx/forum.conf): the webhooks only under /v1/
+edge_url="http://${EDGE_HOST:-127.0.0.1}:${EDGE_HTTP_PORT}"
+others=
+if [[ -n ${EDGE_VIP:-} ]]; then
+  others="    Via the VIP: http://${EDGE_VIP}:${EDGE_HTTP_PORT}/"
+elif [[ -z ${DEPLOY_DOCKER_HOST:-} && ${EDGE_HOST:-127.0.0.1} =~ ^(127\.|localhost$) ]]; then
+  host_ip=$(hostname -I 2>/dev/null | awk '{print $1}')
+  [[ -z $host_ip ]] || others="    From other machines: http://${host_ip}:${EDGE_HTTP_PORT}/"
+fi
 cat >&2 <<MSG
 
   The forum is up (stack '$STACK', $((SECONDS - t0)) s):
-    URL:        http://${host_ip:-127.0.0.1}:${EDGE_HTTP_PORT}/   (this machine: $base/)
-    Admin:      user '${ADMIN_USERNAME:-admin}', password in $root/secrets/admin_password
-    Webhooks:   $base/ops/ipblock/  $base/ops/autoscaler/  (bearer tokens: secrets/ipblock_token, secrets/autoscaler_token)
-    Status:     docker stack ps $STACK    Remove: npm run undeploy (keeps data; --volumes deletes it)
+    Forum:       $edge_url/        (API: $edge_url/api/threads/, liveness: $edge_url/healthcheck/)
+${others:+$others
+}    Admin:       user '${ADMIN_USERNAME:-admin}', password in $root/secrets/admin_password
+    IP blocks:   $edge_url/ops/ipblock/v1/blocks   (GET list, POST {"ip","reason","ttlSeconds"}; DELETE .../blocks/<ip>)
+                 hooks: $edge_url/ops/ipblock/v1/hooks/watcher  $edge_url/ops/ipblock/v1/hooks/kibana
+    Autoscaler:  $edge_url/ops/autoscaler/v1/services   (GET; POST .../services/<name>/scale {"direction":"up"})
+                 hooks: $edge_url/ops/autoscaler/v1/hooks/kapacitor  .../hooks/alertmanager  .../hooks/kibana
+    Try:         curl -H "Authorization: Bearer \$(cat $root/secrets/ipblock_token)" $edge_url/ops/ipblock/v1/blocks
+                 curl -H "Authorization: Bearer \$(cat $root/secrets/autoscaler_token)" $edge_url/ops/autoscaler/v1/services
+    Status:      docker stack ps $STACK    Remove: npm run undeploy (keeps data; npm run undeploy -- --volumes deletes it)
 
 MSG

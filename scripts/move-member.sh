@@ -39,8 +39,11 @@ Environment:
   STACK             stack name (default forum)
   MOVE_TIMEOUT      seconds to wait for the member and its cluster (default 900)
   DOCKER_HOST       a manager of the swarm (the docker CLI's own variable)
-  NODE_DOCKER_HOSTS comma-separated Docker endpoints of the other nodes, used to run the cluster check in a
-                    member's container when none runs on DOCKER_HOST's node (docker exec is node-local)
+  NODE_DOCKER_HOST  how to reach the engine of node {node}, e.g. ssh://root@{node} (as for scripts/deploy.sh;
+                    CLUSTER=1 sets the test cluster's): the cluster check runs in a member's container, and
+                    docker exec only reaches the containers of the endpoint's own node. Unset: DOCKER_HOST's
+                    node must run a pg (or redis/sentinel) container.
+  CLUSTER=1         the test cluster of npm run cluster:up (reads .cluster/env, like npm run deploy)
 Exit status: 0 when the member is back and its cluster whole; 1 on bad input or when the deadline passes.
 EOF
 }
@@ -55,6 +58,16 @@ member=$1 target=$2
 service=${STACK}_$member
 label=forum.$member
 
+if [[ ${CLUSTER:-0} == 1 ]]; then
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  [[ -f "$root/.cluster/env" ]] || die "CLUSTER=1 but no .cluster/env: run 'npm run cluster:up' first"
+  set -a; . "$root/.cluster/env"; set +a
+  export NODE_DOCKER_HOST=${NODE_DOCKER_HOST:-unix:///run/forum-cluster/{node}/docker.sock}
+  for n in ${CLUSTER_NODES:-}; do
+    sock=unix:///run/forum-cluster/$n/docker.sock
+    if DOCKER_HOST=$sock timeout 5 docker node ls >/dev/null 2>&1; then export DOCKER_HOST=$sock; break; fi
+  done
+fi
 docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null | grep -qx true ||
   die "the Docker endpoint (${DOCKER_HOST:-local}) is not a swarm manager"
 node_line=$(docker node inspect --format '{{.ID}} {{.Description.Hostname}} {{.Status.State}} {{.Spec.Availability}}' "$target" 2>/dev/null) ||
@@ -83,19 +96,21 @@ else
 fi
 
 # ---------------------------------------------------------------- checks run inside a member's container
-# docker exec reaches only the containers of the endpoint's own node: try DOCKER_HOST's node, then NODE_DOCKER_HOSTS
-endpoints=("${DOCKER_HOST:-}")
-IFS=, read -r -a extra <<<"${NODE_DOCKER_HOSTS:-}"
-endpoints+=("${extra[@]}")
+# docker exec reaches only the containers of the endpoint's own node: with NODE_DOCKER_HOST (a template such as
+# ssh://root@{node}, as scripts/deploy.sh takes it) the container is looked up on the engine of the node running it
 # in_member <service,...> <sh command>: runs the command in the first running container of one of the services
 in_member() {
-  local names=$1 cmd=$2 ep n c
-  for ep in "${endpoints[@]}"; do
-    for n in ${names//,/ }; do
-      c=$(DOCKER_HOST=$ep docker ps -q --filter "name=${STACK}_$n." --filter status=running 2>/dev/null | head -1)
-      [[ -n "$c" ]] || continue
-      DOCKER_HOST=$ep timeout 30 docker exec "$c" sh -c "$cmd" 2>/dev/null && return 0
-    done
+  local names=$1 cmd=$2 n c node ep
+  for n in ${names//,/ }; do
+    ep=${DOCKER_HOST:-}
+    if [[ -n "${NODE_DOCKER_HOST:-}" ]]; then
+      node=$(docker service ps --filter desired-state=running --format '{{.Node}}' "${STACK}_$n" 2>/dev/null | head -1)
+      [[ -n "$node" ]] || continue
+      ep=${NODE_DOCKER_HOST//\{node\}/$node}
+    fi
+    c=$(DOCKER_HOST=$ep docker ps -q --filter "name=${STACK}_$n." --filter status=running 2>/dev/null | head -1)
+    [[ -n "$c" ]] || continue
+    DOCKER_HOST=$ep timeout 30 docker exec "$c" sh -c "$cmd" 2>/dev/null && return 0
   done
   return 1
 }

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# npm test: everything, on the real thing.
+# npm test: everything, on the real thing. DESTRUCTIVE for the `forum` stack of this machine's swarm: it deploys
+# over it, kills its members in the failure drills and removes it at the end (with its data volumes under CI=1).
+# So it refuses to start when a `forum` stack is deployed that an earlier npm test did not create (a deploy by
+# `npm run deploy` is the operator's); TEST_ALLOW_EXISTING_STACK=1 overrides that. Run it on a test machine.
 #   1. npm ci (if needed) + build (tsc -b, strict)
 #   2. test prerequisites (Debian packages the suites start: postgresql, redis, nginx, haproxy, ...)
 #   3. unit/integration suites of every workspace (node --test --import tsx over packages/*/test, services/*/test)
@@ -8,11 +11,52 @@
 #      the failure drills (test/drills; TEST_SKIP_DRILLS=1 leaves them out)
 #   6. undeploy (volumes too when CI=1 or TEST_UNDEPLOY_VOLUMES=1; TEST_KEEP_STACK=1 keeps the stack)
 # Reports (TAP) go to reports/; the last line is `N passed, N failed`. Exits non-zero on any failure.
-# TEST_PHASES=unit,deploy,e2e,undeploy selects phases (default: all).
+#
+# Environment (all optional):
+#   TEST_PHASES=build,unit,deploy,e2e,undeploy  the phases to run (default: all); build,unit touch no stack
+#   TEST_SKIP_DRILLS=1           leave the failure drills (test/drills, ~6 min) out of the e2e phase
+#   TEST_KEEP_STACK=1            do not undeploy at the end
+#   TEST_UNDEPLOY_VOLUMES=1      delete the data volumes when undeploying (the default under CI=1 / CI=true)
+#   TEST_ALLOW_EXISTING_STACK=1  run against / deploy over a `forum` stack that npm test did not create
+#   EDGE_URL=http://127.0.0.1:80 where the e2e suites reach the edge (default from EDGE_HTTP_PORT)
+#   STACK_NAME, EDGE_HTTP_PORT, ... are passed on to `npm run deploy` (npm run deploy -- --help)
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+for arg in "$@"; do
+  case $arg in
+    -h|--help)
+      printf 'usage: npm test [-- --help]      (bash scripts/test.sh)\n\n'
+      sed -n '2,/^set -uo pipefail$/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+      exit 0 ;;
+    *) printf 'test.sh: unknown argument %q (it takes none; settings are environment variables: --help)\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 PHASES=",${TEST_PHASES:-build,unit,deploy,e2e,undeploy},"
+STACK=${STACK_NAME:-forum}
+# Docker config object that records "npm test created this stack" (swarm-wide, so any clone sees it). deploy.sh
+# run by hand and undeploy.sh remove it; deploy.sh keeps it when FORUM_TEST_RUN=1 (the deploy of this script).
+MARKER="${STACK}-created-by-npm-test"
+touches_stack=0
+for p in deploy e2e undeploy; do [[ $PHASES == *",$p,"* ]] && touches_stack=1; done
+if ((touches_stack)); then
+  if [[ $PHASES == *",deploy,"* ]]; then bash scripts/lib/preflight.sh node docker port || exit 1; fi
+  stack_existed=0
+  if command -v docker >/dev/null && docker stack ls --format '{{.Name}}' 2>/dev/null | grep -qx "$STACK"; then stack_existed=1; fi
+  if ((stack_existed)) && ! docker config inspect "$MARKER" >/dev/null 2>&1; then
+    if [[ ${TEST_ALLOW_EXISTING_STACK:-0} != 1 ]]; then
+      cat >&2 <<MSG
+[test] refusing to run: a '$STACK' stack is running on this swarm and npm test did not create it.
+       npm test deploys over it, kills its members in the failure drills and removes it at the end
+       (with its data volumes under CI=1). Run it on a test machine, or set TEST_ALLOW_EXISTING_STACK=1
+       to use this stack anyway. TEST_PHASES=build,unit runs the suites that touch no stack.
+MSG
+      exit 1
+    fi
+    printf '[test] TEST_ALLOW_EXISTING_STACK=1: using the running %s stack, which npm test did not create\n' "$STACK" >&2
+  fi
+fi
+
 mkdir -p reports
 rm -f reports/*.tap
 passed=0; failed=0
@@ -62,7 +106,12 @@ fi
 deployed=0
 if phase_on deploy; then
   bash scripts/lib/ensure-docker.sh
-  if step "deploy (npm run deploy)" bash scripts/deploy.sh; then deployed=1; fi
+  # a stack this run creates is marked as npm test's before the deploy starts (a half-made stack is ours too)
+  if ! docker stack ls --format '{{.Name}}' | grep -qx "$STACK"; then
+    printf 'created by npm test in %s at %s\n' "$root" "$(date -u +%FT%TZ)" \
+      | docker config create --label forum.npm-test=1 "$MARKER" - >/dev/null 2>&1 || true
+  fi
+  if step "deploy (npm run deploy)" env FORUM_TEST_RUN=1 bash scripts/deploy.sh; then deployed=1; fi
 fi
 
 if phase_on e2e; then

@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
 # npm run undeploy [-- --volumes]: removes the `forum` stack and waits until it is gone. Data volumes
 # (PostgreSQL, Redis, InfluxDB, backups) are kept unless --volumes is given. Secret files in secrets/ are kept.
+#
+# Options:
+#   -v, --volumes     also delete the stack's data volumes (PostgreSQL, Redis, InfluxDB, backups): the data is gone
+#   -h, --help        this text
+# Environment:
+#   STACK_NAME=forum  the stack to remove
 set -euo pipefail
 STACK=${STACK_NAME:-forum}
 volumes=0
-for a in "$@"; do case $a in --volumes|-v) volumes=1 ;; *) echo "usage: undeploy.sh [--volumes]" >&2; exit 2 ;; esac; done
+for a in "$@"; do
+  case $a in
+    --volumes|-v) volumes=1 ;;
+    -h|--help)
+      printf 'usage: npm run undeploy [-- --volumes]      (bash scripts/undeploy.sh)\n\n'
+      sed -n '2,/^set -euo pipefail$/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+      exit 0 ;;
+    *) printf 'undeploy.sh: unknown argument %q (usage: undeploy.sh [--volumes], see --help)\n' "$a" >&2; exit 2 ;;
+  esac
+done
 log() { printf '[undeploy] %s\n' "$*" >&2; }
 
 if docker stack ls --format '{{.Name}}' | grep -qx "$STACK"; then
@@ -20,6 +35,8 @@ done
 for kind in secret config; do
   docker "$kind" ls -q --filter "label=com.docker.stack.namespace=$STACK" | xargs -r docker "$kind" rm >/dev/null 2>&1 || true
 done
+# npm test's record that it created this stack (scripts/test.sh): the stack is gone, so is the claim
+docker config rm "${STACK}-created-by-npm-test" >/dev/null 2>&1 || true
 if ((volumes)); then
   log "removing data volumes"
   docker volume ls -q --filter "label=com.docker.stack.namespace=$STACK" | xargs -r docker volume rm >/dev/null

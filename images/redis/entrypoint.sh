@@ -96,6 +96,7 @@ while :; do
   fi
   sleep 1
 done
+master=${master:-$BOOTSTRAP_NODE}
 if ! is_me "$master"; then
   echo "replicaof $master 6379" >> "$CONF"
   log "starting as replica of $master"

@@ -3,41 +3,47 @@
 //
 // Everything goes through the manager that DOCKER_HOST names, except `docker exec`, which only reaches the
 // containers of that endpoint's own node. The queries therefore run over the overlay network from ANY member
-// container that can be reached (`psql host=pg-N`, `redis-cli -h redis-N`), tried on DOCKER_HOST's node first and
-// then on NODE_DOCKER_HOSTS (comma-separated Docker endpoints of the other nodes). A volume is wiped by a one-shot
-// service pinned to the member's node label, so that needs no access to the node itself.
+// container that can be reached (`psql host=pg-N`, `redis-cli -h redis-N`); with NODE_DOCKER_HOST (a template such as
+// ssh://root@{node} or unix:///run/forum-cluster/{node}/docker.sock, as scripts/deploy.sh takes it) the container is
+// looked up on the engine of the node that runs it. A volume is wiped by a one-shot service pinned to the member's
+// node label, so that needs no access to the node itself.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { docker, STACK } from '../drills/lib.js';
 
 export { STACK };
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const ENDPOINTS = [process.env.DOCKER_HOST ?? '', ...(process.env.NODE_DOCKER_HOSTS ?? '').split(',').filter(Boolean)];
+const NODE_DOCKER_HOST = process.env.NODE_DOCKER_HOST ?? '';
 
 function dockerAt(endpoint: string, args: string[], timeoutMs = 30_000): string {
   const env = { ...process.env };
   if (endpoint) env.DOCKER_HOST = endpoint;
-  else delete env.DOCKER_HOST;
   return execFileSync('docker', args, { encoding: 'utf8', timeout: timeoutMs, env, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 }
+/** the Docker endpoint whose engine runs the service's task ('' = DOCKER_HOST's own) */
+function engineOf(service: string): string {
+  if (!NODE_DOCKER_HOST) return '';
+  const node = docker(['service', 'ps', '--filter', 'desired-state=running', '--format', '{{.Node}}', `${STACK}_${service}`]).split('\n')[0];
+  return node ? NODE_DOCKER_HOST.replaceAll('{node}', node) : '';
+}
 
-/** Runs a shell command in the first running container of one of `services` that any endpoint reaches. */
+/** Runs a shell command in the first running container of one of `services` that can be reached. */
 export function execIn(services: string[], script: string, timeoutMs = 30_000): string {
   const errors: string[] = [];
-  for (const ep of ENDPOINTS) {
-    for (const s of services) {
-      let id = '';
-      try {
-        id = dockerAt(ep, ['ps', '-q', '--filter', `name=${STACK}_${s}.`, '--filter', 'status=running']).split('\n')[0];
-      } catch (err) {
-        errors.push(`${ep || 'local'}: ${(err as Error).message.split('\n')[0]}`);
-      }
-      if (!id) continue;
-      try {
-        return dockerAt(ep, ['exec', id, 'sh', '-c', script], timeoutMs);
-      } catch (err) {
-        const e = err as { stderr?: string; message: string };
-        errors.push(`${s}@${ep || 'local'}: ${(e.stderr || e.message).toString().trim().split('\n').slice(-2).join(' ')}`);
-      }
+  for (const s of services) {
+    let id = '';
+    let ep = '';
+    try {
+      ep = engineOf(s);
+      id = dockerAt(ep, ['ps', '-q', '--filter', `name=${STACK}_${s}.`, '--filter', 'status=running']).split('\n')[0];
+    } catch (err) {
+      errors.push(`${s}: ${(err as Error).message.split('\n')[0]}`);
+    }
+    if (!id) continue;
+    try {
+      return dockerAt(ep, ['exec', id, 'sh', '-c', script], timeoutMs);
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      errors.push(`${s}: ${(e.stderr || e.message).toString().trim().split('\n').slice(-2).join(' ')}`);
     }
   }
   throw new Error(`no reachable container of ${services.join('/')} could run the check (${errors.join('; ') || 'none running'})`);
@@ -215,10 +221,15 @@ export async function wipeVolume(member: string, mountPoint: string): Promise<vo
 }
 /** the member's log lines since `since` (docker service logs goes through the manager) */
 export function memberLogs(member: string, since: Date): string {
-  // relative: the 20.10 CLI returned nothing for an absolute --since here
-  const secs = Math.ceil((Date.now() - since.getTime()) / 1000) + 2;
-  // the containers' stderr (where the entrypoints log) comes out on the CLI's stderr
-  const r = spawnSync('docker', ['service', 'logs', '--raw', '--since', `${secs}s`, `${STACK}_${member}`], { encoding: 'utf8', timeout: 60_000, maxBuffer: 64 << 20 });
+  // filtered here by each line's Docker timestamp: the 20.10 CLI's `service logs --since` returned nothing on this
+  // host, absolute or relative; the containers' stderr (where the entrypoints log) comes out on the CLI's stderr
+  const r = spawnSync('docker', ['service', 'logs', '--raw', '--timestamps', `${STACK}_${member}`], { encoding: 'utf8', timeout: 60_000, maxBuffer: 256 << 20 });
   if (r.status !== 0) throw new Error(`docker service logs ${STACK}_${member}: ${r.stderr || r.error?.message}`);
-  return `${r.stdout}\n${r.stderr}`;
+  return `${r.stdout}\n${r.stderr}`
+    .split('\n')
+    .filter((l) => {
+      const t = Date.parse(l.slice(0, l.indexOf(' ')));
+      return Number.isFinite(t) && t >= since.getTime();
+    })
+    .join('\n');
 }

@@ -1,7 +1,7 @@
 // PostgreSQL members on an empty volume (issue 14, "Moving a member"): a wiped standby re-clones and the cluster is
 // whole again; the bootstrap member (pg-0) started empty while another member is primary clones too, and no second
 // cluster (system identifier) or second primary ever appears. Against the deployed stack (STACK, EDGE_URL; DOCKER_HOST
-// and NODE_DOCKER_HOSTS for a remote cluster, see lib.ts).
+// and NODE_DOCKER_HOST for a remote cluster, see lib.ts).
 // Run: node --test --import tsx --test-concurrency=1 test/data-tier/pg-members.test.ts
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,6 +1,6 @@
 // Redis members on an empty volume (issue 14): a wiped replica, and the bootstrap member redis-0 wiped while it is
 // not the master, rejoin as replicas of Sentinel's master; there is never a second master, and data written before
-// is on them. Against the deployed stack (STACK; DOCKER_HOST and NODE_DOCKER_HOSTS for a remote cluster, see lib.ts).
+// is on them. Against the deployed stack (STACK; DOCKER_HOST and NODE_DOCKER_HOST for a remote cluster, see lib.ts).
 // Run: node --test --import tsx --test-concurrency=1 test/data-tier/redis-members.test.ts
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { DEFAULTS, run, type RunOptions } from "./engine.js";
+import { DEFAULTS, InterruptedBeforeLoad, run, type RunOptions } from "./engine.js";
 import { htmlReport, textReport } from "./report.js";
 import type { FaultKind, FaultSpec } from "./types.js";
 
@@ -29,7 +29,9 @@ Usage: npm run loadtest -- [options]
   --progress S           progress line every S seconds (default ${DEFAULTS.progressS})
   --interval S           chart resolution in seconds (default ${DEFAULTS.intervalS})
   --random-seed N        PRNG seed for a reproducible action sequence (default ${DEFAULTS.randomSeed})
-Exit code: 0 when the SLA holds, 2 when it does not, 1 on an error.`;
+Ctrl-C (SIGINT) or SIGTERM stops the run early: the report covers what ran so far (marked interrupted), then the
+exit code is 130 (143 for SIGTERM); a second Ctrl-C quits at once. Stopped while seeding, no load ran: no report.
+Exit code: 0 when the SLA holds, 2 when it does not, 1 on an error, 130/143 when stopped.`;
 
 function seconds(v: string, name: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
@@ -134,10 +136,35 @@ async function main(): Promise<number> {
     return 0;
   }
   const { opts, report } = parsed;
-  const summary = await run(opts);
+  // Ctrl-C ends the run like its duration would (drain, summary, report); a second one quits without a report.
+  const stop = new AbortController();
+  const codes: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+  let stopCode = 0;
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.on(sig, () => {
+      if (stop.signal.aborted) {
+        process.stderr.write(`${sig} again: quitting without a report\n`);
+        process.exit(codes[sig]);
+      }
+      stopCode = codes[sig];
+      process.stderr.write(`${sig}: stopping; writing the report of what ran so far (${sig} again quits at once)\n`);
+      stop.abort(sig);
+    });
+  }
+  let summary;
+  try {
+    summary = await run({ ...opts, signal: stop.signal });
+  } catch (err) {
+    if (err instanceof InterruptedBeforeLoad) {
+      process.stderr.write(`${err.message}\n`);
+      return stopCode;
+    }
+    throw err;
+  }
   process.stdout.write(`\n${textReport(summary)}\n`);
   const files = writeReports(report, summary);
   process.stdout.write(`\nreports: ${files.join(", ")}\n`);
+  if (summary.interrupted) return stopCode;
   return summary.sla.pass ? 0 : 2;
 }
 

@@ -34,7 +34,12 @@ export interface RunOptions {
   postIntervalMs: number;
   /** Where progress lines go (stderr by default). */
   progress?: (line: string) => void;
+  /** Aborted (Ctrl-C): the run stops as if its duration had ended and the summary covers what ran. */
+  signal?: AbortSignal;
 }
+
+/** Thrown when the run is stopped before any load ran (during seeding): there is nothing to report. */
+export class InterruptedBeforeLoad extends Error {}
 
 export const DEFAULTS: Omit<RunOptions, "faults"> = {
   target: "http://127.0.0.1:80",
@@ -90,14 +95,24 @@ export async function run(o: RunOptions): Promise<Summary> {
   say(`seeding: ${accounts} accounts, ${o.seedThreads} threads at ${o.target} ...`);
   let seeded: SeedResult;
   try {
-    seeded = await seed(client, {
-      accounts,
-      threads: o.seedThreads,
-      userPrefix: o.userPrefix,
-      password: o.password,
-      category: o.category,
-      concurrency: 8,
+    // seeding cannot be cut short request by request; a stop abandons it (nothing has been measured yet)
+    const stopped = new Promise<never>((_, reject) => {
+      const fail = () => reject(new InterruptedBeforeLoad("stopped while seeding: no load ran, so there is no report"));
+      if (o.signal?.aborted) fail();
+      else o.signal?.addEventListener("abort", fail, { once: true });
     });
+    stopped.catch(() => undefined);
+    seeded = await Promise.race([
+      seed(client, {
+        accounts,
+        threads: o.seedThreads,
+        userPrefix: o.userPrefix,
+        password: o.password,
+        category: o.category,
+        concurrency: 8,
+      }),
+      stopped,
+    ]);
   } catch (err) {
     await client.close();
     throw err;
@@ -269,7 +284,7 @@ export async function run(o: RunOptions): Promise<Summary> {
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
       const el = elapsedS();
-      if (el >= o.durationS) {
+      if (el >= o.durationS || o.signal?.aborted) {
         clearInterval(timer);
         resolve();
         return;
@@ -360,9 +375,10 @@ export async function run(o: RunOptions): Promise<Summary> {
     : null;
   const notes = [...seeded.notes];
   if (skipped) notes.push(`${skipped} login-only operations skipped: no logged-in session free`);
-  const { progress: _p, password: _pw, ...shownOptions } = o;
+  const { progress: _p, password: _pw, signal: _s, ...shownOptions } = o;
   void _p;
   void _pw;
+  void _s;
   return {
     tool: "forum-loadtest",
     startedAt: startedAt.toISOString(),
@@ -370,6 +386,7 @@ export async function run(o: RunOptions): Promise<Summary> {
     options: shownOptions as unknown as Record<string, unknown>,
     seed: { accounts, threads: seeded.threadIds.length, seconds: seeded.seconds, notes },
     durationS: measured,
+    interrupted: o.signal?.aborted ? { atS: measured, reason: String(o.signal.reason ?? "stopped") } : null,
     totals: {
       requests,
       failures,

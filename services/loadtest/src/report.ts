@@ -46,6 +46,8 @@ export function textReport(s: Summary): string {
     "",
     slaText(s),
   ];
+  if (s.interrupted)
+    lines.unshift(`INTERRUPTED (${s.interrupted.reason}) at t=${s.interrupted.atS.toFixed(1)} s of ${String(s.options.durationS)} s: the figures cover only the part that ran`);
   if (s.faults.length) {
     lines.push("", "Faults:");
     for (const f of s.faults) lines.push(`  t=${f.firedAtS.toFixed(1)}s ${f.kind}: ${f.ok ? "done" : "FAILED"} - ${f.detail}`);
@@ -194,6 +196,7 @@ td:first-child,th:first-child{text-align:left}.pass{color:#2b8a3e;font-weight:70
 .verdict{font-size:1.3rem;font-weight:700}.note{color:#666}svg{display:block;margin:1rem 0}
 </style></head><body>
 <h1>Forum load test</h1>
+${s.interrupted ? `<p class="fail">Interrupted (${esc(s.interrupted.reason)}) at t=${s.interrupted.atS.toFixed(1)} s of ${esc(s.options.durationS)} s: the figures cover only the part that ran.</p>` : ""}
 <p>${esc(s.startedAt)} → ${esc(s.finishedAt)} · target <code>${esc(s.options.target)}</code> · ${esc(s.options.users)} users, ramp ${esc(s.options.rampRate)}/s,
 one operation every ${esc(s.options.thinkTimeS)} s, ${s.durationS.toFixed(0)} s · ${s.totals.requests} requests, ${s.totals.failurePct.toFixed(3)} % failed,
 ${s.totals.opsPerS.toFixed(1)} ops/s mean, ${s.totals.peakOpsPerS.toFixed(1)} peak.</p>

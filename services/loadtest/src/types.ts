@@ -26,6 +26,8 @@ export interface Summary {
   options: Record<string, unknown>;
   seed: { accounts: number; threads: number; seconds: number; notes: string[] };
   durationS: number;
+  /** Set when the run was stopped before its duration (Ctrl-C): the figures cover only the part that ran. */
+  interrupted?: { atS: number; reason: string } | null;
   totals: { requests: number; failures: number; failurePct: number; opsPerS: number; peakOpsPerS: number; peakUsers: number };
   read: { p50Ms: number | null; p95Ms: number | null; p99Ms: number | null };
   /** after the ramp and one think time (null when the run never got there) */

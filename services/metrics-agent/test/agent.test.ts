@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import pg from 'pg';
 import { pino } from 'pino';
-import { startInfluxd, rows, waitFor, type Influxd } from '@forum/test-support';
+import { startInfluxd, startRedis as redisServer, rows, waitFor, type Influxd } from '@forum/test-support';
 import { startNginx, startRedis, startHaproxy, startPostgres, type Proc } from './daemons.js';
 import { Agent } from '../src/agent.js';
+import { closeRedisConnections, collectRedis } from '../src/collectors/redis.js';
 import { HostCollector } from '../src/collectors/host.js';
 import { parseStaticTargets } from '../src/discovery.js';
 import { prometheusToPoints } from '../src/collectors/prometheus.js';
@@ -32,6 +33,7 @@ before(async () => {
 
 after(async () => {
   promServer?.close();
+  closeRedisConnections(); // kept across gathers, as in the agent
   await Promise.all([influx?.stop(), nginx?.stop(), redis?.stop(), haproxy?.stop(), postgres?.stop()]);
 });
 
@@ -195,6 +197,33 @@ test('a flush of an empty buffer does not block later flushes (regression: wedge
   await writer.flush();
   assert.equal(writer.stats.written, 1);
   assert.equal(rows(await influx.query('SELECT * FROM m', 'emptyfirst')).length, 1);
+});
+
+test('redis: one kept connection across gathers, back after a Redis restart, a wrong password reported', async () => {
+  const r = await redisServer({ password: 'pw-keep', prefix: 'obs-redis-keep-' });
+  let back: Awaited<ReturnType<typeof redisServer>> | undefined;
+  try {
+    const target = { kind: 'redis' as const, service: 'redis-0', address: '127.0.0.1', port: r.port };
+    const ctx = { timeoutMs: 2000, creds: { redisPassword: 'pw-keep' } };
+    const received = async () => Number((await collectRedis(target, ctx))[0].fields.total_connections_received);
+    const first = await received();
+    for (let i = 0; i < 3; i++) await received();
+    assert.equal(await received(), first, 'no new connection per gather');
+    const [p] = await collectRedis(target, ctx);
+    assert.equal(p.tags.replication_role, 'master');
+    assert.ok(isInt(p.fields.clients) && typeof p.fields.keyspace_hitrate === 'number');
+
+    await r.stop();
+    await assert.rejects(collectRedis(target, ctx), /redis 127\.0\.0\.1:\d+/);
+    back = await redisServer({ password: 'pw-keep', port: r.port, prefix: 'obs-redis-keep-' });
+    await waitFor('scrapes again after the restart', async () => (await collectRedis(target, ctx).catch(() => undefined))?.length, 10_000, 200);
+
+    closeRedisConnections();
+    await assert.rejects(collectRedis(target, { ...ctx, creds: { redisPassword: 'wrong' } }), /WRONGPASS|invalid password|NOAUTH/i);
+  } finally {
+    closeRedisConnections();
+    await back?.stop();
+  }
 });
 
 test('prometheus conversion follows Telegraf v1 (counter/gauge/histogram fields)', () => {

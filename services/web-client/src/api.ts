@@ -26,6 +26,7 @@ export interface Category {
   posts?: number;
   level?: number;
   subcategories?: Category[] | number[];
+  url?: { index?: string };
 }
 
 export interface ThreadSummary {
@@ -42,6 +43,8 @@ export interface ThreadSummary {
   is_closed?: boolean;
   weight?: number;
   subscription?: boolean | null;
+  /** Misago's page URLs; `index` is the thread's own: /t/<slug>/<id>/ */
+  url?: { index?: string };
 }
 
 export interface ThreadList {

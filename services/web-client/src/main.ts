@@ -18,9 +18,33 @@ const LISTS: Array<[ListName, string]> = [
 
 const loggedIn = (): boolean => !!me && me.id !== null && me.id !== undefined;
 
-function go(hash: string): void {
-  if (location.hash === hash) void route();
-  else location.hash = hash;
+/**
+ * History routing: every view has a path, the ones Misago uses where it has one (a thread is the `url.index` the
+ * API returns, /t/<slug>/<id>/, page n /t/<slug>/<id>/<n>/; a category /c/<slug>/<id>/), so a link from the API,
+ * a bookmark or a reload opens the view itself. NGINX answers every such path with this app's index.html.
+ */
+function go(path: string): void {
+  if (location.pathname + location.search !== path) history.pushState(null, "", path);
+  void route();
+}
+
+/** Paths that belong to the server, never to a view of the app. */
+const SERVER_PATHS = /^\/(api|ops|static|healthcheck|logout)(\/|$)/;
+
+/** The path of a thread (page 1 unless given); the API's url.index when present. */
+function threadPath(t: { id: number; url?: { index?: string } }, page = 1): string {
+  const index = t.url?.index && /^\/t\/[^/]+\/\d+\/$/.test(t.url.index) ? t.url.index : `/t/thread/${t.id}/`;
+  return page > 1 ? `${index}${page}/` : index;
+}
+
+/** The path that an old hash link (#/t/5/2, #/list/my, #/new?category=3) stands for. */
+function pathOfHash(hash: string): string {
+  const [p, q] = hash.replace(/^#/, "").split("?");
+  const parts = (p || "/").split("/").filter(Boolean);
+  let path = "/";
+  if (parts[0] === "t" && parts[1]) path = `/t/thread/${parts[1]}/${parts[2] && parts[2] !== "1" ? `${parts[2]}/` : ""}`;
+  else if (parts.length) path = `/${parts.join("/")}/`;
+  return q ? `${path}?${q}` : path;
 }
 
 function errorBox(err: unknown): HTMLElement {
@@ -60,21 +84,21 @@ async function refreshMe(): Promise<void> {
 
 function renderChrome(): void {
   listsNav.replaceChildren(
-    h("a", { href: "#/" }, "Categories"),
+    h("a", { href: "/" }, "Categories"),
     ...LISTS.filter(([l]) => l === "all" || loggedIn()).map(([l, label]) =>
-      h("a", { href: `#/list/${l}`, "data-list": l }, label),
+      h("a", { href: `/list/${l}/`, "data-list": l }, label),
     ),
   );
   if (loggedIn()) {
     accountBox.replaceChildren(
-      h("a", { href: "#/new", class: "button", id: "start-thread" }, "Start thread"),
+      h("a", { href: "/new/", class: "button", id: "start-thread" }, "Start thread"),
       h("span", { class: "whoami", id: "whoami" }, me!.username ?? ""),
       h("button", { id: "logout", type: "button", onclick: () => void logout() }, "Log out"),
     );
   } else {
     accountBox.replaceChildren(
-      h("a", { href: "#/login", id: "login-link" }, "Log in"),
-      h("a", { href: "#/register", id: "register-link" }, "Register"),
+      h("a", { href: "/login/", id: "login-link" }, "Log in"),
+      h("a", { href: "/register/", id: "register-link" }, "Register"),
     );
   }
 }
@@ -87,7 +111,7 @@ async function logout(): Promise<void> {
     return;
   }
   await refreshMe();
-  go("#/");
+  go("/");
 }
 
 function flattenCategories(input: Category[] | { results: Category[] }): Array<Category & { depth: number }> {
@@ -109,7 +133,7 @@ function threadItem(t: ThreadSummary): HTMLElement {
   return h(
     "li",
     { class: `thread${unread ? " unread" : ""}`, "data-thread-id": t.id, "data-unread": unread ? "1" : "0" },
-    h("a", { href: `#/t/${t.id}`, class: "thread-title" }, t.title),
+    h("a", { href: threadPath(t), class: "thread-title" }, t.title),
     unread ? h("span", { class: "badge" }, "unread") : null,
     (t.weight ?? 0) > 0 ? h("span", { class: "badge pinned" }, "pinned") : null,
     h(
@@ -159,7 +183,7 @@ async function viewHome(): Promise<void> {
       h(
         "li",
         { style: `margin-left:${c.depth * 1.5}rem`, "data-category-id": c.id },
-        h("a", { href: `#/c/${c.id}` }, c.name),
+        h("a", { href: c.url?.index ?? `/c/${c.id}/` }, c.name),
         h("span", { class: "meta" }, ` ${c.threads ?? 0} threads · ${c.posts ?? 0} posts`),
       ),
     ),
@@ -173,7 +197,7 @@ async function viewCategory(id: number): Promise<void> {
   const cat = cats.find((c) => c.id === id);
   render(
     h("h1", {}, cat?.name ?? `Category ${id}`),
-    h("p", {}, loggedIn() ? h("a", { href: `#/new?category=${id}`, class: "button" }, "Start thread here") : ""),
+    h("p", {}, loggedIn() ? h("a", { href: `/new/?category=${id}`, class: "button" }, "Start thread here") : ""),
     await threadList("all", id),
   );
 }
@@ -181,7 +205,7 @@ async function viewCategory(id: number): Promise<void> {
 async function viewList(list: ListName): Promise<void> {
   const render = screen();
   if (list !== "all" && !loggedIn()) {
-    render(h("p", {}, "Log in to see this list. ", h("a", { href: "#/login" }, "Log in")));
+    render(h("p", {}, "Log in to see this list. ", h("a", { href: "/login/" }, "Log in")));
     return;
   }
   const label = LISTS.find(([l]) => l === list)?.[1] ?? list;
@@ -194,8 +218,12 @@ function subscriptionValue(s: boolean | null | undefined): string {
 
 async function viewThread(id: number, page: number): Promise<void> {
   const render = screen();
+  const mine = routeSeq;
   const data: PostPage = await api.posts(id, page);
   const ps = data.post_set;
+  // the canonical address (real slug, no "/1/"): an old #/t/<id> link or a renamed thread lands there
+  const canonical = threadPath({ id, url: data.url }, ps.page);
+  if (mine === routeSeq && location.pathname !== canonical) history.replaceState(null, "", canonical + location.search);
   const posts = h(
     "ol",
     { class: "posts", id: "posts", start: (ps.page - 1) * 18 + 1 },
@@ -215,9 +243,9 @@ async function viewThread(id: number, page: number): Promise<void> {
   const pager = h(
     "nav",
     { class: "pager", "aria-label": "Pages" },
-    ps.previous ? h("a", { href: `#/t/${id}/${ps.previous}`, rel: "prev" }, "‹ Previous") : "",
+    ps.previous ? h("a", { href: threadPath({ id, url: data.url }, ps.previous), rel: "prev" }, "‹ Previous") : "",
     h("span", { id: "page-info" }, `Page ${ps.page} of ${Math.max(ps.pages, 1)}`),
-    ps.next ? h("a", { href: `#/t/${id}/${ps.next}`, rel: "next" }, "Next ›") : "",
+    ps.next ? h("a", { href: threadPath({ id, url: data.url }, ps.next), rel: "next" }, "Next ›") : "",
   );
 
   const children: Node[] = [h("h1", { id: "thread-title" }, data.title), pager, posts];
@@ -264,16 +292,14 @@ async function viewThread(id: number, page: number): Promise<void> {
           .reply(id, text.value)
           .then(async () => {
             const after = await api.posts(id, 1);
-            const last = Math.max(after.post_set.pages, 1);
-            if (location.hash === `#/t/${id}/${last}`) void route();
-            else go(`#/t/${id}/${last}`);
+            go(threadPath({ id, url: after.url ?? data.url }, Math.max(after.post_set.pages, 1)));
           })
           .catch((e) => err.replaceChildren(errorBox(e)));
       });
       children.push(form);
     }
   } else {
-    children.push(h("p", { class: "muted" }, h("a", { href: "#/login" }, "Log in"), " to reply."));
+    children.push(h("p", { class: "muted" }, h("a", { href: "/login/" }, "Log in"), " to reply."));
   }
   render(...children);
 }
@@ -302,7 +328,7 @@ function viewLogin(): void {
       .login(valueOf("login-username"), valueOf("login-password"))
       .then(async () => {
         await refreshMe();
-        go("#/");
+        go("/");
       })
       .catch((e) => err.replaceChildren(errorBox(e)));
   });
@@ -332,7 +358,7 @@ function viewRegister(): void {
           await api.login(u, p);
           await refreshMe();
         }
-        go("#/");
+        go("/");
       })
       .catch((x) => err.replaceChildren(errorBox(x)));
   });
@@ -342,7 +368,7 @@ function viewRegister(): void {
 async function viewNewThread(preselect?: number): Promise<void> {
   const render = screen();
   if (!loggedIn()) {
-    go("#/login");
+    go("/login/");
     return;
   }
   const cats = (await api.editor()).filter((c) => c.post);
@@ -366,29 +392,31 @@ async function viewNewThread(preselect?: number): Promise<void> {
     ev.preventDefault();
     api
       .startThread(valueOf("thread-title-input"), valueOf("thread-body"), Number(select.value))
-      .then((t) => go(`#/t/${t.id}`))
+      .then((t) => go(threadPath({ id: t.id, url: { index: t.url } })))
       .catch((e) => err.replaceChildren(errorBox(e)));
   });
   render(h("h1", {}, "Start a thread"), form);
 }
 
 async function route(): Promise<void> {
-  const [path, query] = location.hash.replace(/^#/, "").split("?");
-  const parts = (path || "/").split("/").filter(Boolean);
-  const params = new URLSearchParams(query ?? "");
+  const parts = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+  const params = new URLSearchParams(location.search);
   const mine = ++routeSeq;
   delete document.body.dataset.ready; // set again when this view has rendered (tests wait on it)
   document.body.dataset.route = parts[0] ?? "home";
+  // /t/<id>/ and /c/<id>/ (no slug) are accepted too; otherwise the id follows the slug
+  const idAt = (n: number): number => Number(parts.length === 2 ? parts[1] : parts[n]);
   try {
     switch (parts[0]) {
       case undefined:
         return await viewHome();
       case "c":
-        return await viewCategory(Number(parts[1]));
+        return await viewCategory(idAt(2));
       case "list":
         return await viewList((parts[1] ?? "all") as ListName);
       case "t":
-        return await viewThread(Number(parts[1]), Math.max(1, Number(parts[2] ?? 1) || 1));
+        // /t/<slug>/<id>/<page>/; Misago's /t/<slug>/<id>/post/<pid>/, /last/, /new/ open the first page
+        return await viewThread(idAt(2), parts.length === 2 ? 1 : Math.max(1, Number(parts[3] ?? 1) || 1));
       case "login":
         return viewLogin();
       case "register":
@@ -396,7 +424,7 @@ async function route(): Promise<void> {
       case "new":
         return await viewNewThread(params.has("category") ? Number(params.get("category")) : undefined);
       default:
-        show(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Back to the forum")));
+        show(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "/" }, "Back to the forum")));
     }
   } catch (err) {
     if (mine === routeSeq) show(errorBox(err));
@@ -405,5 +433,26 @@ async function route(): Promise<void> {
   }
 }
 
-window.addEventListener("hashchange", () => void route());
+// In-app links change the history instead of loading the page again; modified clicks (new tab) stay the browser's.
+document.addEventListener("click", (ev) => {
+  if (ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
+  const a = (ev.target as Element | null)?.closest?.("a");
+  if (!a || (a.target && a.target !== "_self") || a.hasAttribute("download")) return;
+  const url = new URL(a.href, location.href);
+  if (url.origin !== location.origin || SERVER_PATHS.test(url.pathname)) return;
+  if (url.hash && url.pathname === location.pathname && url.search === location.search) return; // in-page anchor
+  ev.preventDefault();
+  go(url.pathname + url.search);
+});
+window.addEventListener("popstate", () => void route());
+// Old #/... links (bookmarks from the hash-routed client) are rewritten to their path.
+const fromHash = (): boolean => {
+  if (!location.hash.startsWith("#/")) return false;
+  history.replaceState(null, "", pathOfHash(location.hash));
+  return true;
+};
+window.addEventListener("hashchange", () => {
+  if (fromHash()) void route();
+});
+fromHash();
 void refreshMe().then(route);

@@ -4,10 +4,11 @@ import type { CollectContext, Collector, Target } from './types.js';
 
 /**
  * One ioredis connection per Redis target, kept across gathers (as for PostgreSQL): a connection per gather was a
- * TCP handshake + AUTH on every Redis every 10 s from every node. ioredis reconnects by itself (every 0.5..2 s,
- * shorter than a gather, so a restarted Redis is scraped again at the next gather); a scrape never waits in its
- * offline queue (disabled) but for at most the scrape timeout for the connection to be ready. A target unused
- * for a minute (its task went away) is closed.
+ * TCP handshake + AUTH on every Redis every 10 s from every node. ioredis reconnects by itself every 0.5..2 s,
+ * shorter than a gather, so a restarted Redis is scraped again at the next gather; after ten failed tries it gives
+ * up, so a target that went away is not dialled forever (its next scrape opens a new connection). A scrape never
+ * queues behind a dead connection (offline queue off): it waits at most the scrape timeout for one that is ready.
+ * A target unused for a minute (its task went away) is closed.
  */
 interface Held {
   redis: Redis;
@@ -31,7 +32,8 @@ function open(t: Target, ctx: CollectContext): Held {
     commandTimeout: ctx.timeoutMs,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
-    retryStrategy: (times) => Math.min(times * 500, 2000),
+    // gives up after ~20 s (status end): a target that went away stops being dialled; its next scrape reopens
+    retryStrategy: (times) => (times > 10 ? null : Math.min(times * 500, 2000)),
   });
   const h: Held = { redis, lastUsed: Date.now() };
   // errors also surface on the scrape; the listener keeps ioredis from reporting them as unhandled
