@@ -7,6 +7,7 @@ import { containerOf, docker, EDGE_URL, pgPrimary, pgRoles, redisMasterContainer
 
 const PG_RTO_MS = 15_000;
 const REDIS_RTO_MS = 10_000;
+const READ_ERROR_PCT_MAX = 0.1;
 const kill = (container: string) => docker(['kill', container]);
 
 before(async () => {
@@ -21,13 +22,15 @@ function common(r: DrillReport, rtoBudget: number) {
   assert.ok(r.acked > 0, `${r.drill}: no write was acknowledged at all`);
   assert.ok(r.rtoMs <= rtoBudget, `${r.drill}: RTO ${r.rtoMs} ms > ${rtoBudget} ms`);
   assert.ok(r.fullStrength, `${r.drill}: not back to full strength: ${r.detail}`);
+  // readers never notice a failover (issue 20): signed-in reads are answered from a standby while the PG primary is
+  // away and sessions from PostgreSQL while Redis is; 0.1 % leaves room for one unlucky read in ~1,000
+  assert.ok(r.readErrorPct <= READ_ERROR_PCT_MAX, `${r.drill}: ${r.failedReads} failed reads (${r.readErrorPct} %): ${r.readErrors?.join(', ')}`);
 }
 
 test('kill the PG primary: a standby takes over, the old primary rejoins as standby', { timeout: 400_000 }, async () => {
   const old = pgPrimary();
   const r = await runDrill('pg-primary', () => kill(containerOf(old)));
   common(r, PG_RTO_MS);
-  assert.ok(r.readErrorPct < 1, `read errors ${r.readErrorPct}% during PG failover`);
   const roles = pgRoles();
   assert.equal(roles[old], 'standby', `old primary ${old} must be a standby now: ${JSON.stringify(roles)}`);
 });

@@ -1,7 +1,8 @@
 // Web client in real headless Chromium (Debian's /usr/bin/chromium + playwright-core) against the
 // deployed stack through the edge: EDGE_URL (default http://127.0.0.1:80).
 // User A registers and starts a thread, user B replies, A sees the thread as unread; paging, lists,
-// subscribe, logout/login; NGINX cache headers; a repeat visit loads no static file from the server.
+// subscribe, logout/login; the thread URL the API returns (/t/<slug>/<id>/) opens the thread; NGINX cache
+// headers; a repeat visit loads no static file from the server.
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -33,6 +34,7 @@ const dirs: string[] = [];
 const contexts: BrowserContext[] = [];
 let dirA = "";
 let threadId = 0;
+let threadPath = ""; // /t/<slug>/<id>/, where the client went after starting the thread
 
 async function launch(dir: string): Promise<BrowserContext> {
   const ctx = await chromium.launchPersistentContext(dir, {
@@ -57,13 +59,22 @@ async function ready(page: Page): Promise<void> {
   await page.waitForFunction(() => document.body.dataset.ready === "1");
 }
 
-async function go(page: Page, hash: string): Promise<void> {
-  // Same hash already (the app navigated there itself): no hashchange would fire, just wait for it.
-  await page.evaluate((h) => {
-    if (location.hash === h) return;
+/** In-app navigation to `path` (history API, as the app's own links do), without waiting for the view. */
+async function navigate(page: Page, path: string): Promise<void> {
+  await page.evaluate((p) => {
+    history.pushState(null, "", p);
+    dispatchEvent(new PopStateEvent("popstate"));
+  }, path);
+}
+
+async function go(page: Page, path: string): Promise<void> {
+  // Same path already (the app navigated there itself): just wait for its view.
+  await page.evaluate((p) => {
+    if (location.pathname + location.search === p) return;
     delete document.body.dataset.ready;
-    location.hash = h;
-  }, hash);
+    history.pushState(null, "", p);
+    dispatchEvent(new PopStateEvent("popstate"));
+  }, path);
   await ready(page);
 }
 
@@ -124,8 +135,10 @@ test("When user A registers and starts a thread, then the thread page shows it w
   await page.fill("#thread-body", `Started by A ${tag}. The thread list paginates by cursor; how do posts page?`);
   await page.click("#thread-form button[type=submit]");
   await expectOrError(page, `#thread-title:text-is("${TITLE}")`);
-  threadId = Number(/#\/t\/(\d+)/.exec(page.url())?.[1]);
-  assert.ok(threadId > 0, `no thread id in ${page.url()}`);
+  const m = /^\/t\/[^/]+\/(\d+)\/$/.exec(new URL(page.url()).pathname);
+  threadId = Number(m?.[1]);
+  assert.ok(threadId > 0, `not a /t/<slug>/<id>/ address: ${page.url()}`);
+  threadPath = new URL(page.url()).pathname;
   assert.match(await page.textContent("#posts")!, new RegExp(`Started by A ${tag}`));
 
   await page.selectOption("#subscription", "notify");
@@ -138,27 +151,27 @@ test("When user B replies in another browser, then A sees the thread as unread",
   const ctxB = await launch(freshDir());
   const pb = ctxB.pages()[0] ?? (await ctxB.newPage());
   await register(pb, B);
-  await go(pb, `#/t/${threadId}`);
+  await go(pb, threadPath);
   await pb.fill("#reply-body", REPLY);
   await pb.click("#reply-form button[type=submit]");
   await expectOrError(pb, `#posts .post-body:has-text("${REPLY}")`);
   await shot(pb, "04-reply-by-B");
 
   const pa = contexts[0].pages()[0];
-  await go(pa, "#/list/unread");
+  await go(pa, "/list/unread/");
   const item = pa.locator(`#thread-list li[data-thread-id="${threadId}"]`);
   await item.waitFor();
   assert.equal(await item.getAttribute("data-unread"), "1");
   await shot(pa, "05-unread-for-A");
 
-  await go(pa, "#/list/subscribed");
+  await go(pa, "/list/subscribed/");
   await pa.locator(`#thread-list li[data-thread-id="${threadId}"]`).waitFor();
-  await go(pa, "#/list/my");
+  await go(pa, "/list/my/");
   await pa.locator(`#thread-list li[data-thread-id="${threadId}"]`).waitFor();
-  await go(pa, `#/t/${threadId}`);
+  await go(pa, threadPath);
   await pa.waitForSelector(`#posts .post-body:has-text("${REPLY}")`);
   // having read it, A no longer has it unread
-  await go(pa, "#/list/unread");
+  await go(pa, "/list/unread/");
   assert.equal(await pa.locator(`#thread-list li[data-thread-id="${threadId}"]`).count(), 0);
 });
 
@@ -190,7 +203,7 @@ test("When a thread has more than one page of posts, then the reader pages throu
     await Promise.all(posters.map((p) => p.api.dispose()));
   }
   const pa = contexts[0].pages()[0];
-  await go(pa, `#/t/${threadId}`);
+  await go(pa, threadPath);
   assert.equal(await pa.textContent("#page-info"), "Page 1 of 2");
   assert.equal(await pa.locator("#posts li.post").count(), 18);
   await pa.evaluate(() => delete document.body.dataset.ready);
@@ -198,7 +211,52 @@ test("When a thread has more than one page of posts, then the reader pages throu
   await ready(pa);
   assert.equal(await pa.textContent("#page-info"), "Page 2 of 2");
   assert.equal(await pa.locator("#posts li.post").count(), 2);
+  assert.equal(new URL(pa.url()).pathname, `${threadPath}2/`, "page 2 has Misago's address /t/<slug>/<id>/2/");
   await shot(pa, "06-thread-page-2");
+});
+
+test("When the thread URL the API returns (/t/<slug>/<id>/) is opened, then the client shows that thread", async () => {
+  assert.ok(threadId > 0, "needs the thread from the first test");
+  const api = (await (await fetch(`${EDGE}/api/threads/${threadId}/`)).json()) as { url: { index: string } };
+  assert.match(api.url.index, /^\/t\/[a-z0-9-]+\/\d+\/$/);
+  assert.equal(api.url.index, threadPath, "the client's address of the thread is the API's");
+  // NGINX answers the app's paths with its index.html (never cached); the API's and the ops' paths stay theirs
+  const res = await fetch(`${EDGE}${api.url.index}`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /text\/html/);
+  assert.match(res.headers.get("cache-control") ?? "", /no-cache/);
+  assert.match(await res.text(), /<main id="app"/);
+  assert.match((await fetch(`${EDGE}/api/threads/${threadId}/`)).headers.get("content-type") ?? "", /json/);
+
+  // a new visitor (anonymous, cold browser) follows the link
+  const ctx = await launch(freshDir());
+  const page = ctx.pages()[0] ?? (await ctx.newPage());
+  await page.goto(`${EDGE}${api.url.index}`);
+  await ready(page);
+  await expectOrError(page, `#thread-title:text-is("${TITLE}")`);
+  assert.equal(new URL(page.url()).pathname, api.url.index);
+  assert.equal(await page.textContent("#page-info"), "Page 1 of 2");
+  await shot(page, "06b-thread-by-url");
+  // page 2 by its address, then back to the home page by a link and Back again: history routing end to end
+  await page.goto(`${EDGE}${api.url.index}2/`);
+  await ready(page);
+  assert.equal(await page.textContent("#page-info"), "Page 2 of 2");
+  await page.evaluate(() => delete document.body.dataset.ready);
+  await page.click("a.brand");
+  await ready(page);
+  await page.waitForSelector("#categories");
+  assert.equal(new URL(page.url()).pathname, "/");
+  await page.evaluate(() => delete document.body.dataset.ready);
+  await page.goBack();
+  await ready(page);
+  assert.equal(await page.textContent("#page-info"), "Page 2 of 2");
+  // an old hash link (#/t/<id>) lands on the thread's address
+  await page.goto(`${EDGE}/#/t/${threadId}`);
+  await ready(page);
+  await expectOrError(page, `#thread-title:text-is("${TITLE}")`);
+  assert.equal(new URL(page.url()).pathname, api.url.index);
+  assert.equal(new URL(page.url()).hash, "");
+  await ctx.close();
 });
 
 test("When A logs out and in again, then the account area follows", async () => {
@@ -206,8 +264,8 @@ test("When A logs out and in again, then the account area follows", async () => 
   await pa.click("#logout");
   await pa.waitForSelector("#login-link");
   // the app returns to the home page after logging out; let it get there before navigating on
-  await pa.waitForFunction(() => location.hash === "#/" && document.body.dataset.ready === "1");
-  await go(pa, "#/login");
+  await pa.waitForFunction(() => location.pathname === "/" && document.body.dataset.ready === "1");
+  await go(pa, "/login/");
   await pa.fill("#login-username", A.username);
   await pa.fill("#login-password", "wrong-password-1");
   await pa.click("#login-form button[type=submit]");
@@ -216,7 +274,7 @@ test("When A logs out and in again, then the account area follows", async () => 
   await pa.click("#login-form button[type=submit]");
   await pa.waitForSelector(`#whoami:text-is("${A.username}")`);
   // the category page lists the new thread
-  await go(pa, "#/");
+  await go(pa, "/");
   await pa.click("#categories li a");
   await pa.locator(`#thread-list li[data-thread-id="${threadId}"]`).waitFor();
   await shot(pa, "07-category-after-login");
@@ -225,7 +283,7 @@ test("When A logs out and in again, then the account area follows", async () => 
 test("When the reader clicks on while a page is still loading, then the slow page never replaces the new one", async () => {
   const pa = contexts[0].pages()[0];
   await pa.waitForSelector(`#whoami:text-is("${A.username}")`);
-  await go(pa, "#/list/all");
+  await go(pa, "/list/all/");
   // Hold the home page's categories request until the new-thread form is on screen (a slow network, made exact).
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
@@ -237,9 +295,9 @@ test("When the reader clicks on while a page is still loading, then the slow pag
     await r.continue();
   });
   try {
-    await pa.evaluate(() => (location.hash = "#/"));
+    await navigate(pa, "/");
     await holding;
-    await go(pa, "#/new");
+    await go(pa, "/new/");
     await pa.waitForSelector("#thread-form");
     release();
     // the home view finishes later (its categories, then its thread list): it either renders over the form (the bug)

@@ -5,7 +5,8 @@ import type { Config } from './config.js';
 import type { Ctx } from './context.js';
 import { createDb, isConnectionLoss, type Db } from './db.js';
 import { enqueue, queueStats } from './jobs.js';
-import { createRedis, type Redis } from './redis.js';
+import { createRedis, within, type Redis } from './redis.js';
+import { consistencyMiddleware } from './consistency.js';
 import { authRouter } from './routes/auth.js';
 import { threadsRouter } from './routes/threads.js';
 import { Sessions } from './session.js';
@@ -20,17 +21,25 @@ export function parseTrustProxy(v: string): boolean | number | string {
 }
 
 /** Failures of our dependencies and data errors become precise statuses instead of a blanket 500. */
-export const dependencyErrors: ErrorRequestHandler = (err, _req, _res, next) => {
-  if (err instanceof AppError) return next(err);
+export const dependencyErrors: ErrorRequestHandler = (err, _req, res, next) => {
+  const out = (e: AppError) => {
+    // every 503 here is a dependency failing over: tell the client when to try again
+    if (e.status === 503 && !res.headersSent) res.setHeader('Retry-After', '2');
+    next(e);
+  };
+  if (err instanceof AppError) return out(err);
   const e = err as { name?: string; code?: string; message?: string };
   const msg = String(e?.message ?? '');
   if (e?.name === 'MaxRetriesPerRequestError' || /Connection is closed|Stream isn't writeable|ECONNRESET|EPIPE/.test(msg))
-    return next(new AppError('service_unavailable', 503, 'Redis is temporarily unavailable, retry shortly.'));
+    return out(new AppError('service_unavailable', 503, 'Redis is temporarily unavailable, retry shortly.'));
+  if (e?.name === 'RedisTimeout') return out(new AppError('service_unavailable', 503, 'Redis is temporarily unavailable, retry shortly.'));
   if (isConnectionLoss(err) || /timeout exceeded when trying to connect/.test(msg))
-    return next(new AppError('service_unavailable', 503, 'The database is temporarily unavailable, retry shortly.'));
+    return out(new AppError('service_unavailable', 503, 'The database is temporarily unavailable, retry shortly.'));
   if (typeof e?.code === 'string' && /^(08|57P0|53)/.test(e.code))
-    return next(new AppError('service_unavailable', 503, 'The database is temporarily unavailable, retry shortly.'));
-  if (e?.code === '40001' || e?.code === '40P01') return next(new AppError('conflict_retry', 503, 'Concurrent update, retry.'));
+    return out(new AppError('service_unavailable', 503, 'The database is temporarily unavailable, retry shortly.'));
+  // a read-only transaction: the request reached a standby (Pgpool without a primary for a moment)
+  if (e?.code === '25006') return out(new AppError('service_unavailable', 503, 'The database is failing over, retry shortly.'));
+  if (e?.code === '40001' || e?.code === '40P01') return out(new AppError('conflict_retry', 503, 'Concurrent update, retry.'));
   if (typeof e?.code === 'string' && e.code.startsWith('22')) return next(new AppError('invalid', 400, 'Invalid value in request.'));
   if (e?.code === '23505') return next(new AppError('conflict', 409, 'This already exists.'));
   if (e?.code === '23503') return next(new AppError('not_found', 404, 'A referenced object does not exist.'));
@@ -112,7 +121,13 @@ export function buildRuntime(
 ): Runtime {
   const db = opts.db ?? createDb(cfg);
   const redis = opts.redis ?? createRedis(cfg.REDIS_URL, cfg.REDIS_PASSWORD, logger);
-  const sessions = new Sessions(redis, cfg.SESSION_SECRET, cfg.SECURE_COOKIES);
+  const sessions = new Sessions(redis, db, logger, {
+    secret: cfg.SESSION_SECRET,
+    secureCookies: cfg.SECURE_COOKIES,
+    cacheMs: cfg.SESSION_CACHE_MS,
+    redisTimeoutMs: cfg.SESSION_REDIS_TIMEOUT_MS,
+    revocationPollMs: cfg.SESSION_REVOCATION_POLL_MS,
+  });
   const cache = new PageCache(cfg.ANON_CACHE_MS);
   const bus = new CacheBus(redis, cache, logger, cfg.ANON_CACHE_MS > 0);
   const ctx: Ctx = {
@@ -125,7 +140,8 @@ export function buildRuntime(
     bus,
     async enqueue(job) {
       try {
-        await enqueue(redis, job);
+        // bounded: while Redis fails over the post is already committed; the worker's sweep enqueues it later
+        await within(enqueue(redis, job), 1000);
       } catch (err) {
         logger.warn({ err: (err as Error).message, job }, 'enqueue failed; the worker sweep will pick the post up');
       }
@@ -148,6 +164,7 @@ export function buildRuntime(
   // Misago sends no ETags; hashing every JSON body costs CPU on the hottest path
   app.set('etag', false);
   app.use(requireJsonBody);
+  app.use(consistencyMiddleware(cfg.SECURE_COOKIES));
   app.use(sessions.middleware());
   app.use(authRouter(ctx));
   app.use(threadsRouter(ctx));
@@ -164,6 +181,7 @@ export function buildRuntime(
     },
     metrics,
     async close() {
+      sessions.close();
       bus.close();
       await db.close();
       redis.disconnect();

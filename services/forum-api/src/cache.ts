@@ -1,5 +1,5 @@
 import type { Logger } from '@forum/shared';
-import type { Redis } from './redis.js';
+import { within, type Redis } from './redis.js';
 
 /** The Redis pub/sub channel every replica listens on; a message is a thread id, or "*" for "list pages only". */
 export const INVALIDATE_CHANNEL = 'forum:cache:invalidate';
@@ -255,7 +255,8 @@ export class CacheBus {
   async publish(threadId: number): Promise<void> {
     this.cache.invalidateThread(threadId);
     try {
-      await this.redis.publish(INVALIDATE_CHANNEL, threadId > 0 ? String(threadId) : '*');
+      // bounded: while Redis fails over the other replicas' subscribers are down too, so their caches are off anyway
+      await within(this.redis.publish(INVALIDATE_CHANNEL, threadId > 0 ? String(threadId) : '*'), 500);
     } catch (err) {
       this.logger.warn({ err: (err as Error).message, threadId }, 'cache invalidation publish failed; other replicas expire the pages by ANON_CACHE_MS');
     }

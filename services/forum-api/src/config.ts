@@ -14,6 +14,13 @@ export const configShape = {
   PG_APP_NAME_PRIMARY: z.string().min(1).default('forum-api-rw'),
   PG_APP_NAME_REPLICA: z.string().min(1).default('forum-api-ro'),
   PG_STATEMENT_TIMEOUT_MS: env.int(15000),
+  /**
+   * The PostgreSQL nodes read directly while Pgpool has no primary ("pg-0,pg-1,pg-2", host[:port]); empty = ask
+   * Pgpool (`SHOW POOL_NODES`). See docs/DATA-TIER.md "During a failover".
+   */
+  PG_NODES: z.string().default(''),
+  /** How long a read on a standby waits for the client's last write to be replayed before it is served stale (X-Stale). */
+  PG_STANDBY_WAIT_MS: env.int(1000),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL'),
   REDIS_PASSWORD: z.string().optional(),
   SESSION_SECRET: z.string().min(16, 'SESSION_SECRET must be at least 16 characters'),
@@ -30,6 +37,12 @@ export const configShape = {
   /** The worker re-enqueues posts whose job never completed (lost in a Redis failover) after this age. */
   JOB_SWEEP_AGE_MS: env.int(60000),
   SECURE_COOKIES: env.bool(false),
+  /** A session looked up in Redis/PostgreSQL is trusted in-process this long (the bound if every revocation signal failed). */
+  SESSION_CACHE_MS: env.int(1500),
+  /** A session lookup Redis has not answered in this time is answered by PostgreSQL. */
+  SESSION_REDIS_TIMEOUT_MS: env.int(300),
+  /** Every api task reads the sessions revoked in PostgreSQL this often. */
+  SESSION_REVOCATION_POLL_MS: env.int(500),
   /**
    * Guests' thread pages and lists are cached per process at most this long (0 disables). Writes invalidate them on
    * every replica through Redis pub/sub at once; this only bounds what could escape that (docs/API-DECISIONS.md).

@@ -69,6 +69,7 @@ export class JobWorker {
   private lastClaim = 0;
   private lastSweep = 0;
   private lastCategorySync = 0;
+  private lastSessionPrune = 0;
   /** categories whose counters wait for a recompute (all of them at start: a crash may have left one behind) */
   private readonly dirtyCategories = new Set<number>();
   private allCategoriesDirty = true;
@@ -173,6 +174,11 @@ export class JobWorker {
     );
     for (const r of rows) await enqueue(this.redis, { type: 'post_created', postId: r.id });
     if (rows.length) this.logger.warn({ count: rows.length }, 're-enqueued posts whose job never completed');
+    if (Date.now() - this.lastSessionPrune > 600_000) {
+      this.lastSessionPrune = Date.now();
+      // session records past their expiry, and revocations older than any api task's tombstones (10 min)
+      await this.db.rw.query(`DELETE FROM sessions WHERE expires_on < now() OR revoked_at < now() - interval '1 hour'`);
+    }
   }
 
   private async ack(id: string): Promise<void> {

@@ -130,6 +130,26 @@ INSERT INTO categories (id, parent_id, special_role, name, slug, level) VALUES
 SELECT setval('categories_id_seq', 3);
 `,
   },
+  {
+    version: 2,
+    name: 'sessions of record, bans',
+    // Sessions live in Redis (the per-request lookup) AND here: a request is recognised from this table while Redis
+    // fails over, and a revocation recorded here (revoked_at) reaches every api task within a second (each polls the
+    // recently revoked ids), even one whose Redis key survived. id = sha256 of the secret session id.
+    sql: `
+ALTER TABLE users ADD COLUMN is_banned boolean NOT NULL DEFAULT false;
+CREATE TABLE sessions (
+  id text PRIMARY KEY,
+  user_id integer NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  created_on timestamptz NOT NULL DEFAULT now(),
+  expires_on timestamptz NOT NULL,
+  revoked_at timestamptz
+);
+CREATE INDEX sessions_user ON sessions (user_id) WHERE revoked_at IS NULL;
+CREATE INDEX sessions_revoked ON sessions (revoked_at) WHERE revoked_at IS NOT NULL;
+CREATE INDEX sessions_expires ON sessions (expires_on);
+`,
+  },
 ];
 
 const LOCK_KEY = 727_001; // pg_advisory_lock key reserved for schema migrations

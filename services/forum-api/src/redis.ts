@@ -36,3 +36,27 @@ export function createRedis(url: string, password: string | undefined, logger: L
   return client;
 }
 export type { Redis };
+
+/** Error of `within`: Redis did not answer in time (a failover in progress, or a connection through a dead proxy). */
+export class RedisTimeout extends Error {
+  constructor(ms: number) {
+    super(`Redis did not answer within ${ms} ms`);
+    this.name = 'RedisTimeout';
+  }
+}
+
+/**
+ * A Redis command's answer, or a RedisTimeout after `ms`: request paths never wait out ioredis's reconnects (a
+ * command queued while Redis fails over waits seconds). The command itself may still run later; callers only use
+ * this for commands that are harmless when repeated or late (reads, DEL, PUBLISH, XADD of idempotent jobs).
+ */
+export function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  p.catch(() => undefined);
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new RedisTimeout(ms)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

@@ -10,7 +10,8 @@ import { freePort, waitFor } from '@forum/test-support';
 import { startEsStub, type EsStub } from '../../../test/observability/lib/es-stub.js';
 import { apiToEcs, docId, indexFor, nginxAccessToEcs, type Source } from '../src/ecs.js';
 import { EsShipper } from '../src/shipper.js';
-import { LogFollower, normTs } from '../src/follower.js';
+import { LogFollower, lineSink, normTs } from '../src/follower.js';
+import { PassThrough } from 'node:stream';
 
 const logger = pino({ level: 'silent' });
 const src: Source = { containerId: 'c1', containerName: 'forum_nginx.1.abc', service: 'nginx', node: 'node-a' };
@@ -192,4 +193,24 @@ test('follows a real container log stream through the Docker API and ships its N
   const doc = nginxAccessToEcs(got.find((g) => g.stream === 'stdout')!.line, { ...src, service: 'nginx' }, got[0].ts) as any;
   assert.equal(doc.source.ip, '203.0.113.9');
   assert.equal(normTs('2026-01-01T00:00:00.1Z') > normTs('2026-01-01T00:00:00.09Z'), true);
+});
+
+test('dockerode demuxStream + line sinks: frames split across chunks, UTF-8 split across frames, stdout/stderr apart', () => {
+  const got: string[] = [];
+  const src = new PassThrough();
+  new Docker().modem.demuxStream(src, lineSink('stdout', (l, s) => got.push(`${s}:${l}`)), lineSink('stderr', (l, s) => got.push(`${s}:${l}`)));
+  const frame = (type: number, payload: Buffer) => {
+    const header = Buffer.alloc(8); // [stream, 0, 0, 0, length BE32]
+    header[0] = type;
+    header.writeUInt32BE(payload.length, 4);
+    return Buffer.concat([header, payload]);
+  };
+  const euro = Buffer.from('€'); // 3 bytes, split between two frames
+  const all = Buffer.concat([
+    frame(1, Buffer.concat([Buffer.from('a 1\r\nb '), euro.subarray(0, 1)])),
+    frame(2, Buffer.from('oops\n')),
+    frame(1, Buffer.concat([euro.subarray(1), Buffer.from('2\n\npartial')])),
+  ]);
+  for (let i = 0; i < all.length; i += 5) src.write(all.subarray(i, i + 5)); // headers and payloads cut anywhere
+  assert.deepEqual(got, ['stdout:a 1', 'stderr:oops', 'stdout:b €2']);
 });

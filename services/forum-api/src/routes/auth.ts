@@ -5,6 +5,7 @@ import { body, loginFields, parseId, RULES, slugify, validateEmail, validatePass
 import { dummyHash, hashPassword, verifyPassword } from '../passwords.js';
 import { anonymousJson, authUserJson, userJson, type UserRow } from '../serializers.js';
 import { currentUser, SESSION_COOKIE, type SessionUser } from '../session.js';
+import { within } from '../redis.js';
 
 const USER_COLS = 'id, username, slug, email, password_hash, is_staff, joined_on, threads, posts';
 const toSession = (u: UserRow): SessionUser => ({ id: u.id, username: u.username, slug: u.slug, email: u.email, isStaff: u.is_staff });
@@ -17,21 +18,39 @@ const toSession = (u: UserRow): SessionUser => ({ id: u.id, username: u.username
 async function failuresInWindow(ctx: Ctx, ip: string): Promise<number> {
   const key = `login:failures:${ip}`;
   const now = Date.now();
-  const res = await ctx.redis.multi().zremrangebyscore(key, 0, now - RULES.bruteforceWindowSeconds * 1000).zcard(key).exec();
+  const res = await closed(ctx.redis.multi().zremrangebyscore(key, 0, now - RULES.bruteforceWindowSeconds * 1000).zcard(key).exec());
   return Number(res?.[1]?.[1] ?? 0);
 }
 
 async function recordFailure(ctx: Ctx, ip: string): Promise<number> {
   const key = `login:failures:${ip}`;
   const now = Date.now();
-  const res = await ctx.redis
-    .multi()
-    .zadd(key, now, `${now}-${Math.random().toString(36).slice(2, 10)}`)
-    .zremrangebyscore(key, 0, now - RULES.bruteforceWindowSeconds * 1000)
-    .zcard(key)
-    .pexpire(key, RULES.bruteforceWindowSeconds * 1000)
-    .exec();
+  const res = await closed(
+    ctx.redis
+      .multi()
+      .zadd(key, now, `${now}-${Math.random().toString(36).slice(2, 10)}`)
+      .zremrangebyscore(key, 0, now - RULES.bruteforceWindowSeconds * 1000)
+      .zcard(key)
+      .pexpire(key, RULES.bruteforceWindowSeconds * 1000)
+      .exec(),
+  );
   return Number(res?.[2]?.[1] ?? 0);
+}
+
+/**
+ * The brute-force counter fails CLOSED: a login whose failures cannot be counted (Redis failing over) answers 503
+ * with Retry-After instead of checking the password uncounted. A multi() whose commands failed inside resolves with
+ * their errors, so those count as failures too.
+ */
+async function closed<T extends [Error | null, unknown][] | null>(p: Promise<T>): Promise<T> {
+  let res: T;
+  try {
+    res = await within(p, 2000);
+  } catch {
+    throw new AppError('service_unavailable', 503, 'Sign-in is temporarily unavailable, retry shortly.');
+  }
+  if (!res || res.some(([err]) => err)) throw new AppError('service_unavailable', 503, 'Sign-in is temporarily unavailable, retry shortly.');
+  return res;
 }
 
 async function emitBruteforce(ctx: Ctx, ip: string, failures: number): Promise<void> {
@@ -62,12 +81,13 @@ export function authRouter(ctx: Ctx): Router {
     const ip = req.ip ?? 'unknown';
     const { username, password } = loginFields(body(req.body));
     if ((await failuresInWindow(ctx, ip)) >= RULES.bruteforceFailures) throw tooMany();
-    const { rows } = await ctx.db.rw.query<UserRow & { password_hash: string }>(
-      `SELECT ${USER_COLS} FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1) LIMIT 1`,
+    const { rows } = await ctx.db.rw.query<UserRow & { password_hash: string; is_banned: boolean }>(
+      `SELECT ${USER_COLS}, is_banned FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1) LIMIT 1`,
       [username],
     );
     const user = rows[0];
     const ok = await verifyPassword(user?.password_hash ?? (await dummyHash()), password);
+    if (user && ok && user.is_banned) throw badRequest('This account has been banned.', 'banned');
     if (!user || !ok) {
       const failures = await recordFailure(ctx, ip);
       if (failures >= RULES.bruteforceFailures) {
@@ -131,6 +151,45 @@ export function authRouter(ctx: Ctx): Router {
     if (!rows[0]) throw new AppError('not_found', 404, 'User not found.');
     res.json(userJson(rows[0], viewer));
   }));
+
+  // Password change (the current session stays signed in, as Django's update_session_auth_hash; every other session
+  // of the user is revoked on every api task within a second, see Sessions).
+  r.post('/api/users/:id/change-password/', asyncHandler(async (req, res) => {
+    const id = parseId(req.params.id, 'User not found.');
+    const viewer = currentUser(res);
+    if (!viewer || viewer.id !== id) throw new AppError('permission_denied', 403, "You can't change other users' passwords.");
+    const b = body(req.body);
+    if (typeof b.password !== 'string' || !b.password) throw badRequest('Enter your current password.', 'required', { field: 'password' });
+    const next = validatePassword({ password: b.new_password }, viewer.username);
+    const { rows } = await ctx.db.rw.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [id]);
+    if (!rows[0] || !(await verifyPassword(rows[0].password_hash, b.password)))
+      throw badRequest('Entered password is invalid.', 'invalid_password', { field: 'password' });
+    const hash = await hashPassword(next);
+    const done = await ctx.db.tx(async (c) => {
+      await c.query('UPDATE users SET password_hash = $2 WHERE id = $1', [id, hash]);
+      return ctx.sessions.revokeUser(c, id, ctx.sessions.keyOf(res));
+    });
+    await done();
+    res.json({ detail: 'Your password has been changed.' });
+  }));
+
+  // Ban / unban (staff): a ban refuses the user's logins and revokes all their sessions on every api task.
+  const setBan = (banned: boolean) =>
+    asyncHandler(async (req, res) => {
+      const id = parseId(req.params.id, 'User not found.');
+      const viewer = currentUser(res);
+      if (!viewer?.isStaff) throw new AppError('permission_denied', 403, "You don't have permission to ban users.");
+      if (viewer.id === id) throw badRequest("You can't ban yourself.", 'invalid');
+      const done = await ctx.db.tx<() => Promise<void>>(async (c) => {
+        const { rowCount } = await c.query('UPDATE users SET is_banned = $2 WHERE id = $1', [id, banned]);
+        if (!rowCount) throw new AppError('not_found', 404, 'User not found.');
+        return banned ? ctx.sessions.revokeUser(c, id) : async () => undefined;
+      });
+      await done();
+      res.json({ id, is_banned: banned });
+    });
+  r.post('/api/users/:id/ban/', setBan(true));
+  r.delete('/api/users/:id/ban/', setBan(false));
 
   r.get('/api/categories/', asyncHandler(async (_req, res) => {
     const { rows } = await ctx.db.ro.query<{

@@ -1,7 +1,8 @@
 import { Router, type Response } from 'express';
 import { AppError, asyncHandler, badRequest, forbidden, notFound } from '@forum/shared';
 import type { Ctx } from '../context.js';
-import type { Queryable } from '../db.js';
+import { isFailoverError, type Queryable } from '../db.js';
+import { within } from '../redis.js';
 import {
   attachments, body, categoryId, flag, parseId, parseOptionalInt, pinWeight, RULES, slugify, validatePost, validateTitle,
 } from '../domain.js';
@@ -38,15 +39,28 @@ async function loadThread(c: Queryable, id: number, viewer: SessionUser | undefi
   return t;
 }
 
-/** Misago's flood protection: one post per user per FLOOD_INTERVAL_MS (the caller gives the slot back if nothing was posted). */
+/**
+ * Misago's flood protection: one post per user per FLOOD_INTERVAL_MS (the caller gives the slot back if nothing was
+ * posted). It fails OPEN: while Redis fails over (no answer in 500 ms) the post goes through unthrottled for those
+ * seconds rather than writes pausing; flooding is a nuisance, not a security boundary (login brute force fails closed).
+ */
 async function floodCheck(ctx: Ctx, user: SessionUser): Promise<void> {
   if (ctx.cfg.FLOOD_INTERVAL_MS <= 0) return;
-  const ok = await ctx.redis.set(`flood:${user.id}`, '1', 'PX', ctx.cfg.FLOOD_INTERVAL_MS, 'NX');
+  let ok: string | null;
+  try {
+    ok = await within(ctx.redis.set(`flood:${user.id}`, '1', 'PX', ctx.cfg.FLOOD_INTERVAL_MS, 'NX'), 500);
+  } catch (err) {
+    ctx.logger.warn({ err: (err as Error).message }, 'flood check skipped: Redis unavailable');
+    return;
+  }
   if (ok !== 'OK')
     throw new AppError('flood', 429, "You can't post message so quickly after previous one.", true, {
       retryAfter: Math.ceil(ctx.cfg.FLOOD_INTERVAL_MS / 1000),
     });
 }
+
+/** Gives the flood slot back (nothing was posted); never waits on a failing Redis. */
+const releaseFlood = (ctx: Ctx, user: SessionUser) => within(ctx.redis.del(`flood:${user.id}`), 500).catch(() => undefined);
 
 async function markRead(c: Queryable, user: SessionUser, threadId: number, postId: number): Promise<void> {
   await c.query(
@@ -222,11 +236,11 @@ export function threadsRouter(ctx: Ctx): Router {
       );
       row = rows[0];
     } catch (err) {
-      await ctx.redis.del(`flood:${user.id}`).catch(() => undefined);
+      await releaseFlood(ctx, user);
       throw err;
     }
     if (row.thread_id === null || row.post_id === null) {
-      await ctx.redis.del(`flood:${user.id}`).catch(() => undefined);
+      await releaseFlood(ctx, user);
       if (!row.category_ok) throw badRequest('Requested category could not be found.', 'category_not_found', { field: 'category' });
       throw forbidden("This category is closed. You can't start new threads in it.");
     }
@@ -353,7 +367,12 @@ export function threadsRouter(ctx: Ctx): Router {
     const posts = rows[0].posts.map((p) => postJson(p, t, viewer));
     if (viewer && rows[0].posts.length) {
       const lastShown = rows[0].posts[rows[0].posts.length - 1].id;
-      if ((t.last_read_post_id ?? 0) < lastShown) await markRead(ctx.db.rw, viewer, id, lastShown);
+      // the read marker is a side effect of reading: while the primary fails over the page is still answered (from a
+      // standby) and the marker moves at the next page view (markers never go back)
+      if ((t.last_read_post_id ?? 0) < lastShown && !ctx.db.primaryDown())
+        await markRead(ctx.db.rw, viewer, id, lastShown).catch((err: unknown) => {
+          if (!isFailoverError(err)) throw err;
+        });
     }
     return {
       ...threadJson(t, viewer),
@@ -404,13 +423,13 @@ export function threadsRouter(ctx: Ctx): Router {
       );
       result = rows[0];
     } catch (err) {
-      await ctx.redis.del(`flood:${user.id}`).catch(() => undefined);
+      await releaseFlood(ctx, user);
       throw err;
     }
     const { thread: locked, post } = result;
     if (!post) {
       // nothing was written: give the flood slot back and say why
-      await ctx.redis.del(`flood:${user.id}`).catch(() => undefined);
+      await releaseFlood(ctx, user);
       if (!locked || (locked.is_hidden && !user.isStaff && locked.starter_id !== user.id)) throw threadNotFound();
       throw forbidden("This thread is closed. You can't reply to it.");
     }
