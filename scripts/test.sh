@@ -10,10 +10,14 @@
 #   5. suites against the deployed stack through the edge: test/web, e2e, edge, autoscale, observability and
 #      the failure drills (test/drills; TEST_SKIP_DRILLS=1 leaves them out)
 #   6. undeploy (volumes too when CI=1 or TEST_UNDEPLOY_VOLUMES=1; TEST_KEEP_STACK=1 keeps the stack)
+#   7. the multi-node suite (npm run test:cluster): a 3-node Docker-in-Docker swarm on this machine (made by
+#      npm run cluster:up when none answers), the stack deployed across it, member moves and node-loss,
+#      partition, maintenance and manager-loss drills through the VIP; under CI=1 the cluster is removed after
 # Reports (TAP) go to reports/; the last line is `N passed, N failed`. Exits non-zero on any failure.
 #
 # Environment (all optional):
-#   TEST_PHASES=build,unit,deploy,e2e,undeploy  the phases to run (default: all); build,unit touch no stack
+#   TEST_PHASES=build,unit,deploy,e2e,undeploy,cluster  the phases to run (default: all); build,unit touch no stack
+#   TEST_SKIP_CLUSTER=1          leave the multi-node suite out (same as a TEST_PHASES without cluster)
 #   TEST_SKIP_DRILLS=1           leave the failure drills (test/drills, ~6 min) out of the e2e phase
 #   TEST_KEEP_STACK=1            do not undeploy at the end
 #   TEST_UNDEPLOY_VOLUMES=1      delete the data volumes when undeploying (the default under CI=1 / CI=true)
@@ -32,7 +36,7 @@ for arg in "$@"; do
     *) printf 'test.sh: unknown argument %q (it takes none; settings are environment variables: --help)\n' "$arg" >&2; exit 2 ;;
   esac
 done
-PHASES=",${TEST_PHASES:-build,unit,deploy,e2e,undeploy},"
+PHASES=",${TEST_PHASES:-build,unit,deploy,e2e,undeploy,cluster},"
 STACK=${STACK_NAME:-forum}
 # Docker config object that records "npm test created this stack" (swarm-wide, so any clone sees it). deploy.sh
 # run by hand and undeploy.sh remove it; deploy.sh keeps it when FORUM_TEST_RUN=1 (the deploy of this script).
@@ -139,6 +143,22 @@ if phase_on undeploy && [[ ${TEST_KEEP_STACK:-0} != 1 ]]; then
   args=()
   [[ ${CI:-} == 1 || ${CI:-} == true || ${TEST_UNDEPLOY_VOLUMES:-0} == 1 ]] && args+=(--volumes)
   step "undeploy (stack removed)" bash -c 'bash scripts/undeploy.sh "$@" && ! docker stack ls --format "{{.Name}}" | grep -qx "${STACK_NAME:-forum}"' _ "${args[@]}"
+fi
+
+if phase_on cluster && [[ ${TEST_SKIP_CLUSTER:-0} != 1 ]]; then
+  say "multi-node suite (npm run test:cluster)"
+  bash scripts/test-cluster.sh 2>&1 | tee reports/test-cluster.log
+  rc=${PIPESTATUS[0]}
+  counts=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' reports/test-cluster.log | tail -1)
+  if [[ -n $counts ]]; then
+    p=${counts%% passed*}; f=${counts#*, }; f=${f%% failed}
+    passed=$((passed + p)); failed=$((failed + f))
+    ((rc == 0 || f > 0)) || failed=$((failed + 1))
+  else
+    failed=$((failed + 1)); say "FAILED: the multi-node suite ended without a count (rc $rc)"
+  fi
+  say "multi-node suite: ${counts:-no count}"
+  if [[ ${CI:-} == 1 || ${CI:-} == true ]]; then step "cluster removed (npm run cluster:down)" bash scripts/cluster-down.sh; fi
 fi
 
 say "total time $((SECONDS - t0)) s; reports in reports/"
