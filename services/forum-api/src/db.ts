@@ -59,6 +59,8 @@ export interface ReadScope {
   minLsn?: bigint;
   stale?: () => void;
   wrote?: (lsn: string) => void;
+  /** background work of the api itself (the session revocation poll): not counted in Db.stats */
+  internal?: boolean;
 }
 export const readScope = new AsyncLocalStorage<ReadScope>();
 
@@ -379,7 +381,7 @@ export function createDb(cfg: DbConfig): Db {
     const orig = client.query.bind(client) as (...a: unknown[]) => unknown;
     const named = new Set<string>(); // this connection's prepared statements (a new connection starts empty)
     (client as unknown as { query: (...a: unknown[]) => unknown }).query = (...args: unknown[]) => {
-      stats.queries++;
+      if (!readScope.getStore()?.internal) stats.queries++;
       return orig(...nameStatement(args, named));
     };
   };

@@ -1,7 +1,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import { AppError, safeEqual, type Logger } from '@forum/shared';
-import type { Db, Queryable } from './db.js';
+import { readScope, type Db, type Queryable } from './db.js';
 import { within, type Redis } from './redis.js';
 
 export interface SessionUser {
@@ -96,7 +96,7 @@ export class Sessions {
     private readonly opts: SessionOptions,
   ) {
     if (opts.revocationPollMs > 0) {
-      this.poller = setInterval(() => void this.pollRevocations(), opts.revocationPollMs);
+      this.poller = setInterval(() => readScope.run({ internal: true }, () => void this.pollRevocations()), opts.revocationPollMs);
       this.poller.unref();
     }
   }

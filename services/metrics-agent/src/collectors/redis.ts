@@ -78,7 +78,7 @@ export async function redisInfo(t: Target, ctx: CollectContext): Promise<string>
   try {
     return await h.redis.info();
   } catch (err) {
-    throw new Error(`redis ${key}: ${(err as Error).message}`);
+    throw new Error(`redis ${key}: ${(err as Error).message}`, { cause: err });
   }
 }
 
