@@ -171,6 +171,31 @@ report_failure() {
 }
 deadline=$((SECONDS + DEPLOY_TIMEOUT))
 last_print=0
+# A task whose container turned healthy while its node's dockerd was starved can stay "starting" for good: the
+# engine drops an event that a subscriber does not read within 100 ms, and Swarm's executor waits for the
+# health_status event (seen on the 3-node DinD cluster under a load average of 60). A task still starting well
+# after its start_period is restarted once (`service update --force`); a genuinely unhealthy one fails the
+# same way again and is reported at the timeout.
+declare -A nudged=()
+nudge_stuck() {
+  local svc id state since period now
+  now=$(date -u +%s)
+  for svc in "${pending[@]}"; do
+    svc=${STACK}_${svc%% *}
+    [[ -z ${nudged[$svc]:-} ]] || continue
+    period=$(docker service inspect -f '{{with .Spec.TaskTemplate.ContainerSpec.Healthcheck}}{{printf "%d" .StartPeriod}}{{end}}' "$svc" 2>/dev/null)
+    period=$(( ${period:-0} / 1000000000 ))
+    while read -r id; do
+      read -r state since < <(docker inspect -f '{{.Status.State}} {{.Status.Timestamp.Unix}}' "$id" 2>/dev/null) || continue
+      if [[ $state == starting ]] && ((now - since > period + ${STUCK_STARTING_GRACE:-150})); then
+        log "$svc: a task has been starting for $((now - since)) s (start_period ${period} s): restarting the service once"
+        docker service update --force --detach "$svc" >/dev/null 2>&1 || true
+        nudged[$svc]=1
+        break
+      fi
+    done < <(docker service ps -q --filter desired-state=running "$svc" 2>/dev/null)
+  done
+}
 tty=0; [[ -t 2 ]] && tty=1
 while :; do
   pending=(); total=0; ready=0; failed_update=()
@@ -209,6 +234,7 @@ while :; do
   elif ((SECONDS - last_print >= 10)); then
     log "$line"; last_print=$SECONDS
   fi
+  ((${#pending[@]} && SECONDS - t0 > 120)) && nudge_stuck
   sleep 2
 done
 

@@ -46,13 +46,39 @@ const nodeStatus = (node: string) => hostDocker(['inspect', '-f', '{{.State.Stat
 export async function nodeRunning(node: string): Promise<boolean> {
   return (await nodeStatus(node)) === 'running';
 }
+/**
+ * Short-lived cache: each docker CLI call costs 0.3-2 s on this busy 2-core machine, and a full-strength check
+ * asks the same questions (which nodes answer, what runs where) many times. 2 s is shorter than every poll.
+ */
+function cached<T>(ttlMs: number, f: (key: string) => Promise<T>): (key: string) => Promise<T> {
+  const memo = new Map<string, { at: number; p: Promise<T> }>();
+  return (key: string) => {
+    const hit = memo.get(key);
+    if (hit && Date.now() - hit.at < ttlMs) return hit.p;
+    const p = f(key);
+    memo.set(key, { at: Date.now(), p });
+    p.catch(() => memo.delete(key));
+    return p;
+  };
+}
+const nodeAnswers = cached(2000, async (n) => (await nodeRunning(n)) && (await nodeDocker(n, ['version', '--format', '{{.Server.Version}}'], 5000).then(() => true, () => false)));
 /** nodes whose engine answers (a partitioned node still answers: its socket is on the host) */
 export async function liveNodes(): Promise<string[]> {
-  const ok = await Promise.all(
-    NODES.map(async (n) => (await nodeRunning(n)) && (await nodeDocker(n, ['version', '--format', '{{.Server.Version}}'], 5000).then(() => true, () => false))),
-  );
+  const ok = await Promise.all(NODES.map(nodeAnswers));
   return NODES.filter((_, i) => ok[i]);
 }
+/** the running containers of the stack on one node: service name -> container ids */
+const listing = cached(2000, async (node): Promise<Map<string, string[]>> => {
+  const out = await nodeDocker(node, ['ps', '--filter', `label=com.docker.stack.namespace=${STACK}`, '--filter', 'status=running', '--format', '{{.ID}} {{.Label "com.docker.swarm.service.name"}}'], 10_000);
+  const m = new Map<string, string[]>();
+  for (const [id, svc] of out.split('\n').filter(Boolean).map((l) => l.split(' '))) m.set(svc, [...(m.get(svc) ?? []), id]);
+  return m;
+});
+/** a container's addresses (they never change for a container id) */
+const addressesOf = cached(3_600_000, async (key) => {
+  const [node, id] = key.split('/');
+  return (await nodeDocker(node, ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', id])).split(/\s+/).filter(Boolean);
+});
 
 let lastManager: string | undefined;
 /**
@@ -85,12 +111,9 @@ export interface Located {
 }
 /** the running containers of a stack service, on every live node (or only on `nodes`) */
 export async function containersOf(service: string, nodes?: string[]): Promise<Located[]> {
-  const out: Located[] = [];
-  for (const node of nodes ?? (await liveNodes())) {
-    const ids = await nodeDocker(node, ['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${STACK}_${service}`, '--filter', 'status=running'], 10_000).catch(() => '');
-    for (const id of ids.split('\n').filter(Boolean)) out.push({ node, id });
-  }
-  return out;
+  const on = nodes ?? (await liveNodes());
+  const lists = await Promise.all(on.map((n) => listing(n).catch(() => new Map<string, string[]>())));
+  return on.flatMap((node, i) => (lists[i].get(`${STACK}_${service}`) ?? []).map((id) => ({ node, id })));
 }
 export async function containerOf(service: string, nodes?: string[]): Promise<Located> {
   const c = await containersOf(service, nodes);
@@ -139,19 +162,19 @@ export interface RedisMember {
 /** INFO replication of every running Redis member (on `nodes`) */
 export async function redisMembers(nodes?: string[]): Promise<RedisMember[]> {
   const live = nodes ?? (await liveNodes());
-  const out: RedisMember[] = [];
-  for (const member of ['redis-0', 'redis-1', 'redis-2']) {
-    for (const c of await containersOf(member, live)) {
-      try {
-        const info = await redisCli(c, ['info', 'replication']);
-        const get = (k: string) => new RegExp(`^${k}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? '';
-        out.push({ member, c, role: get('role'), connectedReplicas: Number(get('connected_slaves') || 0), linkUp: get('master_link_status') === 'up' });
-      } catch {
-        /* not answering */
-      }
-    }
-  }
-  return out;
+  const found = await Promise.all(
+    ['redis-0', 'redis-1', 'redis-2'].map(async (member) =>
+      Promise.all(
+        (await containersOf(member, live)).map(async (c): Promise<RedisMember | undefined> => {
+          const info = await redisCli(c, ['info', 'replication']).catch(() => undefined);
+          if (info === undefined) return undefined;
+          const get = (k: string) => new RegExp(`^${k}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? '';
+          return { member, c, role: get('role'), connectedReplicas: Number(get('connected_slaves') || 0), linkUp: get('master_link_status') === 'up' };
+        }),
+      ),
+    ),
+  );
+  return found.flat().filter((m): m is RedisMember => m !== undefined);
 }
 /** the member a sentinel on `nodes` names master */
 export async function redisMaster(nodes?: string[]): Promise<RedisMember> {
@@ -159,8 +182,7 @@ export async function redisMaster(nodes?: string[]): Promise<RedisMember> {
   const s = await containerOf('sentinel', live);
   const ip = (await redisCli(s, ['sentinel', 'get-master-addr-by-name', 'mymaster'], 26379)).split('\n')[0];
   for (const m of await redisMembers(live)) {
-    if ((await execIn(m.c, ['hostname', '-i']).catch(() => '')).split(/\s+/).includes(ip)) return m;
-    if ((await execIn(m.c, ['hostname', '-I']).catch(() => '')).split(/\s+/).includes(ip)) return m;
+    if ((await addressesOf(`${m.c.node}/${m.c.id}`).catch(() => [] as string[])).includes(ip)) return m;
   }
   throw new Error(`no Redis member has Sentinel's master address ${ip}`);
 }
@@ -275,48 +297,43 @@ export async function unscheduled(exclude: string[] = []): Promise<string[]> {
  * its desired replicas.
  */
 export async function fullStrength(): Promise<{ ok: boolean; detail: string }> {
-  const problems: string[] = [];
-  try {
-    const nodes = await swarmNodes();
-    const bad = nodes.filter((n) => n.state !== 'ready' || n.availability !== 'active');
-    if (nodes.length < NODES.length || bad.length) problems.push(`nodes ${bad.map((n) => `${n.hostname}=${n.state}/${n.availability}`).join(',') || nodes.length}`);
-  } catch (err) {
-    problems.push(`nodes: ${firstLine(err)}`);
-  }
-  try {
-    const roles = await pgRoles();
-    const prim = Object.entries(roles).filter(([, r]) => r === 'primary').map(([n]) => n);
-    if (prim.length !== 1 || Object.values(roles).filter((r) => r === 'standby').length !== 2) problems.push(`pg roles ${JSON.stringify(roles)}`);
-    else {
+  const check = async (what: string, f: () => Promise<string[]>): Promise<string[]> => f().catch((err) => [`${what}: ${firstLine(err)}`]);
+  const parts = await Promise.all([
+    check('nodes', async () => {
+      const nodes = await swarmNodes();
+      const bad = nodes.filter((n) => n.state !== 'ready' || n.availability !== 'active');
+      return nodes.length < NODES.length || bad.length ? [`nodes ${bad.map((n) => `${n.hostname}=${n.state}/${n.availability}`).join(',') || nodes.length}`] : [];
+    }),
+    check('pg', async () => {
+      const roles = await pgRoles();
+      const prim = Object.entries(roles).filter(([, r]) => r === 'primary').map(([n]) => n);
+      if (prim.length !== 1 || Object.values(roles).filter((r) => r === 'standby').length !== 2) return [`pg roles ${JSON.stringify(roles)}`];
       const n = await execIn(await containerOf(prim[0]), ['psql', '-XAtc', "select count(*) from pg_stat_replication where state = 'streaming'"]);
-      if (n !== '2') problems.push(`pg streaming standbys ${n}`);
-    }
-  } catch (err) {
-    problems.push(`pg: ${firstLine(err)}`);
-  }
-  try {
-    const members = await redisMembers();
-    const masters = members.filter((m) => m.role === 'master');
-    const replicas = members.filter((m) => m.role === 'slave' && m.linkUp);
-    if (masters.length !== 1 || masters[0].connectedReplicas < 2 || replicas.length < 2)
-      problems.push(`redis masters=${masters.map((m) => `${m.member}(${m.connectedReplicas})`).join(',') || 'none'} replicas up=${replicas.length}`);
-    else if ((await redisMaster()).member !== masters[0].member) problems.push(`sentinel names another master than ${masters[0].member}`);
-  } catch (err) {
-    problems.push(`redis: ${firstLine(err)}`);
-  }
-  for (const c of await containersOf('redis-proxy')) {
-    try {
-      await execIn(c, ['/usr/local/bin/healthcheck.sh']);
-    } catch (err) {
-      const e = err as { stdout?: string };
-      problems.push(`redis-proxy on ${c.node}: ${e.stdout?.toString().trim() || firstLine(err)}`);
-    }
-  }
-  try {
-    problems.push(...(await unscheduled()));
-  } catch (err) {
-    problems.push(`services: ${firstLine(err)}`);
-  }
+      return n === '2' ? [] : [`pg streaming standbys ${n}`];
+    }),
+    check('redis', async () => {
+      const members = await redisMembers();
+      const masters = members.filter((m) => m.role === 'master');
+      const replicas = members.filter((m) => m.role === 'slave' && m.linkUp);
+      if (masters.length !== 1 || masters[0].connectedReplicas < 2 || replicas.length < 2)
+        return [`redis masters=${masters.map((m) => `${m.member}(${m.connectedReplicas})`).join(',') || 'none'} replicas up=${replicas.length}`];
+      const ip = (await redisCli(await containerOf('sentinel'), ['sentinel', 'get-master-addr-by-name', 'mymaster'], 26379)).split('\n')[0];
+      return (await addressesOf(`${masters[0].c.node}/${masters[0].c.id}`)).includes(ip) ? [] : [`sentinel names ${ip}, not ${masters[0].member}`];
+    }),
+    check('redis-proxy', async () => {
+      const out = await Promise.all(
+        (await containersOf('redis-proxy')).map((c) =>
+          execIn(c, ['/usr/local/bin/healthcheck.sh']).then(
+            () => '',
+            (err) => `redis-proxy on ${c.node}: ${(err as { stdout?: string }).stdout?.toString().trim() || firstLine(err)}`,
+          ),
+        ),
+      );
+      return out.filter(Boolean);
+    }),
+    check('services', () => unscheduled()),
+  ]);
+  const problems = parts.flat();
   return { ok: problems.length === 0, detail: problems.join('; ') };
 }
 

@@ -24,7 +24,7 @@ export function parseTrustProxy(v: string): boolean | number | string {
 export const dependencyErrors: ErrorRequestHandler = (err, _req, res, next) => {
   const out = (e: AppError) => {
     // every 503 here is a dependency failing over: tell the client when to try again
-    if (e.status === 503 && res && !res.headersSent) res.setHeader('Retry-After', '2');
+    if (e.status === 503 && typeof res?.setHeader === 'function' && !res.headersSent) res.setHeader('Retry-After', '2');
     next(e);
   };
   if (err instanceof AppError) return out(err);

@@ -27,8 +27,18 @@ export interface Db {
   close(): Promise<void>;
 }
 
-/** A statement that only reads: safe to send again when its connection broke before an answer came. */
-const READ_ONLY = /^\s*select\b(?![\s\S]*\b(for\s+(update|share|no\s+key\s+update|key\s+share)|nextval|setval|pg_advisory)\b)/i;
+/**
+ * A statement that only reads: safe to send again when its connection broke before an answer came, and to answer
+ * from a standby. A SELECT, or a WITH query without data-modifying parts (the thread lists are WITH RECURSIVE).
+ */
+const LOCKS_OR_SIDE_EFFECTS = /\b(for\s+(update|share|no\s+key\s+update|key\s+share)|nextval|setval|pg_advisory\w*)\b/i;
+const MODIFIES = /\b(insert\s+into|update\s+\w+\s+set|delete\s+from|merge\s+into)\b/i;
+export function isReadOnly(sql: string): boolean {
+  if (LOCKS_OR_SIDE_EFFECTS.test(sql)) return false;
+  if (/^\s*select\b/i.test(sql)) return true;
+  return /^\s*with\b/i.test(sql) && !MODIFIES.test(sql);
+}
+const READ_ONLY = { test: isReadOnly };
 /** Connection-class failures: the statement may not have run (pgpool restarts every child on a primary failover). */
 export function isConnectionLoss(err: unknown): boolean {
   const e = err as { code?: string; message?: string };

@@ -1,0 +1,123 @@
+// Issue 20: while the PostgreSQL primary is unreachable, signed-in reads are answered by a standby (read directly,
+// not through the primary's route), waiting for the reader's own last write; a standby that has not replayed it in
+// PG_STANDBY_WAIT_MS answers with `X-Stale: 1`. Writes answer 503 + Retry-After. Real primary + streaming standby
+// (pg_basebackup); "unreachable" = a TCP proxy in front of the primary that drops every connection.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client, startApi, startRedis, waitFor, type InProcessApi, type RedisInstance } from './support/env.js';
+import { startProxy, startReplicated, type CutProxy, type Replicated } from './support/standby.js';
+
+const WAIT_MS = 500;
+let repl: Replicated;
+let redis: RedisInstance;
+let route: CutProxy; // the api's PGHOST (Pgpool's place)
+let direct: CutProxy; // the primary as a node of PG_NODES
+let api: InProcessApi;
+
+before(async () => {
+  [repl, redis] = await Promise.all([startReplicated(), startRedis()]);
+  route = await startProxy(repl.primary.port);
+  direct = await startProxy(repl.primary.port);
+  api = await startApi({
+    PGHOST: '127.0.0.1',
+    PGPORT: String(route.port),
+    PGDATABASE: 'forum',
+    PGUSER: 'forum',
+    PGPASSWORD: 'forum-test-pw',
+    PG_NODES: `127.0.0.1:${direct.port},127.0.0.1:${repl.standbyPort}`,
+    PG_STANDBY_WAIT_MS: String(WAIT_MS),
+    REDIS_URL: redis.url,
+    REDIS_PASSWORD: redis.password,
+    SESSION_SECRET: 'test-session-secret-0123456789',
+    ADMIN_PASSWORD: 'admin-password-1',
+    FLOOD_INTERVAL_MS: '0',
+    LOG_LEVEL: 'silent',
+  });
+});
+after(async () => {
+  await api?.close();
+  await Promise.allSettled([route?.close(), direct?.close()]);
+  await Promise.allSettled([repl?.stop(), redis?.stop()]);
+});
+
+const primaryAway = () => Promise.all([route.cut(), direct.cut()]);
+const primaryBack = async () => {
+  await Promise.all([route.restore(), direct.restore()]);
+};
+
+describe('When the PostgreSQL primary is unreachable', () => {
+  let c: Client;
+  let threadId = 0;
+
+  before(async () => {
+    c = new Client(api.url);
+    await c.register('reader1');
+    const t = await c.post('/api/threads/', { title: 'Read through a failover', post: 'The first post of this thread.', category: 3 });
+    assert.equal(t.status, 200, t.text);
+    threadId = t.body.id;
+  });
+
+  test('then a signed-in reader gets their own latest write from the standby, not stale', async () => {
+    const r = await c.post(`/api/threads/${threadId}/posts/`, { post: 'Written just before the primary went away.' });
+    assert.equal(r.status, 200, r.text);
+    assert.match(c.cookies.get('wlsn') ?? '', /^[0-9A-F]+\/[0-9A-F]+$/, 'the write LSN travels in a cookie');
+    await primaryAway();
+    const t0 = Date.now();
+    const page = await c.get(`/api/threads/${threadId}/posts/`);
+    assert.equal(page.status, 200, page.text);
+    assert.equal(page.headers.get('x-stale'), null);
+    assert.ok(page.body.post_set.results.some((p: { id: number }) => p.id === r.body.id), 'own reply visible');
+    const list = await c.get('/api/threads/?list=my');
+    assert.equal(list.status, 200, list.text);
+    assert.equal((await c.get('/api/auth/')).body.username, 'reader1');
+    assert.equal((await new Client(api.url).get('/api/threads/')).status, 200, 'guests too');
+    process.stdout.write(`# signed-in page read from the standby in ${Date.now() - t0} ms (first after the cut)\n`);
+  });
+
+  test('then writes answer 503 with Retry-After', async () => {
+    const w = await c.post(`/api/threads/${threadId}/posts/`, { post: 'This cannot be written now.' });
+    assert.equal(w.status, 503, w.text);
+    assert.equal(w.headers.get('retry-after'), '2');
+  });
+
+  test('then a standby that has not replayed the reader\'s write answers after the wait with X-Stale: 1', async () => {
+    await primaryBack();
+    const admin = repl.standbyAdmin();
+    await admin.connect();
+    try {
+      await admin.query('SELECT pg_wal_replay_pause()');
+      const w = await waitFor('the primary takes writes again', async () => {
+        const r = await c.post(`/api/threads/${threadId}/posts/`, { post: 'Written while the standby is paused.' });
+        return r.status === 200 ? r : undefined;
+      }, 20_000, 200);
+      await primaryAway();
+      const t0 = Date.now();
+      const page = await c.get(`/api/threads/${threadId}/posts/`);
+      const ms = Date.now() - t0;
+      assert.equal(page.status, 200, page.text);
+      assert.equal(page.headers.get('x-stale'), '1');
+      assert.ok(ms >= WAIT_MS, `waited ${ms} ms for the standby first`);
+      assert.ok(!page.body.post_set.results.some((p: { id: number }) => p.id === w.body.id), 'the stale page lacks the write (hence the header)');
+      // a guest has no write to wait for: not stale, no wait
+      const g0 = Date.now();
+      const guest = await new Client(api.url).get(`/api/threads/${threadId}/posts/`);
+      assert.equal(guest.status, 200);
+      assert.equal(guest.headers.get('x-stale'), null);
+      process.stdout.write(`# stale read answered after ${ms} ms (wait ${WAIT_MS} ms); guest read ${Date.now() - g0} ms\n`);
+      await admin.query('SELECT pg_wal_replay_resume()');
+      const fresh = await c.get(`/api/threads/${threadId}/posts/`);
+      assert.equal(fresh.status, 200);
+      assert.equal(fresh.headers.get('x-stale'), null);
+      assert.ok(fresh.body.post_set.results.some((p: { id: number }) => p.id === w.body.id), 'caught up: the write is there');
+    } finally {
+      await admin.query('SELECT pg_wal_replay_resume()').catch(() => undefined);
+      await admin.end();
+    }
+  });
+
+  test('when the primary is back, then writes work again', async () => {
+    await primaryBack();
+    await waitFor('write accepted', async () => (await c.post(`/api/threads/${threadId}/posts/`, { post: 'Back to normal again.' })).status === 200, 20_000, 200);
+    assert.ok(api.rt.db.direct.counts.ok + api.rt.db.direct.counts.stale > 0, 'reads went to the nodes directly');
+  });
+});
