@@ -95,6 +95,8 @@ if phase_on build; then
     step "npm ci" npm ci --no-audit --no-fund --loglevel=error
   fi
   step "build (tsc -b)" npm run -s build
+  step "lint (eslint)" npm run -s lint
+  step "format (prettier --check)" npm run -s format:check
   step "test prerequisites" bash scripts/lib/ensure-test-deps.sh
 fi
 

@@ -152,7 +152,7 @@ const tiers = {
   },
 };
 
-async function waitWhole(tier, name, since) {
+async function waitWhole(tier, name) {
   const deadline = Date.now() + TIMEOUT_MS;
   let why = '';
   for (;;) {
@@ -186,7 +186,7 @@ for (const [tierName, tier] of Object.entries(tiers)) {
     log(`${m}: deploying its new spec`);
     // --detach exists from CLI 26 on (which waits by default); older CLIs never wait
     sh(['stack', 'deploy', '-c', file, '--resolve-image', 'never', ...DETACH, stack], 120_000);
-    await waitWhole(tier, m, since);
+    await waitWhole(tier, m);
     log(`${m}: updated, ${tierName} whole again (${Math.round((Date.now() - since) / 1000)} s)`);
   }
 }

@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import {
   autoscalerToken,
   containerOf,
+  containersOf,
   dockerOut,
   drillLine,
   EDGE_URL,
@@ -82,6 +83,11 @@ async function timed<T>(from: number, p: Promise<T>): Promise<{ ms?: number; val
 async function preflight(): Promise<void> {
   const fs = await waitFullStrength(RECOVERY_MS);
   assert.ok(fs.ok, `cluster not at full strength before the drill: ${fs.detail}`);
+  // the VIP may move to any node: each must run an edge. The alerter's nginx_scale_down rule scales NGINX down to
+  // its autoscale.min on a quiet cluster (seen: 3 -> 1, and then the VIP's new holder refused connections for 78 s)
+  const edges = new Set((await containersOf('nginx')).map((c) => c.node));
+  const without = NODES.filter((n) => !edges.has(n));
+  assert.equal(without.length, 0, `no NGINX on ${without.join(', ')}: the VIP can move there (nginx scaled down by the autoscaler? its autoscale.min must be the node count)`);
 }
 /** the PG primary's node, with the Redis master moved there: one node holds both */
 async function primaryNode(): Promise<{ node: string; primary: string; redisMember: string }> {

@@ -23,9 +23,13 @@ function writeKey(tag: string): string {
 
 async function rejoinEmpty(member: string, key: string): Promise<void> {
   await stopMember(member);
-  await wipeVolume(member, '/data');
+  // the stopped member logs nothing until it starts again
   const since = new Date();
-  startMember(member);
+  try {
+    await wipeVolume(member, '/data');
+  } finally {
+    startMember(member);
+  }
   const ms = await waitUntil(`${member} a replica again and Redis whole`, WHOLE_MS, () => {
     const s = redisState();
     if (s.masters.length > 1) throw new Error(`second master: ${JSON.stringify(s.roles)}`);

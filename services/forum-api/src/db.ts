@@ -214,10 +214,16 @@ export class DirectNodes {
 class RouteState {
   downUntil = 0;
   suspectUntil = 0;
+  /** a read is testing the suspect route: the others go to the nodes meanwhile (one pending read on it, not dozens) */
+  probing = false;
   failed(): void {
     const now = Date.now();
     this.downUntil = now + ROUTE_DOWN_MS;
     this.suspectUntil = now + SUSPECT_MS;
+  }
+  /** nodes first: the route is down, or suspect with a probe in flight */
+  avoid(now: number): boolean {
+    return this.downUntil > now || (this.suspectUntil > now && this.probing);
   }
 }
 
@@ -259,7 +265,7 @@ function routeQueries(pool: pg.Pool, kind: 'rw' | 'ro', route: RouteState, direc
       for (let attempt = 0; ; attempt++) {
         let err: unknown;
         const now = Date.now();
-        if (direct.size && route.downUntil > now) {
+        if (direct.size && route.avoid(now)) {
           try {
             return await viaNodes();
           } catch (e) {
@@ -269,8 +275,18 @@ function routeQueries(pool: pg.Pool, kind: 'rw' | 'ro', route: RouteState, direc
         try {
           const p = orig(...args);
           if (!direct.size || route.suspectUntil <= now) return await p;
-          // suspect route: do not wait on it longer than SUSPECT_HEDGE_MS (a SELECT left running does no harm)
-          p.catch(() => undefined);
+          // suspect route: this read is its probe; it does not wait on the route longer than SUSPECT_HEDGE_MS (a
+          // SELECT left running does no harm), and an answer makes the route healthy again
+          route.probing = true;
+          p.then(
+            () => {
+              route.probing = false;
+              route.suspectUntil = 0;
+            },
+            () => {
+              route.probing = false;
+            },
+          );
           const won = await Promise.race([p.then(() => true), sleep(SUSPECT_HEDGE_MS).then(() => false)]);
           if (won) return await p;
           try {
@@ -300,7 +316,10 @@ function routeQueries(pool: pg.Pool, kind: 'rw' | 'ro', route: RouteState, direc
 /** The primary's WAL position once this request's write committed: its client's reads wait for it on a standby. */
 async function noteWrite(query: (...a: unknown[]) => Promise<unknown>, scope: ReadScope): Promise<void> {
   try {
-    const r = (await query('SELECT pg_current_wal_lsn()::text AS l')) as { rows: { l: string }[] };
+    // bounded: the write is committed; its acknowledgement must not wait on a primary that died just after it
+    const q = query('SELECT pg_current_wal_lsn()::text AS l') as Promise<{ rows: { l: string }[] }>;
+    q.catch(() => undefined);
+    const r = await Promise.race([q, sleep(500).then(() => Promise.reject(new Error('no LSN in time')))]);
     scope.wrote?.(r.rows[0].l);
   } catch {
     // the write committed; without its LSN the client's next reads may come from a standby without waiting
