@@ -91,7 +91,7 @@ else
   done
   log "adding label $label=true to $node_host"
   docker node update --label-add "$label=true" "$node_id" >/dev/null
-  log "rescheduling $service (its task starts on $node_host on an empty volume)"
+  log "rescheduling $service on $node_host (on a node that never ran it, the member starts on an empty volume)"
   docker service update --force --detach "$service" >/dev/null
 fi
 

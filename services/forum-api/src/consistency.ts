@@ -17,8 +17,14 @@ const WRITE_LSN_MAX_AGE_MS = 10 * 60_000;
 export function consistencyMiddleware(secureCookies: boolean): RequestHandler {
   return (req, res, next) => {
     const raw = req.headers.cookie?.includes(`${WRITE_LSN_COOKIE}=`) ? parseCookies(req.headers.cookie)[WRITE_LSN_COOKIE] : undefined;
+    let value: string | undefined;
+    try {
+      value = raw === undefined ? undefined : decodeURIComponent(raw); // Express encodes the "/" of an LSN
+    } catch {
+      value = undefined;
+    }
     const scope: ReadScope = {
-      minLsn: parseLsn(raw),
+      minLsn: parseLsn(value),
       stale: () => {
         if (!res.headersSent) res.setHeader('X-Stale', '1');
       },

@@ -60,7 +60,7 @@ describe('When the PostgreSQL primary is unreachable', () => {
   test('then a signed-in reader gets their own latest write from the standby, not stale', async () => {
     const r = await c.post(`/api/threads/${threadId}/posts/`, { post: 'Written just before the primary went away.' });
     assert.equal(r.status, 200, r.text);
-    assert.match(c.cookies.get('wlsn') ?? '', /^[0-9A-F]+\/[0-9A-F]+$/, 'the write LSN travels in a cookie');
+    assert.match(decodeURIComponent(c.cookies.get('wlsn') ?? ''), /^[0-9A-F]+\/[0-9A-F]+$/, 'the write LSN travels in a cookie');
     await primaryAway();
     const t0 = Date.now();
     const page = await c.get(`/api/threads/${threadId}/posts/`);
