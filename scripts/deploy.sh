@@ -132,6 +132,8 @@ if [[ -z ${NGINX_REPLICAS:-} ]]; then
   ((NGINX_REPLICAS == 3)) || log "NOTE: $nodes node(s): nginx runs $NGINX_REPLICAS replica(s) (host-mode port, one per node; 3 with 3+ nodes)"
 fi
 export NGINX_REPLICAS
+# the autoscaler never takes NGINX below one per edge node: the VIP (and DNS round robin) expect an edge on each
+export NGINX_AUTOSCALE_MIN=${NGINX_AUTOSCALE_MIN:-$NGINX_REPLICAS}
 
 # a task that exited 0 (e.g. someone ran `docker stop` on it) is not restarted under restart_policy on-failure:
 # re-running the deploy brings such services back

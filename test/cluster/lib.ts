@@ -486,7 +486,18 @@ export class EdgeClient extends Client {
 export type User = { client: Client; threadId: number };
 /** n signed-in users, made through the VIP; with `edge`, their requests then go to that edge */
 export async function users(n: number, tag: string, edge?: string, minTimeoutMs = 0): Promise<User[]> {
-  const us = await Promise.all(Array.from({ length: n }, (_, i) => newUser(`${tag}${i}`)));
+  // a sign-up on a machine still busy with the previous drill's recovery can exceed lib.ts's 5 s: try again
+  const make = async (i: number) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await newUser(`${tag}${i}`);
+      } catch (err) {
+        if (attempt >= 4) throw err;
+        await sleep(3000);
+      }
+    }
+  };
+  const us = await Promise.all(Array.from({ length: n }, (_, i) => make(i)));
   if (!edge) return us;
   return us.map((u) => {
     const c = new EdgeClient(edge, minTimeoutMs);

@@ -317,7 +317,7 @@ function routeQueries(pool: pg.Pool, kind: 'rw' | 'ro', route: RouteState, direc
 async function noteWrite(query: (...a: unknown[]) => Promise<unknown>, scope: ReadScope): Promise<void> {
   try {
     // bounded: the write is committed; its acknowledgement must not wait on a primary that died just after it
-    const q = query('SELECT pg_current_wal_lsn()::text AS l') as Promise<{ rows: { l: string }[] }>;
+    const q = query('SELECT pg_current_wal_insert_lsn()::text AS l') as Promise<{ rows: { l: string }[] }>;
     q.catch(() => undefined);
     const r = await Promise.race([q, sleep(500).then(() => Promise.reject(new Error('no LSN in time')))]);
     scope.wrote?.(r.rows[0].l);
