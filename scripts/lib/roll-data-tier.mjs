@@ -30,8 +30,7 @@ if (!stack || !rendered) {
 const TIMEOUT_MS = Number(process.env.ROLL_TIMEOUT ?? 300) * 1000;
 const t0 = Date.now();
 const log = (m) => process.stderr.write(`[roll] ${m}\n`);
-const sh = (args, timeout = 30_000) =>
-  execFileSync('docker', args, { encoding: 'utf8', timeout, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+const sh = (args, timeout = 30_000) => execFileSync('docker', args, { encoding: 'utf8', timeout, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 const trySh = (args) => {
   try {
     return sh(args);
@@ -68,9 +67,7 @@ function differs(name) {
 /** What decides whether swarm would restart the task: image, env, secret and config objects, mounts. */
 function wanted(name) {
   const s = doc.services[name];
-  const env = Array.isArray(s.environment)
-    ? s.environment
-    : Object.entries(s.environment ?? {}).map(([k, v]) => `${k}=${v ?? ''}`);
+  const env = Array.isArray(s.environment) ? s.environment : Object.entries(s.environment ?? {}).map(([k, v]) => `${k}=${v ?? ''}`);
   const objName = (kind, ref) => doc[kind]?.[typeof ref === 'string' ? ref : ref.source]?.name ?? `${stack}_${typeof ref === 'string' ? ref : ref.source}`;
   return {
     image: s.image,
@@ -104,7 +101,9 @@ function engineOf(name) {
 /** ['-H', <engine>, <container id>] (or [<container id>] on a single engine); undefined when not running */
 function container(name) {
   const h = engineOf(name);
-  const id = trySh([...h, 'ps', '-q', '--filter', `name=${stack}_${name}.`, '--filter', 'status=running']).split('\n').filter(Boolean)[0];
+  const id = trySh([...h, 'ps', '-q', '--filter', `name=${stack}_${name}.`, '--filter', 'status=running'])
+    .split('\n')
+    .filter(Boolean)[0];
   return id ? [...h, id] : undefined;
 }
 const execIn = (c, cmd) => (c ? trySh([...c.slice(0, -1), 'exec', c.at(-1), ...cmd]) : '');
@@ -158,7 +157,9 @@ async function waitWhole(tier, name) {
   for (;;) {
     const st = trySh(['service', 'inspect', `${stack}_${name}`, '--format', '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}']);
     const reps = trySh(['service', 'ls', '--filter', `name=${stack}_${name}`, '--format', '{{.Name}} {{.Replicas}}'])
-      .split('\n').find((l) => l.startsWith(`${stack}_${name} `))?.split(' ')[1];
+      .split('\n')
+      .find((l) => l.startsWith(`${stack}_${name} `))
+      ?.split(' ')[1];
     if (st === 'rollback_completed' || st === 'paused' || st === 'rollback_started') {
       throw new Error(`${name}: update ${st}`);
     }

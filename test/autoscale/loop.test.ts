@@ -60,14 +60,19 @@ function secretOf(info: any, target: string): string | undefined {
 
 /** Waits until every running task of `svc` runs the current spec (after an update). */
 async function converged(svc: string, timeoutMs = 120_000) {
-  await until(`${svc} converged`, async () => {
-    const info = await inspect(svc);
-    const state = info.UpdateStatus?.State;
-    if (state && !['completed', 'rollback_completed'].includes(state)) return false;
-    const out = await docker('service', 'ps', svc, '--filter', 'desired-state=running', '--format', '{{.CurrentState}}');
-    const running = out.split('\n').filter((l) => l.startsWith('Running')).length;
-    return running >= 1 && !out.split('\n').some((l) => /^(Starting|Preparing|Assigned|Pending|New)/.test(l));
-  }, timeoutMs, 1000);
+  await until(
+    `${svc} converged`,
+    async () => {
+      const info = await inspect(svc);
+      const state = info.UpdateStatus?.State;
+      if (state && !['completed', 'rollback_completed'].includes(state)) return false;
+      const out = await docker('service', 'ps', svc, '--filter', 'desired-state=running', '--format', '{{.CurrentState}}');
+      const running = out.split('\n').filter((l) => l.startsWith('Running')).length;
+      return running >= 1 && !out.split('\n').some((l) => /^(Starting|Preparing|Assigned|Pending|New)/.test(l));
+    },
+    timeoutMs,
+    1000,
+  );
 }
 
 async function swapSlack(svc: string, to: string) {
@@ -130,65 +135,108 @@ before(async () => {
   const env: string[] = alerter.Spec.TaskTemplate.ContainerSpec.Env ?? [];
   restore.alerterOverrides = env.find((e) => e.startsWith('RULE_OVERRIDES='))?.slice('RULE_OVERRIDES='.length) ?? '';
   await docker('service', 'update', '--detach', ...(await swapSlack(AUTOSCALER, TEST_SECRET)), AUTOSCALER);
-  await docker('service', 'update', '--detach', ...(await swapSlack(ALERTER, TEST_SECRET)), '--env-add', `RULE_OVERRIDES=${JSON.stringify(OVERRIDES)}`, ALERTER);
+  await docker(
+    'service',
+    'update',
+    '--detach',
+    ...(await swapSlack(ALERTER, TEST_SECRET)),
+    '--env-add',
+    `RULE_OVERRIDES=${JSON.stringify(OVERRIDES)}`,
+    ALERTER,
+  );
   await converged(AUTOSCALER);
   await converged(ALERTER);
 });
 
 after(async () => {
   const steps: Array<[string, string[]]> = [];
-  if (restore.slackSecret[AUTOSCALER]) steps.push([AUTOSCALER, ['--secret-rm', TEST_SECRET, '--secret-add', `source=${restore.slackSecret[AUTOSCALER]},target=slack_webhook_url`]]);
+  if (restore.slackSecret[AUTOSCALER])
+    steps.push([AUTOSCALER, ['--secret-rm', TEST_SECRET, '--secret-add', `source=${restore.slackSecret[AUTOSCALER]},target=slack_webhook_url`]]);
   if (restore.slackSecret[ALERTER]) {
-    steps.push([ALERTER, ['--secret-rm', TEST_SECRET, '--secret-add', `source=${restore.slackSecret[ALERTER]},target=slack_webhook_url`, '--env-add', `RULE_OVERRIDES=${restore.alerterOverrides ?? ''}`]]);
+    steps.push([
+      ALERTER,
+      [
+        '--secret-rm',
+        TEST_SECRET,
+        '--secret-add',
+        `source=${restore.slackSecret[ALERTER]},target=slack_webhook_url`,
+        '--env-add',
+        `RULE_OVERRIDES=${restore.alerterOverrides ?? ''}`,
+      ],
+    ]);
   }
-  if (restore.nginxReplicas !== undefined) steps.push([NGINX, ['--replicas', String(restore.nginxReplicas), ...STATE_LABELS.flatMap((l) => ['--label-rm', l])]]);
+  if (restore.nginxReplicas !== undefined)
+    steps.push([NGINX, ['--replicas', String(restore.nginxReplicas), ...STATE_LABELS.flatMap((l) => ['--label-rm', l])]]);
   for (const [svc, args] of steps) await docker('service', 'update', '--detach', ...args, svc).catch((e) => console.error(`restore ${svc}: ${e.message}`));
   for (const svc of [AUTOSCALER, ALERTER]) await converged(svc).catch(() => undefined);
   await docker('secret', 'rm', TEST_SECRET).catch(() => undefined);
   await slack?.close();
 });
 
-test('load -> alert -> autoscaler -> nginx +1 -> Slack; recovery; no flapping inside the cooldown; cooldown survives a killed autoscaler', { timeout: 600_000 }, async () => {
-  const r0 = await replicas();
-  const policy = (await api(`/v1/services/nginx`)).json;
-  assert.equal(policy.cooldownLeftSeconds, 0, JSON.stringify(policy));
-  assert.ok(r0 < policy.policy.max, `nginx below its max (${r0} < ${policy.policy.max})`);
+test(
+  'load -> alert -> autoscaler -> nginx +1 -> Slack; recovery; no flapping inside the cooldown; cooldown survives a killed autoscaler',
+  { timeout: 600_000 },
+  async () => {
+    const r0 = await replicas();
+    const policy = (await api(`/v1/services/nginx`)).json;
+    assert.equal(policy.cooldownLeftSeconds, 0, JSON.stringify(policy));
+    assert.ok(r0 < policy.policy.max, `nginx below its max (${r0} < ${policy.policy.max})`);
 
-  const load = startLoad(CONNECTIONS);
-  let scaledAt: number;
-  try {
-    await until('nginx replicas +1', async () => (await replicas()) === r0 + 1, 180_000, 1000);
-    scaledAt = Date.now();
-    assert.ok(load.ok() > 0, 'the load reached the edge');
-    const texts = () => slack.messages.map((m) => `${m.color} ${m.text}`);
-    await until('Slack: the alert and the scale decision', async () => {
-      const t = texts();
-      return t.some((x) => /^warning .*WARNING nginx_scale_up/.test(x)) && t.some((x) => new RegExp(`^good .*autoscaler: ${NGINX} scaled up from ${r0} to ${r0 + 1}`).test(x));
-    }, 30_000);
-  } finally {
-    await load.stop();
-  }
-  const labels = (await inspect(NGINX)).Spec.Labels;
-  assert.equal(labels['autoscale.state.direction'], 'up');
-  assert.match(labels['autoscale.state.reason'], /nginx_scale_up|WARNING/);
+    const load = startLoad(CONNECTIONS);
+    let scaledAt: number;
+    try {
+      await until('nginx replicas +1', async () => (await replicas()) === r0 + 1, 180_000, 1000);
+      scaledAt = Date.now();
+      assert.ok(load.ok() > 0, 'the load reached the edge');
+      const texts = () => slack.messages.map((m) => `${m.color} ${m.text}`);
+      await until(
+        'Slack: the alert and the scale decision',
+        async () => {
+          const t = texts();
+          return (
+            t.some((x) => /^warning .*WARNING nginx_scale_up/.test(x)) &&
+            t.some((x) => new RegExp(`^good .*autoscaler: ${NGINX} scaled up from ${r0} to ${r0 + 1}`).test(x))
+          );
+        },
+        30_000,
+      );
+    } finally {
+      await load.stop();
+    }
+    const labels = (await inspect(NGINX)).Spec.Labels;
+    assert.equal(labels['autoscale.state.direction'], 'up');
+    assert.match(labels['autoscale.state.reason'], /nginx_scale_up|WARNING/);
 
-  // recovery: the up alert clears, the low-mark alert fires and the autoscaler refuses it inside the cooldown
-  await until('recovery + refused scale-down', async () => {
-    const t = slack.messages.map((m) => `${m.color} ${m.text}`);
-    return t.some((x) => /^good .*OK nginx_scale_up/.test(x)) && t.some((x) => new RegExp(`^warning .*autoscaler: ${NGINX} was changed at .*cooldown`).test(x));
-  }, 240_000, 1000);
-  assert.equal(await replicas(), r0 + 1, 'no flapping inside the cooldown');
+    // recovery: the up alert clears, the low-mark alert fires and the autoscaler refuses it inside the cooldown
+    await until(
+      'recovery + refused scale-down',
+      async () => {
+        const t = slack.messages.map((m) => `${m.color} ${m.text}`);
+        return (
+          t.some((x) => /^good .*OK nginx_scale_up/.test(x)) && t.some((x) => new RegExp(`^warning .*autoscaler: ${NGINX} was changed at .*cooldown`).test(x))
+        );
+      },
+      240_000,
+      1000,
+    );
+    assert.equal(await replicas(), r0 + 1, 'no flapping inside the cooldown');
 
-  // kill the autoscaler's container: the Swarm starts a new task, which still refuses within the cooldown
-  const task = await docker('ps', '--filter', `label=com.docker.swarm.service.name=${AUTOSCALER}`, '--format', '{{.ID}}');
-  assert.ok(task, 'the autoscaler container runs here');
-  await docker('kill', task.split('\n')[0]);
-  const again = await until('a new autoscaler answers', async () => {
-    const r = await api(`/v1/services/nginx/scale`, { direction: 'up', reason: 'loop test after kill' }).catch(() => undefined);
-    return r && r.status !== 502 && r.status !== 503 && r.status !== 504 ? r : undefined;
-  }, 120_000, 1000);
-  assert.equal(again.status, 409, JSON.stringify(again.json));
-  assert.equal(again.json.code, 'cooldown');
-  assert.ok(again.json.retryAfterSeconds > 0 && again.json.retryAfterSeconds <= 300 - Math.floor((Date.now() - scaledAt!) / 1000) + 5);
-  assert.equal(await replicas(), r0 + 1);
-});
+    // kill the autoscaler's container: the Swarm starts a new task, which still refuses within the cooldown
+    const task = await docker('ps', '--filter', `label=com.docker.swarm.service.name=${AUTOSCALER}`, '--format', '{{.ID}}');
+    assert.ok(task, 'the autoscaler container runs here');
+    await docker('kill', task.split('\n')[0]);
+    const again = await until(
+      'a new autoscaler answers',
+      async () => {
+        const r = await api(`/v1/services/nginx/scale`, { direction: 'up', reason: 'loop test after kill' }).catch(() => undefined);
+        return r && r.status !== 502 && r.status !== 503 && r.status !== 504 ? r : undefined;
+      },
+      120_000,
+      1000,
+    );
+    assert.equal(again.status, 409, JSON.stringify(again.json));
+    assert.equal(again.json.code, 'cooldown');
+    assert.ok(again.json.retryAfterSeconds > 0 && again.json.retryAfterSeconds <= 300 - Math.floor((Date.now() - scaledAt!) / 1000) + 5);
+    assert.equal(await replicas(), r0 + 1);
+  },
+);

@@ -30,7 +30,19 @@ const HOST_DOCKER = process.env.HOST_DOCKER_HOST ?? 'unix:///var/run/docker.sock
 function run(args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile('docker', args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(Object.assign(new Error(`docker ${args.slice(0, 6).join(' ')}: ${String(stderr || err.message).trim().split('\n')[0]}`), { stdout }));
+      if (err)
+        reject(
+          Object.assign(
+            new Error(
+              `docker ${args.slice(0, 6).join(' ')}: ${
+                String(stderr || err.message)
+                  .trim()
+                  .split('\n')[0]
+              }`,
+            ),
+            { stdout },
+          ),
+        );
       else resolve(stdout.trim());
     });
   });
@@ -61,7 +73,15 @@ function cached<T>(ttlMs: number, f: (key: string) => Promise<T>): (key: string)
     return p;
   };
 }
-const nodeAnswers = cached(2000, async (n) => (await nodeRunning(n)) && (await nodeDocker(n, ['version', '--format', '{{.Server.Version}}'], 5000).then(() => true, () => false)));
+const nodeAnswers = cached(
+  2000,
+  async (n) =>
+    (await nodeRunning(n)) &&
+    (await nodeDocker(n, ['version', '--format', '{{.Server.Version}}'], 5000).then(
+      () => true,
+      () => false,
+    )),
+);
 /** nodes whose engine answers (a partitioned node still answers: its socket is on the host) */
 export async function liveNodes(): Promise<string[]> {
   const ok = await Promise.all(NODES.map(nodeAnswers));
@@ -69,9 +89,25 @@ export async function liveNodes(): Promise<string[]> {
 }
 /** the running containers of the stack on one node: service name -> container ids */
 const listing = cached(2000, async (node): Promise<Map<string, string[]>> => {
-  const out = await nodeDocker(node, ['ps', '--filter', `label=com.docker.stack.namespace=${STACK}`, '--filter', 'status=running', '--format', '{{.ID}} {{.Label "com.docker.swarm.service.name"}}'], 10_000);
+  const out = await nodeDocker(
+    node,
+    [
+      'ps',
+      '--filter',
+      `label=com.docker.stack.namespace=${STACK}`,
+      '--filter',
+      'status=running',
+      '--format',
+      '{{.ID}} {{.Label "com.docker.swarm.service.name"}}',
+    ],
+    10_000,
+  );
   const m = new Map<string, string[]>();
-  for (const [id, svc] of out.split('\n').filter(Boolean).map((l) => l.split(' '))) m.set(svc, [...(m.get(svc) ?? []), id]);
+  for (const [id, svc] of out
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' ')))
+    m.set(svc, [...(m.get(svc) ?? []), id]);
   return m;
 });
 /** a container's addresses (they never change for a container id) */
@@ -219,7 +255,9 @@ interface ServiceSpec {
   maxPerNode: number;
 }
 export async function stackServices(exclude: string[] = []): Promise<ServiceSpec[]> {
-  const names = (await swarm(['service', 'ls', '--filter', `label=com.docker.stack.namespace=${STACK}`, '--format', '{{.Name}}'], 30_000, exclude)).split('\n').filter(Boolean);
+  const names = (await swarm(['service', 'ls', '--filter', `label=com.docker.stack.namespace=${STACK}`, '--format', '{{.Name}}'], 30_000, exclude))
+    .split('\n')
+    .filter(Boolean);
   if (!names.length) return [];
   const specs = JSON.parse(await swarm(['service', 'inspect', ...names], 60_000, exclude)) as any[];
   return specs.map((s) => ({
@@ -250,7 +288,9 @@ export async function swarmNodes(exclude: string[] = []): Promise<SwarmNode[]> {
 }
 /** running tasks of a service on `upNodes` (a dead node's tasks keep saying Running until Swarm notices) */
 export async function runningTasks(service: string, upNodes: string[], exclude: string[] = []): Promise<number> {
-  const lines = (await swarm(['service', 'ps', service, '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}'], 30_000, exclude)).split('\n');
+  const lines = (
+    await swarm(['service', 'ps', service, '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}'], 30_000, exclude)
+  ).split('\n');
   return lines.filter((l) => {
     const [node, state] = l.split(' ');
     return upNodes.includes(node) && state === 'Running';
@@ -271,7 +311,13 @@ export async function unscheduled(exclude: string[] = []): Promise<string[]> {
   // one `service ps` for every service: "forum_api.1 forum-node-2 Running 3 minutes ago" (global: forum_x.<node id>)
   const running = new Map<string, number>();
   if (services.length) {
-    const lines = (await swarm(['service', 'ps', ...services.map((s) => s.name), '--filter', 'desired-state=running', '--format', '{{.Name}} {{.Node}} {{.CurrentState}}'], 60_000, exclude)).split('\n');
+    const lines = (
+      await swarm(
+        ['service', 'ps', ...services.map((s) => s.name), '--filter', 'desired-state=running', '--format', '{{.Name}} {{.Node}} {{.CurrentState}}'],
+        60_000,
+        exclude,
+      )
+    ).split('\n');
     for (const l of lines) {
       const [task, node, state] = l.split(' ');
       if (!task || !upNames.includes(node) || state !== 'Running') continue;
@@ -302,11 +348,15 @@ export async function fullStrength(): Promise<{ ok: boolean; detail: string }> {
     check('nodes', async () => {
       const nodes = await swarmNodes();
       const bad = nodes.filter((n) => n.state !== 'ready' || n.availability !== 'active');
-      return nodes.length < NODES.length || bad.length ? [`nodes ${bad.map((n) => `${n.hostname}=${n.state}/${n.availability}`).join(',') || nodes.length}`] : [];
+      return nodes.length < NODES.length || bad.length
+        ? [`nodes ${bad.map((n) => `${n.hostname}=${n.state}/${n.availability}`).join(',') || nodes.length}`]
+        : [];
     }),
     check('pg', async () => {
       const roles = await pgRoles();
-      const prim = Object.entries(roles).filter(([, r]) => r === 'primary').map(([n]) => n);
+      const prim = Object.entries(roles)
+        .filter(([, r]) => r === 'primary')
+        .map(([n]) => n);
       if (prim.length !== 1 || Object.values(roles).filter((r) => r === 'standby').length !== 2) return [`pg roles ${JSON.stringify(roles)}`];
       const n = await execIn(await containerOf(prim[0]), ['psql', '-XAtc', "select count(*) from pg_stat_replication where state = 'streaming'"]);
       return n === '2' ? [] : [`pg streaming standbys ${n}`];
@@ -349,7 +399,12 @@ export async function waitFullStrength(deadlineMs: number): Promise<{ ok: boolea
 }
 
 /** polls `check` until it returns something other than false/undefined, or throws at the deadline naming `what` */
-export async function until<T>(what: string, deadlineMs: number, check: () => Promise<T | false | undefined> | T | false | undefined, everyMs = 1000): Promise<T> {
+export async function until<T>(
+  what: string,
+  deadlineMs: number,
+  check: () => Promise<T | false | undefined> | T | false | undefined,
+  everyMs = 1000,
+): Promise<T> {
   const t0 = Date.now();
   let lastErr = '';
   for (;;) {
@@ -410,7 +465,10 @@ export async function heal(node: string): Promise<void> {
   if (!(await nodeRunning(node))) return;
   for (const spec of ruleSpecs(node)) {
     for (let i = 0; i < 10; i++) {
-      const ok = await hostDocker(['exec', node, 'iptables', '-D', ...spec]).then(() => true, () => false);
+      const ok = await hostDocker(['exec', node, 'iptables', '-D', ...spec]).then(
+        () => true,
+        () => false,
+      );
       if (!ok) break; // no such rule left
     }
   }
@@ -460,13 +518,16 @@ export class EdgeClient extends Client {
     const csrf = this.cookies.get('csrftoken');
     if (csrf && method !== 'GET') headers['x-csrftoken'] = csrf;
     const t0 = Date.now();
-    const res = await fetch(`${this.base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(timeout) }).catch(
-      (err: Error) => {
-        const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
-        const why = cause ? ` (${[cause.code, cause.message].filter(Boolean).join(': ')})` : '';
-        throw new Error(`${method} ${path}: ${err.name}: ${err.message}${why} after ${Date.now() - t0} ms`);
-      },
-    );
+    const res = await fetch(`${this.base}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeout),
+    }).catch((err: Error) => {
+      const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
+      const why = cause ? ` (${[cause.code, cause.message].filter(Boolean).join(': ')})` : '';
+      throw new Error(`${method} ${path}: ${err.name}: ${err.message}${why} after ${Date.now() - t0} ms`);
+    });
     for (const c of res.headers.getSetCookie()) {
       const [kv] = c.split(';');
       const i = kv.indexOf('=');
@@ -541,7 +602,9 @@ export function drillLine(name: string, f: Figures, extra: Record<string, string
   const failed = f.failedReads + f.failedWrites;
   const total = f.reads + f.writes;
   const pct = total ? ((100 * failed) / total).toFixed(2) : '0';
-  const rest = Object.entries(extra).map(([k, v]) => `, ${k} ${v}`).join('');
+  const rest = Object.entries(extra)
+    .map(([k, v]) => `, ${k} ${v}`)
+    .join('');
   return `drill ${name}: RTO ${s(f.rtoMs)} s, failed requests ${failed}/${total} (${pct} %; reads ${f.failedReads}, writes ${f.failedWrites}), lost acknowledged writes ${f.lost}/${f.acked}${rest}`;
 }
 export const secs = s;

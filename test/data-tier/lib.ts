@@ -84,7 +84,12 @@ export function pgState(from = PG): PgState {
   const primaries = Object.keys(roles).filter((n) => roles[n] === 'primary');
   let streaming: string[] = [];
   if (primaries.length === 1) {
-    const s = pgAt(primaries[0], "select string_agg(application_name, ',' order by application_name) from pg_stat_replication where state = 'streaming'", 'repmgr', from);
+    const s = pgAt(
+      primaries[0],
+      "select string_agg(application_name, ',' order by application_name) from pg_stat_replication where state = 'streaming'",
+      'repmgr',
+      from,
+    );
     streaming = s ? s.split(',') : [];
   }
   return { roles, primaries, streaming, systemIds };
@@ -140,7 +145,8 @@ export function redisState(): RedisState {
     if (l) link[n] = l;
   }
   const masters = REDIS.filter((n) => roles[n] === 'master');
-  const online = masters.length === 1 ? REDIS.filter((n) => new RegExp(`ip=${ips[n]?.replace(/\./g, '\\.')},port=\\d+,state=online`).test(infos[masters[0]])) : [];
+  const online =
+    masters.length === 1 ? REDIS.filter((n) => new RegExp(`ip=${ips[n]?.replace(/\./g, '\\.')},port=\\d+,state=online`).test(infos[masters[0]])) : [];
   return { roles, ips, masters, sentinelMaster, online, link };
 }
 /** '' when whole: one master, Sentinel names it, both others online replicas with their link up */
@@ -178,10 +184,12 @@ export async function waitUntil(what: string, deadlineMs: number, why: () => str
 }
 
 function replicas(member: string): string {
-  return docker(['service', 'ls', '--filter', `name=${STACK}_${member}`, '--format', '{{.Name}} {{.Replicas}}'])
-    .split('\n')
-    .find((l) => l.startsWith(`${STACK}_${member} `))
-    ?.split(' ')[1] ?? '?';
+  return (
+    docker(['service', 'ls', '--filter', `name=${STACK}_${member}`, '--format', '{{.Name}} {{.Replicas}}'])
+      .split('\n')
+      .find((l) => l.startsWith(`${STACK}_${member} `))
+      ?.split(' ')[1] ?? '?'
+  );
 }
 /** Scales the member's service to 0 and waits until no task of it runs. */
 export async function stopMember(member: string): Promise<void> {
@@ -203,10 +211,25 @@ export async function wipeVolume(member: string, mountPoint: string): Promise<vo
   const image = docker(['service', 'inspect', `${STACK}_${member}`, '--format', '{{.Spec.TaskTemplate.ContainerSpec.Image}}']);
   const name = `${STACK}-wipe-${member}-${Date.now().toString(36)}`;
   docker([
-    'service', 'create', '--detach', '--name', name, '--restart-condition', 'none', '--no-resolve-image',
-    '--constraint', `node.labels.forum.${member}==true`, '--user', 'root', '--entrypoint', 'sh',
-    '--mount', `type=volume,source=${STACK}_${member}-data,target=${mountPoint}`,
-    image, '-c', `find ${mountPoint} -mindepth 1 -delete && test -z "$(ls -A ${mountPoint})"`,
+    'service',
+    'create',
+    '--detach',
+    '--name',
+    name,
+    '--restart-condition',
+    'none',
+    '--no-resolve-image',
+    '--constraint',
+    `node.labels.forum.${member}==true`,
+    '--user',
+    'root',
+    '--entrypoint',
+    'sh',
+    '--mount',
+    `type=volume,source=${STACK}_${member}-data,target=${mountPoint}`,
+    image,
+    '-c',
+    `find ${mountPoint} -mindepth 1 -delete && test -z "$(ls -A ${mountPoint})"`,
   ]);
   try {
     await waitUntil(`wipe of ${member}'s volume`, 120_000, () => {
@@ -223,7 +246,11 @@ export async function wipeVolume(member: string, mountPoint: string): Promise<vo
 export function memberLogs(member: string, since: Date): string {
   // filtered here by each line's Docker timestamp: the 20.10 CLI's `service logs --since` returned nothing on this
   // host, absolute or relative; the containers' stderr (where the entrypoints log) comes out on the CLI's stderr
-  const r = spawnSync('docker', ['service', 'logs', '--raw', '--timestamps', `${STACK}_${member}`], { encoding: 'utf8', timeout: 60_000, maxBuffer: 256 << 20 });
+  const r = spawnSync('docker', ['service', 'logs', '--raw', '--timestamps', `${STACK}_${member}`], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    maxBuffer: 256 << 20,
+  });
   if (r.status !== 0) throw new Error(`docker service logs ${STACK}_${member}: ${r.stderr || r.error?.message}`);
   return `${r.stdout}\n${r.stderr}`
     .split('\n')

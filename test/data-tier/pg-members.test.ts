@@ -66,37 +66,43 @@ test('a standby whose volume is wiped re-clones; the cluster returns to full str
   assert.doesNotMatch(logs, /initialising a new cluster/);
 });
 
-test('the bootstrap member (pg-0) started on an empty volume while another member is primary clones: no second cluster, no second primary', { timeout: WHOLE_MS * 3 + 300_000 }, async () => {
-  const ids = pgState().systemIds;
-  const clusterId = ids['pg-1'] ?? ids['pg-2'];
-  // pg-0 must not be the primary: stop it (a failover when it is), then wait until another member is primary with a
-  // streaming standby (quorum commit needs one) before its volume goes
-  await stopMember('pg-0');
-  const since = new Date();
-  let threadId = 0;
-  try {
-    await waitUntil('a primary other than pg-0, with a streaming standby', WHOLE_MS, () => {
-      const s = pgState(['pg-1', 'pg-2']);
-      return s.primaries.length === 1 && s.primaries[0] !== 'pg-0' && s.streaming.length >= 1 ? '' : `roles ${JSON.stringify(s.roles)} streaming [${s.streaming}]`;
+test(
+  'the bootstrap member (pg-0) started on an empty volume while another member is primary clones: no second cluster, no second primary',
+  { timeout: WHOLE_MS * 3 + 300_000 },
+  async () => {
+    const ids = pgState().systemIds;
+    const clusterId = ids['pg-1'] ?? ids['pg-2'];
+    // pg-0 must not be the primary: stop it (a failover when it is), then wait until another member is primary with a
+    // streaming standby (quorum commit needs one) before its volume goes
+    await stopMember('pg-0');
+    const since = new Date();
+    let threadId = 0;
+    try {
+      await waitUntil('a primary other than pg-0, with a streaming standby', WHOLE_MS, () => {
+        const s = pgState(['pg-1', 'pg-2']);
+        return s.primaries.length === 1 && s.primaries[0] !== 'pg-0' && s.streaming.length >= 1
+          ? ''
+          : `roles ${JSON.stringify(s.roles)} streaming [${s.streaming}]`;
+      });
+      threadId = await writeThread('b');
+      await wipeVolume('pg-0', PGDATA);
+    } finally {
+      startMember('pg-0');
+    }
+    const cloneMs = await waitUntil('pg-0 cloned and the cluster whole', WHOLE_MS, () => {
+      const s = pgState();
+      if (s.roles['pg-0'] === 'primary' && s.primaries.length > 1) throw new Error(`second primary: ${JSON.stringify(s.roles)}`);
+      return pgWhy(s) || (s.streaming.includes('pg-0') ? '' : 'pg-0 not streaming');
     });
-    threadId = await writeThread('b');
-    await wipeVolume('pg-0', PGDATA);
-  } finally {
-    startMember('pg-0');
-  }
-  const cloneMs = await waitUntil('pg-0 cloned and the cluster whole', WHOLE_MS, () => {
-    const s = pgState();
-    if (s.roles['pg-0'] === 'primary' && s.primaries.length > 1) throw new Error(`second primary: ${JSON.stringify(s.roles)}`);
-    return pgWhy(s) || (s.streaming.includes('pg-0') ? '' : 'pg-0 not streaming');
-  });
-  const after = pgState();
-  process.stdout.write(`# MEMBER ${JSON.stringify({ test: 'pg-0-empty', wholeAfterStartMs: cloneMs, primary: after.primaries[0] })}\n`);
-  assert.deepEqual(after.primaries.length, 1, `exactly one primary: ${JSON.stringify(after.roles)}`);
-  assert.notEqual(after.primaries[0], 'pg-0');
-  assert.equal(after.roles['pg-0'], 'standby');
-  assert.deepEqual(new Set(Object.values(after.systemIds)), new Set([clusterId]), `one cluster (${clusterId}): ${JSON.stringify(after.systemIds)}`);
-  assert.equal(hasThread('pg-0', threadId), '1', `thread ${threadId}, written while pg-0 was down, is on pg-0`);
-  const logs = memberLogs('pg-0', since);
-  assert.match(logs, /cloning from pg-[12]/, 'pg-0 cloned (its log)');
-  assert.doesNotMatch(logs, /initialising a new cluster/, 'pg-0 did not initdb');
-});
+    const after = pgState();
+    process.stdout.write(`# MEMBER ${JSON.stringify({ test: 'pg-0-empty', wholeAfterStartMs: cloneMs, primary: after.primaries[0] })}\n`);
+    assert.deepEqual(after.primaries.length, 1, `exactly one primary: ${JSON.stringify(after.roles)}`);
+    assert.notEqual(after.primaries[0], 'pg-0');
+    assert.equal(after.roles['pg-0'], 'standby');
+    assert.deepEqual(new Set(Object.values(after.systemIds)), new Set([clusterId]), `one cluster (${clusterId}): ${JSON.stringify(after.systemIds)}`);
+    assert.equal(hasThread('pg-0', threadId), '1', `thread ${threadId}, written while pg-0 was down, is on pg-0`);
+    const logs = memberLogs('pg-0', since);
+    assert.match(logs, /cloning from pg-[12]/, 'pg-0 cloned (its log)');
+    assert.doesNotMatch(logs, /initialising a new cluster/, 'pg-0 did not initdb');
+  },
+);

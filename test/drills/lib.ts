@@ -206,7 +206,9 @@ export async function lostWrites(load: Load, reader: Client): Promise<number> {
 
 // ---------------------------------------------------------------- cluster state via the docker CLI
 export function containerOf(service: string): string {
-  const ids = docker(['ps', '-q', '--filter', `name=${STACK}_${service}.`, '--filter', 'status=running']).split('\n').filter(Boolean);
+  const ids = docker(['ps', '-q', '--filter', `name=${STACK}_${service}.`, '--filter', 'status=running'])
+    .split('\n')
+    .filter(Boolean);
   if (!ids.length) throw new Error(`no running container for ${STACK}_${service}`);
   return ids[0];
 }
@@ -232,7 +234,19 @@ function redisPassword(c: string): string {
 }
 export function redisMasterContainer(): string {
   const s = containerOf('sentinel');
-  const ip = docker(['exec', '-e', `REDISCLI_AUTH=${redisPassword(s)}`, s, 'redis-cli', '--no-auth-warning', '-p', '26379', 'sentinel', 'get-master-addr-by-name', 'mymaster']).split('\n')[0];
+  const ip = docker([
+    'exec',
+    '-e',
+    `REDISCLI_AUTH=${redisPassword(s)}`,
+    s,
+    'redis-cli',
+    '--no-auth-warning',
+    '-p',
+    '26379',
+    'sentinel',
+    'get-master-addr-by-name',
+    'mymaster',
+  ]).split('\n')[0];
   for (const n of ['redis-0', 'redis-1', 'redis-2']) {
     try {
       const c = containerOf(n);
@@ -249,7 +263,9 @@ export function fullStrength(): { ok: boolean; detail: string } {
   const problems: string[] = [];
   try {
     const roles = pgRoles();
-    const prim = Object.entries(roles).filter(([, r]) => r === 'primary').map(([n]) => n);
+    const prim = Object.entries(roles)
+      .filter(([, r]) => r === 'primary')
+      .map(([n]) => n);
     if (prim.length !== 1 || Object.values(roles).filter((r) => r === 'standby').length !== 2) problems.push(`pg roles ${JSON.stringify(roles)}`);
     else {
       const n = docker(['exec', containerOf(prim[0]), 'psql', '-XAtc', "select count(*) from pg_stat_replication where state = 'streaming'"]);
@@ -260,7 +276,19 @@ export function fullStrength(): { ok: boolean; detail: string } {
   }
   try {
     const s = containerOf('sentinel');
-    const info = docker(['exec', '-e', `REDISCLI_AUTH=${redisPassword(s)}`, s, 'redis-cli', '--no-auth-warning', '-p', '26379', 'sentinel', 'master', 'mymaster']).split('\n');
+    const info = docker([
+      'exec',
+      '-e',
+      `REDISCLI_AUTH=${redisPassword(s)}`,
+      s,
+      'redis-cli',
+      '--no-auth-warning',
+      '-p',
+      '26379',
+      'sentinel',
+      'master',
+      'mymaster',
+    ]).split('\n');
     const get = (k: string) => info[info.indexOf(k) + 1];
     const up = Number(get('num-slaves'));
     if (get('flags') !== 'master' || up < 2) problems.push(`redis flags=${get('flags')} replicas=${up}`);
@@ -269,7 +297,9 @@ export function fullStrength(): { ok: boolean; detail: string } {
   }
   // every redis-proxy task must route to a master (a task with stale addresses once routed nowhere): the image's
   // own healthcheck says so (redis-master backend UP, every server address current)
-  const proxies = docker(['ps', '-q', '--filter', `name=${STACK}_redis-proxy.`, '--filter', 'status=running']).split('\n').filter(Boolean);
+  const proxies = docker(['ps', '-q', '--filter', `name=${STACK}_redis-proxy.`, '--filter', 'status=running'])
+    .split('\n')
+    .filter(Boolean);
   for (const id of proxies) {
     try {
       docker(['exec', id, '/usr/local/bin/healthcheck.sh']);

@@ -25,7 +25,10 @@ test("Debian 12's docker CLI (/usr/bin/docker) loads docker-stack.yml", { skip: 
     env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
   });
   const out = `${r.stdout}${r.stderr}`;
-  const version = spawnSync('/usr/bin/docker', ['version', '--format', '{{.Client.Version}}'], { encoding: 'utf8', env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent/docker.sock' } }).stdout.trim();
+  const version = spawnSync('/usr/bin/docker', ['version', '--format', '{{.Client.Version}}'], {
+    encoding: 'utf8',
+    env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
+  }).stdout.trim();
   console.log(`# /usr/bin/docker ${version}: ${out.trim().split('\n')[0]}`);
   assert.doesNotMatch(out, /unsupported Compose file version|additional property|must be a|is not allowed|invalid/i, out);
   assert.match(out, /Cannot connect|nonexistent|no such file/i, `expected a connection error after the file loaded: ${out}`);
@@ -33,10 +36,27 @@ test("Debian 12's docker CLI (/usr/bin/docker) loads docker-stack.yml", { skip: 
 
 test("Debian 13's docker CLI (docker-cli 26.1 in trixie) renders docker-stack.yml", () => {
   if (run('docker', ['image', 'inspect', TRIXIE_CLI]).code !== 0) {
-    const built = run('docker', ['build', '-t', TRIXIE_CLI, '-'], `FROM ${BASE}\nRUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-cli && rm -rf /var/lib/apt/lists/*\n`);
+    const built = run(
+      'docker',
+      ['build', '-t', TRIXIE_CLI, '-'],
+      `FROM ${BASE}\nRUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-cli && rm -rf /var/lib/apt/lists/*\n`,
+    );
     assert.equal(built.code, 0, built.out.slice(-2000));
   }
-  const r = run('docker', ['run', '--rm', '-v', `${REPO}:/repo:ro`, '-w', '/repo', '-e', 'DOCKER_HOST=unix:///nonexistent.sock', TRIXIE_CLI, 'sh', '-c', 'docker version --format "{{.Client.Version}}"; docker stack config -c docker-stack.yml']);
+  const r = run('docker', [
+    'run',
+    '--rm',
+    '-v',
+    `${REPO}:/repo:ro`,
+    '-w',
+    '/repo',
+    '-e',
+    'DOCKER_HOST=unix:///nonexistent.sock',
+    TRIXIE_CLI,
+    'sh',
+    '-c',
+    'docker version --format "{{.Client.Version}}"; docker stack config -c docker-stack.yml',
+  ]);
   console.log(`# trixie docker-cli ${r.out.split('\n')[0]}`);
   assert.equal(r.code, 0, r.out.slice(-2000));
   assert.match(r.out, /^services:|\nservices:/m);

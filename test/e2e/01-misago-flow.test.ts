@@ -77,10 +77,14 @@ test('Misago flow through the edge', async (t) => {
       1000,
     );
     assert.ok(r.status >= 200 && r.status < 300, r.text);
-    const posts = await until('reply visible', async () => {
-      const p = await alice.get(`/api/threads/${threadId}/posts/`);
-      return p.status === 200 && p.json.post_set.count >= 2 ? p : undefined;
-    }, 20_000);
+    const posts = await until(
+      'reply visible',
+      async () => {
+        const p = await alice.get(`/api/threads/${threadId}/posts/`);
+        return p.status === 200 && p.json.post_set.count >= 2 ? p : undefined;
+      },
+      20_000,
+    );
     assert.equal(posts.json.post_set.count, 2);
   });
 

@@ -47,7 +47,9 @@ test('the internal overlay networks are internal; only edge-net (and egress-net)
     const internal = (await docker('network', 'inspect', `${STACK}_${n}`, '--format', '{{.Internal}}')).trim();
     assert.equal(internal, 'true', `${n} internal`);
   }
-  const nginxNets = (await docker('service', 'inspect', `${STACK}_nginx`, '--format', '{{range .Spec.TaskTemplate.Networks}}{{.Target}} {{end}}')).trim().split(' ');
+  const nginxNets = (await docker('service', 'inspect', `${STACK}_nginx`, '--format', '{{range .Spec.TaskTemplate.Networks}}{{.Target}} {{end}}'))
+    .trim()
+    .split(' ');
   const names = await Promise.all(nginxNets.map(async (id) => (await docker('network', 'inspect', id, '--format', '{{.Name}}')).trim()));
   assert.deepEqual(names.sort(), [`${STACK}_app-net`, `${STACK}_edge-net`]);
 });
@@ -60,7 +62,12 @@ test('from the host, the edge answers and the data tier has no address the host 
   // local route the packets would leave the machine).
   const gw = JSON.parse(await docker('network', 'inspect', 'docker_gwbridge', '--format', '{{json .Containers}}')) ?? {};
   const onGw = new Set(Object.keys(gw));
-  const localDevs = new Set((await run('ip', ['-o', 'link', 'show'])).split('\n').map((l) => l.split(':')[1]?.trim().split('@')[0]).filter(Boolean));
+  const localDevs = new Set(
+    (await run('ip', ['-o', 'link', 'show']))
+      .split('\n')
+      .map((l) => l.split(':')[1]?.trim().split('@')[0])
+      .filter(Boolean),
+  );
   localDevs.delete('eth0');
   let probed = 0;
   for (const svc of ['pg-0', 'pg-1', 'pg-2', 'pgpool', 'redis-0', 'redis-1', 'redis-2', 'sentinel', 'redis-proxy', 'api', 'worker']) {

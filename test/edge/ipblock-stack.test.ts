@@ -100,7 +100,10 @@ after(() => {
 test('When one address fails login 8 times in 30 s, then it gets 403 from every NGINX task while another address gets 200', async () => {
   const r = client('bad', 'bad-logins', edgeUrl('bad'), '8');
   assert.ok(Array.isArray(r.statuses), JSON.stringify(r));
-  assert.ok(r.statuses.slice(0, 7).every((s: number) => s === 400), `statuses ${r.statuses}`);
+  assert.ok(
+    r.statuses.slice(0, 7).every((s: number) => s === 400),
+    `statuses ${r.statuses}`,
+  );
   assert.ok([400, 429].includes(r.statuses[7]), `8th: ${r.statuses[7]}`);
   await waitFor('attacker blocked at the edge', () => status('bad') === 403, 5000, 50);
   report.push(`brute force -> 403 at the edge ${Date.now() - r.at} ms after the 8th failed login`);

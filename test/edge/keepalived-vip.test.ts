@@ -114,10 +114,19 @@ after(async () => {
 test('When the rendered config is wrong, then setup names every problem and exits 1', () => {
   const r = spawnSync(join(REPO, 'images/keepalived/keepalived-setup.sh'), [], {
     encoding: 'utf8',
-    env: { PATH: process.env.PATH, KEEPALIVED_VIRTUAL_IPS: '192.0.2.500/24,abc', KEEPALIVED_PRIORITY: '300', KEEPALIVED_INTERFACE: 'nope0', KEEPALIVED_AUTH_PASS: 'far-too-long-password', KEEPALIVED_ROUTER_ID: '0', KEEPALIVED_CONF: join(work.dir, 'bad.conf') },
+    env: {
+      PATH: process.env.PATH,
+      KEEPALIVED_VIRTUAL_IPS: '192.0.2.500/24,abc',
+      KEEPALIVED_PRIORITY: '300',
+      KEEPALIVED_INTERFACE: 'nope0',
+      KEEPALIVED_AUTH_PASS: 'far-too-long-password',
+      KEEPALIVED_ROUTER_ID: '0',
+      KEEPALIVED_CONF: join(work.dir, 'bad.conf'),
+    },
   });
   assert.equal(r.status, 1);
-  for (const m of [/KEEPALIVED_PRIORITY=300/, /"192\.0\.2\.500\/24"/, /"abc"/, /nope0 does not exist/, /at most 8 characters/, /KEEPALIVED_ROUTER_ID=0/]) assert.match(r.stderr, m);
+  for (const m of [/KEEPALIVED_PRIORITY=300/, /"192\.0\.2\.500\/24"/, /"abc"/, /nope0 does not exist/, /at most 8 characters/, /KEEPALIVED_ROUTER_ID=0/])
+    assert.match(r.stderr, m);
 });
 
 test('When both edges run, then the higher-priority node holds the VIP and the rendered config has auth, 1 s adverts and the -10 check', async () => {
@@ -125,7 +134,8 @@ test('When both edges run, then the higher-priority node holds the VIP and the r
   startKeepalived('b', 105);
   await waitFor('VIP on a', () => hasVip('a') && !hasVip('b'), 15000);
   const conf = readFileSync(join(work.dir, 'ka-a/keepalived.conf'), 'utf8');
-  for (const m of [/auth_type PASS/, /auth_pass vrrp-s3c/, /advert_int 1\b/, /weight -10/, /priority 110/, /state BACKUP/, /track_script/]) assert.match(conf, m);
+  for (const m of [/auth_type PASS/, /auth_pass vrrp-s3c/, /advert_int 1\b/, /weight -10/, /priority 110/, /state BACKUP/, /track_script/])
+    assert.match(conf, m);
   assert.doesNotMatch(conf, /nopreempt/);
   assert.equal(inNs(NS.client, 'curl', '-fsS', '--max-time', '2', `http://${VIP}/`), 'a');
 });
@@ -162,9 +172,14 @@ test('When the master NGINX stops, then the VIP moves within 3 s, requests keep 
   const during = results().filter((r) => r.t >= tStop);
   const failed = during.filter((r) => !r.ok);
   const lastFail = failed.length ? failed[failed.length - 1].t - tStop : 0;
-  report.push(`failover: VIP on b ${switchover} ms after NGINX on a stopped; ${failed.length} of ${during.length} probe requests failed (50 ms apart), the last one started ${lastFail} ms after the stop`);
+  report.push(
+    `failover: VIP on b ${switchover} ms after NGINX on a stopped; ${failed.length} of ${during.length} probe requests failed (50 ms apart), the last one started ${lastFail} ms after the stop`,
+  );
   assert.ok(switchover < 3000, `switchover ${switchover} ms`);
-  assert.ok(failed.every((r) => r.t < tMoved + 300), 'no failures once the VIP moved');
+  assert.ok(
+    failed.every((r) => r.t < tMoved + 300),
+    'no failures once the VIP moved',
+  );
 
   // --- NGINX returns: preemption hands the VIP back to a
   const tBack = Date.now();
@@ -173,7 +188,9 @@ test('When the master NGINX stops, then the VIP moves within 3 s, requests keep 
   await waitFor('a answers again', () => results().filter((r) => r.t > tReturned && r.ok && r.body === 'a').length >= 10, 5000);
   const back = results().filter((r) => r.t >= tBack);
   const failedBack = back.filter((r) => !r.ok);
-  report.push(`failback: VIP back on a ${tReturned - tBack} ms after its NGINX restarted (check rise 2 x 1 s); ${failedBack.length} of ${back.length} probe requests failed`);
+  report.push(
+    `failback: VIP back on a ${tReturned - tBack} ms after its NGINX restarted (check rise 2 x 1 s); ${failedBack.length} of ${back.length} probe requests failed`,
+  );
   // preemption: connections in flight on b when it drops the VIP may fail
   assert.ok(failedBack.length <= 3, `failed during failback: ${JSON.stringify(failedBack)}`);
 
@@ -187,7 +204,9 @@ test('When the master NGINX stops, then the VIP moves within 3 s, requests keep 
   await waitFor('b answers after the planned stop', () => results().filter((r) => r.t > Date.now() - 1000 && r.ok && r.body === 'b').length >= 10, 5000);
   const planned = results().filter((r) => r.t >= tDrain);
   const failedPlanned = planned.filter((r) => !r.ok);
-  report.push(`planned stop (drain): VIP on b ${tDrained - tDrain} ms after the drain began; ${failedPlanned.length} of ${planned.length} probe requests failed`);
+  report.push(
+    `planned stop (drain): VIP on b ${tDrained - tDrain} ms after the drain began; ${failedPlanned.length} of ${planned.length} probe requests failed`,
+  );
   assert.ok(tDrained - tDrain < 3000);
   assert.equal(failedPlanned.length, 0, JSON.stringify(failedPlanned));
   rmSync(drainFile);

@@ -20,17 +20,26 @@ async function influxContainer(): Promise<string> {
 /** InfluxQL against the stack's InfluxDB; returns rows of {name, tags..., columns...}. */
 async function influx(q: string, db = 'telegraf'): Promise<Array<Record<string, any>>> {
   const id = await influxContainer();
-  const { stdout } = await exec('docker', ['exec', id, 'sh', '-c',
-    'curl -fsS -G -u "${INFLUXDB_USER:-forum}:$(cat "$INFLUXDB_PASSWORD_FILE")" http://127.0.0.1:8086/query --data-urlencode "db=$1" --data-urlencode "epoch=ms" --data-urlencode "q=$2"', 'sh', db, q]);
+  const { stdout } = await exec('docker', [
+    'exec',
+    id,
+    'sh',
+    '-c',
+    'curl -fsS -G -u "${INFLUXDB_USER:-forum}:$(cat "$INFLUXDB_PASSWORD_FILE")" http://127.0.0.1:8086/query --data-urlencode "db=$1" --data-urlencode "epoch=ms" --data-urlencode "q=$2"',
+    'sh',
+    db,
+    q,
+  ]);
   const j = JSON.parse(stdout);
   const out: Array<Record<string, any>> = [];
   for (const r of j.results ?? []) {
     if (r.error) throw new Error(r.error);
-    for (const s of r.series ?? []) for (const v of s.values ?? []) {
-      const row: Record<string, any> = { _name: s.name, ...(s.tags ?? {}) };
-      s.columns.forEach((c: string, i: number) => (row[c] = v[i]));
-      out.push(row);
-    }
+    for (const s of r.series ?? [])
+      for (const v of s.values ?? []) {
+        const row: Record<string, any> = { _name: s.name, ...(s.tags ?? {}) };
+        s.columns.forEach((c: string, i: number) => (row[c] = v[i]));
+        out.push(row);
+      }
   }
   return out;
 }
@@ -44,7 +53,9 @@ async function replicas(name: string): Promise<number> {
 }
 /** Tasks actually running (a replicated service with max_replicas_per_node may run fewer than desired). */
 async function running(name: string): Promise<number> {
-  const tasks = (await docker.listTasks({ filters: { service: [`${STACK}_${name}`], 'desired-state': ['running'] } })) as Array<{ Status?: { State?: string } }>;
+  const tasks = (await docker.listTasks({ filters: { service: [`${STACK}_${name}`], 'desired-state': ['running'] } })) as Array<{
+    Status?: { State?: string };
+  }>;
   return tasks.filter((t) => t.Status?.State === 'running').length;
 }
 async function scale(name: string, n: number): Promise<void> {
@@ -63,11 +74,17 @@ const REQUIRED = ['nginx', 'redis', 'postgresql', 'haproxy', 'cpu', 'mem', 'disk
  *  influxdb) and that source are up. On a cold deploy a source (e.g. nginx, which waits for the API) may become
  *  healthy minutes after the services were created: "within 60 s of deploy" counts from the stack being up. */
 const SOURCE: Record<string, string[]> = {
-  nginx: ['nginx'], redis: ['redis-0', 'redis-1', 'redis-2'], postgresql: ['pg-0', 'pg-1', 'pg-2'], haproxy: ['redis-proxy'], snmp: ['snmpd', 'snmp-poller'],
+  nginx: ['nginx'],
+  redis: ['redis-0', 'redis-1', 'redis-2'],
+  postgresql: ['pg-0', 'pg-1', 'pg-2'],
+  haproxy: ['redis-proxy'],
+  snmp: ['snmpd', 'snmp-poller'],
 };
 /** when the service's current task reached `running` (the earliest of its running tasks) */
 async function runningSince(name: string): Promise<number> {
-  const tasks = (await docker.listTasks({ filters: { service: [`${STACK}_${name}`], 'desired-state': ['running'] } })) as Array<{ Status?: { State?: string; Timestamp?: string } }>;
+  const tasks = (await docker.listTasks({ filters: { service: [`${STACK}_${name}`], 'desired-state': ['running'] } })) as Array<{
+    Status?: { State?: string; Timestamp?: string };
+  }>;
   const ts = tasks.filter((t) => t.Status?.State === 'running').map((t) => Date.parse(t.Status!.Timestamp!));
   return ts.length ? Math.min(...ts) : Date.now();
 }
@@ -84,14 +101,19 @@ test('within 60 s of deploy every required measurement exists, each with a host 
   }
   const deployedAt = Math.max(...Object.values(readyAt));
   const firstSeen: Record<string, number> = {};
-  await waitFor('all measurements', async () => {
-    for (const m of REQUIRED) {
-      if (firstSeen[m]) continue;
-      const r = await influx(`SELECT * FROM "${m}" ORDER BY time ASC LIMIT 1`).catch(() => []);
-      if (r.length) firstSeen[m] = r[0].time;
-    }
-    return REQUIRED.every((m) => firstSeen[m]);
-  }, Math.max(10_000, deployedAt + 90_000 - Date.now()), 2000).catch((err) => {
+  await waitFor(
+    'all measurements',
+    async () => {
+      for (const m of REQUIRED) {
+        if (firstSeen[m]) continue;
+        const r = await influx(`SELECT * FROM "${m}" ORDER BY time ASC LIMIT 1`).catch(() => []);
+        if (r.length) firstSeen[m] = r[0].time;
+      }
+      return REQUIRED.every((m) => firstSeen[m]);
+    },
+    Math.max(10_000, deployedAt + 90_000 - Date.now()),
+    2000,
+  ).catch((err) => {
     throw new Error(`${(err as Error).message}; missing: ${REQUIRED.filter((m) => !firstSeen[m]).join(', ')}`);
   });
   for (const m of REQUIRED) {
@@ -105,14 +127,22 @@ test('within 60 s of deploy every required measurement exists, each with a host 
 
 test('replicas are told apart: one instance tag per running nginx task and per api task', async () => {
   let want = { nginx: 0, api: 0 };
-  await waitFor('distinct instances', async () => {
-    want = { nginx: await running('nginx'), api: await running('api') };
-    const n = await recentInstances('nginx');
-    const a = await recentInstances('http_requests_in_flight', ` AND "swarm_service" = 'api'`);
-    return want.nginx > 0 && n.length === want.nginx && a.length === want.api;
-  }, 60_000, 2000);
+  await waitFor(
+    'distinct instances',
+    async () => {
+      want = { nginx: await running('nginx'), api: await running('api') };
+      const n = await recentInstances('nginx');
+      const a = await recentInstances('http_requests_in_flight', ` AND "swarm_service" = 'api'`);
+      return want.nginx > 0 && n.length === want.nginx && a.length === want.api;
+    },
+    60_000,
+    2000,
+  );
   const n = await recentInstances('nginx');
-  assert.ok(n.every((x) => /^nginx@\d+\.\d+\.\d+\.\d+:8081$/.test(x)), n.join(','));
+  assert.ok(
+    n.every((x) => /^nginx@\d+\.\d+\.\d+\.\d+:8081$/.test(x)),
+    n.join(','),
+  );
   const hosts = await influx(`SELECT count(*) FROM "nginx" WHERE time > now() - 30s GROUP BY "host"`);
   assert.ok(hosts.length >= 1 && hosts.every((h) => h.host));
 });
@@ -121,10 +151,15 @@ test('scaling api to 4 shows a 4th instance', async (t) => {
   const before = await replicas('api');
   t.after(() => scale('api', before));
   await scale('api', 4);
-  const inst = await waitFor('4 api instances', async () => {
-    const a = await recentInstances('http_requests_in_flight', ` AND "swarm_service" = 'api'`);
-    return a.length >= 4 ? a : undefined;
-  }, 90_000, 2000);
+  const inst = await waitFor(
+    '4 api instances',
+    async () => {
+      const a = await recentInstances('http_requests_in_flight', ` AND "swarm_service" = 'api'`);
+      return a.length >= 4 ? a : undefined;
+    },
+    90_000,
+    2000,
+  );
   assert.equal(new Set(inst).size, inst.length);
 });
 
@@ -132,17 +167,27 @@ test('stopping InfluxDB and restarting it loses no agent and resumes writes (out
   const agentsBefore = (await docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${STACK}_metrics-agent`] } })).map((c) => c.Id).sort();
   assert.ok(agentsBefore.length >= 1);
   await scale('influxdb', 0);
-  await waitFor('influxdb stopped', async () => (await docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${STACK}_influxdb`] } })).length === 0, 60_000, 1000);
+  await waitFor(
+    'influxdb stopped',
+    async () => (await docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${STACK}_influxdb`] } })).length === 0,
+    60_000,
+    1000,
+  );
   const downFrom = Date.now();
   await new Promise((r) => setTimeout(r, 25_000)); // the outage itself (not a readiness wait): ~2 gather intervals
   const downTo = Date.now();
   await scale('influxdb', 1);
   await waitFor('influxdb back', async () => (await influx('SHOW DATABASES').catch(() => [])).length > 0, 90_000, 1000);
   // the agents buffered while InfluxDB was down: points timestamped inside the outage arrive
-  const inOutage = await waitFor('outage points', async () => {
-    const r = await influx(`SELECT count("active") FROM nginx WHERE time >= ${downFrom}ms AND time <= ${downTo}ms`);
-    return r.length && r[0].count >= 2 ? r[0].count : undefined;
-  }, 60_000, 2000);
+  const inOutage = await waitFor(
+    'outage points',
+    async () => {
+      const r = await influx(`SELECT count("active") FROM nginx WHERE time >= ${downFrom}ms AND time <= ${downTo}ms`);
+      return r.length && r[0].count >= 2 ? r[0].count : undefined;
+    },
+    60_000,
+    2000,
+  );
   assert.ok(inOutage >= 2);
   const fresh = await waitFor('fresh points', async () => (await influx('SELECT count("active") FROM nginx WHERE time > now() - 20s'))[0]?.count, 60_000, 2000);
   assert.ok(fresh > 0);

@@ -12,10 +12,7 @@ export class ConfigError extends Error {
  * Validates the environment once at start-up against a zod object schema.
  * Keys listed in `secrets` may come as `KEY_FILE` (Docker secrets). Every bad variable is reported at once.
  */
-export function loadConfig<S extends z.ZodRawShape>(
-  shape: S,
-  opts: { secrets?: (keyof S & string)[]; env?: NodeJS.ProcessEnv } = {},
-): z.infer<z.ZodObject<S>> {
+export function loadConfig<S extends z.ZodRawShape>(shape: S, opts: { secrets?: (keyof S & string)[]; env?: NodeJS.ProcessEnv } = {}): z.infer<z.ZodObject<S>> {
   const env = opts.env ?? process.env;
   const raw: Record<string, unknown> = {};
   const problems: string[] = [];
@@ -59,7 +56,12 @@ export const env = {
     z
       .string()
       .default(def)
-      .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
+      .transform((v) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      ),
   url: () => z.string().url(),
 };
 export { z };

@@ -15,14 +15,11 @@ export class AppError extends Error {
   }
 }
 
-export const badRequest = (detail: string, code = 'invalid', extra: Record<string, unknown> = {}) =>
-  new AppError(code, 400, detail, true, extra);
+export const badRequest = (detail: string, code = 'invalid', extra: Record<string, unknown> = {}) => new AppError(code, 400, detail, true, extra);
 export const notFound = (detail = 'Not found.', code = 'not_found') => new AppError(code, 404, detail);
 export const forbidden = (detail: string, code = 'permission_denied') => new AppError(code, 403, detail);
-export const unauthorized = (detail = 'Authentication credentials were not provided.', code = 'not_authenticated') =>
-  new AppError(code, 401, detail);
-export const conflict = (detail: string, code = 'conflict', extra: Record<string, unknown> = {}) =>
-  new AppError(code, 409, detail, true, extra);
+export const unauthorized = (detail = 'Authentication credentials were not provided.', code = 'not_authenticated') => new AppError(code, 401, detail);
+export const conflict = (detail: string, code = 'conflict', extra: Record<string, unknown> = {}) => new AppError(code, 409, detail, true, extra);
 
 /** Maps failures of infrastructure we depend on to precise statuses instead of a blanket 500. */
 function classify(err: unknown): AppError {
@@ -59,12 +56,13 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
   };
 }
 
-export const notFoundHandler: RequestHandler = (req, _res, next) =>
-  next(new AppError('not_found', 404, `No route for ${req.method} ${req.path}`));
+export const notFoundHandler: RequestHandler = (req, _res, next) => next(new AppError('not_found', 404, `No route for ${req.method} ${req.path}`));
 
 /** Wraps an async route handler so that rejections reach the error middleware. */
 export const asyncHandler =
-  <Req = Parameters<RequestHandler>[0]>(fn: (req: Req, res: Parameters<RequestHandler>[1], next: Parameters<RequestHandler>[2]) => Promise<unknown>): RequestHandler =>
+  <Req = Parameters<RequestHandler>[0]>(
+    fn: (req: Req, res: Parameters<RequestHandler>[1], next: Parameters<RequestHandler>[2]) => Promise<unknown>,
+  ): RequestHandler =>
   (req, res, next) => {
     fn(req as Req, res, next).catch(next);
   };

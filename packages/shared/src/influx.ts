@@ -149,7 +149,14 @@ export class InfluxV1 {
     this.client = new InfluxDB({ url: conn.url, timeout: this.timeoutMs, headers });
   }
 
-  private async request(method: 'GET' | 'POST', path: string, body: string, contentType: string, what: string, deadlineMs = this.timeoutMs + 2000): Promise<unknown> {
+  private async request(
+    method: 'GET' | 'POST',
+    path: string,
+    body: string,
+    contentType: string,
+    what: string,
+    deadlineMs = this.timeoutMs + 2000,
+  ): Promise<unknown> {
     try {
       return await this.client.transport.request(path, body, {
         method,
@@ -189,8 +196,7 @@ export class InfluxV1 {
     const form = new URLSearchParams({ q, epoch: 'ms' });
     if (database) form.set('db', database);
     const res = (await this.request('POST', '/query', form.toString(), 'application/x-www-form-urlencoded', 'influxdb query')) as
-      | { results?: InfluxQLResult[]; error?: string }
-      | undefined;
+      { results?: InfluxQLResult[]; error?: string } | undefined;
     if (res?.error) throw new Error(`influxdb query: ${res.error}`);
     const results = res?.results ?? [];
     const failed = results.find((r) => r.error);

@@ -59,7 +59,14 @@ export function createMetrics(service: string, registry = new client.Registry())
 /** Gauges read from callbacks at scrape time (buffer sizes, counters kept by a worker): [name, help, read][]. */
 export function callbackGauges(registry: client.Registry, defs: ReadonlyArray<readonly [name: string, help: string, read: () => number]>): void {
   for (const [name, help, read] of defs) {
-    new client.Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+    new client.Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
   }
 }
 export { client as promClient };

@@ -20,10 +20,7 @@ const reduce = z.enum(['mean', 'max', 'min', 'last']);
 const IDENT = /^[A-Za-z0-9_.-]+$/;
 /** {select, where?}: an InfluxQL aggregate per bucket and an optional tag condition */
 const query = z.object({ select: z.string().min(1), where: z.string().optional() }).strict();
-const value = z.union([
-  query,
-  z.object({ ratio: z.object({ numerator: query, denominator: query }).strict(), scale: z.number().optional() }).strict(),
-]);
+const value = z.union([query, z.object({ ratio: z.object({ numerator: query, denominator: query }).strict(), scale: z.number().optional() }).strict()]);
 
 const ruleShape = {
   id: z.string().regex(/^[a-z0-9_]+$/, 'id must be [a-z0-9_]'),
@@ -42,7 +39,10 @@ const ruleShape = {
   objective: z.number().optional(),
   unit: z.string().default(''),
   hysteresis: z.number().min(0).max(1).optional(),
-  notify: z.array(z.enum(['slack', 'autoscaler'])).min(1).default(['slack']),
+  notify: z
+    .array(z.enum(['slack', 'autoscaler']))
+    .min(1)
+    .default(['slack']),
 };
 const alertRule = z.object(ruleShape).strict();
 const scaleRule = z.object({ ...ruleShape, direction: z.enum(['up', 'down']) }).strict();
@@ -69,7 +69,10 @@ const bruteforce = z
 export const slaRulesSchema = z
   .object({
     version: z.literal(1),
-    influx: z.object({ database: z.string().default('telegraf'), retentionPolicy: z.string().default('autogen') }).strict().default({}),
+    influx: z
+      .object({ database: z.string().default('telegraf'), retentionPolicy: z.string().default('autogen') })
+      .strict()
+      .default({}),
     notify: z
       .object({
         slack: z.object({ channel: z.string() }).strict().optional(),
@@ -98,7 +101,10 @@ export const slaRulesSchema = z
       .default({}),
     bruteforce: bruteforce.optional(),
     /** how long metrics (InfluxDB retention policy) and logs (Elasticsearch ILM delete phase) are kept: one setting */
-    retention: z.object({ days: z.number().int().min(1).max(3650) }).strict().optional(),
+    retention: z
+      .object({ days: z.number().int().min(1).max(3650) })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -154,7 +160,11 @@ export function parseSlaRules(text: string, source = 'sla-rules.yml'): SlaRules 
     throw new Error(`${source}: ${(err as Error).message}`);
   }
   const r = slaRulesSchema.safeParse(raw);
-  if (!r.success) throw invalid(source, r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  if (!r.success)
+    throw invalid(
+      source,
+      r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+    );
   const issues: string[] = [];
   const seen = new Set<string>();
   for (const x of rawRules(r.data)) {

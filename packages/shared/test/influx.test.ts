@@ -37,7 +37,12 @@ test('writes through v1 /write with Basic auth and reads back with InfluxQL; typ
   const t = new Date(Date.now() - 1000);
   const n = await client.write(
     [
-      { measurement: 'redis', tags: { server: '10.0.0.5', port: '6379', note: 'with space, comma' }, fields: { clients: int(7), keyspace_hitrate: 1, redis_version: '7.0.15', up: true }, timestamp: t },
+      {
+        measurement: 'redis',
+        tags: { server: '10.0.0.5', port: '6379', note: 'with space, comma' },
+        fields: { clients: int(7), keyspace_hitrate: 1, redis_version: '7.0.15', up: true },
+        timestamp: t,
+      },
       { measurement: 'redis', tags: { server: '10.0.0.6', port: '6379' }, fields: { clients: int(3), keyspace_hitrate: 0.5 }, timestamp: t },
     ],
     db,
@@ -57,10 +62,16 @@ test('writes through v1 /write with Basic auth and reads back with InfluxQL; typ
 
 test('errors carry the HTTP status and InfluxDB message: wrong password 401, bad query, unknown database', async () => {
   const bad = new InfluxV1({ url: influx.url, username: influx.user, password: 'wrong' });
-  await assert.rejects(bad.write([{ measurement: 'm', tags: {}, fields: { v: 1 } }], 'w1'), (err: Error) => statusOf(err) === 401 && /authorization failed/i.test(err.message));
+  await assert.rejects(
+    bad.write([{ measurement: 'm', tags: {}, fields: { v: 1 } }], 'w1'),
+    (err: Error) => statusOf(err) === 401 && /authorization failed/i.test(err.message),
+  );
   const good = new InfluxV1({ url: influx.url, username: influx.user, password: influx.password });
   await assert.rejects(good.query('SELEKT 1', 'w1'), (err: Error) => statusOf(err) === 400 && /error parsing query/.test(err.message));
-  await assert.rejects(good.write([{ measurement: 'm', tags: {}, fields: { v: 1 } }], 'nope'), (err: Error) => statusOf(err) === 404 && /database not found/.test(err.message));
+  await assert.rejects(
+    good.write([{ measurement: 'm', tags: {}, fields: { v: 1 } }], 'nope'),
+    (err: Error) => statusOf(err) === 404 && /database not found/.test(err.message),
+  );
 });
 
 test('InfluxWriter: creates the database, writes in batches, drops (and counts) a batch with a type conflict, keeps going', async () => {

@@ -77,10 +77,14 @@ bind-address = "127.0.0.1:${rpc}"
       p = startProcess('influxd', ['run', '-config', conf], { keepOutput: 20_000, killAfterMs: 5000 });
       d.proc = p.proc;
       const proc = p.proc;
-      await waitFor('influxd /ping', async () => {
-        if (proc.exitCode !== null) throw new Error(`influxd exited: ${d.output()}`);
-        return (await fetch(`${url}/ping`)).status === 204;
-      }, 30_000);
+      await waitFor(
+        'influxd /ping',
+        async () => {
+          if (proc.exitCode !== null) throw new Error(`influxd exited: ${d.output()}`);
+          return (await fetch(`${url}/ping`)).status === 204;
+        },
+        30_000,
+      );
     },
     async kill() {
       await p?.stop();
@@ -106,7 +110,10 @@ bind-address = "127.0.0.1:${rpc}"
   await d.start();
   if (opts.auth) {
     // the first user may be created without credentials
-    const create = await fetch(`${url}/query`, { method: 'POST', body: new URLSearchParams({ q: `CREATE USER "${user}" WITH PASSWORD '${password}' WITH ALL PRIVILEGES` }) });
+    const create = await fetch(`${url}/query`, {
+      method: 'POST',
+      body: new URLSearchParams({ q: `CREATE USER "${user}" WITH PASSWORD '${password}' WITH ALL PRIVILEGES` }),
+    });
     if (!create.ok) throw new Error(`cannot create the admin user: ${await create.text()}`);
     await d.query('CREATE DATABASE telegraf');
   }

@@ -23,19 +23,28 @@ export async function startRedis(opts: { password?: string; port?: number; prefi
   const port = opts.port ?? (await freePort());
   const password = opts.password ?? `pw-${Math.random().toString(36).slice(2)}`;
   const t = tempDir(opts.prefix ?? 'redis-');
-  const p = startProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', password, '--dir', t.dir], {
-    keepOutput: 20_000,
-    killAfterMs: 5000,
-  });
+  const p = startProcess(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', password, '--dir', t.dir],
+    {
+      keepOutput: 20_000,
+      killAfterMs: 5000,
+    },
+  );
   const cli = (...args: string[]) => {
     const r = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), '--no-auth-warning', '-a', password, ...args], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(r.stderr);
     return r.stdout.trim();
   };
-  await waitFor('redis-server', () => {
-    if (p.proc.exitCode !== null) throw new Error(`redis-server exited: ${p.output()}`);
-    return cli('PING') === 'PONG';
-  }, 20_000, 50);
+  await waitFor(
+    'redis-server',
+    () => {
+      if (p.proc.exitCode !== null) throw new Error(`redis-server exited: ${p.output()}`);
+      return cli('PING') === 'PONG';
+    },
+    20_000,
+    50,
+  );
   return {
     port,
     password,

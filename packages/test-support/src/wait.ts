@@ -22,7 +22,12 @@ export async function waitFor<T>(
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${label}${lastErr ? `: ${(lastErr as Error).message ?? String(lastErr)}` : ''}`);
 }
 
-export type WaitFor = <T>(label: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs?: number, intervalMs?: number) => Promise<T>;
+export type WaitFor = <T>(
+  label: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs?: number,
+  intervalMs?: number,
+) => Promise<T>;
 
 /** waitFor with other default timeout/interval (a suite's own pace), same semantics. */
 export function waitForWith(defaults: { timeoutMs: number; intervalMs: number }): WaitFor {

@@ -99,10 +99,30 @@ export class Evaluator {
 
   constructor(private readonly o: EvaluatorOptions) {
     this.missingLimit = o.missingLimit ?? 3;
-    this.levelGauge = new promClient.Gauge({ name: 'alerter_rule_level', help: 'Alert level per rule and tag set (0 OK, 1 WARNING, 2 CRITICAL)', labelNames: ['rule', 'group'] as const, registers: [o.registry] });
-    this.transitions = new promClient.Counter({ name: 'alerter_transitions_total', help: 'Alert level changes by rule and new level', labelNames: ['rule', 'level'] as const, registers: [o.registry] });
-    this.errors = new promClient.Counter({ name: 'alerter_query_errors_total', help: 'Failed rule queries', labelNames: ['rule'] as const, registers: [o.registry] });
-    this.evaluations = new promClient.Counter({ name: 'alerter_evaluations_total', help: 'Rule evaluations', labelNames: ['rule'] as const, registers: [o.registry] });
+    this.levelGauge = new promClient.Gauge({
+      name: 'alerter_rule_level',
+      help: 'Alert level per rule and tag set (0 OK, 1 WARNING, 2 CRITICAL)',
+      labelNames: ['rule', 'group'] as const,
+      registers: [o.registry],
+    });
+    this.transitions = new promClient.Counter({
+      name: 'alerter_transitions_total',
+      help: 'Alert level changes by rule and new level',
+      labelNames: ['rule', 'level'] as const,
+      registers: [o.registry],
+    });
+    this.errors = new promClient.Counter({
+      name: 'alerter_query_errors_total',
+      help: 'Failed rule queries',
+      labelNames: ['rule'] as const,
+      registers: [o.registry],
+    });
+    this.evaluations = new promClient.Counter({
+      name: 'alerter_evaluations_total',
+      help: 'Rule evaluations',
+      labelNames: ['rule'] as const,
+      registers: [o.registry],
+    });
   }
 
   private series(q: string): Promise<InfluxQLSeries[]> {

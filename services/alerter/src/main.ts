@@ -57,7 +57,11 @@ async function round(): Promise<void> {
   if (!influxDown && failedRounds >= 3) {
     influxDown = true;
     logger.error({ influx: config.INFLUX_URL }, 'InfluxDB unreachable: SLA rules cannot be evaluated');
-    await slack({ text: `:rotating_light: CRITICAL alerter: InfluxDB at ${url.host} does not answer; SLA rules are not evaluated`, color: 'danger', ...(channel ? { channel } : {}) });
+    await slack({
+      text: `:rotating_light: CRITICAL alerter: InfluxDB at ${url.host} does not answer; SLA rules are not evaluated`,
+      color: 'danger',
+      ...(channel ? { channel } : {}),
+    });
   } else if (influxDown && failedRounds === 0) {
     influxDown = false;
     logger.info('InfluxDB reachable again');
@@ -90,7 +94,11 @@ app.get('/metrics', metrics.handler);
 app.get(
   '/v1/alerts',
   asyncHandler(async (_req, res) => {
-    res.json({ disabled, reason: disabled ? `KAPACITOR_URL is set (${config.KAPACITOR_URL}): Kapacitor evaluates the rules` : null, rules: disabled ? [] : evaluator.snapshot() });
+    res.json({
+      disabled,
+      reason: disabled ? `KAPACITOR_URL is set (${config.KAPACITOR_URL}): Kapacitor evaluates the rules` : null,
+      rules: disabled ? [] : evaluator.snapshot(),
+    });
   }),
 );
 finish(app);
@@ -100,7 +108,17 @@ const server = app.listen(config.PORT, () => {
     logger.info({ kapacitor: config.KAPACITOR_URL }, 'alerter disabled: an external Kapacitor evaluates the SLA rules');
     return;
   }
-  logger.info({ port: config.PORT, rules: rules.rules.length, influx: config.INFLUX_URL, database, autoscaler: hookUrl ?? null, intervalSeconds: config.EVAL_INTERVAL_SECONDS }, 'alerter evaluating SLA rules');
+  logger.info(
+    {
+      port: config.PORT,
+      rules: rules.rules.length,
+      influx: config.INFLUX_URL,
+      database,
+      autoscaler: hookUrl ?? null,
+      intervalSeconds: config.EVAL_INTERVAL_SECONDS,
+    },
+    'alerter evaluating SLA rules',
+  );
   void loop();
 });
 const shutdown = installGracefulShutdown([server], {

@@ -103,7 +103,10 @@ export async function postToAutoscaler(
     });
     const body = (await res.json().catch(() => ({}))) as { decisions?: ScalePostResult['decisions']; detail?: string };
     const result: ScalePostResult = { ok: res.ok, status: res.status, decisions: body.decisions };
-    logger.info({ event: 'autoscaler_post', rule: t.rule.id, level: t.level, status: res.status, decisions: body.decisions, detail: body.detail }, 'posted to the autoscaler');
+    logger.info(
+      { event: 'autoscaler_post', rule: t.rule.id, level: t.level, status: res.status, decisions: body.decisions, detail: body.detail },
+      'posted to the autoscaler',
+    );
     // at a bound, re-posting the same alert only repeats the refusal: wait for the alert's next transition
     if (body.decisions?.length && body.decisions.every((d) => d.code === 'at_max' || d.code === 'at_min')) {
       return { result, nextPostAt: Number.POSITIVE_INFINITY };

@@ -56,10 +56,15 @@ async function step(p: Proc, rule: string, active: number): Promise<string> {
   if (sameSecond) await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5));
   lastWrite = Date.now();
   await influx.write('telegraf', nginxPoint(active));
-  const g = await until(`${rule} evaluates ${active}`, async () => {
-    const g = await groupOf(p, rule);
-    return g && g.value === active ? g : undefined;
-  }, 30_000, 100);
+  const g = await until(
+    `${rule} evaluates ${active}`,
+    async () => {
+      const g = await groupOf(p, rule);
+      return g && g.value === active ? g : undefined;
+    },
+    30_000,
+    100,
+  );
   return g.level;
 }
 
@@ -139,7 +144,10 @@ describe('alerter against a real influxd', () => {
     ];
     for (const [active, level] of seq) assert.equal(await step(p, 'nginx_clients', active), level, `at ${active}`);
     const msgs = await until('4 nginx_clients messages', async () => (mine().length >= 4 ? mine() : undefined), 30_000);
-    assert.deepEqual(msgs.map((m) => m.color), ['warning', 'danger', 'warning', 'good']);
+    assert.deepEqual(
+      msgs.map((m) => m.color),
+      ['warning', 'danger', 'warning', 'good'],
+    );
     assert.match(msgs[0].text, /WARNING nginx_clients \[host=node1 instance=nginx@10\.0\.0\.11\].* is 800 clients \(warning > 750, critical > 1024\)/);
     assert.match(msgs[3].text, /OK nginx_clients.*back to 600 clients \(was WARNING/);
     assert.equal(msgs[0].body.channel, '#alerts', 'the channel of the rules file');
@@ -149,7 +157,12 @@ describe('alerter against a real influxd', () => {
   });
 
   test('scale rule -> autoscaler scales the Swarm service once; sustained load and the recovery cause no flapping inside the cooldown', async () => {
-    const svc = await createTestService(`${STACK}_nginx`, { 'autoscale.enabled': 'true', 'autoscale.min': '1', 'autoscale.max': '4', 'autoscale.cooldown': '600' });
+    const svc = await createTestService(`${STACK}_nginx`, {
+      'autoscale.enabled': 'true',
+      'autoscale.min': '1',
+      'autoscale.max': '4',
+      'autoscale.cooldown': '600',
+    });
     const before = slack.messages.length;
     const p = await startAlerter({
       AUTOSCALER_URL: scaler.url,
@@ -167,15 +180,31 @@ describe('alerter against a real influxd', () => {
     assert.equal(await step(p, 'nginx_scale_down', 5), 'WARNING');
     await until('the down decision', async () => decided().length >= 2, 30_000);
     const decisions = decided().map((l) => [l.direction, l.outcome, l.code]);
-    assert.deepEqual(decisions, [['up', 'scaled', 'scaled'], ['down', 'refused', 'cooldown']]);
+    assert.deepEqual(decisions, [
+      ['up', 'scaled', 'scaled'],
+      ['down', 'refused', 'cooldown'],
+    ]);
     assert.equal(await svc.replicas(), 2);
-    const texts = await until('Slack: alert, scale, recovery, refusal', async () => {
-      const t = slack.messages.slice(before).map((m) => `${m.color} ${m.text}`);
-      return t.some((x) => /^warning .*cooldown/.test(x)) ? t : undefined;
-    }, 30_000);
-    assert.ok(texts.some((t) => /^warning :warning: WARNING nginx_scale_up.*-> autoscaler: nginx up/.test(t)), texts.join('\n'));
-    assert.ok(texts.some((t) => /^good .*autoscaler: .*_nginx scaled up from 1 to 2/.test(t)), texts.join('\n'));
-    assert.ok(texts.some((t) => /^good :white_check_mark: OK nginx_scale_up/.test(t)), texts.join('\n'));
+    const texts = await until(
+      'Slack: alert, scale, recovery, refusal',
+      async () => {
+        const t = slack.messages.slice(before).map((m) => `${m.color} ${m.text}`);
+        return t.some((x) => /^warning .*cooldown/.test(x)) ? t : undefined;
+      },
+      30_000,
+    );
+    assert.ok(
+      texts.some((t) => /^warning :warning: WARNING nginx_scale_up.*-> autoscaler: nginx up/.test(t)),
+      texts.join('\n'),
+    );
+    assert.ok(
+      texts.some((t) => /^good .*autoscaler: .*_nginx scaled up from 1 to 2/.test(t)),
+      texts.join('\n'),
+    );
+    assert.ok(
+      texts.some((t) => /^good :white_check_mark: OK nginx_scale_up/.test(t)),
+      texts.join('\n'),
+    );
     await p.kill();
   });
 
@@ -202,7 +231,10 @@ autoscale:
       assert.equal(await step(p, 'web_up', v), 'WARNING');
       await new Promise((r) => setTimeout(r, 400));
     }
-    assert.deepEqual(decided().map((l) => l.code), ['at_max']);
+    assert.deepEqual(
+      decided().map((l) => l.code),
+      ['at_max'],
+    );
     assert.equal(await svc.replicas(), 1);
     await p.kill();
   });
@@ -216,7 +248,11 @@ autoscale:
     // give it several evaluation intervals' worth of chances to (wrongly) alert
     await new Promise((r) => setTimeout(r, 3000));
     const mine = slack.messages.slice(before).filter((m) => /nginx_clients/.test(m.text));
-    assert.deepEqual(mine.map((m) => m.text), [], 'the idle alerter posted nothing');
+    assert.deepEqual(
+      mine.map((m) => m.text),
+      [],
+      'the idle alerter posted nothing',
+    );
     assert.ok(p.logs().some((l) => /alerter disabled/.test(String(l.msg))));
     await p.kill();
   });

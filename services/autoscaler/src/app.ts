@@ -1,7 +1,17 @@
 import type { Express, Request, Response } from 'express';
 import type Docker from 'dockerode';
 import { AppError, asyncHandler, createBaseApp, createMetrics, notFound, requireBearer, type Logger } from '@forum/shared';
-import { parseAlertmanager, parseDirect, parseKapacitor, parseKibana, parseServiceName, type HookContext, type HookQuery, type Intent, type RecoveryAction } from './hooks.js';
+import {
+  parseAlertmanager,
+  parseDirect,
+  parseKapacitor,
+  parseKibana,
+  parseServiceName,
+  type HookContext,
+  type HookQuery,
+  type Intent,
+  type RecoveryAction,
+} from './hooks.js';
 import { Scaler, type Decision } from './scaler.js';
 
 export interface AutoscalerAppOptions {

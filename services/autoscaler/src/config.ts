@@ -9,7 +9,10 @@ export const configShape = {
   DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
   /** the stack namespace: "api" also finds "<STACK_NAME>_api" */
   STACK_NAME: z.string().optional(),
-  AUTOSCALE_LABEL_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9.-]*$/).default('autoscale'),
+  AUTOSCALE_LABEL_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]*$/)
+    .default('autoscale'),
   /** what an alert recovery (Kapacitor OK, Alertmanager resolved, Kibana recovered) does: nothing, or the opposite step */
   HOOK_RECOVERY_ACTION: z.enum(['ignore', 'reverse']).default('ignore'),
   /** configs/alerts/sla-rules.yml: its autoscale.rules map alert ids to {service, direction} (optional) */

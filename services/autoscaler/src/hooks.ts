@@ -113,9 +113,7 @@ const kapacitorBody = z
     recoverable: z.boolean().optional(),
     data: z
       .object({
-        series: z
-          .array(z.object({ name: z.string().optional(), tags: z.record(z.string()).optional() }).passthrough())
-          .nullish(),
+        series: z.array(z.object({ name: z.string().optional(), tags: z.record(z.string()).optional() }).passthrough()).nullish(),
       })
       .passthrough()
       .optional(),
@@ -181,7 +179,8 @@ export function parseAlertmanager(body: unknown, query: HookQuery, ctx: HookCont
     const where = `alerts[${i}]`;
     const rule = lookup(ctx, labels.alertname);
     const rawService = queryStr(query.service) ?? labels.autoscale_service ?? labels.service ?? rule?.service;
-    const rawDirection = queryStr(query.direction) ?? queryStr(query.scale) ?? labels.autoscale_direction ?? labels.direction ?? labels.scale ?? rule?.direction;
+    const rawDirection =
+      queryStr(query.direction) ?? queryStr(query.scale) ?? labels.autoscale_direction ?? labels.direction ?? labels.scale ?? rule?.direction;
     if (rawService === undefined || rawDirection === undefined) {
       throw badRequest(`${where} names no target: set the labels autoscale_service and autoscale_direction, or post to ?service=&direction=.`, 'no_target');
     }
@@ -221,7 +220,10 @@ export function parseKibana(body: unknown, query: HookQuery, ctx: HookContext): 
   const rawService = queryStr(query.service) ?? b.service;
   const rawDirection = queryStr(query.direction) ?? queryStr(query.scale) ?? b.direction;
   if (rawService === undefined || rawDirection === undefined) {
-    throw badRequest('Kibana connector body names no target: it needs "service" and "direction" (see configs/monitoring/kibana/connector-autoscaler.json).', 'no_target');
+    throw badRequest(
+      'Kibana connector body names no target: it needs "service" and "direction" (see configs/monitoring/kibana/connector-autoscaler.json).',
+      'no_target',
+    );
   }
   const service = parseServiceName(rawService, 'Kibana connector body');
   let direction = parseDirection(rawDirection, 'Kibana connector body');

@@ -37,7 +37,13 @@ const { app } = buildApp({
 
 const server = app.listen(config.PORT, () => {
   logger.info(
-    { port: config.PORT, rules: [...targets.keys()], labelPrefix: config.AUTOSCALE_LABEL_PREFIX, stack: config.STACK_NAME ?? null, slack: Boolean(config.SLACK_WEBHOOK_URL) },
+    {
+      port: config.PORT,
+      rules: [...targets.keys()],
+      labelPrefix: config.AUTOSCALE_LABEL_PREFIX,
+      stack: config.STACK_NAME ?? null,
+      slack: Boolean(config.SLACK_WEBHOOK_URL),
+    },
     'autoscaler listening',
   );
 });

@@ -75,8 +75,7 @@ interface DockerErr {
   message?: string;
 }
 
-const isOutOfSequence = (e: DockerErr) =>
-  /out of sequence/i.test(e.json?.message ?? '') || /out of sequence/i.test(e.message ?? '');
+const isOutOfSequence = (e: DockerErr) => /out of sequence/i.test(e.json?.message ?? '') || /out of sequence/i.test(e.message ?? '');
 
 export class Scaler {
   private readonly decisions: promClient.Counter<'target' | 'direction' | 'outcome' | 'code'>;
@@ -175,14 +174,27 @@ export class Scaler {
       const found = await this.find(intent.service);
       const base = { direction: intent.direction, reason: intent.reason, source };
       if (!found) {
-        return { ...base, service: intent.service, outcome: 'rejected', code: 'unknown_service', status: 404, detail: `no Swarm service named ${JSON.stringify(intent.service)}${this.o.stackName ? ` (nor ${this.o.stackName}_${intent.service})` : ''}.` };
+        return {
+          ...base,
+          service: intent.service,
+          outcome: 'rejected',
+          code: 'unknown_service',
+          status: 404,
+          detail: `no Swarm service named ${JSON.stringify(intent.service)}${this.o.stackName ? ` (nor ${this.o.stackName}_${intent.service})` : ''}.`,
+        };
       }
       const { info } = found;
       const service = info.Spec.Name;
       const labels = info.Spec.Labels ?? {};
       const b = { ...base, service };
       if (!isEnabled(labels, this.o.labelPrefix)) {
-        return { ...b, outcome: 'rejected', code: 'not_opted_in', status: 403, detail: `${service} has not opted in to autoscaling (service label ${this.o.labelPrefix}.enabled=true).` };
+        return {
+          ...b,
+          outcome: 'rejected',
+          code: 'not_opted_in',
+          status: 403,
+          detail: `${service} has not opted in to autoscaling (service label ${this.o.labelPrefix}.enabled=true).`,
+        };
       }
       const { policy, problems } = parsePolicy(labels, this.o.labelPrefix);
       if (!policy) {
@@ -190,7 +202,13 @@ export class Scaler {
       }
       const replicated = info.Spec.Mode?.Replicated;
       if (!replicated) {
-        return { ...b, outcome: 'rejected', code: 'not_replicated', status: 422, detail: `${service} is not a replicated service; only replicated services can be scaled.` };
+        return {
+          ...b,
+          outcome: 'rejected',
+          code: 'not_replicated',
+          status: 422,
+          detail: `${service} is not a replicated service; only replicated services can be scaled.`,
+        };
       }
       const current = replicated.Replicas ?? 1;
       const withPolicy = { ...b, from: current, min: policy.min, max: policy.max, cooldownSeconds: policy.cooldownSeconds };

@@ -48,7 +48,9 @@ export async function createTestService(name: string, labels: Record<string, str
 }
 
 export async function removeServices(prefix: string): Promise<void> {
-  const names = (await docker('service', 'ls', '--quiet', '--filter', `name=${prefix}`, '--format', '{{.Name}}')).split('\n').filter((n) => n.startsWith(prefix));
+  const names = (await docker('service', 'ls', '--quiet', '--filter', `name=${prefix}`, '--format', '{{.Name}}'))
+    .split('\n')
+    .filter((n) => n.startsWith(prefix));
   if (names.length) await docker('service', 'rm', ...names).catch(() => undefined);
 }
 
@@ -96,10 +98,14 @@ export async function startNodeService(entry: string, env: Record<string, string
   });
   const lines = () => p.output().split('\n');
   const url = `http://127.0.0.1:${port}`;
-  await until(`${entry} on ${port}`, async () => {
-    if (p.proc.exitCode !== null) throw new Error(`${entry} exited ${p.proc.exitCode}: ${p.output()}`);
-    return (await fetch(`${url}/healthcheck/`)).ok;
-  }, 30_000);
+  await until(
+    `${entry} on ${port}`,
+    async () => {
+      if (p.proc.exitCode !== null) throw new Error(`${entry} exited ${p.proc.exitCode}: ${p.output()}`);
+      return (await fetch(`${url}/healthcheck/`)).ok;
+    },
+    30_000,
+  );
   return {
     url,
     port,

@@ -86,7 +86,12 @@ describe('autoscaler on the real Swarm', () => {
   });
 
   test('scales a service up and down; tasks follow', async () => {
-    const svc = await createTestService(`${PREFIX}updown`, { 'autoscale.enabled': 'true', 'autoscale.min': '1', 'autoscale.max': '4', 'autoscale.cooldown': '0' });
+    const svc = await createTestService(`${PREFIX}updown`, {
+      'autoscale.enabled': 'true',
+      'autoscale.min': '1',
+      'autoscale.max': '4',
+      'autoscale.cooldown': '0',
+    });
     await until('1 running task', async () => (await svc.running()) === 1);
     const up = await scale(scaler, svc.name, 'up', 'load test');
     assert.equal(up.status, 200, JSON.stringify(up.json));
@@ -115,7 +120,11 @@ describe('autoscaler on the real Swarm', () => {
   });
 
   test('bounds hold: never above max, never below min; step is honoured and clamped', async () => {
-    const svc = await createTestService(`${PREFIX}bounds`, { 'autoscale.enabled': 'true', 'autoscale.min': '2', 'autoscale.max': '5', 'autoscale.step': '2', 'autoscale.cooldown': '0s' }, 2);
+    const svc = await createTestService(
+      `${PREFIX}bounds`,
+      { 'autoscale.enabled': 'true', 'autoscale.min': '2', 'autoscale.max': '5', 'autoscale.step': '2', 'autoscale.cooldown': '0s' },
+      2,
+    );
     const a = await scale(scaler, svc.name, 'up');
     assert.deepEqual([a.status, a.json.to], [200, 4]);
     const b = await scale(scaler, svc.name, 'up');
@@ -164,16 +173,15 @@ describe('autoscaler on the real Swarm', () => {
     assert.deepEqual([kapNoTarget.status, kapNoTarget.json.code], [400, 'no_target']);
     const am = await call(scaler, '/v1/hooks/alertmanager', { status: 'firing', alerts: [] });
     assert.equal(am.status, 400);
-    const amUnknown = await call(scaler, '/v1/hooks/alertmanager', { status: 'firing', alerts: [{ labels: { autoscale_service: `${PREFIX}nope`, autoscale_direction: 'up' } }] });
+    const amUnknown = await call(scaler, '/v1/hooks/alertmanager', {
+      status: 'firing',
+      alerts: [{ labels: { autoscale_service: `${PREFIX}nope`, autoscale_direction: 'up' } }],
+    });
     assert.deepEqual([amUnknown.status, amUnknown.json.code], [404, 'unknown_service']);
     const kib = await call(scaler, '/v1/hooks/kibana', { service: ok.name, direction: 42 });
     assert.deepEqual([kib.status, kib.json.code], [400, 'invalid_direction']);
 
-    assert.deepEqual(
-      { plain: await plain.version(), broken: await broken.version(), ok: await ok.version() },
-      v,
-      'no service was updated',
-    );
+    assert.deepEqual({ plain: await plain.version(), broken: await broken.version(), ok: await ok.version() }, v, 'no service was updated');
     assert.ok((await metricValue(scaler, { outcome: 'invalid' })) >= 6);
     assert.ok((await metricValue(scaler, { outcome: 'rejected', code: 'not_opted_in' })) >= 1);
   });
@@ -209,17 +217,36 @@ describe('autoscaler on the real Swarm', () => {
       groupLabels: { alertname: 'ApiSlow' },
       commonLabels: { alertname: 'ApiSlow', autoscale_service: svc.name },
       alerts: [
-        { status: 'firing', labels: { alertname: 'ApiSlow', autoscale_direction: 'up', instance: 'a' }, annotations: { summary: 'slow' }, startsAt: new Date().toISOString() },
-        { status: 'firing', labels: { alertname: 'ApiSlow', autoscale_direction: 'up', instance: 'b' }, annotations: { summary: 'slow' }, startsAt: new Date().toISOString() },
+        {
+          status: 'firing',
+          labels: { alertname: 'ApiSlow', autoscale_direction: 'up', instance: 'a' },
+          annotations: { summary: 'slow' },
+          startsAt: new Date().toISOString(),
+        },
+        {
+          status: 'firing',
+          labels: { alertname: 'ApiSlow', autoscale_direction: 'up', instance: 'b' },
+          annotations: { summary: 'slow' },
+          startsAt: new Date().toISOString(),
+        },
       ],
     });
     assert.equal(am.status, 200, JSON.stringify(am.json));
     assert.equal(am.json.decisions.length, 1, 'two alerts for the same target are one decision');
     assert.equal(await svc.replicas(), 2);
-    const amResolved = await call(scaler, '/v1/hooks/alertmanager', { status: 'resolved', alerts: [{ labels: { autoscale_service: svc.name, autoscale_direction: 'up' } }] });
+    const amResolved = await call(scaler, '/v1/hooks/alertmanager', {
+      status: 'resolved',
+      alerts: [{ labels: { autoscale_service: svc.name, autoscale_direction: 'up' } }],
+    });
     assert.equal(amResolved.json.decisions[0].outcome, 'ignored');
 
-    const kib = await call(scaler, '/v1/hooks/kibana', { service: svc.name, direction: 'up', reason: 'nginx 5xx burst', state: 'active', rule: { id: 'r1', name: 'nginx errors' } });
+    const kib = await call(scaler, '/v1/hooks/kibana', {
+      service: svc.name,
+      direction: 'up',
+      reason: 'nginx 5xx burst',
+      state: 'active',
+      rule: { id: 'r1', name: 'nginx errors' },
+    });
     assert.equal(kib.status, 200, JSON.stringify(kib.json));
     assert.equal(kib.json.decisions[0].outcome, 'scaled');
     assert.equal(await svc.replicas(), 3);
@@ -282,7 +309,10 @@ describe('autoscaler on the real Swarm', () => {
     const svc = await createTestService(`${stack}_web`, { 'autoscale.enabled': 'true', 'autoscale.max': '3', 'autoscale.cooldown': '0' });
     const dir = mkdtempSync(join(tmpdir(), 'as-test-rules-'));
     const rulesFile = join(dir, 'sla-rules.yml');
-    writeFileSync(rulesFile, 'version: 1\nautoscale:\n  rules:\n    - { id: web_scale_up, service: web, direction: up }\n    - { id: web_scale_down, service: web, direction: down }\n');
+    writeFileSync(
+      rulesFile,
+      'version: 1\nautoscale:\n  rules:\n    - { id: web_scale_up, service: web, direction: up }\n    - { id: web_scale_down, service: web, direction: down }\n',
+    );
     const p = await startAutoscaler({ ...env, STACK_NAME: stack, SLA_RULES_FILE: rulesFile });
     try {
       const body = (id: string, level = 'WARNING') => ({ id, message: id, level, data: { series: [{ name: 'nginx', tags: {} }] } });
@@ -314,12 +344,21 @@ describe('autoscaler on the real Swarm', () => {
     await scale(scaler, `${PREFIX}missing`, 'up');
     const msgs = await until('3 Slack messages', async () => (slack.messages.length >= before + 3 ? slack.messages.slice(before) : undefined), 15_000);
     const mine = msgs.filter((m) => m.text.includes(svc.name) || m.text.includes(`${PREFIX}missing`));
-    assert.deepEqual(mine.map((m) => m.color), ['good', 'warning', 'danger']);
+    assert.deepEqual(
+      mine.map((m) => m.color),
+      ['good', 'warning', 'danger'],
+    );
     assert.match(mine[0].text, /scaled up from 1 to 2/);
     assert.equal(mine[0].body.channel, '#alerts');
     assert.ok(Array.isArray(mine[0].body.blocks));
     const logs = scaler.logs().filter((l) => l.event === 'autoscale_decision' && l.target === svc.name);
-    assert.deepEqual(logs.map((l) => [l.outcome, l.code]), [['scaled', 'scaled'], ['refused', 'at_max']]);
+    assert.deepEqual(
+      logs.map((l) => [l.outcome, l.code]),
+      [
+        ['scaled', 'scaled'],
+        ['refused', 'at_max'],
+      ],
+    );
     assert.equal(await metricValue(scaler, { target: svc.name, direction: 'up', outcome: 'scaled' }), 1);
     assert.equal(await metricValue(scaler, { target: svc.name, direction: 'up', outcome: 'refused', code: 'at_max' }), 1);
   });

@@ -168,13 +168,7 @@ export interface VerifyResult {
 }
 
 /** pg_restore a dump into `database` (must exist, should be empty) and compare with its manifest. */
-export async function restoreAndVerify(opts: {
-  file: string;
-  target: PgTarget;
-  database: string;
-  pgBinDir?: string;
-  logger: Logger;
-}): Promise<VerifyResult> {
+export async function restoreAndVerify(opts: { file: string; target: PgTarget; database: string; pgBinDir?: string; logger: Logger }): Promise<VerifyResult> {
   const manifest = JSON.parse(await readFile(`${opts.file}.json`, 'utf8')) as Manifest;
   const actualSha = await sha256(opts.file);
   if (actualSha !== manifest.sha256) throw new Error(`${opts.file}: sha256 ${actualSha} does not match the manifest (${manifest.sha256})`);
@@ -182,7 +176,21 @@ export async function restoreAndVerify(opts: {
   const env = { ...process.env, PGPASSWORD: opts.target.password, PGCONNECT_TIMEOUT: '5' };
   await run(
     bin(opts.pgBinDir, 'pg_restore'),
-    ['-h', host, '-p', String(opts.target.port), '-U', opts.target.user, '-d', opts.database, '--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction', opts.file],
+    [
+      '-h',
+      host,
+      '-p',
+      String(opts.target.port),
+      '-U',
+      opts.target.user,
+      '-d',
+      opts.database,
+      '--no-owner',
+      '--no-privileges',
+      '--exit-on-error',
+      '--single-transaction',
+      opts.file,
+    ],
     env,
   );
   const c = client(opts.target, host, opts.database);

@@ -19,10 +19,21 @@ let running = false;
 // restarted scheduler does not look stale (nor fresh) for lack of memory.
 const metrics = createMetrics('backup');
 const registry = metrics.registry;
-const lastSuccess = new promClient.Gauge({ name: 'backup_last_success_timestamp_seconds', help: 'Unix time the last successful backup finished (0: none on the volume)', registers: [registry] });
+const lastSuccess = new promClient.Gauge({
+  name: 'backup_last_success_timestamp_seconds',
+  help: 'Unix time the last successful backup finished (0: none on the volume)',
+  registers: [registry],
+});
 const lastDuration = new promClient.Gauge({ name: 'backup_last_duration_seconds', help: 'Duration of the last backup attempt', registers: [registry] });
 const lastBytes = new promClient.Gauge({ name: 'backup_last_size_bytes', help: 'Size of the last successful dump', registers: [registry] });
-new promClient.Gauge({ name: 'backup_running', help: '1 while a backup runs', registers: [registry], collect() { this.set(running ? 1 : 0); } });
+new promClient.Gauge({
+  name: 'backup_running',
+  help: '1 while a backup runs',
+  registers: [registry],
+  collect() {
+    this.set(running ? 1 : 0);
+  },
+});
 const runs = new promClient.Counter({ name: 'backup_runs_total', help: 'Backup attempts', registers: [registry] });
 const failures = new promClient.Counter({ name: 'backup_failures_total', help: 'Backup attempts that failed', registers: [registry] });
 try {

@@ -35,7 +35,16 @@ before(async () => {
   writeFileSync(path.join(dir, 'pw'), password);
   chownSync(path.join(dir, 'pw'), uid, gid);
   asPg(path.join(PG_BIN, 'initdb'), ['-D', path.join(dir, 'data'), '-U', 'postgres', `--pwfile=${path.join(dir, 'pw')}`, '--auth=scram-sha-256', '-E', 'UTF8']);
-  asPg(path.join(PG_BIN, 'pg_ctl'), ['-D', path.join(dir, 'data'), '-w', '-l', path.join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`, 'start']);
+  asPg(path.join(PG_BIN, 'pg_ctl'), [
+    '-D',
+    path.join(dir, 'data'),
+    '-w',
+    '-l',
+    path.join(dir, 'log'),
+    '-o',
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`,
+    'start',
+  ]);
 });
 
 after(() => {
@@ -56,10 +65,13 @@ async function sql(database: string, q: string) {
 
 test('backup of the primary restores into a new database with equal row counts and checksums', async () => {
   await sql('postgres', 'create database forum');
-  await sql('forum', `create table users(id serial primary key, name text not null, created timestamptz default now());
+  await sql(
+    'forum',
+    `create table users(id serial primary key, name text not null, created timestamptz default now());
     create table posts(id bigserial primary key, user_id int references users(id), body text, meta jsonb);
     insert into users(name) select 'user' || g from generate_series(1, 500) g;
-    insert into posts(user_id, body, meta) select 1 + g % 500, repeat('x', g % 50), jsonb_build_object('g', g) from generate_series(1, 3000) g;`);
+    insert into posts(user_id, body, meta) select 1 + g % 500, repeat('x', g % 50), jsonb_build_object('g', g) from generate_series(1, 3000) g;`,
+  );
   const backups = path.join(dir, 'backups');
   const m = await runBackup({ target: target(), dir: backups, pgBinDir: PG_BIN, logger });
   assert.equal(m.tables.find((t) => t.table === 'public.users')?.rows, 500);
@@ -85,10 +97,7 @@ test('backup of the primary restores into a new database with equal row counts a
   );
   // a tampered dump file is refused before anything is restored
   writeFileSync(path.join(backups, m.file), 'garbage');
-  await assert.rejects(
-    restoreAndVerify({ file: path.join(backups, m.file), target: target(), database: 'forum_restore', pgBinDir: PG_BIN, logger }),
-    /sha256/,
-  );
+  await assert.rejects(restoreAndVerify({ file: path.join(backups, m.file), target: target(), database: 'forum_restore', pgBinDir: PG_BIN, logger }), /sha256/);
 });
 
 test('retention removes old dumps but keeps the newest ones', async () => {

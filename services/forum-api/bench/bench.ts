@@ -40,14 +40,24 @@ let apiPid = 0;
 
 function wrk(script: string, url: string, env: Record<string, string>, duration = DURATION, pid = apiPid): Record<string, number> {
   const cpuBefore = cpuSeconds(pid);
-  const r = spawnSync('taskset', ['-c', loadCpus, 'wrk', '-t2', `-c${CONNECTIONS}`, `-d${duration}`, '--timeout', '5s', '-s', join(SERVICE_DIR, 'bench', script), url], {
-    encoding: 'utf8',
-    env: { ...process.env, ...env },
-  });
+  const r = spawnSync(
+    'taskset',
+    ['-c', loadCpus, 'wrk', '-t2', `-c${CONNECTIONS}`, `-d${duration}`, '--timeout', '5s', '-s', join(SERVICE_DIR, 'bench', script), url],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+    },
+  );
   if (r.status !== 0) throw new Error(`wrk failed: ${r.stderr}`);
   const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
   if (!line) throw new Error(`no RESULT line in wrk output:\n${r.stdout}`);
-  const out = Object.fromEntries(line.slice(7).split(' ').map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]));
+  const out = Object.fromEntries(
+    line
+      .slice(7)
+      .split(' ')
+      .map((kv) => kv.split('='))
+      .map(([k, v]) => [k, Number(v)]),
+  );
   const cpu = cpuSeconds(pid) - cpuBefore;
   // req/s one fully available core would serve at this per-request CPU cost (the host is shared with other work)
   return { ...out, rps: out.requests / (out.duration_us / 1e6), cpu_ms_per_req: (cpu * 1000) / out.requests, per_core_rps: out.requests / cpu };
@@ -94,7 +104,9 @@ try {
      FROM t, generate_series(1, $1) p`,
     [POSTS_PER_THREAD, THREADS],
   );
-  await db.query(`UPDATE threads t SET first_post_id = s.mn, last_post_id = s.mx FROM (SELECT thread_id, min(id) mn, max(id) mx FROM posts GROUP BY 1) s WHERE s.thread_id = t.id`);
+  await db.query(
+    `UPDATE threads t SET first_post_id = s.mn, last_post_id = s.mx FROM (SELECT thread_id, min(id) mn, max(id) mx FROM posts GROUP BY 1) s WHERE s.thread_id = t.id`,
+  );
   await db.query('ANALYZE');
   await db.end();
   const sessionsFile = join(tmp, 'sessions.txt');
@@ -111,38 +123,38 @@ try {
     // profiling aid: only the read-thread run
     process.stdout.write(`${fmt('read-thread', wrk('read.lua', base, { THREADS: String(THREADS) }))}\n`);
   } else {
-  // the host's floor: a bare node:http server answering a cached-page-sized body, same pinning; its p99 is what this
-  // (shared) machine allows at all, whatever the API does
-  const floorPort = await freePort();
-  const floor = spawn('taskset', ['-c', apiCpu, process.execPath, '-e', NODE_FLOOR, String(floorPort)], { stdio: 'ignore' });
-  procs.push(floor);
-  await waitFor('node floor', async () => (await fetch(`http://127.0.0.1:${floorPort}/`)).ok, 10_000, 100);
-  const node0 = wrk('read.lua', `http://127.0.0.1:${floorPort}`, { THREADS: '1', READ_PATH: '/x/%d/' }, DURATION, floor.pid!);
-  floor.kill('SIGKILL');
-  const base0 = wrk('read.lua', base, { THREADS: '1', READ_PATH: '/healthcheck/' });
-  const read = wrk('read.lua', base, { THREADS: String(THREADS) });
-  // the target is stated at a rate (>= 3,000 req/s with p99 < 20 ms): the same reads paced to about that rate
-  // (each of the connections pauses PACE_MS after every response), so p99 is not queueing behind a saturated core
-  const paced = wrk('read.lua', base, { THREADS: String(THREADS), PACE_MS: PACE_MS });
-  const thread = wrk('read.lua', base, { THREADS: String(THREADS), READ_PATH: '/api/threads/%d/' });
-  // signed-in readers skip the guests' page cache: every request reads the session, the thread, its posts and the
-  // read-tracking state from Redis and PostgreSQL
-  const readAuth = wrk('read.lua', base, { THREADS: String(THREADS), SESSIONS: sessionsFile });
-  const reply = wrk('reply.lua', base, { THREADS: String(THREADS), SESSIONS: sessionsFile });
+    // the host's floor: a bare node:http server answering a cached-page-sized body, same pinning; its p99 is what this
+    // (shared) machine allows at all, whatever the API does
+    const floorPort = await freePort();
+    const floor = spawn('taskset', ['-c', apiCpu, process.execPath, '-e', NODE_FLOOR, String(floorPort)], { stdio: 'ignore' });
+    procs.push(floor);
+    await waitFor('node floor', async () => (await fetch(`http://127.0.0.1:${floorPort}/`)).ok, 10_000, 100);
+    const node0 = wrk('read.lua', `http://127.0.0.1:${floorPort}`, { THREADS: '1', READ_PATH: '/x/%d/' }, DURATION, floor.pid!);
+    floor.kill('SIGKILL');
+    const base0 = wrk('read.lua', base, { THREADS: '1', READ_PATH: '/healthcheck/' });
+    const read = wrk('read.lua', base, { THREADS: String(THREADS) });
+    // the target is stated at a rate (>= 3,000 req/s with p99 < 20 ms): the same reads paced to about that rate
+    // (each of the connections pauses PACE_MS after every response), so p99 is not queueing behind a saturated core
+    const paced = wrk('read.lua', base, { THREADS: String(THREADS), PACE_MS: PACE_MS });
+    const thread = wrk('read.lua', base, { THREADS: String(THREADS), READ_PATH: '/api/threads/%d/' });
+    // signed-in readers skip the guests' page cache: every request reads the session, the thread, its posts and the
+    // read-tracking state from Redis and PostgreSQL
+    const readAuth = wrk('read.lua', base, { THREADS: String(THREADS), SESSIONS: sessionsFile });
+    const reply = wrk('reply.lua', base, { THREADS: String(THREADS), SESSIONS: sessionsFile });
 
-  const when = new Date().toISOString();
-  const out = [
-    `forum-api benchmark ${when} (node ${process.version}, ${ncpu} CPUs: api pinned to CPU ${apiCpu}; PostgreSQL 15, Redis, worker, wrk on CPUs ${loadCpus})`,
-    `wrk -t2 -c${CONNECTIONS} -d${DURATION}; ${THREADS} threads x ${POSTS_PER_THREAD} posts; replies by ${USERS} users, flood limit off (FLOOD_INTERVAL_MS=0)`,
-    fmt('node floor', node0) + '   (bare node:http, 9 KB body: what this host allows on that core right now, for scale)',
-    fmt('healthcheck', base0) + '   (GET /healthcheck/: the Express + access log + metrics floor, for scale)',
-    fmt('read-thread', read) + '   (GET /api/threads/{id}/posts/: thread + 18 posts)',
-    fmt('read paced', paced) + `   (the same, each connection pausing ${PACE_MS} ms after a response: p99 at ~3,000 req/s rather than at saturation)`,
-    fmt('thread', thread) + '   (GET /api/threads/{id}/)',
-    fmt('read signed-in', readAuth) + '   (read-thread as one of the signed-in users: no page cache, session + DB every time)',
-    fmt('reply', reply) + '   (POST /api/threads/{id}/posts/, signed in, CSRF)',
-  ];
-  process.stdout.write(`${out.join('\n')}\n`);
+    const when = new Date().toISOString();
+    const out = [
+      `forum-api benchmark ${when} (node ${process.version}, ${ncpu} CPUs: api pinned to CPU ${apiCpu}; PostgreSQL 15, Redis, worker, wrk on CPUs ${loadCpus})`,
+      `wrk -t2 -c${CONNECTIONS} -d${DURATION}; ${THREADS} threads x ${POSTS_PER_THREAD} posts; replies by ${USERS} users, flood limit off (FLOOD_INTERVAL_MS=0)`,
+      fmt('node floor', node0) + '   (bare node:http, 9 KB body: what this host allows on that core right now, for scale)',
+      fmt('healthcheck', base0) + '   (GET /healthcheck/: the Express + access log + metrics floor, for scale)',
+      fmt('read-thread', read) + '   (GET /api/threads/{id}/posts/: thread + 18 posts)',
+      fmt('read paced', paced) + `   (the same, each connection pausing ${PACE_MS} ms after a response: p99 at ~3,000 req/s rather than at saturation)`,
+      fmt('thread', thread) + '   (GET /api/threads/{id}/)',
+      fmt('read signed-in', readAuth) + '   (read-thread as one of the signed-in users: no page cache, session + DB every time)',
+      fmt('reply', reply) + '   (POST /api/threads/{id}/posts/, signed in, CSRF)',
+    ];
+    process.stdout.write(`${out.join('\n')}\n`);
   }
 } finally {
   // --cpu-prof writes its file only on a clean exit: SIGTERM the API first (it drains and exits within 8 s)

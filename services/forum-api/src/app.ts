@@ -78,7 +78,10 @@ export function registerRuntimeMetrics(metrics: ServiceMetrics, db: Db, redis: R
     labelNames: ['pool', 'state'] as const,
     registers,
     collect() {
-      for (const [name, pool] of [['rw', db.rw], ['ro', db.ro]] as const) {
+      for (const [name, pool] of [
+        ['rw', db.rw],
+        ['ro', db.ro],
+      ] as const) {
         this.set({ pool: name, state: 'total' }, pool.totalCount);
         this.set({ pool: name, state: 'idle' }, pool.idleCount);
         this.set({ pool: name, state: 'waiting' }, pool.waitingCount);
@@ -114,11 +117,7 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export function buildRuntime(
-  cfg: Config,
-  logger: Logger,
-  opts: { isDraining?: () => boolean; db?: Db; redis?: Redis } = {},
-): Runtime {
+export function buildRuntime(cfg: Config, logger: Logger, opts: { isDraining?: () => boolean; db?: Db; redis?: Redis } = {}): Runtime {
   const db = opts.db ?? createDb(cfg);
   const redis = opts.redis ?? createRedis(cfg.REDIS_URL, cfg.REDIS_PASSWORD, logger);
   const sessions = new Sessions(redis, db, logger, {

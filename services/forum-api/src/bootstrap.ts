@@ -27,10 +27,12 @@ export async function bootstrap(cfg: Config, db: Db, logger: Logger): Promise<vo
     const { rowCount } = await retryUntil(
       'admin bootstrap',
       () =>
-        db.rw.query(
-          `INSERT INTO users (username, slug, email, password_hash, is_staff) VALUES ($1, $2, $3, $4, true) ON CONFLICT DO NOTHING`,
-          [cfg.ADMIN_USERNAME, slugify(cfg.ADMIN_USERNAME, 'admin'), cfg.ADMIN_EMAIL, hash],
-        ),
+        db.rw.query(`INSERT INTO users (username, slug, email, password_hash, is_staff) VALUES ($1, $2, $3, $4, true) ON CONFLICT DO NOTHING`, [
+          cfg.ADMIN_USERNAME,
+          slugify(cfg.ADMIN_USERNAME, 'admin'),
+          cfg.ADMIN_EMAIL,
+          hash,
+        ]),
       logger,
     );
     if (rowCount) logger.info({ username: cfg.ADMIN_USERNAME }, 'admin user created');

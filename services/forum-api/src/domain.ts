@@ -31,8 +31,7 @@ export function parseId(raw: unknown, what = 'Not found.'): number {
 /** An optional positive integer query parameter, else 400 naming it. */
 export function parseOptionalInt(raw: unknown, name: string): number | undefined {
   if (raw === undefined || raw === '') return undefined;
-  if (typeof raw !== 'string' || !/^[0-9]{1,10}$/.test(raw) || Number(raw) > PG_INT_MAX)
-    throw field(name, `"${name}" must be a positive integer.`, 'invalid');
+  if (typeof raw !== 'string' || !/^[0-9]{1,10}$/.test(raw) || Number(raw) > PG_INT_MAX) throw field(name, `"${name}" must be a positive integer.`, 'invalid');
   return Number(raw);
 }
 
@@ -67,7 +66,8 @@ export function validateEmail(b: Record<string, unknown>): string {
 
 export function validatePassword(b: Record<string, unknown>, username?: string): string {
   const v = str(b, 'password', 'Password');
-  if (v.length < RULES.passwordMin) throw field('password', `This password is too short. It must contain at least ${RULES.passwordMin} characters.`, 'password_too_short');
+  if (v.length < RULES.passwordMin)
+    throw field('password', `This password is too short. It must contain at least ${RULES.passwordMin} characters.`, 'password_too_short');
   if (v.length > RULES.passwordMax) throw field('password', `Password must be at most ${RULES.passwordMax} characters.`, 'password_too_long');
   if (username && v.toLowerCase() === username.toLowerCase()) throw field('password', 'The password is too similar to the username.', 'password_too_similar');
   return v;
@@ -83,7 +83,8 @@ export function loginFields(b: Record<string, unknown>): { username: string; pas
 
 export function validateTitle(b: Record<string, unknown>, name = 'title'): string {
   const v = str(b, name, 'Thread title').trim().replace(/\s+/g, ' ');
-  if (v.length < RULES.titleMin) throw field(name, `Thread title should be at least ${RULES.titleMin} characters long (it has ${v.length}).`, 'title_too_short');
+  if (v.length < RULES.titleMin)
+    throw field(name, `Thread title should be at least ${RULES.titleMin} characters long (it has ${v.length}).`, 'title_too_short');
   if (v.length > RULES.titleMax) throw field(name, `Thread title cannot be longer than ${RULES.titleMax} characters (it has ${v.length}).`, 'title_too_long');
   if (!/[\p{L}\p{N}]/u.test(v)) throw field(name, 'Thread title should contain alpha-numeric characters.', 'title_invalid');
   return v;
@@ -91,7 +92,8 @@ export function validateTitle(b: Record<string, unknown>, name = 'title'): strin
 
 export function validatePost(b: Record<string, unknown>): string {
   const v = str(b, 'post', 'Message').trim();
-  if (v.length < RULES.postMin) throw field('post', `Posted message should be at least ${RULES.postMin} characters long (it has ${v.length}).`, 'post_too_short');
+  if (v.length < RULES.postMin)
+    throw field('post', `Posted message should be at least ${RULES.postMin} characters long (it has ${v.length}).`, 'post_too_short');
   if (v.length > RULES.postMax) throw field('post', `Posted message cannot be longer than ${RULES.postMax} characters (it has ${v.length}).`, 'post_too_long');
   return v;
 }
@@ -117,8 +119,7 @@ export function categoryId(b: Record<string, unknown>): number {
   const v = b.category;
   const n = typeof v === 'string' && /^[0-9]{1,10}$/.test(v) ? Number(v) : v;
   if (v === undefined || v === null) throw field('category', 'Category is required.', 'required');
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > PG_INT_MAX)
-    throw field('category', 'Category must be an integer id.', 'invalid_type');
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > PG_INT_MAX) throw field('category', 'Category must be an integer id.', 'invalid_type');
   return n;
 }
 

@@ -145,8 +145,7 @@ export class JobWorker {
       await this.syncCategories();
     }
     const res = (await this.redis.xreadgroup('GROUP', JOB_GROUP, this.consumer, 'COUNT', 10, 'BLOCK', 1000, 'STREAMS', JOB_STREAM, '>')) as
-      | [string, [string, string[]][]][]
-      | null;
+      [string, [string, string[]][]][] | null;
     for (const [, entries] of res ?? []) for (const [id, fields] of entries) await this.handle(id, fields);
   }
 
@@ -234,7 +233,17 @@ export class JobWorker {
       await syncCategory(c, job.categoryId);
       return undefined;
     }
-    const { rows } = await c.query<{ id: number; thread_id: number; category_id: number; poster_id: number | null; poster_name: string; processed_at: Date | null; title: string; slug: string; original: string }>(
+    const { rows } = await c.query<{
+      id: number;
+      thread_id: number;
+      category_id: number;
+      poster_id: number | null;
+      poster_name: string;
+      processed_at: Date | null;
+      title: string;
+      slug: string;
+      original: string;
+    }>(
       `SELECT p.id, p.thread_id, p.category_id, p.poster_id, p.poster_name, p.processed_at, p.original, t.title, t.slug
        FROM posts p JOIN threads t ON t.id = p.thread_id WHERE p.id = $1 FOR UPDATE OF p`,
       [job.postId],

@@ -53,12 +53,7 @@ logger.info({ consumer: worker.consumer }, 'worker started');
 
 let draining = () => false;
 const app = express();
-app.use(
-  healthRouter(
-    { postgres: () => db.rw.query('SELECT 1'), redis: () => redis.ping() },
-    () => draining(),
-  ),
-);
+app.use(healthRouter({ postgres: () => db.rw.query('SELECT 1'), redis: () => redis.ping() }, () => draining()));
 app.get('/metrics', metrics.handler);
 const server = createServer(app);
 const shutdown = installGracefulShutdown([server], {

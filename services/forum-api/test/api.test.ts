@@ -225,7 +225,9 @@ describe('Users and sessions', () => {
     // another IP is not affected
     assert.equal((await client({ 'x-forwarded-for': '203.0.113.78' }).post('/api/auth/', { username: u.username, password: 'password-123' })).status, 200);
     const events = (await api.rt.redis.xrange('security:events', '-', '+')) as [string, string[]][];
-    const mine = events.map(([, f]) => Object.fromEntries(f.reduce<string[][]>((a, v, i) => (i % 2 ? (a[a.length - 1].push(v), a) : [...a, [v]]), []))).filter((e) => e.ip === ip);
+    const mine = events
+      .map(([, f]) => Object.fromEntries(f.reduce<string[][]>((a, v, i) => (i % 2 ? (a[a.length - 1].push(v), a) : [...a, [v]]), [])))
+      .filter((e) => e.ip === ip);
     assert.equal(mine.length, 1, 'one event per window');
     assert.equal(mine[0].type, 'login_bruteforce');
     assert.equal(mine[0].failures, '8');
@@ -259,7 +261,22 @@ describe('Starting threads', () => {
     assert.match(t.url, new RegExp(`^/t/why-does-my-loop-never-end/${t.id}/$`));
     const r = await client().get(`/api/threads/${t.id}/`);
     assert.equal(r.status, 200);
-    for (const k of ['id', 'category', 'title', 'replies', 'started_on', 'starter_name', 'last_post_on', 'last_poster_name', 'is_closed', 'is_hidden', 'weight', 'is_new', 'is_read', 'subscription'])
+    for (const k of [
+      'id',
+      'category',
+      'title',
+      'replies',
+      'started_on',
+      'starter_name',
+      'last_post_on',
+      'last_poster_name',
+      'is_closed',
+      'is_hidden',
+      'weight',
+      'is_new',
+      'is_read',
+      'subscription',
+    ])
       assert.ok(k in r.body, k);
     assert.equal(r.body.category, 3);
     assert.equal(r.body.replies, 0);
@@ -358,7 +375,10 @@ describe('Thread lists', () => {
     const all = [...p1.body.results, ...p2.body.results].map((t: { id: number }) => t.id);
     for (const id of ids) assert.ok(all.includes(id) || p2.body.next !== null, `thread ${id} listed`);
     const lastPostIds = p2.body.results.map((t: { last_post: number }) => t.last_post);
-    assert.deepEqual(lastPostIds, [...lastPostIds].sort((a, b) => b - a));
+    assert.deepEqual(
+      lastPostIds,
+      [...lastPostIds].sort((a, b) => b - a),
+    );
 
     const b2 = api.rt.db.stats.queries;
     const mine = await c.get('/api/threads/?list=my&category=3');
@@ -477,7 +497,10 @@ describe('Thread PATCH (JSON-Patch) and DELETE', () => {
     assert.equal((await other.c.get(`/api/threads/${t.id}/posts/reply_editor/`)).status, 403);
     await reply(adm, 1, t.id, 'moderator reply to closed');
     // atomic: a failing op rolls back the earlier ones
-    r = await p(adm, [{ op: 'replace', path: 'is-closed', value: false }, { op: 'replace', path: 'weight', value: 9 }]);
+    r = await p(adm, [
+      { op: 'replace', path: 'is-closed', value: false },
+      { op: 'replace', path: 'weight', value: 9 },
+    ]);
     assert.equal(r.status, 400);
     assert.equal((await client().get(`/api/threads/${t.id}/`)).body.is_closed, true);
   });
@@ -595,7 +618,12 @@ describe('Guest micro-cache (stale-tolerant anonymous reads)', () => {
       await unflood(u.id);
       assert.equal((await oc.post(`/api/threads/${t.id}/posts/`, { post: 'reply through replica two' })).status, 200);
       const started = Date.now();
-      const fresh = await waitFor('fresh page', async () => ((await g.get(`/api/threads/${t.id}/posts/`)).body.replies === 2 ? Date.now() : undefined), 5000, 50);
+      const fresh = await waitFor(
+        'fresh page',
+        async () => ((await g.get(`/api/threads/${t.id}/posts/`)).body.replies === 2 ? Date.now() : undefined),
+        5000,
+        50,
+      );
       assert.ok(fresh - started <= api.cfg.ANON_CACHE_MS + 500, `stale for ${fresh - started} ms`);
       // signed-in users never get cached pages
       assert.equal((await c.get(`/api/threads/${t.id}/`)).body.replies, 2);

@@ -87,14 +87,16 @@ async function thread(c: Client, title = `Cached thread ${++seq}`) {
 /** forum_page_cache_lookups_total of a replica, as /metrics shows it */
 async function cacheLookups(r: Replica) {
   const text = await r.rt.metrics.registry.metrics();
-  const read = (result: string) => Number(new RegExp(`^forum_page_cache_lookups_total\\{[^}]*result="${result}"[^}]*\\} ([0-9]+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const read = (result: string) =>
+    Number(new RegExp(`^forum_page_cache_lookups_total\\{[^}]*result="${result}"[^}]*\\} ([0-9]+)$`, 'm').exec(text)?.[1] ?? NaN);
   return { hit: read('hit'), miss: read('miss') };
 }
 /** Changes a post BEHIND the API's back (no invalidation): a page still showing the old text came from the cache. */
 const sneak = (postId: number, html: string) => sql.query('UPDATE posts SET parsed = $2 WHERE id = $1', [postId, html]);
-const firstPostId = async (threadId: number) => (await sql.query('SELECT first_post_id FROM threads WHERE id = $1', [threadId])).rows[0].first_post_id as number;
+const firstPostId = async (threadId: number) =>
+  (await sql.query('SELECT first_post_id FROM threads WHERE id = $1', [threadId])).rows[0].first_post_id as number;
 
-describe('Guests\' page cache across two replicas sharing Redis', () => {
+describe("Guests' page cache across two replicas sharing Redis", () => {
   test('a reply through replica A drops the thread page replica B had cached for guests', async () => {
     const { c } = await user(A, 'writer');
     const t = await thread(c);
@@ -117,10 +119,15 @@ describe('Guests\' page cache across two replicas sharing Redis', () => {
     const r = await c.post(path, { post: 'A reply through replica A.' });
     assert.equal(r.status, 200, r.text);
     const started = Date.now();
-    const fresh = await waitFor('fresh page on B', async () => {
-      const p = await g.get(path);
-      return p.body.post_set.count === 2 ? p : undefined;
-    }, 5000, 10);
+    const fresh = await waitFor(
+      'fresh page on B',
+      async () => {
+        const p = await g.get(path);
+        return p.body.post_set.count === 2 ? p : undefined;
+      },
+      5000,
+      10,
+    );
     assert.ok(Date.now() - started < 2000, `B served the stale page for ${Date.now() - started} ms`);
     assert.equal(fresh.body.replies, 1);
     assert.equal(fresh.body.post_set.results[1].id, r.body.id);
@@ -155,10 +162,15 @@ describe('Guests\' page cache across two replicas sharing Redis', () => {
 
     // edit a post
     assert.equal((await c.put(`/api/threads/${t.id}/posts/${r.body.id}/`, { post: 'Text after the edit.' })).status, 200);
-    const edited = await waitFor('edited post on B', async () => {
-      const p = await g.get(posts);
-      return p.body.post_set.results[1].content === '<p>Text after the edit.</p>' ? p : undefined;
-    }, 2000, 10);
+    const edited = await waitFor(
+      'edited post on B',
+      async () => {
+        const p = await g.get(posts);
+        return p.body.post_set.results[1].content === '<p>Text after the edit.</p>' ? p : undefined;
+      },
+      2000,
+      10,
+    );
     assert.equal(edited.body.post_set.results[1].edits, 1);
 
     // change the title: the thread object, the page and the list
@@ -177,7 +189,7 @@ describe('Guests\' page cache across two replicas sharing Redis', () => {
     assert.ok(!(await g.get('/api/threads/')).body.results.some((x: { id: number }) => x.id === t.id));
   });
 
-  test('hiding a thread through A removes it from B\'s guests at once', async () => {
+  test("hiding a thread through A removes it from B's guests at once", async () => {
     const { c } = await user(A, 'hider');
     const t = await thread(c);
     const g = await guest(B);
@@ -221,19 +233,31 @@ describe('Per-user fields with a cached guest page', () => {
     assert.equal(rp.subscription, true);
     assert.equal(rp.acl.can_reply, true);
     assert.equal(rp.acl.can_edit, false);
-    assert.deepEqual(rp.post_set.results.map((p: { is_new: boolean }) => p.is_new), [true, true]);
-    assert.deepEqual(rp.post_set.results.map((p: { acl: { can_edit: boolean } }) => p.acl.can_edit), [false, false]);
+    assert.deepEqual(
+      rp.post_set.results.map((p: { is_new: boolean }) => p.is_new),
+      [true, true],
+    );
+    assert.deepEqual(
+      rp.post_set.results.map((p: { acl: { can_edit: boolean } }) => p.acl.can_edit),
+      [false, false],
+    );
     // reading moved their marker: the next read says read
     const again = (await reader.c.get(path)).body;
     assert.equal(again.is_read, true);
-    assert.deepEqual(again.post_set.results.map((p: { is_read: boolean }) => p.is_read), [true, true]);
+    assert.deepEqual(
+      again.post_set.results.map((p: { is_read: boolean }) => p.is_read),
+      [true, true],
+    );
 
     // the starter on B: may edit his posts
     const onB = new Client(B.url);
     await onB.login(starter.u.username, 'password-123');
     const sp = (await onB.get(path)).body;
     assert.equal(sp.acl.can_edit, true);
-    assert.deepEqual(sp.post_set.results.map((p: { acl: { can_edit: boolean } }) => p.acl.can_edit), [true, true]);
+    assert.deepEqual(
+      sp.post_set.results.map((p: { acl: { can_edit: boolean } }) => p.acl.can_edit),
+      [true, true],
+    );
     assert.equal(sp.subscription, null);
 
     // guests still get the guest page, byte for byte; a first-time guest (no cookie: Express) the same body plus a CSRF cookie
@@ -278,7 +302,10 @@ describe('The cached-page fast path', () => {
       assert.equal(r.headers.get('set-cookie'), null);
     }
     assert.equal(B.rt.db.stats.queries, queries, 'served from the cache');
-    const access = B.logLines.slice(lines).map((l) => JSON.parse(l)).filter((o) => o.type === 'access');
+    const access = B.logLines
+      .slice(lines)
+      .map((l) => JSON.parse(l))
+      .filter((o) => o.type === 'access');
     assert.equal(access.length, N, 'one access line per request');
     for (const [i, o] of access.entries()) {
       assert.equal(o.requestId, `fast-${t.id}-${i}`);
@@ -313,7 +340,12 @@ describe('The cached-page fast path', () => {
     try {
       await admin.client('KILL', 'TYPE', 'pubsub');
       // the cache was emptied when the connection dropped: the change shows without any invalidation message
-      await waitFor('B drops its cache', async () => (await g.get(path)).body.post_set.results[0].content === '<p>changed while B was subscribed</p>', 5000, 10);
+      await waitFor(
+        'B drops its cache',
+        async () => (await g.get(path)).body.post_set.results[0].content === '<p>changed while B was subscribed</p>',
+        5000,
+        10,
+      );
       await waitFor('B resubscribed', async () => B.rt.ctx.cache.enabled && (await admin.pubsub('NUMSUB', 'forum:cache:invalidate'))[1] === 2, 10_000);
     } finally {
       admin.disconnect();

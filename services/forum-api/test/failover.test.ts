@@ -74,7 +74,13 @@ describe('When Redis fails over (frozen: no answers)', () => {
     [a1, a2, b1, b2, c1] = await Promise.all([signIn('ann', pw, 0), signIn('ann', pw, 1), signIn('bob', pw, 2), signIn('bob', pw, 0), signIn('cat', pw, 1)]);
     admin = await signIn('admin', 'admin-password-1', 2);
     a1Session = a1.cookies.get('sessionid')!;
-    for (const [c, who] of [[a1, 'ann'], [a2, 'ann'], [b1, 'bob'], [b2, 'bob'], [c1, 'cat']] as const)
+    for (const [c, who] of [
+      [a1, 'ann'],
+      [a2, 'ann'],
+      [b1, 'bob'],
+      [b2, 'bob'],
+      [c1, 'cat'],
+    ] as const)
       for (const i of [0, 1, 2]) assert.equal(await whoOn(c, i), ids[who], `${who} on task ${i} before the fault`);
     process.kill(redis.proc.pid!, 'SIGSTOP');
   });
@@ -140,7 +146,12 @@ describe('When Redis fails over (frozen: no answers)', () => {
 
   test('when Redis answers again, then the revoked sessions stay revoked and the others work', async () => {
     process.kill(redis.proc.pid!, 'SIGCONT');
-    await waitFor('login works again', async () => (await new Client(urls[0]).post('/api/auth/', { username: 'ann', password: pw })).status === 200, 20_000, 200);
+    await waitFor(
+      'login works again',
+      async () => (await new Client(urls[0]).post('/api/auth/', { username: 'ann', password: pw })).status === 200,
+      20_000,
+      200,
+    );
     const stolen = new Client(urls[0]);
     stolen.cookies.set('sessionid', a1Session);
     for (let round = 0; round < 3; round++)

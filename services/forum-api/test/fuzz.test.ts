@@ -44,14 +44,32 @@ test('When 1,200 malformed requests arrive, then none is answered 5xx and the pr
   await admin.login('admin', 'admin-password-1');
   const firstPost = (await user.get(`/api/threads/${thread.id}/`)).body.last_post;
 
-  const ids = ['0', '-1', 'abc', '1e5', '99999999999999', '2147483648', '%00', '..%2F..', '%E2%98%83', '1.5', '%201', 'null', 'x'.repeat(300), String(thread.id), String(firstPost), String(me.id)];
+  const ids = [
+    '0',
+    '-1',
+    'abc',
+    '1e5',
+    '99999999999999',
+    '2147483648',
+    '%00',
+    '..%2F..',
+    '%E2%98%83',
+    '1.5',
+    '%201',
+    'null',
+    'x'.repeat(300),
+    String(thread.id),
+    String(firstPost),
+    String(me.id),
+  ];
   const paths = [
     () => '/api/auth/',
     () => '/api/auth/criteria/',
     () => '/api/users/',
     () => `/api/users/${pick(ids)}/`,
     () => '/api/categories/',
-    () => `/api/threads/?${pick(['list', 'category', 'start', 'list[]', 'category[x]', 'start[]'])}=${pick([...ids, 'my', 'new', 'unread', 'subscribed', 'all', '', '%00'])}&${pick(['category', 'start', 'page'])}=${pick(ids)}`,
+    () =>
+      `/api/threads/?${pick(['list', 'category', 'start', 'list[]', 'category[x]', 'start[]'])}=${pick([...ids, 'my', 'new', 'unread', 'subscribed', 'all', '', '%00'])}&${pick(['category', 'start', 'page'])}=${pick(ids)}`,
     () => '/api/threads/',
     () => '/api/threads/editor/',
     () => `/api/threads/${pick(ids)}/`,
@@ -63,8 +81,48 @@ test('When 1,200 malformed requests arrive, then none is answered 5xx and the pr
     () => `/api/${pick(ids)}/`,
     () => `/api/threads/${pick(ids)}`,
   ];
-  const scalars: unknown[] = [null, true, false, 0, -1, 1.5, 1e308, 2147483648, '', ' ', 'a', '\u0000', '\ud800', 'x'.repeat(70_000), '<script>alert(1)</script>', [], {}, [1, 2], { a: 1 }, 'notify', 'email', 3, '3'];
-  const fields = ['username', 'password', 'email', 'title', 'post', 'category', 'attachments', 'close', 'hide', 'pin', 'op', 'path', 'value', '__proto__', 'constructor'];
+  const scalars: unknown[] = [
+    null,
+    true,
+    false,
+    0,
+    -1,
+    1.5,
+    1e308,
+    2147483648,
+    '',
+    ' ',
+    'a',
+    '\u0000',
+    '\ud800',
+    'x'.repeat(70_000),
+    '<script>alert(1)</script>',
+    [],
+    {},
+    [1, 2],
+    { a: 1 },
+    'notify',
+    'email',
+    3,
+    '3',
+  ];
+  const fields = [
+    'username',
+    'password',
+    'email',
+    'title',
+    'post',
+    'category',
+    'attachments',
+    'close',
+    'hide',
+    'pin',
+    'op',
+    'path',
+    'value',
+    '__proto__',
+    'constructor',
+  ];
   const bodies: (() => string | undefined)[] = [
     () => undefined,
     () => '',
@@ -73,17 +131,33 @@ test('When 1,200 malformed requests arrive, then none is answered 5xx and the pr
     () => 'null',
     () => '"string"',
     () => '12345',
-    () => '[' .repeat(2000) + ']'.repeat(2000),
+    () => '['.repeat(2000) + ']'.repeat(2000),
     () => `{"post": "${'y'.repeat(600_000)}"}`,
     () => '{"__proto__": {"isStaff": true}, "title": "Proto pollution", "post": "polluted post", "category": 3}',
     () => '\u00ff\u00fe garbage',
     () => JSON.stringify(Object.fromEntries(Array.from({ length: 1 + Math.floor(rand() * 4) }, () => [pick(fields), pick(scalars)]))),
-    () => JSON.stringify([{ op: pick(['replace', 'add', 'remove', 'move', 1, null]), path: pick(['subscription', 'title', 'weight', 'is-closed', 'is-hidden', 'bogus', 5, null]), value: pick(scalars) }]),
+    () =>
+      JSON.stringify([
+        {
+          op: pick(['replace', 'add', 'remove', 'move', 1, null]),
+          path: pick(['subscription', 'title', 'weight', 'is-closed', 'is-hidden', 'bogus', 5, null]),
+          value: pick(scalars),
+        },
+      ]),
     () => JSON.stringify(Array.from({ length: 12 }, () => ({ op: 'replace', path: 'subscription', value: 'notify' }))),
     () => JSON.stringify({ title: pick(scalars), post: pick(scalars), category: pick(scalars) }),
     () => JSON.stringify({ username: pick(scalars), password: pick(scalars), email: pick(scalars) }),
   ];
-  const contentTypes = ['application/json', 'application/json; charset=utf-8', 'application/json; charset=latin1', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonx', ''];
+  const contentTypes = [
+    'application/json',
+    'application/json; charset=utf-8',
+    'application/json; charset=latin1',
+    'text/plain',
+    'application/x-www-form-urlencoded',
+    'multipart/form-data; boundary=x',
+    'application/jsonx',
+    '',
+  ];
   const methods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD'];
   const clients = [user, admin, new Client(base)];
 
@@ -117,8 +191,10 @@ test('When 1,200 malformed requests arrive, then none is answered 5xx and the pr
       if (Date.now() - t0 > 300) slow.push(`${method} ${path.slice(0, 60)} ${Date.now() - t0}ms`);
       sent++;
       statuses[res.status] = (statuses[res.status] ?? 0) + 1;
-      if (res.status >= 500) failures.push(`${method} ${path.slice(0, 120)} body=${String(body).slice(0, 120)} ct=${ct} -> ${res.status} ${text.slice(0, 200)}`);
-      else if (res.status >= 400 && method !== 'HEAD' && !/"detail"/.test(text)) failures.push(`${method} ${path.slice(0, 120)} -> ${res.status} without {detail}: ${text.slice(0, 120)}`);
+      if (res.status >= 500)
+        failures.push(`${method} ${path.slice(0, 120)} body=${String(body).slice(0, 120)} ct=${ct} -> ${res.status} ${text.slice(0, 200)}`);
+      else if (res.status >= 400 && method !== 'HEAD' && !/"detail"/.test(text))
+        failures.push(`${method} ${path.slice(0, 120)} -> ${res.status} without {detail}: ${text.slice(0, 120)}`);
     } catch (err) {
       failures.push(`${method} ${path.slice(0, 120)} -> transport error ${(err as Error).message}`);
     }

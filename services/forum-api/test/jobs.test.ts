@@ -53,10 +53,14 @@ async function drain() {
   await worker.ensureGroup();
   worker.start();
   try {
-    await waitFor('stream drained', async () => {
-      const s = await queueStats(api.rt.redis);
-      return s.length === 0 && s.pending === 0;
-    }, 15_000);
+    await waitFor(
+      'stream drained',
+      async () => {
+        const s = await queueStats(api.rt.redis);
+        return s.length === 0 && s.pending === 0;
+      },
+      15_000,
+    );
   } finally {
     await worker.stop();
     redis.disconnect();
@@ -81,19 +85,29 @@ describe('Worker jobs', () => {
       await unflood(ua.id);
       const p = (await a.post(`/api/threads/${t.id}/posts/`, { post: 'a reply that notifies' })).body;
       const e = await waitFor('job effects', async () => ((await effects(p.id)).processed ? effects(p.id) : undefined), 30_000);
-      assert.deepEqual(e.notifications.map((r) => r.user_id), [un.id, ue.id].sort((x, y) => x - y));
-      assert.deepEqual(e.mails.map((r) => r.user_id), [ue.id]);
+      assert.deepEqual(
+        e.notifications.map((r) => r.user_id),
+        [un.id, ue.id].sort((x, y) => x - y),
+      );
+      assert.deepEqual(
+        e.mails.map((r) => r.user_id),
+        [ue.id],
+      );
       assert.equal(e.mails[0].to_email, `${ue.username}@example.com`);
       assert.match(e.mails[0].subject, new RegExp(`${ua.username} has replied to "Job thread`));
       // the category's counters follow within the worker's category sync interval (1 s)
-      const truth = (await api.rt.db.rw.query('SELECT count(*)::int AS threads, sum(replies + 1)::int AS posts FROM threads WHERE category_id = 3 AND NOT is_hidden')).rows[0];
+      const truth = (
+        await api.rt.db.rw.query('SELECT count(*)::int AS threads, sum(replies + 1)::int AS posts FROM threads WHERE category_id = 3 AND NOT is_hidden')
+      ).rows[0];
       const counters = async () => {
         const cat = (await api.rt.db.rw.query('SELECT threads, posts, last_thread_id FROM categories WHERE id = 3')).rows[0];
         return [cat.threads, cat.posts, cat.last_thread_id];
       };
-      await waitFor('category counters', async () => JSON.stringify(await counters()) === JSON.stringify([truth.threads, truth.posts, t.id]), 10_000).catch(async () => {
-        assert.deepEqual(await counters(), [truth.threads, truth.posts, t.id]);
-      });
+      await waitFor('category counters', async () => JSON.stringify(await counters()) === JSON.stringify([truth.threads, truth.posts, t.id]), 10_000).catch(
+        async () => {
+          assert.deepEqual(await counters(), [truth.threads, truth.posts, t.id]);
+        },
+      );
       const user = (await api.rt.db.rw.query('SELECT posts, threads FROM users WHERE id = $1', [ua.id])).rows[0];
       assert.deepEqual(user, { posts: 2, threads: 1 });
       // the same job delivered again changes nothing
@@ -142,8 +156,14 @@ describe('Worker jobs', () => {
           60_000,
           100,
         );
-        assert.deepEqual(done.notifications.map((r) => r.user_id), [un.id, ue.id].sort((x, y) => x - y));
-        assert.deepEqual(done.mails.map((r) => r.user_id), [ue.id]);
+        assert.deepEqual(
+          done.notifications.map((r) => r.user_id),
+          [un.id, ue.id].sort((x, y) => x - y),
+        );
+        assert.deepEqual(
+          done.mails.map((r) => r.user_id),
+          [ue.id],
+        );
         const pending = (await api.rt.redis.xpending(JOB_STREAM, JOB_GROUP)) as unknown[];
         assert.equal(pending[0], 0);
         // and nothing doubled for any post of this thread
@@ -168,7 +188,12 @@ describe('Worker jobs', () => {
     );
     const worker = spawnEntry('worker', workerEnv({ JOB_SWEEP_AGE_MS: '300' }));
     try {
-      const e = await waitFor('sweep completes the lost job', async () => ((await effects(rows[0].id)).processed ? effects(rows[0].id) : undefined), 60_000, 100);
+      const e = await waitFor(
+        'sweep completes the lost job',
+        async () => ((await effects(rows[0].id)).processed ? effects(rows[0].id) : undefined),
+        60_000,
+        100,
+      );
       assert.ok(e.notifications.some((r) => r.user_id === un.id));
       await worker.waitForLine((o) => o.msg === 're-enqueued posts whose job never completed');
     } finally {

@@ -42,7 +42,11 @@ describe('Start-up, migrations and shutdown', () => {
       const ports = await Promise.all(replicas.map((r) => r.waitForLine((o) => o.msg === 'forum api listening', 90_000).then((o) => Number(o.port))));
       const appliedBy = replicas.map((r) => r.lines.filter((l) => l.includes('"migration applied"')).length);
       const { MIGRATIONS } = await import('../src/migrations.js');
-      assert.deepEqual(appliedBy.filter((n) => n > 0), [MIGRATIONS.length], 'exactly one replica applied the migrations, each once');
+      assert.deepEqual(
+        appliedBy.filter((n) => n > 0),
+        [MIGRATIONS.length],
+        'exactly one replica applied the migrations, each once',
+      );
       const db = createDb(configFor(stack.env));
       try {
         const { MIGRATIONS } = await import('../src/migrations.js');

@@ -66,7 +66,10 @@ describe('When the PostgreSQL primary is unreachable', () => {
     const page = await c.get(`/api/threads/${threadId}/posts/`);
     assert.equal(page.status, 200, page.text);
     assert.equal(page.headers.get('x-stale'), null);
-    assert.ok(page.body.post_set.results.some((p: { id: number }) => p.id === r.body.id), 'own reply visible');
+    assert.ok(
+      page.body.post_set.results.some((p: { id: number }) => p.id === r.body.id),
+      'own reply visible',
+    );
     const list = await c.get('/api/threads/?list=my');
     assert.equal(list.status, 200, list.text);
     assert.equal((await c.get('/api/auth/')).body.username, 'reader1');
@@ -80,16 +83,21 @@ describe('When the PostgreSQL primary is unreachable', () => {
     assert.equal(w.headers.get('retry-after'), '2');
   });
 
-  test('then a standby that has not replayed the reader\'s write answers after the wait with X-Stale: 1', async () => {
+  test("then a standby that has not replayed the reader's write answers after the wait with X-Stale: 1", async () => {
     await primaryBack();
     const admin = repl.standbyAdmin();
     await admin.connect();
     try {
       await admin.query('SELECT pg_wal_replay_pause()');
-      const w = await waitFor('the primary takes writes again', async () => {
-        const r = await c.post(`/api/threads/${threadId}/posts/`, { post: 'Written while the standby is paused.' });
-        return r.status === 200 ? r : undefined;
-      }, 20_000, 200);
+      const w = await waitFor(
+        'the primary takes writes again',
+        async () => {
+          const r = await c.post(`/api/threads/${threadId}/posts/`, { post: 'Written while the standby is paused.' });
+          return r.status === 200 ? r : undefined;
+        },
+        20_000,
+        200,
+      );
       await primaryAway();
       const t0 = Date.now();
       const page = await c.get(`/api/threads/${threadId}/posts/`);
@@ -108,7 +116,10 @@ describe('When the PostgreSQL primary is unreachable', () => {
       const fresh = await c.get(`/api/threads/${threadId}/posts/`);
       assert.equal(fresh.status, 200);
       assert.equal(fresh.headers.get('x-stale'), null);
-      assert.ok(fresh.body.post_set.results.some((p: { id: number }) => p.id === w.body.id), 'caught up: the write is there');
+      assert.ok(
+        fresh.body.post_set.results.some((p: { id: number }) => p.id === w.body.id),
+        'caught up: the write is there',
+      );
     } finally {
       await admin.query('SELECT pg_wal_replay_resume()').catch(() => undefined);
       await admin.end();
@@ -117,7 +128,12 @@ describe('When the PostgreSQL primary is unreachable', () => {
 
   test('when the primary is back, then writes work again', async () => {
     await primaryBack();
-    await waitFor('write accepted', async () => (await c.post(`/api/threads/${threadId}/posts/`, { post: 'Back to normal again.' })).status === 200, 20_000, 200);
+    await waitFor(
+      'write accepted',
+      async () => (await c.post(`/api/threads/${threadId}/posts/`, { post: 'Back to normal again.' })).status === 200,
+      20_000,
+      200,
+    );
     assert.ok(api.rt.db.direct.counts.ok + api.rt.db.direct.counts.stale > 0, 'reads went to the nodes directly');
   });
 });

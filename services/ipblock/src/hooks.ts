@@ -18,9 +18,7 @@ export const watcherBody = z
     executionTime: z.string().max(64).optional(),
     windowSeconds: count.optional(),
     ttlSeconds: z.number({ invalid_type_error: 'ttlSeconds must be an integer number of seconds' }).optional(),
-    buckets: z
-      .array(z.object({ key: z.string().min(1).max(64), doc_count: count }).passthrough())
-      .max(1000),
+    buckets: z.array(z.object({ key: z.string().min(1).max(64), doc_count: count }).passthrough()).max(1000),
   })
   .strict();
 

@@ -95,13 +95,6 @@ process.once('SIGINT', () => store.wakeAll());
 const shutdown = installGracefulShutdown([server], {
   logger,
   timeoutMs: 8000,
-  onClose: [
-    () => clearInterval(sweeper),
-    () => store.close(),
-    () => consumer.stop(),
-    () => slack.flushed(),
-    () => subscriber.quit(),
-    () => redis.quit(),
-  ],
+  onClose: [() => clearInterval(sweeper), () => store.close(), () => consumer.stop(), () => slack.flushed(), () => subscriber.quit(), () => redis.quit()],
 });
 isDraining = shutdown.isDraining;

@@ -3,7 +3,16 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Mustache from 'mustache';
-import { REPO, startIpblock, startRedis, startSlackReceiver, tempDir, type Ipblock, type RedisServer, type SlackReceiver } from '../../../test/edge/lib/harness.js';
+import {
+  REPO,
+  startIpblock,
+  startRedis,
+  startSlackReceiver,
+  tempDir,
+  type Ipblock,
+  type RedisServer,
+  type SlackReceiver,
+} from '../../../test/edge/lib/harness.js';
 
 /**
  * The bodies posted here are rendered from the GENERATED templates (configs/monitoring/, from sla-rules.yml
@@ -66,13 +75,26 @@ test('When the watcher fires, then the body its template produces blocks every I
     execution_time: '2026-11-22T05:00:00.000Z',
     payload: {
       hits: { total: { value: 21 } },
-      aggregations: { by_ip: { doc_count_error_upper_bound: 0, sum_other_doc_count: 0, buckets: [ { key: '203.0.113.41', doc_count: 12 }, { key: '2001:db8::41', doc_count: 8 }, { key: '203.0.113.42', doc_count: 3 } ] } },
+      aggregations: {
+        by_ip: {
+          doc_count_error_upper_bound: 0,
+          sum_other_doc_count: 0,
+          buckets: [
+            { key: '203.0.113.41', doc_count: 12 },
+            { key: '2001:db8::41', doc_count: 8 },
+            { key: '203.0.113.42', doc_count: 3 },
+          ],
+        },
+      },
     },
   };
   const rendered = renderWatcher(template, ctx);
   const r = await svc.api('POST', '/v1/hooks/watcher', rendered);
   assert.equal(r.status, 200, JSON.stringify(r.json));
-  assert.deepEqual(r.json.blocked.map((b: { ip: string }) => b.ip), ['203.0.113.41', '2001:db8::41']);
+  assert.deepEqual(
+    r.json.blocked.map((b: { ip: string }) => b.ip),
+    ['203.0.113.41', '2001:db8::41'],
+  );
   const now = await ips();
   assert.ok(now.includes('203.0.113.41') && now.includes('2001:db8::41') && !now.includes('203.0.113.42'));
   const block = (await svc.api('GET', '/v1/blocks')).json.blocks.find((b: { ip: string }) => b.ip === '203.0.113.41');
@@ -96,7 +118,17 @@ test('When a hook body is malformed, below threshold or names only protected IPs
   const cases: Array<[string, unknown, number, string]> = [
     ['/v1/hooks/watcher', { buckets: 'x' }, 400, 'invalid_body'],
     ['/v1/hooks/watcher', { buckets: [{ key: 'bogus', doc_count: 9 }] }, 400, 'invalid_ip'],
-    ['/v1/hooks/watcher', { buckets: [{ key: '203.0.113.60', doc_count: 9 }, { key: '1.2.3', doc_count: 9 }] }, 400, 'invalid_ip'],
+    [
+      '/v1/hooks/watcher',
+      {
+        buckets: [
+          { key: '203.0.113.60', doc_count: 9 },
+          { key: '1.2.3', doc_count: 9 },
+        ],
+      },
+      400,
+      'invalid_ip',
+    ],
     ['/v1/hooks/watcher', { buckets: [{ key: '10.0.0.3', doc_count: 30 }] }, 422, 'protected_range'],
     ['/v1/hooks/watcher', '{"buckets": [', 400, 'parse_error'],
     ['/v1/hooks/kibana', { ip: '203.0.113.61', count: 3 }, 422, 'below_threshold'],

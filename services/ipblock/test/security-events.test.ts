@@ -1,6 +1,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startIpblock, startRedis, startSlackReceiver, tempDir, waitFor, type Ipblock, type RedisServer, type SlackReceiver } from '../../../test/edge/lib/harness.js';
+import {
+  startIpblock,
+  startRedis,
+  startSlackReceiver,
+  tempDir,
+  waitFor,
+  type Ipblock,
+  type RedisServer,
+  type SlackReceiver,
+} from '../../../test/edge/lib/harness.js';
 
 let redis: RedisServer;
 let slack: SlackReceiver;

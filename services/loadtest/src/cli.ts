@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // npm run loadtest -- [options]   (see docs/LOADTEST.md)
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
-import { parseArgs } from "node:util";
-import { DEFAULTS, InterruptedBeforeLoad, run, type RunOptions } from "./engine.js";
-import { htmlReport, textReport } from "./report.js";
-import type { FaultKind, FaultSpec } from "./types.js";
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEFAULTS, InterruptedBeforeLoad, run, type RunOptions } from './engine.js';
+import { htmlReport, textReport } from './report.js';
+import type { FaultKind, FaultSpec } from './types.js';
 
 const HELP = `forum load test: the SPEC §2 scenario against the Misago-dialect API through the edge
 
@@ -37,7 +37,7 @@ function seconds(v: string, name: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
   if (!m) throw new Error(`--${name}: expected a duration like 90, 90s, 15m (got "${v}")`);
   const n = Number(m[1]);
-  return m[2] === "ms" ? n / 1000 : m[2] === "m" ? n * 60 : m[2] === "h" ? n * 3600 : n;
+  return m[2] === 'ms' ? n / 1000 : m[2] === 'm' ? n * 60 : m[2] === 'h' ? n * 3600 : n;
 }
 
 function int(v: string | undefined, name: string, def: number, min = 1): number {
@@ -50,71 +50,70 @@ function int(v: string | undefined, name: string, def: number, min = 1): number 
 export function parseFault(v: string): FaultSpec {
   const m = /^(pg-primary|redis-master|api|nginx|service:[a-z0-9_.-]+)@(.+)$/i.exec(v.trim());
   if (!m) throw new Error(`--fault: expected KIND@SECOND with KIND pg-primary|redis-master|api|nginx|service:<name> (got "${v}")`);
-  return { kind: m[1] as FaultKind, atS: seconds(m[2], "fault") };
+  return { kind: m[1] as FaultKind, atS: seconds(m[2], 'fault') };
 }
 
 export function parseOptions(argv: string[]): { opts: RunOptions; report: string } | null {
   const { values } = parseArgs({
     args: argv,
     options: {
-      target: { type: "string" },
-      users: { type: "string" },
-      ramp: { type: "string" },
-      think: { type: "string" },
-      duration: { type: "string" },
-      "seed-threads": { type: "string" },
-      accounts: { type: "string" },
-      "user-prefix": { type: "string" },
-      category: { type: "string" },
-      report: { type: "string" },
-      fault: { type: "string", multiple: true },
-      stack: { type: "string" },
-      "no-docker": { type: "boolean" },
-      connections: { type: "string" },
-      timeout: { type: "string" },
-      progress: { type: "string" },
-      interval: { type: "string" },
-      "random-seed": { type: "string" },
-      help: { type: "boolean", short: "h" },
+      target: { type: 'string' },
+      users: { type: 'string' },
+      ramp: { type: 'string' },
+      think: { type: 'string' },
+      duration: { type: 'string' },
+      'seed-threads': { type: 'string' },
+      accounts: { type: 'string' },
+      'user-prefix': { type: 'string' },
+      category: { type: 'string' },
+      report: { type: 'string' },
+      fault: { type: 'string', multiple: true },
+      stack: { type: 'string' },
+      'no-docker': { type: 'boolean' },
+      connections: { type: 'string' },
+      timeout: { type: 'string' },
+      progress: { type: 'string' },
+      interval: { type: 'string' },
+      'random-seed': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   if (values.help) return null;
-  const target = (values.target ?? process.env.EDGE_URL ?? DEFAULTS.target).replace(/\/+$/, "");
+  const target = (values.target ?? process.env.EDGE_URL ?? DEFAULTS.target).replace(/\/+$/, '');
   if (!/^https?:\/\/[^/]+$/.test(target)) throw new Error(`--target: expected http(s)://host[:port] (got "${target}")`);
   const ramp = values.ramp === undefined ? DEFAULTS.rampRate : Number(values.ramp);
   if (!(ramp > 0)) throw new Error(`--ramp: expected a positive number (got "${values.ramp}")`);
   const opts: RunOptions = {
     ...DEFAULTS,
     target,
-    users: int(values.users, "users", DEFAULTS.users),
+    users: int(values.users, 'users', DEFAULTS.users),
     rampRate: ramp,
-    thinkTimeS: values.think ? seconds(values.think, "think") : DEFAULTS.thinkTimeS,
-    durationS: values.duration ? seconds(values.duration, "duration") : DEFAULTS.durationS,
-    seedThreads: int(values["seed-threads"], "seed-threads", DEFAULTS.seedThreads),
-    accounts: values.accounts === undefined ? undefined : int(values.accounts, "accounts", 1),
-    userPrefix: values["user-prefix"] ?? DEFAULTS.userPrefix,
-    category: values.category === undefined ? undefined : int(values.category, "category", 1),
+    thinkTimeS: values.think ? seconds(values.think, 'think') : DEFAULTS.thinkTimeS,
+    durationS: values.duration ? seconds(values.duration, 'duration') : DEFAULTS.durationS,
+    seedThreads: int(values['seed-threads'], 'seed-threads', DEFAULTS.seedThreads),
+    accounts: values.accounts === undefined ? undefined : int(values.accounts, 'accounts', 1),
+    userPrefix: values['user-prefix'] ?? DEFAULTS.userPrefix,
+    category: values.category === undefined ? undefined : int(values.category, 'category', 1),
     faults: (values.fault ?? []).map(parseFault),
     stack: values.stack ?? DEFAULTS.stack,
-    docker: !values["no-docker"],
-    connections: int(values.connections, "connections", DEFAULTS.connections),
-    timeoutS: values.timeout ? seconds(values.timeout, "timeout") : DEFAULTS.timeoutS,
-    progressS: values.progress ? seconds(values.progress, "progress") : DEFAULTS.progressS,
-    intervalS: values.interval ? seconds(values.interval, "interval") : DEFAULTS.intervalS,
-    randomSeed: int(values["random-seed"], "random-seed", DEFAULTS.randomSeed, 0),
+    docker: !values['no-docker'],
+    connections: int(values.connections, 'connections', DEFAULTS.connections),
+    timeoutS: values.timeout ? seconds(values.timeout, 'timeout') : DEFAULTS.timeoutS,
+    progressS: values.progress ? seconds(values.progress, 'progress') : DEFAULTS.progressS,
+    intervalS: values.interval ? seconds(values.interval, 'interval') : DEFAULTS.intervalS,
+    randomSeed: int(values['random-seed'], 'random-seed', DEFAULTS.randomSeed, 0),
   };
   if (!/^[A-Za-z0-9]{1,8}$/.test(opts.userPrefix))
     throw new Error(`--user-prefix: 1-8 latin letters or digits (Misago usernames are alphanumeric, at most 14 long)`);
-  if (opts.thinkTimeS <= 0 || opts.durationS <= 0) throw new Error("--think and --duration must be positive");
-  for (const f of opts.faults)
-    if (f.atS >= opts.durationS) throw new Error(`--fault ${f.kind}@${f.atS}: the run ends at ${opts.durationS} s`);
-  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  if (opts.thinkTimeS <= 0 || opts.durationS <= 0) throw new Error('--think and --duration must be positive');
+  for (const f of opts.faults) if (f.atS >= opts.durationS) throw new Error(`--fault ${f.kind}@${f.atS}: the run ends at ${opts.durationS} s`);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   return { opts, report: values.report ?? `reports/loadtest-${stamp}` };
 }
 
 export function writeReports(prefix: string, summary: Awaited<ReturnType<typeof run>>): string[] {
-  const base = resolve(prefix.replace(/\.(json|html|txt)$/, ""));
+  const base = resolve(prefix.replace(/\.(json|html|txt)$/, ''));
   mkdirSync(dirname(base), { recursive: true });
   const files = [`${base}.json`, `${base}.html`, `${base}.txt`];
   writeFileSync(files[0], JSON.stringify(summary, null, 2));
@@ -140,7 +139,7 @@ async function main(): Promise<number> {
   const stop = new AbortController();
   const codes: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
   let stopCode = 0;
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.on(sig, () => {
       if (stop.signal.aborted) {
         process.stderr.write(`${sig} again: quitting without a report\n`);
@@ -163,7 +162,7 @@ async function main(): Promise<number> {
   }
   process.stdout.write(`\n${textReport(summary)}\n`);
   const files = writeReports(report, summary);
-  process.stdout.write(`\nreports: ${files.join(", ")}\n`);
+  process.stdout.write(`\nreports: ${files.join(', ')}\n`);
   if (summary.interrupted) return stopCode;
   return summary.sla.pass ? 0 : 2;
 }

@@ -1,12 +1,12 @@
-import { monitorEventLoopDelay } from "node:perf_hooks";
-import { DockerProbe } from "./docker.js";
-import { Client, errorKind, Session, type HttpResult } from "./http.js";
-import { AUTH_SHARE, isAuthUser, NEEDS_LOGIN, pickAction, prng, WRITES, type Action } from "./scenario.js";
-import { login, seed, type SeedResult } from "./seed.js";
-import { evaluateSla } from "./sla.js";
-import { Recorder } from "./stats.js";
-import type { FaultResult, FaultSpec, ReplicaPoint, Summary } from "./types.js";
-import { TimerWheel } from "./wheel.js";
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { DockerProbe } from './docker.js';
+import { Client, errorKind, Session, type HttpResult } from './http.js';
+import { AUTH_SHARE, isAuthUser, NEEDS_LOGIN, pickAction, prng, WRITES, type Action } from './scenario.js';
+import { login, seed, type SeedResult } from './seed.js';
+import { evaluateSla } from './sla.js';
+import { Recorder } from './stats.js';
+import type { FaultResult, FaultSpec, ReplicaPoint, Summary } from './types.js';
+import { TimerWheel } from './wheel.js';
 
 export interface RunOptions {
   target: string;
@@ -41,22 +41,22 @@ export interface RunOptions {
 /** Thrown when the run is stopped before any load ran (during seeding): there is nothing to report. */
 export class InterruptedBeforeLoad extends Error {}
 
-export const DEFAULTS: Omit<RunOptions, "faults"> = {
-  target: "http://127.0.0.1:80",
+export const DEFAULTS: Omit<RunOptions, 'faults'> = {
+  target: 'http://127.0.0.1:80',
   users: 1500,
   rampRate: 10,
   thinkTimeS: 30,
   durationS: 900,
   seedThreads: 100,
   maxAccounts: 1000,
-  userPrefix: "ltuser",
-  password: "LoadTest-Password-1!",
+  userPrefix: 'ltuser',
+  password: 'LoadTest-Password-1!',
   authShare: AUTH_SHARE,
   connections: 128,
   timeoutS: 60,
   progressS: 5,
   intervalS: 5,
-  stack: "forum",
+  stack: 'forum',
   docker: true,
   replicasEveryS: 5,
   randomSeed: 42,
@@ -97,9 +97,9 @@ export async function run(o: RunOptions): Promise<Summary> {
   try {
     // seeding cannot be cut short request by request; a stop abandons it (nothing has been measured yet)
     const stopped = new Promise<never>((_, reject) => {
-      const fail = () => reject(new InterruptedBeforeLoad("stopped while seeding: no load ran, so there is no report"));
+      const fail = () => reject(new InterruptedBeforeLoad('stopped while seeding: no load ran, so there is no report'));
       if (o.signal?.aborted) fail();
-      else o.signal?.addEventListener("abort", fail, { once: true });
+      else o.signal?.addEventListener('abort', fail, { once: true });
     });
     stopped.catch(() => undefined);
     seeded = await Promise.race([
@@ -117,7 +117,7 @@ export async function run(o: RunOptions): Promise<Summary> {
     await client.close();
     throw err;
   }
-  say(`seeded in ${seeded.seconds.toFixed(1)} s: ${seeded.notes.join("; ")}`);
+  say(`seeded in ${seeded.seconds.toFixed(1)} s: ${seeded.notes.join('; ')}`);
 
   const rand = prng(o.randomSeed);
   const threads = new ThreadPool(20_000);
@@ -135,7 +135,7 @@ export async function run(o: RunOptions): Promise<Summary> {
   let seq = 0;
   const probe = o.docker ? new DockerProbe(o.stack) : null;
   const replicaPoints: ReplicaPoint[] = [];
-  let replicaNote: string | undefined = o.docker ? undefined : "disabled (--no-docker)";
+  let replicaNote: string | undefined = o.docker ? undefined : 'disabled (--no-docker)';
   const faults: FaultResult[] = [];
   const pendingFaults = [...o.faults].sort((a, b) => a.atS - b.atS);
   const faultPromises: Array<Promise<void>> = [];
@@ -147,7 +147,7 @@ export async function run(o: RunOptions): Promise<Summary> {
   // session. Writes go to an account that has not posted in the last 3 s (the API's flood limit).
   const sessionFor = (user: number, action: Action, now: number): Session | null => {
     const own = sessions[user];
-    const write = action === "reply" || action === "start thread";
+    const write = action === 'reply' || action === 'start thread';
     if (own && (!write || now - accountLastPost[own.account] >= o.postIntervalMs)) return own;
     const n = loggedIn.length;
     if (!n) return null;
@@ -174,42 +174,42 @@ export async function run(o: RunOptions): Promise<Summary> {
     let r: HttpResult;
     const tid = threads.pick(rand());
     switch (action) {
-      case "read thread":
-        r = await client.request("GET", `/api/threads/${tid}/posts/?page=1`, s);
+      case 'read thread':
+        r = await client.request('GET', `/api/threads/${tid}/posts/?page=1`, s);
         break;
-      case "reply":
+      case 'reply':
         accountLastPost[s!.account] = now;
-        r = await client.request("POST", `/api/threads/${tid}/posts/`, s, { post: `Load test reply ${++seq}: have you tried EXPLAIN ANALYZE on that query?` });
+        r = await client.request('POST', `/api/threads/${tid}/posts/`, s, { post: `Load test reply ${++seq}: have you tried EXPLAIN ANALYZE on that query?` });
         accountLastPost[s!.account] = Date.now();
         break;
-      case "start thread": {
+      case 'start thread': {
         accountLastPost[s!.account] = now;
         r = await client.request(
-          "POST",
-          "/api/threads/",
+          'POST',
+          '/api/threads/',
           s,
-          { title: `Load test question ${++seq} ${now}`, post: "How do I keep p95 latency low under load? Any tips welcome.", category: seeded.category },
+          { title: `Load test question ${++seq} ${now}`, post: 'How do I keep p95 latency low under load? Any tips welcome.', category: seeded.category },
           true,
         );
         accountLastPost[s!.account] = Date.now();
         const id = (r.body as { id?: unknown } | undefined)?.id;
-        if (r.status < 300 && typeof id === "number") threads.add(id);
+        if (r.status < 300 && typeof id === 'number') threads.add(id);
         break;
       }
-      case "subscribe":
-        r = await client.request("PATCH", `/api/threads/${tid}/`, s, [{ op: "replace", path: "subscription", value: "notify" }]);
+      case 'subscribe':
+        r = await client.request('PATCH', `/api/threads/${tid}/`, s, [{ op: 'replace', path: 'subscription', value: 'notify' }]);
         break;
-      case "list subscribed":
-        r = await client.request("GET", "/api/threads/?list=subscribed", s);
+      case 'list subscribed':
+        r = await client.request('GET', '/api/threads/?list=subscribed', s);
         break;
-      case "list unread":
-        r = await client.request("GET", "/api/threads/?list=unread", s);
+      case 'list unread':
+        r = await client.request('GET', '/api/threads/?list=unread', s);
         break;
-      case "list new":
-        r = await client.request("GET", "/api/threads/?list=new", s);
+      case 'list new':
+        r = await client.request('GET', '/api/threads/?list=new', s);
         break;
-      case "list mine":
-        r = await client.request("GET", "/api/threads/?list=my", s);
+      case 'list mine':
+        r = await client.request('GET', '/api/threads/?list=my', s);
         break;
     }
     const ok = r.status >= 200 && r.status < 300;
@@ -235,7 +235,7 @@ export async function run(o: RunOptions): Promise<Summary> {
     login(client, s, seeded.usernames[s.account], o.password)
       .then((r) => {
         const ok = r.status === 200;
-        rec.record("login", r.ms, ok, ok ? undefined : errorKind(r));
+        rec.record('login', r.ms, ok, ok ? undefined : errorKind(r));
         if (ok) {
           sessions[user] = s;
           loggedIn.push(s);
@@ -300,14 +300,14 @@ export async function run(o: RunOptions): Promise<Summary> {
       while (pendingFaults.length && pendingFaults[0].atS <= el) {
         const f = pendingFaults.shift()!;
         if (!probe) {
-          faults.push({ ...f, firedAtS: el, ok: false, detail: "Docker disabled" });
+          faults.push({ ...f, firedAtS: el, ok: false, detail: 'Docker disabled' });
           continue;
         }
         say(`t=${el.toFixed(0)}s injecting fault: ${f.kind}`);
         faultPromises.push(
           probe.inject(f.kind, f.atS, el).then((res) => {
             faults.push(res);
-            say(`t=${elapsedS().toFixed(0)}s fault ${res.kind}: ${res.ok ? "" : "FAILED "}${res.detail}`);
+            say(`t=${elapsedS().toFixed(0)}s fault ${res.kind}: ${res.ok ? '' : 'FAILED '}${res.detail}`);
           }),
         );
       }
@@ -327,8 +327,8 @@ export async function run(o: RunOptions): Promise<Summary> {
         const last = rec.series.at(-1);
         say(
           `t=${el.toFixed(0).padStart(4)}s users ${String(spawned).padStart(6)}/${o.users} ops/s ${(w.ops / secs).toFixed(1).padStart(7)} ` +
-            `errors ${String(w.errors).padStart(4)} (${w.ops ? ((100 * w.errors) / w.ops).toFixed(2) : "0.00"}%) ` +
-            `p95 ${w.p95 === null ? "-" : w.p95.toFixed(1)}ms inflight ${client.inflight} cpu ${(last?.cpuPct ?? 0).toFixed(1)}%`,
+            `errors ${String(w.errors).padStart(4)} (${w.ops ? ((100 * w.errors) / w.ops).toFixed(2) : '0.00'}%) ` +
+            `p95 ${w.p95 === null ? '-' : w.p95.toFixed(1)}ms inflight ${client.inflight} cpu ${(last?.cpuPct ?? 0).toFixed(1)}%`,
         );
       }
     }, TICK_MS);
@@ -380,13 +380,13 @@ export async function run(o: RunOptions): Promise<Summary> {
   void _pw;
   void _s;
   return {
-    tool: "forum-loadtest",
+    tool: 'forum-loadtest',
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     options: shownOptions as unknown as Record<string, unknown>,
     seed: { accounts, threads: seeded.threadIds.length, seconds: seeded.seconds, notes },
     durationS: measured,
-    interrupted: o.signal?.aborted ? { atS: measured, reason: String(o.signal.reason ?? "stopped") } : null,
+    interrupted: o.signal?.aborted ? { atS: measured, reason: String(o.signal.reason ?? 'stopped') } : null,
     totals: {
       requests,
       failures,
@@ -406,7 +406,7 @@ export async function run(o: RunOptions): Promise<Summary> {
     loadgen: {
       cpuUserS: cpu.user / 1e6,
       cpuSystemS: cpu.system / 1e6,
-      cpuPctOfOneCore: ((cpu.user + cpu.system) / 1e3 / Math.max(1, (endNow - t0))) * 100,
+      cpuPctOfOneCore: ((cpu.user + cpu.system) / 1e3 / Math.max(1, endNow - t0)) * 100,
       peakCpuPct: peakCpu,
       peakInflight: client.peakInflight,
       eventLoopDelayP99Ms: eld.percentile(99) / 1e6,
@@ -420,8 +420,8 @@ export async function run(o: RunOptions): Promise<Summary> {
       durationS: measured,
       peakOpsPerS: peakOps,
       peakUsers: spawned,
-      minNginxReplicas: minOf("nginx"),
-      minApiReplicas: minOf("api"),
+      minNginxReplicas: minOf('nginx'),
+      minApiReplicas: minOf('api'),
       steady,
     }),
   };

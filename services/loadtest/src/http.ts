@@ -1,4 +1,4 @@
-import { Pool } from "undici";
+import { Pool } from 'undici';
 
 export interface HttpResult {
   status: number; // 0 = no HTTP response (network error / timeout)
@@ -15,12 +15,12 @@ export class Session {
   absorb(setCookie: string | string[] | undefined): void {
     if (!setCookie) return;
     for (const c of Array.isArray(setCookie) ? setCookie : [setCookie]) {
-      const [pair, ...attrs] = c.split(";");
-      const eq = pair.indexOf("=");
+      const [pair, ...attrs] = c.split(';');
+      const eq = pair.indexOf('=');
       if (eq <= 0) continue;
       const name = pair.slice(0, eq).trim();
       const value = pair.slice(eq + 1).trim();
-      const expired = attrs.some((a) => /^\s*max-age=0\s*$/i.test(a)) || value === "" || value === '""';
+      const expired = attrs.some((a) => /^\s*max-age=0\s*$/i.test(a)) || value === '' || value === '""';
       if (expired) this.cookies.delete(name);
       else this.cookies.set(name, value);
     }
@@ -28,11 +28,11 @@ export class Session {
 
   header(): string | undefined {
     if (!this.cookies.size) return undefined;
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
   }
 
   get csrf(): string | undefined {
-    return this.cookies.get("csrftoken");
+    return this.cookies.get('csrftoken');
   }
 }
 
@@ -46,7 +46,11 @@ export class Client {
   inflight = 0;
   peakInflight = 0;
 
-  constructor(readonly origin: string, connections: number, private readonly timeoutMs: number) {
+  constructor(
+    readonly origin: string,
+    connections: number,
+    private readonly timeoutMs: number,
+  ) {
     this.pool = new Pool(origin, {
       connections,
       pipelining: 1,
@@ -58,25 +62,25 @@ export class Client {
   }
 
   async request(method: string, path: string, session: Session | null, body?: unknown, parse = false): Promise<HttpResult> {
-    const headers: Record<string, string> = { accept: "application/json", "user-agent": "forum-loadtest/1" };
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'forum-loadtest/1' };
     const cookie = session?.header();
     if (cookie) headers.cookie = cookie;
-    if (method !== "GET") {
-      if (session?.csrf) headers["x-csrftoken"] = session.csrf;
+    if (method !== 'GET') {
+      if (session?.csrf) headers['x-csrftoken'] = session.csrf;
       // Django checks the Referer only over HTTPS; an Origin keeps strict CSRF setups happy too.
       headers.origin = this.origin;
     }
     let payload: string | undefined;
     if (body !== undefined) {
       payload = JSON.stringify(body);
-      headers["content-type"] = "application/json";
+      headers['content-type'] = 'application/json';
     }
     this.inflight++;
     if (this.inflight > this.peakInflight) this.peakInflight = this.inflight;
     const t0 = performance.now();
     try {
-      const res = await this.pool.request({ method: method as "GET", path, headers, body: payload });
-      session?.absorb(res.headers["set-cookie"]);
+      const res = await this.pool.request({ method: method as 'GET', path, headers, body: payload });
+      session?.absorb(res.headers['set-cookie']);
       let parsed: unknown;
       if (parse || res.statusCode >= 400) {
         const text = await res.body.text();
@@ -91,7 +95,7 @@ export class Client {
       return { status: res.statusCode, ms: performance.now() - t0, body: parsed };
     } catch (err) {
       const e = err as { code?: string; message?: string };
-      return { status: 0, ms: performance.now() - t0, error: e.code ?? e.message ?? "error" };
+      return { status: 0, ms: performance.now() - t0, error: e.code ?? e.message ?? 'error' };
     } finally {
       this.inflight--;
     }
@@ -103,8 +107,8 @@ export class Client {
 }
 
 export function errorKind(r: HttpResult): string {
-  if (r.status === 0) return r.error ?? "network error";
+  if (r.status === 0) return r.error ?? 'network error';
   const b = r.body as { code?: unknown; detail?: unknown } | undefined;
-  const code = b && typeof b.code === "string" ? ` ${b.code}` : "";
+  const code = b && typeof b.code === 'string' ? ` ${b.code}` : '';
   return `HTTP ${r.status}${code}`;
 }

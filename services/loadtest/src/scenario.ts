@@ -1,43 +1,34 @@
 // The usage scenario of SPEC §2, as pure data and rules (no I/O).
 
-export const ACTIONS = [
-  "read thread",
-  "reply",
-  "start thread",
-  "subscribe",
-  "list subscribed",
-  "list unread",
-  "list new",
-  "list mine",
-] as const;
+export const ACTIONS = ['read thread', 'reply', 'start thread', 'subscribe', 'list subscribed', 'list unread', 'list new', 'list mine'] as const;
 export type Action = (typeof ACTIONS)[number];
-export type Row = Action | "login";
+export type Row = Action | 'login';
 
 /** Per-operation weights, in percent (SPEC §2: 75/7/5/3/3/3/3/1). */
 export const MIX: Readonly<Record<Action, number>> = {
-  "read thread": 75,
+  'read thread': 75,
   reply: 7,
-  "start thread": 5,
+  'start thread': 5,
   subscribe: 3,
-  "list subscribed": 3,
-  "list unread": 3,
-  "list new": 3,
-  "list mine": 1,
+  'list subscribed': 3,
+  'list unread': 3,
+  'list new': 3,
+  'list mine': 1,
 };
 
 /** Actions the API only allows to a signed-in user (list!=all needs login; writes need login). */
 export const NEEDS_LOGIN: ReadonlySet<Action> = new Set<Action>([
-  "reply",
-  "start thread",
-  "subscribe",
-  "list subscribed",
-  "list unread",
-  "list new",
-  "list mine",
+  'reply',
+  'start thread',
+  'subscribe',
+  'list subscribed',
+  'list unread',
+  'list new',
+  'list mine',
 ]);
 
 /** POST/PATCH rows; everything else is a GET (the SLA treats the two differently). */
-export const WRITES: ReadonlySet<Row> = new Set<Row>(["reply", "start thread", "subscribe", "login"]);
+export const WRITES: ReadonlySet<Row> = new Set<Row>(['reply', 'start thread', 'subscribe', 'login']);
 
 export const AUTH_SHARE = 0.15;
 

@@ -1,4 +1,4 @@
-import { Client, errorKind, Session } from "./http.js";
+import { Client, errorKind, Session } from './http.js';
 
 export interface SeedOptions {
   accounts: number;
@@ -23,9 +23,9 @@ export const username = (prefix: string, i: number): string => `${prefix}${i}`;
 
 /** GET for the csrftoken cookie, then POST /api/auth/ (Misago's login). */
 export async function login(client: Client, s: Session, user: string, password: string) {
-  const first = await client.request("GET", "/api/auth/", s);
+  const first = await client.request('GET', '/api/auth/', s);
   if (first.status !== 200) return { ...first, ms: first.ms };
-  const r = await client.request("POST", "/api/auth/", s, { username: user, password }, true);
+  const r = await client.request('POST', '/api/auth/', s, { username: user, password }, true);
   return { ...r, ms: r.ms + first.ms };
 }
 
@@ -53,11 +53,11 @@ export async function seed(client: Client, o: SeedOptions): Promise<SeedResult> 
   const failures: string[] = [];
   await pool(usernames, o.concurrency, async (u) => {
     const s = new Session(0);
-    await client.request("GET", "/api/auth/", s);
-    const r = await client.request("POST", "/api/users/", s, { username: u, email: `${u}@example.com`, password: o.password }, true);
+    await client.request('GET', '/api/auth/', s);
+    const r = await client.request('POST', '/api/users/', s, { username: u, email: `${u}@example.com`, password: o.password }, true);
     if (r.status === 201 || r.status === 200) created++;
-    else if (r.status === 400 && JSON.stringify(r.body ?? "").match(/taken|exist|already|not available|in use/i)) existed++;
-    else failures.push(`${u}: ${errorKind(r)} ${JSON.stringify(r.body ?? "").slice(0, 120)}`);
+    else if (r.status === 400 && JSON.stringify(r.body ?? '').match(/taken|exist|already|not available|in use/i)) existed++;
+    else failures.push(`${u}: ${errorKind(r)} ${JSON.stringify(r.body ?? '').slice(0, 120)}`);
   });
   notes.push(`accounts: ${created} registered, ${existed} reused, ${failures.length} failed`);
   if (failures.length) notes.push(`first registration failure: ${failures[0]}`);
@@ -76,11 +76,11 @@ export async function seed(client: Client, o: SeedOptions): Promise<SeedResult> 
       notes.push(`seed login ${usernames[i]} failed: ${errorKind(r)}`);
     }
   }
-  if (!posters.length) throw new Error(`seed: no seed account could log in (${notes.at(-1) ?? "no accounts"})`);
+  if (!posters.length) throw new Error(`seed: no seed account could log in (${notes.at(-1) ?? 'no accounts'})`);
 
   let category = o.category;
   if (category === undefined) {
-    const ed = await client.request("GET", "/api/threads/editor/", posters[0], undefined, true);
+    const ed = await client.request('GET', '/api/threads/editor/', posters[0], undefined, true);
     const cats = Array.isArray(ed.body) ? (ed.body as Array<{ id: number; post?: unknown }>) : [];
     category = cats.find((c) => c.post)?.id ?? 3;
   }
@@ -88,8 +88,8 @@ export async function seed(client: Client, o: SeedOptions): Promise<SeedResult> 
   const threadIds: number[] = [];
   let start: unknown = undefined;
   for (let page = 0; page < 20 && threadIds.length < o.threads; page++) {
-    const q = start === undefined || start === null ? "" : `&start=${encodeURIComponent(String(start))}`;
-    const r = await client.request("GET", `/api/threads/?list=all${q}`, null, undefined, true);
+    const q = start === undefined || start === null ? '' : `&start=${encodeURIComponent(String(start))}`;
+    const r = await client.request('GET', `/api/threads/?list=all${q}`, null, undefined, true);
     const b = r.body as { results?: Array<{ id: number }>; next?: unknown } | undefined;
     if (r.status !== 200 || !b?.results) break;
     for (const t of b.results) if (threadIds.length < o.threads) threadIds.push(t.id);
@@ -100,22 +100,22 @@ export async function seed(client: Client, o: SeedOptions): Promise<SeedResult> 
   const toCreate = o.threads - existing;
   const lastPost = new Map<Session, number>();
   let createFailures = 0;
-  for (let n = 0; n < toCreate && createFailures < 10; ) {
+  for (let n = 0; n < toCreate && createFailures < 10;) {
     const batch = posters.slice(0, Math.min(posters.length, toCreate - n));
     await Promise.all(
       batch.map(async (s, k) => {
         const wait = (lastPost.get(s) ?? 0) + 3100 - Date.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         const r = await client.request(
-          "POST",
-          "/api/threads/",
+          'POST',
+          '/api/threads/',
           s,
           { title: `Load test seed thread ${Date.now()}-${n + k}`, post: `Seed post for the load test (${n + k}). How do I profile a Node service?`, category },
           true,
         );
         lastPost.set(s, Date.now());
         const id = (r.body as { id?: number } | undefined)?.id;
-        if ((r.status === 200 || r.status === 201) && typeof id === "number") threadIds.push(id);
+        if ((r.status === 200 || r.status === 201) && typeof id === 'number') threadIds.push(id);
         else {
           createFailures++;
           notes.push(`seed thread failed: ${errorKind(r)}`);

@@ -1,5 +1,5 @@
-import { Histogram } from "./histogram.js";
-import { ACTIONS, WRITES, type Row } from "./scenario.js";
+import { Histogram } from './histogram.js';
+import { ACTIONS, WRITES, type Row } from './scenario.js';
 
 export interface ActionRow {
   name: Row;
@@ -52,7 +52,7 @@ export class Recorder {
   private windowHist = { read: new Histogram(), ops: 0, errors: 0 };
 
   constructor() {
-    for (const r of [...ACTIONS, "login" as const]) this.rows.set(r, { hist: new Histogram(), failures: 0 });
+    for (const r of [...ACTIONS, 'login' as const]) this.rows.set(r, { hist: new Histogram(), failures: 0 });
   }
 
   record(row: Row, ms: number, ok: boolean, errorKind?: string): void {
@@ -73,7 +73,7 @@ export class Recorder {
       r.failures++;
       this.bucket.errors++;
       this.windowHist.errors++;
-      const k = `${row}: ${errorKind ?? "failed"}`;
+      const k = `${row}: ${errorKind ?? 'failed'}`;
       this.errorKinds.set(k, (this.errorKinds.get(k) ?? 0) + 1);
     }
   }

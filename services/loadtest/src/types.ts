@@ -1,7 +1,7 @@
-import type { SlaVerdict } from "./sla.js";
-import type { ActionRow, SeriesPoint } from "./stats.js";
+import type { SlaVerdict } from './sla.js';
+import type { ActionRow, SeriesPoint } from './stats.js';
 
-export type FaultKind = "pg-primary" | "redis-master" | "api" | "nginx" | `service:${string}`;
+export type FaultKind = 'pg-primary' | 'redis-master' | 'api' | 'nginx' | `service:${string}`;
 
 export interface FaultSpec {
   kind: FaultKind;
@@ -20,7 +20,7 @@ export interface ReplicaPoint {
 }
 
 export interface Summary {
-  tool: "forum-loadtest";
+  tool: 'forum-loadtest';
   startedAt: string;
   finishedAt: string;
   options: Record<string, unknown>;

@@ -8,7 +8,10 @@ export class TimerWheel {
   private tick = 0;
   size = 0;
 
-  constructor(readonly tickMs: number, slotCount: number) {
+  constructor(
+    readonly tickMs: number,
+    slotCount: number,
+  ) {
     this.slots = Array.from({ length: slotCount }, () => []);
     this.due = Array.from({ length: slotCount }, () => []);
   }

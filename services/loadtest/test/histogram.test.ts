@@ -1,13 +1,13 @@
-import assert from "node:assert/strict";
-import { test } from "node:test";
-import { Histogram } from "../src/histogram.js";
-import { prng } from "../src/scenario.js";
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Histogram } from '../src/histogram.js';
+import { prng } from '../src/scenario.js';
 
 function exact(sorted: number[], p: number): number {
   return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-test("When latencies from a long-tailed distribution are recorded, then p50/p95/p99 are within 2 % of the exact values", () => {
+test('When latencies from a long-tailed distribution are recorded, then p50/p95/p99 are within 2 % of the exact values', () => {
   const rand = prng(1);
   const h = new Histogram();
   const xs: number[] = [];
@@ -27,7 +27,7 @@ test("When latencies from a long-tailed distribution are recorded, then p50/p95/
   assert.equal(h.count, xs.length);
 });
 
-test("When nothing was recorded, then percentiles are null; one value is its own percentile", () => {
+test('When nothing was recorded, then percentiles are null; one value is its own percentile', () => {
   const h = new Histogram();
   assert.equal(h.percentile(95), null);
   h.record(123.4);
@@ -35,8 +35,9 @@ test("When nothing was recorded, then percentiles are null; one value is its own
   assert.equal(h.percentile(99), 123.4);
 });
 
-test("When two histograms are merged, then counts, min and max combine", () => {
-  const a = new Histogram(), b = new Histogram();
+test('When two histograms are merged, then counts, min and max combine', () => {
+  const a = new Histogram(),
+    b = new Histogram();
   for (let i = 1; i <= 100; i++) a.record(i);
   for (let i = 1001; i <= 1100; i++) b.record(i);
   a.merge(b);

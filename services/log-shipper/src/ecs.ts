@@ -158,7 +158,13 @@ export function apiToEcs(line: string, src: Source, fallbackTs: string): EcsDoc 
   try {
     j = JSON.parse(line);
   } catch {
-    return prune({ '@timestamp': fallbackTs, ...common(src), message: line, event: { kind: 'event', dataset: 'forum.api.app', module: 'forum' }, service: { type: 'node', name: src.service } });
+    return prune({
+      '@timestamp': fallbackTs,
+      ...common(src),
+      message: line,
+      event: { kind: 'event', dataset: 'forum.api.app', module: 'forum' },
+      service: { type: 'node', name: src.service },
+    });
   }
   if (typeof j !== 'object' || j === null) return undefined;
   const level = typeof j.level === 'number' ? PINO_LEVELS[j.level] : typeof j.level === 'string' ? j.level : undefined;
@@ -174,7 +180,10 @@ export function apiToEcs(line: string, src: Source, fallbackTs: string): EcsDoc 
       ...base,
       source: ip ? { ip, address: ip } : undefined,
       user: dash(j.user) ? { name: j.user } : undefined,
-      http: { request: { method: String(j.method ?? '').toUpperCase(), id: dash(j.requestId) }, response: { status_code: status, body: { bytes: Number(j.bytes ?? 0) } } },
+      http: {
+        request: { method: String(j.method ?? '').toUpperCase(), id: dash(j.requestId) },
+        response: { status_code: status, body: { bytes: Number(j.bytes ?? 0) } },
+      },
       url: { original, path, ...(query !== undefined ? { query } : {}) },
       user_agent: parseUserAgent(dash(j.userAgent)),
       event: {

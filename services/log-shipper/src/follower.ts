@@ -96,7 +96,13 @@ export class LogFollower {
       const container = this.docker.getContainer(id);
       const info = await container.inspect();
       const sinceSec = entry.lastTs ? Math.floor(new Date(entry.lastTs).getTime() / 1000) : Math.floor(Date.now() / 1000) - (this.opts.lookbackSeconds ?? 60);
-      const stream = (await container.logs({ follow: true, stdout: true, stderr: true, timestamps: true, since: sinceSec })) as unknown as NodeJS.ReadableStream;
+      const stream = (await container.logs({
+        follow: true,
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        since: sinceSec,
+      })) as unknown as NodeJS.ReadableStream;
       entry.stream = stream;
       const src: Source = { containerId: id, containerName: name, service, node: this.node() };
       const onRaw = (raw: string, streamName: 'stdout' | 'stderr') => {

@@ -37,7 +37,11 @@ const cfg = loadConfigOrExit(
 
 const docker = new Docker({ socketPath: cfg.DOCKER_SOCKET });
 let hostname = cfg.NODE_HOSTNAME ?? os.hostname();
-if (!cfg.NODE_HOSTNAME) docker.info().then((i: { Name?: string }) => (hostname = i.Name ?? hostname)).catch(() => undefined);
+if (!cfg.NODE_HOSTNAME)
+  docker
+    .info()
+    .then((i: { Name?: string }) => (hostname = i.Name ?? hostname))
+    .catch(() => undefined);
 
 const shipper = new EsShipper({
   node: cfg.ES_URL || 'http://elasticsearch.invalid:9200',
@@ -53,7 +57,9 @@ if (cfg.ES_URL) shipper.start();
 else logger.warn('ES_URL is not set: logs are not shipped to Elasticsearch (NGINX response counters still go to InfluxDB)');
 
 const counters = new ResponseCounters();
-const influx = cfg.INFLUX_URL ? new InfluxWriter({ url: cfg.INFLUX_URL, database: cfg.INFLUX_DB, username: cfg.INFLUX_USER, password: cfg.INFLUX_PASSWORD, logger }) : undefined;
+const influx = cfg.INFLUX_URL
+  ? new InfluxWriter({ url: cfg.INFLUX_URL, database: cfg.INFLUX_DB, username: cfg.INFLUX_USER, password: cfg.INFLUX_PASSWORD, logger })
+  : undefined;
 influx?.start();
 const counterTimer = influx
   ? setInterval(() => {

@@ -44,8 +44,14 @@ http { ${m[0]}
   const p: ChildProcess = spawn('/usr/sbin/nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
   try {
     await waitFor('nginx', async () => (await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined))?.ok);
-    await fetch(`http://127.0.0.1:${port}/api/threads/?page=2`, { headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0.0.0 Safari/537.36', referer: 'http://forum.test/' } });
-    await fetch(`http://127.0.0.1:${port}/api/auth/`, { method: 'POST', body: '{"username":"x","password":"y"}', headers: { 'content-type': 'application/json' } });
+    await fetch(`http://127.0.0.1:${port}/api/threads/?page=2`, {
+      headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0.0.0 Safari/537.36', referer: 'http://forum.test/' },
+    });
+    await fetch(`http://127.0.0.1:${port}/api/auth/`, {
+      method: 'POST',
+      body: '{"username":"x","password":"y"}',
+      headers: { 'content-type': 'application/json' },
+    });
     return await waitFor('access log lines', async () => {
       const lines = readFileSync(join(dir, 'access.log'), 'utf8').trim().split('\n').filter(Boolean);
       return lines.length >= 3 ? lines : undefined;
@@ -102,7 +108,21 @@ function ecsFor(line: string): any {
 
 test('API pino access and app lines map to ECS (forum.api.*), with event.duration in ns', () => {
   const access = apiToEcs(
-    JSON.stringify({ level: 30, time: '2026-01-02T03:04:05.000Z', service: 'forum-api', type: 'access', method: 'post', url: '/api/auth/?next=/', status: 400, bytes: 31, ip: '203.0.113.7', user: null, userAgent: 'curl/8.5.0', responseTimeMs: 12.5, msg: 'request' }),
+    JSON.stringify({
+      level: 30,
+      time: '2026-01-02T03:04:05.000Z',
+      service: 'forum-api',
+      type: 'access',
+      method: 'post',
+      url: '/api/auth/?next=/',
+      status: 400,
+      bytes: 31,
+      ip: '203.0.113.7',
+      user: null,
+      userAgent: 'curl/8.5.0',
+      responseTimeMs: 12.5,
+      msg: 'request',
+    }),
     { ...src, service: 'api' },
     'x',
   ) as any;
@@ -112,7 +132,11 @@ test('API pino access and app lines map to ECS (forum.api.*), with event.duratio
   assert.equal(access.source.ip, '203.0.113.7');
   assert.equal(access.event.duration, 12_500_000);
   assert.equal(access.user_agent.name, 'curl');
-  const app = apiToEcs(JSON.stringify({ level: 40, time: 1767323045000, event: 'login_bruteforce', ip: '203.0.113.7', failures: 8, msg: 'brute force' }), { ...src, service: 'api' }, 'x') as any;
+  const app = apiToEcs(
+    JSON.stringify({ level: 40, time: 1767323045000, event: 'login_bruteforce', ip: '203.0.113.7', failures: 8, msg: 'brute force' }),
+    { ...src, service: 'api' },
+    'x',
+  ) as any;
   assert.equal(app.log.level, 'warn');
   assert.equal(app.event.action, 'login_bruteforce');
   assert.equal(app.source.ip, '203.0.113.7');
@@ -157,16 +181,35 @@ test('Elasticsearch down: bounded buffer keeps the newest, counts the dropped, a
   es.setDown(false);
   shipper.start();
   await waitFor('delivered', async () => shipper.stats.buffered === 0, 15000, 50);
-  const got = [...es.docs.values()].filter((d) => d.index === 'filebeat-forum-2026.01.03').map((d) => d.source.n).sort((a, b) => a - b);
+  const got = [...es.docs.values()]
+    .filter((d) => d.index === 'filebeat-forum-2026.01.03')
+    .map((d) => d.source.n)
+    .sort((a, b) => a - b);
   assert.equal(es.docs.size - before, 25);
-  assert.deepEqual(got, Array.from({ length: 25 }, (_, i) => i + 15), 'the oldest 15 were dropped');
+  assert.deepEqual(
+    got,
+    Array.from({ length: 25 }, (_, i) => i + 15),
+    'the oldest 15 were dropped',
+  );
   await shipper.stop();
 });
 
 test('follows a real container log stream through the Docker API and ships its NGINX lines', async (t) => {
   const docker = new Docker({ socketPath: '/var/run/docker.sock' });
   const img = (await docker.listImages()).flatMap((i) => i.RepoTags ?? []).find((x) => x.startsWith('debian:trixie')) ?? 'debian:trixie-slim';
-  const line = JSON.stringify({ time: '2026-01-04T00:00:00+00:00', remote_addr: '203.0.113.9', remote_user: '', request_method: 'POST', request_uri: '/api/auth/', server_protocol: 'HTTP/1.1', status: 400, body_bytes_sent: 30, request_time: 0.004, http_user_agent: 'curl/8.5.0', ip_blocked: '0' });
+  const line = JSON.stringify({
+    time: '2026-01-04T00:00:00+00:00',
+    remote_addr: '203.0.113.9',
+    remote_user: '',
+    request_method: 'POST',
+    request_uri: '/api/auth/',
+    server_protocol: 'HTTP/1.1',
+    status: 400,
+    body_bytes_sent: 30,
+    request_time: 0.004,
+    http_user_agent: 'curl/8.5.0',
+    ip_blocked: '0',
+  });
   const name = `lstest-nginx-${process.pid}`;
   const c = await docker.createContainer({
     name,
@@ -180,16 +223,26 @@ test('follows a real container log stream through the Docker API and ships its N
   });
   await c.start();
   const got: Array<{ line: string; stream: string; ts: string }> = [];
-  const f = new LogFollower(docker, ['nginx'], () => 'node-a', (l, ts, s, stream) => {
-    assert.equal(s.service, 'nginx');
-    got.push({ line: l, stream, ts });
-  }, logger, { scanMs: 200, lookbackSeconds: 60, stack: 'lstest' });
+  const f = new LogFollower(
+    docker,
+    ['nginx'],
+    () => 'node-a',
+    (l, ts, s, stream) => {
+      assert.equal(s.service, 'nginx');
+      got.push({ line: l, stream, ts });
+    },
+    logger,
+    { scanMs: 200, lookbackSeconds: 60, stack: 'lstest' },
+  );
   await f.start();
   t.after(() => f.stop());
   await waitFor('10 lines', async () => got.length >= 10, 15000);
   assert.equal(got.filter((g) => g.stream === 'stdout').length, 5);
   assert.equal(got.filter((g) => g.stream === 'stderr').length, 5);
-  assert.ok(got.every((g) => /^\d{4}-\d\d-\d\dT.*\.\d{9}Z$/.test(g.ts)), 'docker timestamps normalised');
+  assert.ok(
+    got.every((g) => /^\d{4}-\d\d-\d\dT.*\.\d{9}Z$/.test(g.ts)),
+    'docker timestamps normalised',
+  );
   const doc = nginxAccessToEcs(got.find((g) => g.stream === 'stdout')!.line, { ...src, service: 'nginx' }, got[0].ts) as any;
   assert.equal(doc.source.ip, '203.0.113.9');
   assert.equal(normTs('2026-01-01T00:00:00.1Z') > normTs('2026-01-01T00:00:00.09Z'), true);
@@ -198,7 +251,11 @@ test('follows a real container log stream through the Docker API and ships its N
 test('dockerode demuxStream + line sinks: frames split across chunks, UTF-8 split across frames, stdout/stderr apart', () => {
   const got: string[] = [];
   const src = new PassThrough();
-  new Docker().modem.demuxStream(src, lineSink('stdout', (l, s) => got.push(`${s}:${l}`)), lineSink('stderr', (l, s) => got.push(`${s}:${l}`)));
+  new Docker().modem.demuxStream(
+    src,
+    lineSink('stdout', (l, s) => got.push(`${s}:${l}`)),
+    lineSink('stderr', (l, s) => got.push(`${s}:${l}`)),
+  );
   const frame = (type: number, payload: Buffer) => {
     const header = Buffer.alloc(8); // [stream, 0, 0, 0, length BE32]
     header[0] = type;

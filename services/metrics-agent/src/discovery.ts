@@ -21,7 +21,10 @@ export const DEFAULT_TARGETS =
 /** Parses `svc=kind:port[/path],...`. Throws naming the bad entry. */
 export function parseTargetMap(spec: string): Map<string, KindRule[]> {
   const map = new Map<string, KindRule[]>();
-  for (const entry of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const entry of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^([\w.-]+)=(\w+):(\d+)(\/.*)?$/.exec(entry);
     if (!m || !KINDS.includes(m[2] as TargetKind)) throw new Error(`bad target mapping "${entry}" (want svc=kind:port[/path], kind one of ${KINDS.join('|')})`);
     const list = map.get(m[1]) ?? [];
@@ -34,7 +37,10 @@ export function parseTargetMap(spec: string): Map<string, KindRule[]> {
 /** Parses STATIC_TARGETS `svc=kind@host:port[/path],...` (for hosts without a Docker socket, and tests). */
 export function parseStaticTargets(spec: string): Target[] {
   const out: Target[] = [];
-  for (const entry of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const entry of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^([\w.-]+)=(\w+)@([^:/]+):(\d+)(\/.*)?$/.exec(entry);
     if (!m || !KINDS.includes(m[2] as TargetKind)) throw new Error(`bad static target "${entry}" (want svc=kind@host:port[/path])`);
     out.push({ service: m[1], kind: m[2] as TargetKind, address: m[3], port: Number(m[4]), path: m[5] });

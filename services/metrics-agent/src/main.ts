@@ -102,7 +102,11 @@ const agent = new Agent({
   logger,
 });
 
-const { app, metrics, finish } = createBaseApp({ service: 'metrics-agent', logger, checks: { gathering: async () => agent.gathers > 0 || Promise.reject(new Error('no gather yet')) } });
+const { app, metrics, finish } = createBaseApp({
+  service: 'metrics-agent',
+  logger,
+  checks: { gathering: async () => agent.gathers > 0 || Promise.reject(new Error('no gather yet')) },
+});
 callbackGauges(metrics.registry, [['metrics_agent_buffered_points', 'Points waiting for InfluxDB', () => writer.stats.buffered]]);
 callbackCounters(metrics.registry, [
   ['metrics_agent_dropped_points_total', 'Points dropped because the buffer was full', () => writer.stats.dropped],
@@ -111,7 +115,9 @@ callbackCounters(metrics.registry, [
 ]);
 app.get('/metrics', metrics.handler);
 finish(app);
-const server = app.listen(cfg.PORT, () => logger.info({ port: cfg.PORT, influx: cfg.INFLUX_URL, intervalSeconds: cfg.INTERVAL_SECONDS }, 'metrics-agent started'));
+const server = app.listen(cfg.PORT, () =>
+  logger.info({ port: cfg.PORT, influx: cfg.INFLUX_URL, intervalSeconds: cfg.INTERVAL_SECONDS }, 'metrics-agent started'),
+);
 agent.start();
 installGracefulShutdown([server], { logger, onClose: [() => agent.stop(), () => writer.stop()] });
 process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection (ignored, agent keeps running)'));

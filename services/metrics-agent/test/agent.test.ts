@@ -84,10 +84,29 @@ test('scrapes real nginx, redis, haproxy, postgresql and a prom-client /metrics 
   assert.equal(nginxRows[0].instance, `nginx@127.0.0.1:${nginx.port}`);
   assert.equal(nginxRows[0].port, String(nginx.port));
   assert.ok(nginxRows.at(-1)!.requests > nginxRows[0].requests, 'requests counter grows');
-  assert.deepEqual(await fieldTypes('nginx'), { accepts: 'integer', active: 'integer', handled: 'integer', reading: 'integer', requests: 'integer', waiting: 'integer', writing: 'integer' });
+  assert.deepEqual(await fieldTypes('nginx'), {
+    accepts: 'integer',
+    active: 'integer',
+    handled: 'integer',
+    reading: 'integer',
+    requests: 'integer',
+    waiting: 'integer',
+    writing: 'integer',
+  });
 
   const redisTypes = await fieldTypes('redis');
-  for (const f of ['clients', 'blocked_clients', 'used_memory', 'used_memory_rss', 'instantaneous_ops_per_sec', 'keyspace_hits', 'keyspace_misses', 'evicted_keys', 'connected_slaves', 'master_repl_offset'])
+  for (const f of [
+    'clients',
+    'blocked_clients',
+    'used_memory',
+    'used_memory_rss',
+    'instantaneous_ops_per_sec',
+    'keyspace_hits',
+    'keyspace_misses',
+    'evicted_keys',
+    'connected_slaves',
+    'master_repl_offset',
+  ])
     assert.equal(redisTypes[f], 'integer', `redis ${f}`);
   for (const f of ['used_cpu_sys', 'used_cpu_user', 'keyspace_hitrate']) assert.equal(redisTypes[f], 'float', `redis ${f}`);
   const rr = rows(await influx.query(`SELECT last("clients") FROM redis GROUP BY replication_role, server, port`));
@@ -95,14 +114,20 @@ test('scrapes real nginx, redis, haproxy, postgresql and a prom-client /metrics 
 
   const hap = rows(await influx.query(`SELECT * FROM haproxy WHERE proxy = 'redis'`));
   assert.ok(hap.some((x) => x.type === 'backend' && x.sv === 'BACKEND'));
-  assert.ok(hap.some((x) => x.type === 'server' && x.sv === 'redis1' && x.status === 'UP'), JSON.stringify(hap.slice(0, 2)));
+  assert.ok(
+    hap.some((x) => x.type === 'server' && x.sv === 'redis1' && x.status === 'UP'),
+    JSON.stringify(hap.slice(0, 2)),
+  );
   const hapTypes = await fieldTypes('haproxy');
   assert.equal(hapTypes.active_servers, 'integer');
   assert.equal(hapTypes['http_response.2xx'], 'integer');
   assert.equal(hapTypes.status, 'string');
 
   const pgRows = rows(await influx.query(`SELECT last("tup_inserted") AS ins, last("buffers_alloc") AS ba FROM postgresql GROUP BY db, server`));
-  assert.ok(pgRows.find((x) => x.db === 'postgres' && x.ins >= 100), JSON.stringify(pgRows));
+  assert.ok(
+    pgRows.find((x) => x.db === 'postgres' && x.ins >= 100),
+    JSON.stringify(pgRows),
+  );
   assert.ok(pgRows[0].server.includes(`port=${postgres.port}`));
   const pgTypes = await fieldTypes('postgresql');
   for (const f of ['numbackends', 'xact_commit', 'tup_fetched', 'deadlocks', 'buffers_alloc', 'checkpoints_timed']) assert.equal(pgTypes[f], 'integer', f);
@@ -159,10 +184,15 @@ test('InfluxDB outage: the agent keeps gathering, buffers, then resumes writes w
   assert.ok(writer.stats.buffered > 0, 'points are buffered during the outage');
   assert.ok(writer.stats.writeErrors > 0);
   await influx.start();
-  await waitFor('writes resume', async () => {
-    await writer.flush();
-    return writer.stats.buffered === 0;
-  }, 20000, 200);
+  await waitFor(
+    'writes resume',
+    async () => {
+      await writer.flush();
+      return writer.stats.buffered === 0;
+    },
+    20000,
+    200,
+  );
   const n = rows(await influx.query(`SELECT count("active") FROM nginx`, 'outage'));
   assert.equal(n[0].count, 4, 'all four gathers made it');
   assert.equal(writer.stats.dropped, 0);

@@ -15,7 +15,14 @@ async function daemon(what: string, t: TempDir, port: number, cmd: string, args:
     if (p.proc.exitCode !== null) throw new Error(p.output());
     return tcpOpen(port);
   });
-  return { port, extra, stop: async () => { await p.stop(); t.remove(); } };
+  return {
+    port,
+    extra,
+    stop: async () => {
+      await p.stop();
+      t.remove();
+    },
+  };
 }
 
 export async function startNginx(): Promise<Proc> {

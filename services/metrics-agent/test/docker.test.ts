@@ -31,7 +31,10 @@ test('real Docker: per-container cpu/mem/net with the swarm service label, and n
 
   await collectDocker(docker, 10000, stack);
   const points = await collectDocker(docker, 10000, stack);
-  assert.ok(points.filter((p) => p.measurement === 'docker_container_cpu').every((p) => p.tags.container_name === `${stack}-nginx`), 'only our stack');
+  assert.ok(
+    points.filter((p) => p.measurement === 'docker_container_cpu').every((p) => p.tags.container_name === `${stack}-nginx`),
+    'only our stack',
+  );
   const mine = points.filter((p) => p.tags.container_name === `${stack}-nginx`);
   assert.deepEqual(mine.map((p) => p.measurement).sort(), ['docker_container_cpu', 'docker_container_mem', 'docker_container_net']);
   for (const p of mine) assert.equal(p.tags['com.docker.swarm.service.name'], `${stack}_nginx`);

@@ -16,14 +16,24 @@ export interface Dashboard {
 }
 
 const grid = (cells: Array<Omit<Cell, 'x' | 'y' | 'w' | 'h'>>, w = 6, h = 4): Cell[] =>
-  cells.map((c, i) => ({ ...c, queries: c.queries.map((q) => ({ ...q, type: 'influxql' as const, source: '' })), x: (i % 2) * w, y: Math.floor(i / 2) * h, w, h }));
+  cells.map((c, i) => ({
+    ...c,
+    queries: c.queries.map((q) => ({ ...q, type: 'influxql' as const, source: '' })),
+    x: (i % 2) * w,
+    y: Math.floor(i / 2) * h,
+    w,
+    h,
+  }));
 
 /**
  * Chronograf's dashboard file (what its "Export Dashboard" writes and "Import Dashboard" reads:
  * `{meta: {chronografVersion, sources}, dashboard}`); provisioning posts the `dashboard` part to the API.
  * `source: ''` in each query = the dashboard's current source, so the file imports into any Chronograf.
  */
-export function exportFile(d: Dashboard): { meta: { chronografVersion: string; sources: Record<string, unknown> }; dashboard: Dashboard & { organization: string } } {
+export function exportFile(d: Dashboard): {
+  meta: { chronografVersion: string; sources: Record<string, unknown> };
+  dashboard: Dashboard & { organization: string };
+} {
   return { meta: { chronografVersion: '1.10.0', sources: {} }, dashboard: { ...d, organization: 'default' } };
 }
 
@@ -53,7 +63,8 @@ export function dashboards(rules: Rules, all: Rule[]): Dashboard[] {
     ),
   };
   const nodeVar = ':node:';
-  const snmpQ = (sel: string) => `SELECT ${sel} FROM ${db}."snmp" WHERE time > :dashboardTime: AND "hostname" = '${nodeVar}' GROUP BY time(:interval:) FILL(null)`;
+  const snmpQ = (sel: string) =>
+    `SELECT ${sel} FROM ${db}."snmp" WHERE time > :dashboardTime: AND "hostname" = '${nodeVar}' GROUP BY time(:interval:) FILL(null)`;
   const snmp: Dashboard = {
     name: 'Nodes (SNMP)',
     templates: [
@@ -63,7 +74,13 @@ export function dashboards(rules: Rules, all: Rule[]): Dashboard[] {
         type: 'tagValues',
         label: 'node (sysName)',
         values: [],
-        query: { influxql: 'SHOW TAG VALUES ON :database: FROM :measurement: WITH KEY=:tagKey:', db: rules.influx.database, measurement: 'snmp', tagKey: 'hostname', fieldKey: '' },
+        query: {
+          influxql: 'SHOW TAG VALUES ON :database: FROM :measurement: WITH KEY=:tagKey:',
+          db: rules.influx.database,
+          measurement: 'snmp',
+          tagKey: 'hostname',
+          fieldKey: '',
+        },
       },
     ],
     cells: grid([
@@ -89,16 +106,61 @@ export function dashboards(rules: Rules, all: Rule[]): Dashboard[] {
     cells: grid([
       { name: 'NGINX active clients per instance', type: 'line', queries: [{ query: inst('nginx', 'mean("active")') }] },
       { name: 'NGINX requests/s per instance', type: 'line', queries: [{ query: inst('nginx', 'non_negative_derivative(max("requests"), 1s)') }] },
-      { name: 'NGINX reading / writing / waiting', type: 'line', queries: [{ query: inst('nginx', 'mean("reading") AS "reading", mean("writing") AS "writing", mean("waiting") AS "waiting"') }] },
-      { name: 'API requests in flight per instance', type: 'line', queries: [{ query: inst('http_requests_in_flight', 'max("gauge")', ` AND "swarm_service" = 'api'`) }] },
-      { name: 'HAProxy active servers (redis-proxy)', type: 'line', queries: [{ query: inst('haproxy', 'last("active_servers")', ` AND "type" = 'backend'`) }] },
-      { name: 'PostgreSQL commits / rollbacks per s', type: 'line', queries: [{ query: inst('postgresql', 'non_negative_derivative(sum("xact_commit"), 1s) AS "commits", non_negative_derivative(sum("xact_rollback"), 1s) AS "rollbacks"') }] },
-      { name: 'PostgreSQL deadlocks / conflicts', type: 'line', queries: [{ query: inst('postgresql', 'sum("deadlocks") AS "deadlocks", sum("conflicts") AS "conflicts"') }] },
+      {
+        name: 'NGINX reading / writing / waiting',
+        type: 'line',
+        queries: [{ query: inst('nginx', 'mean("reading") AS "reading", mean("writing") AS "writing", mean("waiting") AS "waiting"') }],
+      },
+      {
+        name: 'API requests in flight per instance',
+        type: 'line',
+        queries: [{ query: inst('http_requests_in_flight', 'max("gauge")', ` AND "swarm_service" = 'api'`) }],
+      },
+      {
+        name: 'HAProxy active servers (redis-proxy)',
+        type: 'line',
+        queries: [{ query: inst('haproxy', 'last("active_servers")', ` AND "type" = 'backend'`) }],
+      },
+      {
+        name: 'PostgreSQL commits / rollbacks per s',
+        type: 'line',
+        queries: [
+          {
+            query: inst(
+              'postgresql',
+              'non_negative_derivative(sum("xact_commit"), 1s) AS "commits", non_negative_derivative(sum("xact_rollback"), 1s) AS "rollbacks"',
+            ),
+          },
+        ],
+      },
+      {
+        name: 'PostgreSQL deadlocks / conflicts',
+        type: 'line',
+        queries: [{ query: inst('postgresql', 'sum("deadlocks") AS "deadlocks", sum("conflicts") AS "conflicts"') }],
+      },
       { name: 'PostgreSQL replication lag (s)', type: 'line', queries: [{ query: inst('postgresql_replication', 'max("lag_seconds")') }] },
-      { name: 'Redis clients / ops per s', type: 'line', queries: [{ query: inst('redis', 'mean("clients") AS "clients", mean("instantaneous_ops_per_sec") AS "ops"') }] },
-      { name: 'Pgpool backends up', type: 'line', queries: [{ query: `SELECT last("up") FROM ${db}."pgpool" WHERE time > :dashboardTime: GROUP BY time(:interval:), "hostname" FILL(null)` }] },
-      { name: 'Metrics agent: dropped points', type: 'line', queries: [{ query: `SELECT max("metrics_dropped") FROM ${db}."internal_write" WHERE time > :dashboardTime: GROUP BY time(:interval:), "host" FILL(null)` }] },
-      { name: 'Scrape targets up', type: 'line', queries: [{ query: `SELECT last("up") FROM ${db}."agent_target" WHERE time > :dashboardTime: GROUP BY time(:interval:), "instance" FILL(null)` }] },
+      {
+        name: 'Redis clients / ops per s',
+        type: 'line',
+        queries: [{ query: inst('redis', 'mean("clients") AS "clients", mean("instantaneous_ops_per_sec") AS "ops"') }],
+      },
+      {
+        name: 'Pgpool backends up',
+        type: 'line',
+        queries: [{ query: `SELECT last("up") FROM ${db}."pgpool" WHERE time > :dashboardTime: GROUP BY time(:interval:), "hostname" FILL(null)` }],
+      },
+      {
+        name: 'Metrics agent: dropped points',
+        type: 'line',
+        queries: [
+          { query: `SELECT max("metrics_dropped") FROM ${db}."internal_write" WHERE time > :dashboardTime: GROUP BY time(:interval:), "host" FILL(null)` },
+        ],
+      },
+      {
+        name: 'Scrape targets up',
+        type: 'line',
+        queries: [{ query: `SELECT last("up") FROM ${db}."agent_target" WHERE time > :dashboardTime: GROUP BY time(:interval:), "instance" FILL(null)` }],
+      },
     ]),
   };
   return [sla, snmp, instances];

@@ -98,7 +98,9 @@ if (Object.keys(targets).length === 0) {
   process.exit(0);
 }
 if (args['dry-run']) {
-  process.stdout.write(`${JSON.stringify({ dryRun: true, targets, tasks: artifacts.tasks.map((t) => t.id), dashboards: artifacts.dashboards.map((d) => d.name) })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ dryRun: true, targets, tasks: artifacts.tasks.map((t) => t.id), dashboards: artifacts.dashboards.map((d) => d.name) })}\n`,
+  );
   process.exit(0);
 }
 const results = await provision(

@@ -10,7 +10,13 @@ export function indexTemplate(ilmPolicy: string): Record<string, unknown> {
         properties: {
           '@timestamp': { type: 'date' },
           message: { type: 'text' },
-          source: { properties: { ip: { type: 'ip' }, address: { type: 'keyword' }, geo: { properties: { location: { type: 'geo_point' }, country_iso_code: { type: 'keyword' }, city_name: { type: 'keyword' } } } } },
+          source: {
+            properties: {
+              ip: { type: 'ip' },
+              address: { type: 'keyword' },
+              geo: { properties: { location: { type: 'geo_point' }, country_iso_code: { type: 'keyword' }, city_name: { type: 'keyword' } } },
+            },
+          },
           user: { properties: { name: { type: 'keyword' } } },
           http: {
             properties: {
@@ -19,8 +25,22 @@ export function indexTemplate(ilmPolicy: string): Record<string, unknown> {
               response: { properties: { status_code: { type: 'long' }, body: { properties: { bytes: { type: 'long' } } } } },
             },
           },
-          url: { properties: { original: { type: 'keyword', fields: { text: { type: 'text' } } }, path: { type: 'keyword' }, query: { type: 'keyword' }, domain: { type: 'keyword' } } },
-          user_agent: { properties: { original: { type: 'keyword', fields: { text: { type: 'text' } } }, name: { type: 'keyword' }, version: { type: 'keyword' }, os: { properties: { name: { type: 'keyword' } } } } },
+          url: {
+            properties: {
+              original: { type: 'keyword', fields: { text: { type: 'text' } } },
+              path: { type: 'keyword' },
+              query: { type: 'keyword' },
+              domain: { type: 'keyword' },
+            },
+          },
+          user_agent: {
+            properties: {
+              original: { type: 'keyword', fields: { text: { type: 'text' } } },
+              name: { type: 'keyword' },
+              version: { type: 'keyword' },
+              os: { properties: { name: { type: 'keyword' } } },
+            },
+          },
           event: {
             properties: {
               kind: { type: 'keyword' },
@@ -38,7 +58,11 @@ export function indexTemplate(ilmPolicy: string): Record<string, unknown> {
           host: { properties: { name: { type: 'keyword' } } },
           container: { properties: { id: { type: 'keyword' }, name: { type: 'keyword' } } },
           log: { properties: { level: { type: 'keyword' } } },
-          nginx: { properties: { access: { properties: { request_time: { type: 'float' }, upstream_response_time: { type: 'float' }, ip_blocked: { type: 'boolean' } } } } },
+          nginx: {
+            properties: {
+              access: { properties: { request_time: { type: 'float' }, upstream_response_time: { type: 'float' }, ip_blocked: { type: 'boolean' } } },
+            },
+          },
           forum: { properties: { response_time_ms: { type: 'float' }, app: { type: 'object', dynamic: false } } },
         },
       },
@@ -70,7 +94,9 @@ export function kibanaObjects(failedLoginKuery: string): string {
       title,
       columns: ['source.ip', 'http.request.method', 'url.original', 'http.response.status_code', 'event.duration'],
       sort: [['@timestamp', 'desc']],
-      kibanaSavedObjectMeta: { searchSourceJSON: JSON.stringify({ query: { query, language: 'kuery' }, filter: [], indexRefName: 'kibanaSavedObjectMeta.searchSourceJSON.index' }) },
+      kibanaSavedObjectMeta: {
+        searchSourceJSON: JSON.stringify({ query: { query, language: 'kuery' }, filter: [], indexRefName: 'kibanaSavedObjectMeta.searchSourceJSON.index' }),
+      },
     },
     references: ref,
   });
@@ -82,7 +108,13 @@ export function kibanaObjects(failedLoginKuery: string): string {
       visState: JSON.stringify({ title, ...visState }),
       uiStateJSON: '{}',
       description: '',
-      kibanaSavedObjectMeta: { searchSourceJSON: JSON.stringify({ query: { query: 'event.dataset:nginx.access', language: 'kuery' }, filter: [], indexRefName: 'kibanaSavedObjectMeta.searchSourceJSON.index' }) },
+      kibanaSavedObjectMeta: {
+        searchSourceJSON: JSON.stringify({
+          query: { query: 'event.dataset:nginx.access', language: 'kuery' },
+          filter: [],
+          indexRefName: 'kibanaSavedObjectMeta.searchSourceJSON.index',
+        }),
+      },
     },
     references: ref,
   });

@@ -42,7 +42,11 @@ export function build(rules: Rules): Artifacts {
   };
 }
 
-const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+const slug = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
 const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
 
 /** The file layout of configs/monitoring/ (committed; the snapshot test keeps it in sync with sla-rules.yml). */
@@ -53,7 +57,8 @@ export function files(a: Artifacts): Record<string, string> {
   out['elasticsearch/index-template-filebeat-forum.json'] = json(a.indexTemplate);
   out['elasticsearch/ingest-pipeline-forum-logs.json'] = json(a.pipeline);
   out[`elasticsearch/ilm-policy-${ILM_POLICY}.json`] = json(a.ilmPolicy);
-  out['influxdb/retention.influxql'] = `-- GENERATED from configs/alerts/sla-rules.yml retention.days by services/monitoring-provision\n${a.influxRetention.join(';\n')};\n`;
+  out['influxdb/retention.influxql'] =
+    `-- GENERATED from configs/alerts/sla-rules.yml retention.days by services/monitoring-provision\n${a.influxRetention.join(';\n')};\n`;
   out['kibana/saved-objects.ndjson'] = a.kibana;
   out['kibana/rule-login-bruteforce.json'] = json(a.kibanaRule);
   out['kibana/connector-ipblock.json'] = json(a.kibanaIpblockConnector);

@@ -44,7 +44,12 @@ class HttpError extends Error {
   }
 }
 
-async function call(base: string, method: string, path: string, opts: { json?: unknown; body?: BodyInit; headers?: Record<string, string>; timeoutMs?: number; allow?: number[] } = {}): Promise<{ status: number; body: any }> {
+async function call(
+  base: string,
+  method: string,
+  path: string,
+  opts: { json?: unknown; body?: BodyInit; headers?: Record<string, string>; timeoutMs?: number; allow?: number[] } = {},
+): Promise<{ status: number; body: any }> {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   let body = opts.body;
   if (opts.json !== undefined) {
@@ -63,7 +68,6 @@ async function call(base: string, method: string, path: string, opts: { json?: u
   }
   return { status: r.status, body: parsed };
 }
-
 
 /** Installs everything on the targets given; every step is idempotent (re-running updates in place). */
 export async function provision(a: Artifacts, t: Targets, s: Secrets, o: Options): Promise<StepResult[]> {
@@ -98,13 +102,20 @@ export async function provision(a: Artifacts, t: Targets, s: Secrets, o: Options
     const k = t.kapacitor;
     if (s.slackWebhookUrl) {
       await step('kapacitor', 'config slack', async () => {
-        await call(k, 'POST', 'kapacitor/v1/config/slack/', { json: { set: { enabled: true, url: s.slackWebhookUrl, channel: o.slackChannel, global: false, 'state-changes-only': true } }, timeoutMs });
+        await call(k, 'POST', 'kapacitor/v1/config/slack/', {
+          json: { set: { enabled: true, url: s.slackWebhookUrl, channel: o.slackChannel, global: false, 'state-changes-only': true } },
+          timeoutMs,
+        });
       });
     }
     await step('kapacitor', 'config httppost autoscaler', async () => {
       const url = o.autoscalerUrl ?? autoscalerHook('kapacitor', needEdge('the Kapacitor -> autoscaler post'));
       const headers = s.autoscalerToken ? { Authorization: `Bearer ${s.autoscalerToken}` } : {};
-      const added = await call(k, 'POST', 'kapacitor/v1/config/httppost', { json: { add: { endpoint: 'autoscaler', url, headers } }, timeoutMs, allow: [400, 409] });
+      const added = await call(k, 'POST', 'kapacitor/v1/config/httppost', {
+        json: { add: { endpoint: 'autoscaler', url, headers } },
+        timeoutMs,
+        allow: [400, 409],
+      });
       if (added.status >= 400) {
         await call(k, 'POST', 'kapacitor/v1/config/httppost/autoscaler', { json: { set: { url, headers } }, timeoutMs });
         return 'updated';
@@ -119,7 +130,10 @@ export async function provision(a: Artifacts, t: Targets, s: Secrets, o: Options
           await call(k, 'POST', 'kapacitor/v1/tasks', { json: task, timeoutMs });
           return 'created';
         }
-        await call(k, 'PATCH', `kapacitor/v1/tasks/${task.id}`, { json: { type: task.type, dbrps: task.dbrps, script: task.script, status: 'enabled' }, timeoutMs });
+        await call(k, 'PATCH', `kapacitor/v1/tasks/${task.id}`, {
+          json: { type: task.type, dbrps: task.dbrps, script: task.script, status: 'enabled' },
+          timeoutMs,
+        });
         return 'updated';
       });
     }
@@ -145,7 +159,13 @@ export async function provision(a: Artifacts, t: Targets, s: Secrets, o: Options
     await step('es', 'watch login-bruteforce', async () => {
       const missing = [!s.ipblockToken && 'ipblock token', !s.slackWebhookUrl && 'Slack webhook URL'].filter(Boolean);
       if (missing.length) throw new Error(`the watcher needs ${missing.join(' and ')} (--ipblock-token-file, --slack-webhook-file)`);
-      const body = JSON.parse(subst(JSON.stringify(a.watch), { EDGE_URL: needEdge('the watcher -> ipblock webhook'), IPBLOCK_TOKEN: s.ipblockToken, SLACK_WEBHOOK_URL: s.slackWebhookUrl }));
+      const body = JSON.parse(
+        subst(JSON.stringify(a.watch), {
+          EDGE_URL: needEdge('the watcher -> ipblock webhook'),
+          IPBLOCK_TOKEN: s.ipblockToken,
+          SLACK_WEBHOOK_URL: s.slackWebhookUrl,
+        }),
+      );
       await call(t.es!, 'PUT', '_watcher/watch/login-bruteforce?active=true', { json: body, headers: auth, timeoutMs });
     });
   }
@@ -173,7 +193,10 @@ export async function provision(a: Artifacts, t: Targets, s: Secrets, o: Options
           sourceId = String(found.id);
           return 'exists';
         }
-        const r = await call(c, 'POST', 'chronograf/v1/sources', { json: { name: 'forum InfluxDB', url: influxUrl, type: 'influx', default: true, telegraf: o.influxDb }, timeoutMs });
+        const r = await call(c, 'POST', 'chronograf/v1/sources', {
+          json: { name: 'forum InfluxDB', url: influxUrl, type: 'influx', default: true, telegraf: o.influxDb },
+          timeoutMs,
+        });
         sourceId = String(r.body?.id);
         return 'created';
       });
@@ -181,7 +204,10 @@ export async function provision(a: Artifacts, t: Targets, s: Secrets, o: Options
         await step('chronograf', 'kapacitor link', async () => {
           const list = await call(c, 'GET', `chronograf/v1/sources/${sourceId}/kapacitors`, { timeoutMs });
           if (((list.body?.kapacitors ?? []) as Array<{ url: string }>).some((x) => x.url === t.kapacitor)) return 'exists';
-          await call(c, 'POST', `chronograf/v1/sources/${sourceId}/kapacitors`, { json: { name: 'forum kapacitor', url: t.kapacitor, active: true }, timeoutMs });
+          await call(c, 'POST', `chronograf/v1/sources/${sourceId}/kapacitors`, {
+            json: { name: 'forum kapacitor', url: t.kapacitor, active: true },
+            timeoutMs,
+          });
           return 'created';
         });
       }

@@ -64,9 +64,13 @@ data
         .details('')
         .warn(lambda: "value" ${r.op} warn)
         .warnReset(lambda: ${reset('warn')})
-${r.crit !== undefined ? `        .crit(lambda: "value" ${r.op} crit)
+${
+  r.crit !== undefined
+    ? `        .crit(lambda: "value" ${r.op} crit)
         .critReset(lambda: ${reset('crit')})
-` : ''}        .post()
+`
+    : ''
+}        .post()
             .endpoint('autoscaler')
 `
     : '';
@@ -115,6 +119,15 @@ trigger
 `;
 }
 
-export function kapacitorTask(rules: Rules, r: Rule): { id: string; type: 'batch'; dbrps: Array<{ db: string; rp: string }>; script: string; status: 'enabled' } {
-  return { id: `sla_${r.id}`, type: 'batch', dbrps: [{ db: rules.influx.database, rp: rules.influx.retentionPolicy }], script: tickscript(rules, r), status: 'enabled' };
+export function kapacitorTask(
+  rules: Rules,
+  r: Rule,
+): { id: string; type: 'batch'; dbrps: Array<{ db: string; rp: string }>; script: string; status: 'enabled' } {
+  return {
+    id: `sla_${r.id}`,
+    type: 'batch',
+    dbrps: [{ db: rules.influx.database, rp: rules.influx.retentionPolicy }],
+    script: tickscript(rules, r),
+    status: 'enabled',
+  };
 }

@@ -172,7 +172,11 @@ test('each autoscale TICKscript: the alert Kapacitor posts (through the edge, ev
   }
   // a wrong token through the edge: 401, nothing happens
   const v = await probes.api.version();
-  const bad = await post(kapacitorUrl, { 'content-type': 'application/json', authorization: 'Bearer wrong-token-wrong-token' }, JSON.stringify(kapacitorBody('api_scale_up', 'WARNING', 'x', 99)));
+  const bad = await post(
+    kapacitorUrl,
+    { 'content-type': 'application/json', authorization: 'Bearer wrong-token-wrong-token' },
+    JSON.stringify(kapacitorBody('api_scale_up', 'WARNING', 'x', 99)),
+  );
   assert.equal(bad.status, 401);
   assert.equal(await probes.api.version(), v);
 });
@@ -185,11 +189,16 @@ test('the Kibana autoscaler connector: each generated action body, posted to the
     await cooldownOver(svc.name);
     const before = await svc.replicas();
     // Kibana renders webhook bodies with JSON-escaped Mustache variables
-    const body = Mustache.render(c.actions[r.id].params.body, {
-      context: { message: `rule ${r.id} "fired"` },
-      alert: { actionGroup: 'threshold met', id: 'a1' },
-      rule: { id: 'k1', name: r.id },
-    }, {}, { escape: (s: string) => JSON.stringify(String(s)).slice(1, -1) });
+    const body = Mustache.render(
+      c.actions[r.id].params.body,
+      {
+        context: { message: `rule ${r.id} "fired"` },
+        alert: { actionGroup: 'threshold met', id: 'a1' },
+        rule: { id: 'k1', name: r.id },
+      },
+      {},
+      { escape: (s: string) => JSON.stringify(String(s)).slice(1, -1) },
+    );
     const res = await post(c.connector.config.url, c.connector.config.headers, body);
     assert.equal(res.status, 200, JSON.stringify(res.json));
     assert.equal(res.json.decisions[0].outcome, 'scaled', `${r.id}: ${JSON.stringify(res.json)}`);
@@ -207,19 +216,37 @@ function renderWatcher(template: string, ctx: unknown): string {
 const blocks = async () => (await ipblock.api('GET', '/v1/blocks')).json.blocks as Array<{ ip: string; expiresAt: string; reason: string }>;
 
 test('the Watcher: its webhook (URL, headers, body as Elasticsearch renders it) blocks the offenders at ipblock for bruteforce.blockSeconds', async () => {
-  const w = JSON.parse(subst(committed('elasticsearch/watcher-login-bruteforce.json'), { EDGE_URL: EDGE, IPBLOCK_TOKEN: IB_TOKEN, SLACK_WEBHOOK_URL: 'http://127.0.0.1:9/unused' }));
+  const w = JSON.parse(
+    subst(committed('elasticsearch/watcher-login-bruteforce.json'), {
+      EDGE_URL: EDGE,
+      IPBLOCK_TOKEN: IB_TOKEN,
+      SLACK_WEBHOOK_URL: 'http://127.0.0.1:9/unused',
+    }),
+  );
   const hook = w.actions.block_ips.webhook;
   assert.equal(hook.url, `${EDGE}/ops/ipblock/v1/hooks/watcher`);
   const b = rules.bruteforce;
   const body = renderWatcher(hook.body, {
     watch_id: 'login-bruteforce',
     execution_time: new Date().toISOString(),
-    payload: { aggregations: { by_ip: { buckets: [{ key: '203.0.113.71', doc_count: b.failures + 3 }, { key: '203.0.113.72', doc_count: b.failures - 1 }] } } },
+    payload: {
+      aggregations: {
+        by_ip: {
+          buckets: [
+            { key: '203.0.113.71', doc_count: b.failures + 3 },
+            { key: '203.0.113.72', doc_count: b.failures - 1 },
+          ],
+        },
+      },
+    },
   });
   const t0 = Date.now();
   const r = await post(hook.url, hook.headers, body);
   assert.equal(r.status, 200, JSON.stringify(r.json));
-  assert.deepEqual(r.json.blocked.map((x: { ip: string }) => x.ip), ['203.0.113.71']);
+  assert.deepEqual(
+    r.json.blocked.map((x: { ip: string }) => x.ip),
+    ['203.0.113.71'],
+  );
   const got = (await blocks()).find((x) => x.ip === '203.0.113.71')!;
   const ttl = (Date.parse(got.expiresAt) - t0) / 1000;
   assert.ok(Math.abs(ttl - b.blockSeconds) < 10, `TTL ${ttl} s = bruteforce.blockSeconds ${b.blockSeconds}`);
@@ -231,11 +258,16 @@ test('the Kibana rule + ipblock connector: the action body, posted to the connec
   const connector = JSON.parse(subst(committed('kibana/connector-ipblock.json'), vars));
   const rule = JSON.parse(subst(committed('kibana/rule-login-bruteforce.json'), vars));
   assert.equal(rule.actions[0].id, 'c1');
-  const body = Mustache.render(rule.actions[0].params.body, {
-    rule: { id: 'r1', name: rule.name },
-    alert: { id: '203.0.113.73' },
-    context: { group: '203.0.113.73', value: rule.params.threshold[0], date: new Date().toISOString() },
-  }, {}, { escape: (s: string) => JSON.stringify(String(s)).slice(1, -1) });
+  const body = Mustache.render(
+    rule.actions[0].params.body,
+    {
+      rule: { id: 'r1', name: rule.name },
+      alert: { id: '203.0.113.73' },
+      context: { group: '203.0.113.73', value: rule.params.threshold[0], date: new Date().toISOString() },
+    },
+    {},
+    { escape: (s: string) => JSON.stringify(String(s)).slice(1, -1) },
+  );
   const t0 = Date.now();
   const r = await post(connector.config.url, connector.config.headers, body);
   assert.equal(r.status, 200, JSON.stringify(r.json));
@@ -254,7 +286,12 @@ test('Alertmanager (Debian prometheus-alertmanager) with the generated config sc
   const check = execFileSync('amtool', ['check-config', file], { encoding: 'utf8' });
   assert.match(check, /SUCCESS/);
   const port = await freePort();
-  const am = startProcess(bin, [`--config.file=${file}`, `--storage.path=${join(tmp.dir, 'am-data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address=']);
+  const am = startProcess(bin, [
+    `--config.file=${file}`,
+    `--storage.path=${join(tmp.dir, 'am-data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--cluster.listen-address=',
+  ]);
   try {
     const amUrl = `http://127.0.0.1:${port}`;
     await until('alertmanager ready', async () => {
@@ -267,13 +304,22 @@ test('Alertmanager (Debian prometheus-alertmanager) with the generated config sc
     const r = await fetch(`${amUrl}/api/v2/alerts`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify([{ labels: { alertname: 'api_scale_up', severity: 'warning' }, annotations: { summary: 'API mean response time over 3 minutes' }, startsAt: new Date().toISOString() }]),
+      body: JSON.stringify([
+        {
+          labels: { alertname: 'api_scale_up', severity: 'warning' },
+          annotations: { summary: 'API mean response time over 3 minutes' },
+          startsAt: new Date().toISOString(),
+        },
+      ]),
     });
     assert.equal(r.status, 200, await r.text());
     // group_wait (10 s in the generated route) then the webhook
     await until('api +1 from Alertmanager', async () => (await svc.replicas()) === before + 1, 40_000);
     const logs = autoscaler.logs().filter((l) => l.event === 'autoscale_decision' && l.source === 'alertmanager');
-    assert.ok(logs.some((l) => l.outcome === 'scaled' && l.target === svc.name), JSON.stringify(logs));
+    assert.ok(
+      logs.some((l) => l.outcome === 'scaled' && l.target === svc.name),
+      JSON.stringify(logs),
+    );
   } finally {
     await am.stop();
   }

@@ -54,36 +54,62 @@ test('the promtool check itself fails on a counter typed as a gauge (the defect 
 });
 
 test('metrics-agent: dropped/written/errors are counters', async () => {
-  const p = await node('metrics-agent', { INFLUX_URL: DEAD_INFLUX, HOST_PROC: '/proc', INTERVAL_SECONDS: '1', SCRAPE_NETWORKS: 'none', STACK_NAMESPACE: `promtool${process.pid}` });
+  const p = await node('metrics-agent', {
+    INFLUX_URL: DEAD_INFLUX,
+    HOST_PROC: '/proc',
+    INTERVAL_SECONDS: '1',
+    SCRAPE_NETWORKS: 'none',
+    STACK_NAMESPACE: `promtool${process.pid}`,
+  });
   stops.push(() => p.kill());
-  await check('metrics-agent', `${p.url}/metrics`, [['metrics_agent_dropped_points_total', 'counter'], ['metrics_agent_written_points_total', 'counter'], ['metrics_agent_write_errors_total', 'counter'], ['metrics_agent_buffered_points', 'gauge']]);
+  await check('metrics-agent', `${p.url}/metrics`, [
+    ['metrics_agent_dropped_points_total', 'counter'],
+    ['metrics_agent_written_points_total', 'counter'],
+    ['metrics_agent_write_errors_total', 'counter'],
+    ['metrics_agent_buffered_points', 'gauge'],
+  ]);
 });
 
 test('snmp-poller: snmp_dropped_points_total is a counter', async () => {
   const community = tmp.file('community', 'promtool-community\n');
   const p = await node('snmp-poller', { INFLUX_URL: DEAD_INFLUX, SNMP_COMMUNITY_FILE: community, STACK_NAME: `promtool${process.pid}` });
   stops.push(() => p.kill());
-  await check('snmp-poller', `${p.url}/metrics`, [['snmp_dropped_points_total', 'counter'], ['snmp_nodes_up', 'gauge']]);
+  await check('snmp-poller', `${p.url}/metrics`, [
+    ['snmp_dropped_points_total', 'counter'],
+    ['snmp_nodes_up', 'gauge'],
+  ]);
 });
 
 test('log-shipper: its *_total are counters', async () => {
   const p = await node('log-shipper', { INFLUX_URL: DEAD_INFLUX, ES_URL: '' });
   stops.push(() => p.kill());
-  await check('log-shipper', `${p.url}/metrics`, [['log_shipper_dropped_total', 'counter'], ['log_shipper_lines_total', 'counter'], ['log_shipper_buffered', 'gauge']]);
+  await check('log-shipper', `${p.url}/metrics`, [
+    ['log_shipper_dropped_total', 'counter'],
+    ['log_shipper_lines_total', 'counter'],
+    ['log_shipper_buffered', 'gauge'],
+  ]);
 });
 
 test('backup: /metrics exposes the last success time, the last duration and a failures counter', async () => {
   const pw = tmp.file('pgpw', 'unused\n');
   const p = await node('backup', { PGPASSWORD_FILE: pw, PGHOST: '127.0.0.1', PGPORT: '9', BACKUP_DIR: join(tmp.dir, 'backups') });
   stops.push(() => p.kill());
-  await check('backup', `${p.url}/metrics`, [['backup_last_success_timestamp_seconds', 'gauge'], ['backup_last_duration_seconds', 'gauge'], ['backup_failures_total', 'counter'], ['backup_runs_total', 'counter']]);
+  await check('backup', `${p.url}/metrics`, [
+    ['backup_last_success_timestamp_seconds', 'gauge'],
+    ['backup_last_duration_seconds', 'gauge'],
+    ['backup_failures_total', 'counter'],
+    ['backup_runs_total', 'counter'],
+  ]);
 });
 
 test('ipblock, autoscaler and alerter', async () => {
   const ib = await startIpblock({ redis, secretsDir: tmp.dir });
   stops.push(() => ib.stop());
   await check('ipblock', `${ib.url}/metrics`);
-  const as = await node('autoscaler', { AUTOSCALER_TOKEN_FILE: tokenFile('promtool-autoscaler-token-0123'), SLA_RULES_FILE: join(REPO, 'configs/alerts/sla-rules.yml') });
+  const as = await node('autoscaler', {
+    AUTOSCALER_TOKEN_FILE: tokenFile('promtool-autoscaler-token-0123'),
+    SLA_RULES_FILE: join(REPO, 'configs/alerts/sla-rules.yml'),
+  });
   stops.push(() => as.kill());
   await check('autoscaler', `${as.url}/metrics`);
   const al = await node('alerter', { INFLUX_URL: DEAD_INFLUX, SLA_RULES_FILE: join(REPO, 'configs/alerts/sla-rules.yml'), EVAL_INTERVAL_SECONDS: '1' });

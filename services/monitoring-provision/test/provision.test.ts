@@ -24,7 +24,10 @@ function walk(dir: string): string[] {
 }
 
 test('snapshot: generated TICKscripts, watcher and dashboards equal the committed configs/monitoring files', () => {
-  const committed = walk(SNAP).map((p) => relative(SNAP, p)).filter((p) => !p.startsWith('logstash/')).sort();
+  const committed = walk(SNAP)
+    .map((p) => relative(SNAP, p))
+    .filter((p) => !p.startsWith('logstash/'))
+    .sort();
   assert.deepEqual(committed, Object.keys(generated).sort(), 'file set (regenerate with: npm run monitoring:provision -- --generate configs/monitoring)');
   for (const [rel, text] of Object.entries(generated)) assert.equal(readFileSync(join(SNAP, rel), 'utf8'), text, `${rel} is stale`);
 });
@@ -33,10 +36,23 @@ test('every SLA alert of Table 2 and every autoscale rule has a TICKscript with 
   const all = allRules(rules);
   assert.equal(all.length, rules.alerts.length + rules.autoscale.rules.length);
   const want: Record<string, [string, number]> = {
-    nginx_clients: ['>', 750], nginx_requests: ['>', 50], nginx_errors: ['>', 2.5], redis_errors: ['>', 2.5], redis_response_time: ['>', 5000],
-    pg_rows_inserted: ['>', 1500], pg_rows_fetched: ['>', 1500], api_write_response_time: ['>', 30], api_read_response_time: ['>', 10],
-    api_clients: ['>', 1000], api_errors: ['>', 4], node_cpu: ['>', 50], node_ram: ['>', 55], node_disk: ['>', 70],
-    nginx_scale_up: ['>', 350], nginx_scale_down: ['<', 20], api_scale_up: ['>', 10],
+    nginx_clients: ['>', 750],
+    nginx_requests: ['>', 50],
+    nginx_errors: ['>', 2.5],
+    redis_errors: ['>', 2.5],
+    redis_response_time: ['>', 5000],
+    pg_rows_inserted: ['>', 1500],
+    pg_rows_fetched: ['>', 1500],
+    api_write_response_time: ['>', 30],
+    api_read_response_time: ['>', 10],
+    api_clients: ['>', 1000],
+    api_errors: ['>', 4],
+    node_cpu: ['>', 50],
+    node_ram: ['>', 55],
+    node_disk: ['>', 70],
+    nginx_scale_up: ['>', 350],
+    nginx_scale_down: ['<', 20],
+    api_scale_up: ['>', 10],
   };
   assert.deepEqual(all.map((r) => r.id).sort(), Object.keys(want).sort());
   for (const r of all) {
@@ -47,7 +63,7 @@ test('every SLA alert of Table 2 and every autoscale rule has a TICKscript with 
     assert.ok(tick.includes(`.warn(lambda: "value" ${op} warn)`), `${r.id} op`);
     assert.ok(tick.includes(".channel('#alerts')"), `${r.id} posts to Slack #alerts`);
     assert.equal(tick.includes(".endpoint('autoscaler')"), r.kind === 'autoscale', `${r.id}: only autoscale rules post to the autoscaler`);
-    assert.ok(tick.includes(".measurement(outputMeasurement)") && tick.includes("var outputMeasurement = 'alerts'"), 'Chronograf alert history');
+    assert.ok(tick.includes('.measurement(outputMeasurement)') && tick.includes("var outputMeasurement = 'alerts'"), 'Chronograf alert history');
     assert.ok(!/Bearer|hooks\.slack\.com/.test(tick), 'no secret in a script');
   }
   assert.ok(generated['kapacitor/sla_nginx_scale_down.tick'].includes('.warnReset(lambda: "value" >= warn * (1.0 + hyst))'));
@@ -81,16 +97,27 @@ test('one brute-force rule: the Watcher, the Kibana rule, the Kibana search and 
   assert.equal(w.input.search.request.body.aggs.by_ip.terms.min_doc_count, b.failures);
   assert.equal(w.input.search.request.body.query.bool.filter[0].range['@timestamp'].gte, `now-${b.windowSeconds}s`);
   assert.match(w.actions.block_ips.webhook.body, new RegExp(`"windowSeconds":${b.windowSeconds},"ttlSeconds":${b.blockSeconds},`));
-  assert.deepEqual([k.params.threshold[0], k.params.timeWindowSize, k.params.timeWindowUnit, k.params.termField], [b.failures, b.windowSeconds, 's', 'source.ip']);
+  assert.deepEqual(
+    [k.params.threshold[0], k.params.timeWindowSize, k.params.timeWindowUnit, k.params.termField],
+    [b.failures, b.windowSeconds, 's', 'source.ip'],
+  );
   const kuery = `event.dataset : "nginx.access" and http.request.method : "${b.method}" and url.path : "${b.path}" and http.response.status_code : (${b.statuses.join(' or ')})`;
   assert.equal(k.params.filterKuery, kuery);
   assert.match(k.actions[0].params.body, new RegExp(`"ttlSeconds":${b.blockSeconds}`));
-  const search = generated['kibana/saved-objects.ndjson'].split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((o) => o.id === 'forum-failed-logins');
+  const search = generated['kibana/saved-objects.ndjson']
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .find((o) => o.id === 'forum-failed-logins');
   assert.equal(JSON.parse(search.attributes.kibanaSavedObjectMeta.searchSourceJSON).query.query, kuery);
   // the API's own detection (services/forum-api RULES) must use the same numbers: read as text, services never import each other
   const domain = readFileSync(join(root, 'services/forum-api/src/domain.ts'), 'utf8');
   assert.match(domain, new RegExp(`bruteforceFailures: ${b.failures},`), 'forum-api bruteforceFailures = sla-rules.yml bruteforce.failures');
-  assert.match(domain, new RegExp(`bruteforceWindowSeconds: ${b.windowSeconds},`), 'forum-api bruteforceWindowSeconds = sla-rules.yml bruteforce.windowSeconds');
+  assert.match(
+    domain,
+    new RegExp(`bruteforceWindowSeconds: ${b.windowSeconds},`),
+    'forum-api bruteforceWindowSeconds = sla-rules.yml bruteforce.windowSeconds',
+  );
 });
 
 test('every VM webhook goes through the edge: ${EDGE_URL} + a route configs/nginx/forum.conf has', () => {
@@ -202,14 +229,30 @@ test('every rule query is valid InfluxQL on real InfluxDB 1.6 and yields the exp
   const evalPart = async (r: ReturnType<typeof allRules>[number], p: { select: string; where?: string }) => {
     const gb = [`time(${r.bucket})`, ...r.groupBy.map((t) => `"${t}"`)].join(', ');
     const q = `SELECT ${p.select} AS "value" FROM "telegraf"."autogen"."${r.measurement}" WHERE time > now() - ${r.period}${p.where ? ` AND (${p.where})` : ''} GROUP BY ${gb}`;
-    const vals = rows(await influx.query(q)).map((x) => x.value).filter((v) => v !== null);
+    const vals = rows(await influx.query(q))
+      .map((x) => x.value)
+      .filter((v) => v !== null);
     assert.ok(vals.length > 0, `${r.id}: no value from ${q}`);
     return vals.reduce((a, b) => a + b, 0) / vals.length;
   };
   const expected: Record<string, number> = {
-    nginx_clients: 800, nginx_requests: 60, nginx_errors: 3, redis_errors: 4, redis_response_time: 6000, pg_rows_inserted: 2000, pg_rows_fetched: 1000,
-    api_write_response_time: 40, api_read_response_time: 15, api_clients: 1200, api_errors: 50, node_cpu: 60, node_ram: 60, node_disk: 75,
-    nginx_scale_up: 800, nginx_scale_down: 800, api_scale_up: 27.5,
+    nginx_clients: 800,
+    nginx_requests: 60,
+    nginx_errors: 3,
+    redis_errors: 4,
+    redis_response_time: 6000,
+    pg_rows_inserted: 2000,
+    pg_rows_fetched: 1000,
+    api_write_response_time: 40,
+    api_read_response_time: 15,
+    api_clients: 1200,
+    api_errors: 50,
+    node_cpu: 60,
+    node_ram: 60,
+    node_disk: 75,
+    nginx_scale_up: 800,
+    nginx_scale_down: 800,
+    api_scale_up: 27.5,
   };
   for (const r of allRules(rules)) {
     let v: number;
@@ -228,8 +271,29 @@ test('the CLI installs everything on the VM APIs, idempotently, with secrets onl
   writeFileSync(join(dir, 'slack'), 'https://hooks.slack.example/services/T/B/X\n');
   writeFileSync(join(dir, 'ipblock'), 'ipblock-secret-token\n');
   writeFileSync(join(dir, 'autoscaler'), 'autoscaler-secret-token\n');
-  const args = ['--import', 'tsx', CLI, '--edge-url', 'http://edge.example', '--influx', vm.url, '--kapacitor', vm.url, '--es', vm.url, '--kibana', vm.url, '--chronograf', vm.url,
-    '--slack-webhook-file', join(dir, 'slack'), '--ipblock-token-file', join(dir, 'ipblock'), '--autoscaler-token-file', join(dir, 'autoscaler')];
+  const args = [
+    '--import',
+    'tsx',
+    CLI,
+    '--edge-url',
+    'http://edge.example',
+    '--influx',
+    vm.url,
+    '--kapacitor',
+    vm.url,
+    '--es',
+    vm.url,
+    '--kibana',
+    vm.url,
+    '--chronograf',
+    vm.url,
+    '--slack-webhook-file',
+    join(dir, 'slack'),
+    '--ipblock-token-file',
+    join(dir, 'ipblock'),
+    '--autoscaler-token-file',
+    join(dir, 'autoscaler'),
+  ];
   const first = await exec('node', args, { cwd: root });
   assert.match(first.stdout, /"ok":true/);
   assert.ok(!first.stdout.includes('secret-token') && !first.stdout.includes('hooks.slack.example'), 'no secret printed');

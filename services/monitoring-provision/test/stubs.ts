@@ -22,7 +22,15 @@ export interface VmStub {
 }
 
 export async function startVmStub(): Promise<VmStub> {
-  const s: Omit<VmStub, 'url' | 'close'> = { requests: [], tasks: new Map(), esDocs: new Map(), kibanaImports: [], dashboards: new Map(), sources: [], kapacitorConfig: {} };
+  const s: Omit<VmStub, 'url' | 'close'> = {
+    requests: [],
+    tasks: new Map(),
+    esDocs: new Map(),
+    kibanaImports: [],
+    dashboards: new Map(),
+    sources: [],
+    kapacitorConfig: {},
+  };
   let nextDash = 1;
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -85,16 +93,26 @@ export async function startVmStub(): Promise<VmStub> {
         return send(204);
       }
       // Elasticsearch
-      if (m === 'PUT' && (/^\/_ilm\/policy\/[\w-]+$/.test(p) || /^\/_ingest\/pipeline\/[\w-]+$/.test(p) || /^\/_index_template\/[\w-]+$/.test(p) || /^\/_watcher\/watch\/[\w-]+$/.test(p))) {
+      if (
+        m === 'PUT' &&
+        (/^\/_ilm\/policy\/[\w-]+$/.test(p) ||
+          /^\/_ingest\/pipeline\/[\w-]+$/.test(p) ||
+          /^\/_index_template\/[\w-]+$/.test(p) ||
+          /^\/_watcher\/watch\/[\w-]+$/.test(p))
+      ) {
         const j = json();
         if (!j) return send(400, { error: { type: 'parse_exception' } });
         const created = !s.esDocs.has(p);
         s.esDocs.set(p, j);
-        return send(p.startsWith('/_watcher') && created ? 201 : 200, p.startsWith('/_watcher') ? { _id: p.split('/').pop(), created } : { acknowledged: true });
+        return send(
+          p.startsWith('/_watcher') && created ? 201 : 200,
+          p.startsWith('/_watcher') ? { _id: p.split('/').pop(), created } : { acknowledged: true },
+        );
       }
       // Kibana
       if (p === '/api/saved_objects/_import' && m === 'POST') {
-        if (req.headers['kbn-xsrf'] === undefined) return send(400, { statusCode: 400, error: 'Bad Request', message: 'Request must contain a kbn-xsrf header.' });
+        if (req.headers['kbn-xsrf'] === undefined)
+          return send(400, { statusCode: 400, error: 'Bad Request', message: 'Request must contain a kbn-xsrf header.' });
         if (!String(req.headers['content-type']).startsWith('multipart/form-data')) return send(415, { message: 'Unsupported Media Type' });
         const part = /\r\n\r\n([\s\S]*?)\r\n--/.exec(body)?.[1] ?? '';
         const lines = part.split('\n').filter(Boolean);

@@ -82,7 +82,10 @@ export class BlocklistAgent {
     }
     const existing = await readFile(this.o.file, 'utf8').catch(() => undefined);
     if (existing === undefined) await writeFileAtomic(this.o.file, renderBlocklist([], -1));
-    this.o.logger.error({ timeoutMs, lastError: this.stats.lastError }, 'blocklist: starting NGINX WITHOUT a fresh blocklist; will apply it as soon as ipblock answers');
+    this.o.logger.error(
+      { timeoutMs, lastError: this.stats.lastError },
+      'blocklist: starting NGINX WITHOUT a fresh blocklist; will apply it as soon as ipblock answers',
+    );
     return false;
   }
 

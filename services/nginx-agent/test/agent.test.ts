@@ -72,7 +72,10 @@ describe('nginx-agent with real NGINX', () => {
       20000,
       5,
     );
-    assert.ok(seen.every((s) => s === 403), `answers: ${seen.join(',')}`);
+    assert.ok(
+      seen.every((s) => s === 403),
+      `answers: ${seen.join(',')}`,
+    );
     assert.equal(await e.get('2001:db8:10::5'), 403);
     assert.equal(await e.get('203.0.113.11'), 200);
     assert.match(readFileSync(e.blocklistFile, 'utf8'), /^203\.0\.113\.10 1;$/m);
@@ -115,7 +118,10 @@ describe('nginx-agent with real NGINX', () => {
     const delta = [a.reloads() - before[0], b.reloads() - before[1]];
     const allowed = Math.ceil(burstMs / 1000) + 1;
     process.stdout.write(`# reloads for the burst: ${delta.join(', ')} (allowed ${allowed}, without debouncing 60)\n`);
-    assert.ok(delta.every((d) => d >= 1 && d <= allowed), `reloads ${delta}`);
+    assert.ok(
+      delta.every((d) => d >= 1 && d <= allowed),
+      `reloads ${delta}`,
+    );
     await Promise.all(ips.map((ip) => ipblock.api('DELETE', `/v1/blocks/${ip}`)));
     await until([a, b], ips[ips.length - 1], 200, 2000);
   });
@@ -169,7 +175,10 @@ describe('nginx-agent with real NGINX', () => {
   test('When NGINX dies on its own, then the agent exits non-zero (so Swarm restarts the task)', async () => {
     const c = await edge();
     const pid = Number(readFileSync(`${c.dir}/nginx.pid`, 'utf8'));
-    const workers = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+    const workers = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter(Boolean)
+      .map(Number);
     process.kill(pid, 'SIGKILL');
     const code = await c.exited;
     // in a container the orphaned workers die with it; here they are ours to end

@@ -4,7 +4,19 @@ import { createServer, type Server } from 'node:http';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger } from '@forum/shared';
-import { freePort, REPO, startIpblock, startProcess, startRedis, tempDir, TSX_IMPORT, waitFor, type Ipblock, type Proc, type RedisServer } from '../../../test/edge/lib/harness.js';
+import {
+  freePort,
+  REPO,
+  startIpblock,
+  startProcess,
+  startRedis,
+  tempDir,
+  TSX_IMPORT,
+  waitFor,
+  type Ipblock,
+  type Proc,
+  type RedisServer,
+} from '../../../test/edge/lib/harness.js';
 import { NO_SERVER, renderUpstream, UpstreamWatcher } from '../src/upstream.js';
 
 const logger = createLogger('upstream-test');
@@ -58,7 +70,9 @@ describe('nginx-agent upstream with real NGINX', () => {
 
   after(async () => {
     agent?.proc.kill('SIGTERM');
-    await waitFor('agent exit', async () => agent === undefined || agent.proc.exitCode !== null || agent.proc.signalCode !== null, 10_000).catch(() => undefined);
+    await waitFor('agent exit', async () => agent === undefined || agent.proc.exitCode !== null || agent.proc.signalCode !== null, 10_000).catch(
+      () => undefined,
+    );
     api?.close();
     await ipblock?.stop();
     await redis?.stop();
@@ -92,18 +106,22 @@ http {
 `,
     );
     writeFileSync(join(secrets.dir, 'agent-token'), ipblock.token);
-    agent = startProcess(process.execPath, ['--import', TSX_IMPORT, join(REPO, 'services/nginx-agent/src/main.ts'), '--', 'nginx', '-c', conf, '-p', t.dir, '-g', 'daemon off;'], {
-      cwd: REPO,
-      env: {
-        PATH: `${process.env.PATH}:/usr/sbin:/sbin`,
-        IPBLOCK_URL: ipblock.url,
-        IPBLOCK_TOKEN_FILE: join(secrets.dir, 'agent-token'),
-        BLOCKLIST_FILE: join(t.dir, 'blocklist.conf'),
-        UPSTREAM_NAME: 'localhost',
-        UPSTREAM_PORT: String(apiPort),
-        UPSTREAM_FILE: upstreamFile,
+    agent = startProcess(
+      process.execPath,
+      ['--import', TSX_IMPORT, join(REPO, 'services/nginx-agent/src/main.ts'), '--', 'nginx', '-c', conf, '-p', t.dir, '-g', 'daemon off;'],
+      {
+        cwd: REPO,
+        env: {
+          PATH: `${process.env.PATH}:/usr/sbin:/sbin`,
+          IPBLOCK_URL: ipblock.url,
+          IPBLOCK_TOKEN_FILE: join(secrets.dir, 'agent-token'),
+          BLOCKLIST_FILE: join(t.dir, 'blocklist.conf'),
+          UPSTREAM_NAME: 'localhost',
+          UPSTREAM_PORT: String(apiPort),
+          UPSTREAM_FILE: upstreamFile,
+        },
       },
-    });
+    );
     const get = async (path: string) => {
       const r = await fetch(`http://127.0.0.1:${port}${path}`);
       return { status: r.status, body: await r.text() };

@@ -46,7 +46,13 @@ const auth: SnmpAuth = {
   version: cfg.SNMP_VERSION,
   community: cfg.SNMP_COMMUNITY,
   v3: cfg.SNMP_V3_USER
-    ? { user: cfg.SNMP_V3_USER, authProtocol: cfg.SNMP_V3_AUTH_PROTOCOL, authKey: cfg.SNMP_V3_AUTH_KEY, privProtocol: cfg.SNMP_V3_PRIV_PROTOCOL, privKey: cfg.SNMP_V3_PRIV_KEY }
+    ? {
+        user: cfg.SNMP_V3_USER,
+        authProtocol: cfg.SNMP_V3_AUTH_PROTOCOL,
+        authKey: cfg.SNMP_V3_AUTH_KEY,
+        privProtocol: cfg.SNMP_V3_PRIV_PROTOCOL,
+        privKey: cfg.SNMP_V3_PRIV_KEY,
+      }
     : undefined,
 };
 
@@ -110,7 +116,11 @@ const tick = () => {
 tick();
 const timer = setInterval(tick, cfg.POLL_INTERVAL_SECONDS * 1000);
 
-const { app, metrics, finish } = createBaseApp({ service: 'snmp-poller', logger, checks: { polled: async () => polls > 0 || Promise.reject(new Error('no poll yet')) } });
+const { app, metrics, finish } = createBaseApp({
+  service: 'snmp-poller',
+  logger,
+  checks: { polled: async () => polls > 0 || Promise.reject(new Error('no poll yet')) },
+});
 callbackGauges(metrics.registry, [
   ['snmp_nodes', 'Nodes polled', () => nodesGauge.total],
   ['snmp_nodes_up', 'Nodes that answered the last poll', () => nodesGauge.up],

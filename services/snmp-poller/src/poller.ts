@@ -110,7 +110,13 @@ export function pollNode(node: SnmpNode, auth: SnmpAuth, timeoutMs: number, retr
  * Polls every node in parallel and returns ONE batch: an `snmp` point per answering node plus an `snmp_status`
  * point per node (up 0/1, response time, error) so unreachable nodes are reported without stopping the others.
  */
-export async function pollAll(nodes: SnmpNode[], auth: SnmpAuth, timeoutMs: number, retries = 1, cpu?: CpuState): Promise<{ points: Point[]; results: PollResult[] }> {
+export async function pollAll(
+  nodes: SnmpNode[],
+  auth: SnmpAuth,
+  timeoutMs: number,
+  retries = 1,
+  cpu?: CpuState,
+): Promise<{ points: Point[]; results: PollResult[] }> {
   const now = new Date();
   const results = await Promise.all(nodes.map((n) => pollNode(n, auth, timeoutMs, retries, cpu)));
   const points: Point[] = [];

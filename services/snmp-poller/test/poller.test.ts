@@ -31,10 +31,15 @@ test('polls a real snmpd (v2c, read-only view) for the seed OIDs with integer fi
   const node = { name: 'n1', address: '127.0.0.1', port: snmpd.port };
   await waitFor('snmpd answers', async () => (await pollNode(node, { version: '2c', community: 'obs-ro' }, 1000, 0, cpu)).ok);
   // cpu_used_percent comes from the raw tick counters of two polls (snmpd's own ssCpu* need a minute of samples)
-  const r = await waitFor('cpu_used_percent', async () => {
-    const x = await pollNode(node, { version: '2c', community: 'obs-ro' }, 1000, 0, cpu);
-    return x.point?.fields.cpu_used_percent !== undefined ? x : undefined;
-  }, 15000, 1000);
+  const r = await waitFor(
+    'cpu_used_percent',
+    async () => {
+      const x = await pollNode(node, { version: '2c', community: 'obs-ro' }, 1000, 0, cpu);
+      return x.point?.fields.cpu_used_percent !== undefined ? x : undefined;
+    },
+    15000,
+    1000,
+  );
   const p = r.point!;
   const cpuPct = p.fields.cpu_used_percent as number;
   assert.ok(typeof cpuPct === 'number' && cpuPct >= 0 && cpuPct <= 100, String(cpuPct));
@@ -45,7 +50,18 @@ test('polls a real snmpd (v2c, read-only view) for the seed OIDs with integer fi
   assert.equal(p.tags.agent_host, '127.0.0.1');
   for (const f of ['ssCpuIdle', 'ssCpuUser', 'ssCpuSystem', 'ssIOSent', 'ssIOReceive'])
     if (p.fields[f] !== undefined) assert.ok(isInt(p.fields[f]) && Number(p.fields[f]) >= 0, `${f} is an integer field`);
-  for (const f of ['sysUpTimeInstance', 'ssCpuRawIdle', 'ssCpuRawUser', 'memTotalReal', 'memAvailReal', 'memTotalFree', 'dskTotal', 'dskUsed', 'dskAvail', 'dskPercent'])
+  for (const f of [
+    'sysUpTimeInstance',
+    'ssCpuRawIdle',
+    'ssCpuRawUser',
+    'memTotalReal',
+    'memAvailReal',
+    'memTotalFree',
+    'dskTotal',
+    'dskUsed',
+    'dskAvail',
+    'dskPercent',
+  ])
     assert.ok(isInt(p.fields[f]) && Number(p.fields[f]) >= 0, `${f} is an integer field`);
   assert.equal(p.fields.sysLocation, 'obs-test-rack');
 });
@@ -66,7 +82,14 @@ test('one batch for all nodes: a slow agent times out and a dead one is reported
   const t0 = Date.now();
   const { points, results } = await pollAll(nodes, { version: '2c', community: 'obs-ro' }, 500, 1);
   assert.ok(Date.now() - t0 < 3000, 'the batch is bounded by the timeout, not serialised');
-  assert.deepEqual(results.map((r) => [r.node.name, r.ok]), [['good', true], ['slow', false], ['dead', false]]);
+  assert.deepEqual(
+    results.map((r) => [r.node.name, r.ok]),
+    [
+      ['good', true],
+      ['slow', false],
+      ['dead', false],
+    ],
+  );
   writer.add(points);
   await writer.flush();
   assert.equal(writer.stats.lastError, undefined);
@@ -89,7 +112,10 @@ test('asks the real Swarm manager which nodes run tasks of a stack; nodes of oth
     Mode: { Replicated: { Replicas: 1 } },
   });
   t.after(async () => {
-    await docker.getService(svc.id).remove().catch(() => undefined);
+    await docker
+      .getService(svc.id)
+      .remove()
+      .catch(() => undefined);
   });
   assert.deepEqual(await discoverNodes(docker, `none${process.pid}`, 161), []);
   const nodes = await waitFor('task scheduled', async () => {

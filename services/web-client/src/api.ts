@@ -81,44 +81,44 @@ export interface EditorCategory {
   post: boolean | unknown;
 }
 
-export type ListName = "all" | "new" | "unread" | "subscribed" | "my";
+export type ListName = 'all' | 'new' | 'unread' | 'subscribed' | 'my';
 
 function readCookie(name: string): string | undefined {
-  for (const part of document.cookie.split(";")) {
-    const [k, ...v] = part.trim().split("=");
-    if (k === name) return decodeURIComponent(v.join("="));
+  for (const part of document.cookie.split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return decodeURIComponent(v.join('='));
   }
   return undefined;
 }
 
 function errorMessage(status: number, data: unknown): { message: string; code?: string } {
-  if (data && typeof data === "object") {
+  if (data && typeof data === 'object') {
     const o = data as Record<string, unknown>;
-    if (typeof o.detail === "string") {
-      return { message: o.detail, code: typeof o.code === "string" ? o.code : undefined };
+    if (typeof o.detail === 'string') {
+      return { message: o.detail, code: typeof o.code === 'string' ? o.code : undefined };
     }
     // DRF validation errors: {"field": ["message", ...], ...}
     const parts: string[] = [];
     for (const [field, msgs] of Object.entries(o)) {
-      const text = Array.isArray(msgs) ? msgs.join(" ") : String(msgs);
-      parts.push(field === "non_field_errors" ? text : `${field}: ${text}`);
+      const text = Array.isArray(msgs) ? msgs.join(' ') : String(msgs);
+      parts.push(field === 'non_field_errors' ? text : `${field}: ${text}`);
     }
-    if (parts.length) return { message: parts.join("; "), code: "invalid" };
+    if (parts.length) return { message: parts.join('; '), code: 'invalid' };
   }
   return { message: `Request failed (HTTP ${status})` };
 }
 
 export async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const unsafe = method !== "GET" && method !== "HEAD";
+  const unsafe = method !== 'GET' && method !== 'HEAD';
   // The API sets `csrftoken` on any GET; make sure we have one before the first write.
-  if (unsafe && !readCookie("csrftoken")) await fetch("/api/auth/", { credentials: "same-origin" });
-  const headers: Record<string, string> = { Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (unsafe) headers["X-CSRFToken"] = readCookie("csrftoken") ?? "";
+  if (unsafe && !readCookie('csrftoken')) await fetch('/api/auth/', { credentials: 'same-origin' });
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (unsafe) headers['X-CSRFToken'] = readCookie('csrftoken') ?? '';
   const res = await fetch(path, {
     method,
     headers,
-    credentials: "same-origin",
+    credentials: 'same-origin',
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
@@ -138,28 +138,22 @@ export async function request<T>(method: string, path: string, body?: unknown): 
 }
 
 export const api = {
-  me: () => request<User>("GET", "/api/auth/"),
-  login: (username: string, password: string) =>
-    request<User>("POST", "/api/auth/", { username, password }),
-  logout: () => request<unknown>("POST", "/logout/"),
-  register: (username: string, email: string, password: string) =>
-    request<User>("POST", "/api/users/", { username, email, password }),
-  categories: () => request<Category[] | { results: Category[] }>("GET", "/api/categories/"),
+  me: () => request<User>('GET', '/api/auth/'),
+  login: (username: string, password: string) => request<User>('POST', '/api/auth/', { username, password }),
+  logout: () => request<unknown>('POST', '/logout/'),
+  register: (username: string, email: string, password: string) => request<User>('POST', '/api/users/', { username, email, password }),
+  categories: () => request<Category[] | { results: Category[] }>('GET', '/api/categories/'),
   threads: (list: ListName, category?: number, start?: string | number | null) => {
     const q = new URLSearchParams({ list });
-    if (category !== undefined) q.set("category", String(category));
-    if (start !== undefined && start !== null) q.set("start", String(start));
-    return request<ThreadList>("GET", `/api/threads/?${q}`);
+    if (category !== undefined) q.set('category', String(category));
+    if (start !== undefined && start !== null) q.set('start', String(start));
+    return request<ThreadList>('GET', `/api/threads/?${q}`);
   },
-  posts: (threadId: number, page: number) =>
-    request<PostPage>("GET", `/api/threads/${threadId}/posts/?page=${page}`),
-  editor: () => request<EditorCategory[]>("GET", "/api/threads/editor/"),
+  posts: (threadId: number, page: number) => request<PostPage>('GET', `/api/threads/${threadId}/posts/?page=${page}`),
+  editor: () => request<EditorCategory[]>('GET', '/api/threads/editor/'),
   startThread: (title: string, post: string, category: number) =>
-    request<{ id: number; title: string; url: string }>("POST", "/api/threads/", { title, post, category }),
-  reply: (threadId: number, post: string) =>
-    request<Post>("POST", `/api/threads/${threadId}/posts/`, { post }),
-  subscribe: (threadId: number, value: "notify" | "email" | null) =>
-    request<{ id: number; subscription: boolean | null }>("PATCH", `/api/threads/${threadId}/`, [
-      { op: "replace", path: "subscription", value },
-    ]),
+    request<{ id: number; title: string; url: string }>('POST', '/api/threads/', { title, post, category }),
+  reply: (threadId: number, post: string) => request<Post>('POST', `/api/threads/${threadId}/posts/`, { post }),
+  subscribe: (threadId: number, value: 'notify' | 'email' | null) =>
+    request<{ id: number; subscription: boolean | null }>('PATCH', `/api/threads/${threadId}/`, [{ op: 'replace', path: 'subscription', value }]),
 };

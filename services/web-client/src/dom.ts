@@ -6,18 +6,18 @@ export function h(tag: string, attrs: Attrs = {}, ...children: Child[]): HTMLEle
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? "" : String(v));
+    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? '' : String(v));
   }
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;
-    el.appendChild(typeof c === "object" ? c : document.createTextNode(String(c)));
+    el.appendChild(typeof c === 'object' ? c : document.createTextNode(String(c)));
   }
   return el;
 }
 
 export function formatDate(iso: string | undefined): string {
-  if (!iso) return "";
+  if (!iso) return '';
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
 }

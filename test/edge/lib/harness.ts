@@ -4,7 +4,17 @@
 import { chmodSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, startProcess, startRedis as redisServer, startSlackReceiver as slackReceiver, tempDir, waitForWith, type Proc, type RedisServer, type SlackReceiver } from '@forum/test-support';
+import {
+  freePort,
+  startProcess,
+  startRedis as redisServer,
+  startSlackReceiver as slackReceiver,
+  tempDir,
+  waitForWith,
+  type Proc,
+  type RedisServer,
+  type SlackReceiver,
+} from '@forum/test-support';
 
 export { freePort, startProcess, tempDir, type Proc, type RedisServer, type SlackReceiver };
 
@@ -31,7 +41,14 @@ export interface Ipblock extends Proc {
 }
 
 /** Starts services/ipblock from its TypeScript entry as a real process. */
-export async function startIpblock(opts: { redis: RedisServer; slackUrl?: string; env?: Record<string, string>; token?: string; secretsDir: string; port?: number }): Promise<Ipblock> {
+export async function startIpblock(opts: {
+  redis: RedisServer;
+  slackUrl?: string;
+  env?: Record<string, string>;
+  token?: string;
+  secretsDir: string;
+  port?: number;
+}): Promise<Ipblock> {
   const port = opts.port ?? (await freePort());
   const token = opts.token ?? 'test-token-0123456789abcdef';
   const secrets = opts.secretsDir;
@@ -70,7 +87,11 @@ export async function startIpblock(opts: { redis: RedisServer; slackUrl?: string
       const headers: Record<string, string> = {};
       if (tok !== null) headers.authorization = `Bearer ${tok}`;
       if (body !== undefined) headers['content-type'] = 'application/json';
-      const res = await fetch(`${url}${path}`, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      });
       const text = await res.text();
       let json: any;
       try {

@@ -9,7 +9,9 @@ function once() {
   const req = http.get(url, { agent: false, timeout: 1000 }, (res) => {
     let body = '';
     res.on('data', (d) => (body += d));
-    res.on('end', () => process.stdout.write(`${JSON.stringify({ t, ms: Date.now() - t, ok: res.statusCode === 200, status: res.statusCode, body: body.trim() })}\n`));
+    res.on('end', () =>
+      process.stdout.write(`${JSON.stringify({ t, ms: Date.now() - t, ok: res.statusCode === 200, status: res.statusCode, body: body.trim() })}\n`),
+    );
   });
   req.on('timeout', () => req.destroy(new Error('timeout')));
   req.on('error', (err) => process.stdout.write(`${JSON.stringify({ t, ms: Date.now() - t, ok: false, err: err.code ?? err.message })}\n`));

@@ -100,7 +100,14 @@ export async function startEsStub(): Promise<EsStub> {
         }
         if (op === 'create' && docs.has(`${index}/${id}`)) {
           errors = true;
-          items.push({ [op]: { _index: index, _id: id, status: 409, error: { type: 'version_conflict_engine_exception', reason: `[${id}]: version conflict, document already exists` } } });
+          items.push({
+            [op]: {
+              _index: index,
+              _id: id,
+              status: 409,
+              error: { type: 'version_conflict_engine_exception', reason: `[${id}]: version conflict, document already exists` },
+            },
+          });
           continue;
         }
         docs.set(`${index}/${id}`, { index, source });

@@ -18,7 +18,13 @@ const toSession = (u: UserRow): SessionUser => ({ id: u.id, username: u.username
 async function failuresInWindow(ctx: Ctx, ip: string): Promise<number> {
   const key = `login:failures:${ip}`;
   const now = Date.now();
-  const res = await closed(ctx.redis.multi().zremrangebyscore(key, 0, now - RULES.bruteforceWindowSeconds * 1000).zcard(key).exec());
+  const res = await closed(
+    ctx.redis
+      .multi()
+      .zremrangebyscore(key, 0, now - RULES.bruteforceWindowSeconds * 1000)
+      .zcard(key)
+      .exec(),
+  );
   return Number(res?.[1]?.[1] ?? 0);
 }
 
@@ -59,7 +65,23 @@ async function emitBruteforce(ctx: Ctx, ip: string, failures: number): Promise<v
   if (first !== 'OK') return;
   const windowSeconds = RULES.bruteforceWindowSeconds;
   ctx.logger.warn({ event: 'login_bruteforce', ip, failures, windowSeconds }, 'login brute force detected');
-  await ctx.redis.xadd('security:events', 'MAXLEN', '~', '100000', '*', 'type', 'login_bruteforce', 'ip', ip, 'failures', String(failures), 'windowSeconds', String(windowSeconds), 'at', new Date().toISOString());
+  await ctx.redis.xadd(
+    'security:events',
+    'MAXLEN',
+    '~',
+    '100000',
+    '*',
+    'type',
+    'login_bruteforce',
+    'ip',
+    ip,
+    'failures',
+    String(failures),
+    'windowSeconds',
+    String(windowSeconds),
+    'at',
+    new Date().toISOString(),
+  );
 }
 
 const tooMany = () =>
@@ -70,35 +92,41 @@ const tooMany = () =>
 export function authRouter(ctx: Ctx): Router {
   const r = Router();
 
-  r.get('/api/auth/', asyncHandler(async (_req, res) => {
-    const viewer = currentUser(res);
-    if (!viewer) return res.json(anonymousJson());
-    const { rows } = await ctx.db.rw.query<UserRow>(`SELECT ${USER_COLS} FROM users WHERE id = $1`, [viewer.id]);
-    res.json(rows[0] ? authUserJson(rows[0]) : anonymousJson());
-  }));
+  r.get(
+    '/api/auth/',
+    asyncHandler(async (_req, res) => {
+      const viewer = currentUser(res);
+      if (!viewer) return res.json(anonymousJson());
+      const { rows } = await ctx.db.rw.query<UserRow>(`SELECT ${USER_COLS} FROM users WHERE id = $1`, [viewer.id]);
+      res.json(rows[0] ? authUserJson(rows[0]) : anonymousJson());
+    }),
+  );
 
-  r.post('/api/auth/', asyncHandler(async (req, res) => {
-    const ip = req.ip ?? 'unknown';
-    const { username, password } = loginFields(body(req.body));
-    if ((await failuresInWindow(ctx, ip)) >= RULES.bruteforceFailures) throw tooMany();
-    const { rows } = await ctx.db.rw.query<UserRow & { password_hash: string; is_banned: boolean }>(
-      `SELECT ${USER_COLS}, is_banned FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1) LIMIT 1`,
-      [username],
-    );
-    const user = rows[0];
-    const ok = await verifyPassword(user?.password_hash ?? (await dummyHash()), password);
-    if (user && ok && user.is_banned) throw badRequest('This account has been banned.', 'banned');
-    if (!user || !ok) {
-      const failures = await recordFailure(ctx, ip);
-      if (failures >= RULES.bruteforceFailures) {
-        await emitBruteforce(ctx, ip, failures);
-        throw tooMany();
+  r.post(
+    '/api/auth/',
+    asyncHandler(async (req, res) => {
+      const ip = req.ip ?? 'unknown';
+      const { username, password } = loginFields(body(req.body));
+      if ((await failuresInWindow(ctx, ip)) >= RULES.bruteforceFailures) throw tooMany();
+      const { rows } = await ctx.db.rw.query<UserRow & { password_hash: string; is_banned: boolean }>(
+        `SELECT ${USER_COLS}, is_banned FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1) LIMIT 1`,
+        [username],
+      );
+      const user = rows[0];
+      const ok = await verifyPassword(user?.password_hash ?? (await dummyHash()), password);
+      if (user && ok && user.is_banned) throw badRequest('This account has been banned.', 'banned');
+      if (!user || !ok) {
+        const failures = await recordFailure(ctx, ip);
+        if (failures >= RULES.bruteforceFailures) {
+          await emitBruteforce(ctx, ip, failures);
+          throw tooMany();
+        }
+        throw badRequest('Login or password is incorrect.', 'invalid_login');
       }
-      throw badRequest('Login or password is incorrect.', 'invalid_login');
-    }
-    await ctx.sessions.create(res, toSession(user));
-    res.json(authUserJson(user));
-  }));
+      await ctx.sessions.create(res, toSession(user));
+      res.json(authUserJson(user));
+    }),
+  );
 
   r.get('/api/auth/criteria/', (_req, res) => {
     res.json({
@@ -118,60 +146,69 @@ export function authRouter(ctx: Ctx): Router {
   r.post('/api/auth/logout/', logout);
   r.post('/logout/', logout);
 
-  r.post('/api/users/', asyncHandler(async (req, res) => {
-    if (currentUser(res)) throw new AppError('permission_denied', 403, 'This action is not available to signed in users.');
-    const b = body(req.body);
-    const username = validateUsername(b);
-    const email = validateEmail(b);
-    const password = validatePassword(b, username);
-    const hash = await hashPassword(password);
-    let user: UserRow;
-    try {
-      const { rows } = await ctx.db.rw.query<UserRow>(
-        `INSERT INTO users (username, slug, email, password_hash) VALUES ($1, $2, $3, $4) RETURNING ${USER_COLS}`,
-        [username, slugify(username, 'user'), email, hash],
-      );
-      user = rows[0];
-    } catch (err) {
-      const e = err as { code?: string; constraint?: string };
-      if (e.code === '23505' && e.constraint === 'users_username_lower')
-        throw badRequest('This username is not available.', 'username_taken', { field: 'username' });
-      if (e.code === '23505' && e.constraint === 'users_email_lower')
-        throw badRequest('This e-mail address is not available.', 'email_taken', { field: 'email' });
-      throw err;
-    }
-    await ctx.sessions.create(res, toSession(user));
-    res.status(201).json(authUserJson(user));
-  }));
+  r.post(
+    '/api/users/',
+    asyncHandler(async (req, res) => {
+      if (currentUser(res)) throw new AppError('permission_denied', 403, 'This action is not available to signed in users.');
+      const b = body(req.body);
+      const username = validateUsername(b);
+      const email = validateEmail(b);
+      const password = validatePassword(b, username);
+      const hash = await hashPassword(password);
+      let user: UserRow;
+      try {
+        const { rows } = await ctx.db.rw.query<UserRow>(
+          `INSERT INTO users (username, slug, email, password_hash) VALUES ($1, $2, $3, $4) RETURNING ${USER_COLS}`,
+          [username, slugify(username, 'user'), email, hash],
+        );
+        user = rows[0];
+      } catch (err) {
+        const e = err as { code?: string; constraint?: string };
+        if (e.code === '23505' && e.constraint === 'users_username_lower')
+          throw badRequest('This username is not available.', 'username_taken', { field: 'username' });
+        if (e.code === '23505' && e.constraint === 'users_email_lower')
+          throw badRequest('This e-mail address is not available.', 'email_taken', { field: 'email' });
+        throw err;
+      }
+      await ctx.sessions.create(res, toSession(user));
+      res.status(201).json(authUserJson(user));
+    }),
+  );
 
-  r.get('/api/users/:id/', asyncHandler(async (req, res) => {
-    const id = parseId(req.params.id, 'User not found.');
-    const viewer = currentUser(res);
-    const { rows } = await (viewer ? ctx.db.rw : ctx.db.ro).query<UserRow>(`SELECT ${USER_COLS} FROM users WHERE id = $1`, [id]);
-    if (!rows[0]) throw new AppError('not_found', 404, 'User not found.');
-    res.json(userJson(rows[0], viewer));
-  }));
+  r.get(
+    '/api/users/:id/',
+    asyncHandler(async (req, res) => {
+      const id = parseId(req.params.id, 'User not found.');
+      const viewer = currentUser(res);
+      const { rows } = await (viewer ? ctx.db.rw : ctx.db.ro).query<UserRow>(`SELECT ${USER_COLS} FROM users WHERE id = $1`, [id]);
+      if (!rows[0]) throw new AppError('not_found', 404, 'User not found.');
+      res.json(userJson(rows[0], viewer));
+    }),
+  );
 
   // Password change (the current session stays signed in, as Django's update_session_auth_hash; every other session
   // of the user is revoked on every api task within a second, see Sessions).
-  r.post('/api/users/:id/change-password/', asyncHandler(async (req, res) => {
-    const id = parseId(req.params.id, 'User not found.');
-    const viewer = currentUser(res);
-    if (!viewer || viewer.id !== id) throw new AppError('permission_denied', 403, "You can't change other users' passwords.");
-    const b = body(req.body);
-    if (typeof b.password !== 'string' || !b.password) throw badRequest('Enter your current password.', 'required', { field: 'password' });
-    const next = validatePassword({ password: b.new_password }, viewer.username);
-    const { rows } = await ctx.db.rw.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [id]);
-    if (!rows[0] || !(await verifyPassword(rows[0].password_hash, b.password)))
-      throw badRequest('Entered password is invalid.', 'invalid_password', { field: 'password' });
-    const hash = await hashPassword(next);
-    const done = await ctx.db.tx(async (c) => {
-      await c.query('UPDATE users SET password_hash = $2 WHERE id = $1', [id, hash]);
-      return ctx.sessions.revokeUser(c, id, ctx.sessions.keyOf(res));
-    });
-    await done();
-    res.json({ detail: 'Your password has been changed.' });
-  }));
+  r.post(
+    '/api/users/:id/change-password/',
+    asyncHandler(async (req, res) => {
+      const id = parseId(req.params.id, 'User not found.');
+      const viewer = currentUser(res);
+      if (!viewer || viewer.id !== id) throw new AppError('permission_denied', 403, "You can't change other users' passwords.");
+      const b = body(req.body);
+      if (typeof b.password !== 'string' || !b.password) throw badRequest('Enter your current password.', 'required', { field: 'password' });
+      const next = validatePassword({ password: b.new_password }, viewer.username);
+      const { rows } = await ctx.db.rw.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [id]);
+      if (!rows[0] || !(await verifyPassword(rows[0].password_hash, b.password)))
+        throw badRequest('Entered password is invalid.', 'invalid_password', { field: 'password' });
+      const hash = await hashPassword(next);
+      const done = await ctx.db.tx(async (c) => {
+        await c.query('UPDATE users SET password_hash = $2 WHERE id = $1', [id, hash]);
+        return ctx.sessions.revokeUser(c, id, ctx.sessions.keyOf(res));
+      });
+      await done();
+      res.json({ detail: 'Your password has been changed.' });
+    }),
+  );
 
   // Ban / unban (staff): a ban refuses the user's logins and revokes all their sessions on every api task.
   const setBan = (banned: boolean) =>
@@ -191,32 +228,56 @@ export function authRouter(ctx: Ctx): Router {
   r.post('/api/users/:id/ban/', setBan(true));
   r.delete('/api/users/:id/ban/', setBan(false));
 
-  r.get('/api/categories/', asyncHandler(async (_req, res) => {
-    const { rows } = await ctx.db.ro.query<{
-      id: number; parent_id: number | null; name: string; slug: string; description: string; level: number; is_closed: boolean;
-      threads: number; posts: number; last_thread_id: number | null; last_thread_title: string | null; last_thread_slug: string | null;
-      last_post_on: Date | null; last_poster_name: string | null;
-    }>(`SELECT id, parent_id, name, slug, description, level, is_closed, threads, posts, last_thread_id, last_thread_title,
+  r.get(
+    '/api/categories/',
+    asyncHandler(async (_req, res) => {
+      const { rows } = await ctx.db.ro.query<{
+        id: number;
+        parent_id: number | null;
+        name: string;
+        slug: string;
+        description: string;
+        level: number;
+        is_closed: boolean;
+        threads: number;
+        posts: number;
+        last_thread_id: number | null;
+        last_thread_title: string | null;
+        last_thread_slug: string | null;
+        last_post_on: Date | null;
+        last_poster_name: string | null;
+      }>(`SELECT id, parent_id, name, slug, description, level, is_closed, threads, posts, last_thread_id, last_thread_title,
                last_thread_slug, last_post_on, last_poster_name FROM categories WHERE special_role IS NULL ORDER BY level, id`);
-    type Node = Record<string, unknown> & { subcategories: Node[] };
-    const byId = new Map<number, Node>();
-    const top: Node[] = [];
-    for (const c of rows) {
-      const node: Node = {
-        id: c.id, parent: c.parent_id, name: c.name, slug: c.slug, description: c.description ? { plain: c.description } : null,
-        level: c.level, is_closed: c.is_closed, threads: c.threads, posts: c.posts,
-        last_thread_id: c.last_thread_id, last_thread_title: c.last_thread_title, last_thread_slug: c.last_thread_slug,
-        last_post_on: c.last_post_on, last_poster_name: c.last_poster_name,
-        url: { index: `/c/${c.slug}/${c.id}/`, last_thread: c.last_thread_id ? `/t/${c.last_thread_slug}/${c.last_thread_id}/` : null },
-        subcategories: [],
-      };
-      byId.set(c.id, node);
-      const parent = c.parent_id === null ? undefined : byId.get(c.parent_id);
-      if (parent) parent.subcategories.push(node);
-      else top.push(node);
-    }
-    res.json(top);
-  }));
+      type Node = Record<string, unknown> & { subcategories: Node[] };
+      const byId = new Map<number, Node>();
+      const top: Node[] = [];
+      for (const c of rows) {
+        const node: Node = {
+          id: c.id,
+          parent: c.parent_id,
+          name: c.name,
+          slug: c.slug,
+          description: c.description ? { plain: c.description } : null,
+          level: c.level,
+          is_closed: c.is_closed,
+          threads: c.threads,
+          posts: c.posts,
+          last_thread_id: c.last_thread_id,
+          last_thread_title: c.last_thread_title,
+          last_thread_slug: c.last_thread_slug,
+          last_post_on: c.last_post_on,
+          last_poster_name: c.last_poster_name,
+          url: { index: `/c/${c.slug}/${c.id}/`, last_thread: c.last_thread_id ? `/t/${c.last_thread_slug}/${c.last_thread_id}/` : null },
+          subcategories: [],
+        };
+        byId.set(c.id, node);
+        const parent = c.parent_id === null ? undefined : byId.get(c.parent_id);
+        if (parent) parent.subcategories.push(node);
+        else top.push(node);
+      }
+      res.json(top);
+    }),
+  );
 
   return r;
 }

@@ -3,14 +3,10 @@ import { AppError, asyncHandler, badRequest, forbidden, notFound } from '@forum/
 import type { Ctx } from '../context.js';
 import { isFailoverError, type Queryable } from '../db.js';
 import { within } from '../redis.js';
-import {
-  attachments, body, categoryId, flag, parseId, parseOptionalInt, pinWeight, RULES, slugify, validatePost, validateTitle,
-} from '../domain.js';
+import { attachments, body, categoryId, flag, parseId, parseOptionalInt, pinWeight, RULES, slugify, validatePost, validateTitle } from '../domain.js';
 import type { Refresh, Ticket } from '../cache.js';
 import { renderPost } from '../render.js';
-import {
-  postJson, THREAD_COLUMNS, threadIsRead, threadJoins, threadJson, threadUrl, type PostRow, type ThreadRow,
-} from '../serializers.js';
+import { postJson, THREAD_COLUMNS, threadIsRead, threadJoins, threadJson, threadUrl, type PostRow, type ThreadRow } from '../serializers.js';
 import { currentUser, requireUser, type SessionUser } from '../session.js';
 
 const LISTS = ['all', 'my', 'new', 'unread', 'subscribed'] as const;
@@ -30,10 +26,10 @@ const reader = (ctx: Ctx, viewer?: SessionUser) => (viewer ? ctx.db.rw : ctx.db.
 const threadNotFound = () => notFound('No Thread matches the given query.');
 
 async function loadThread(c: Queryable, id: number, viewer: SessionUser | undefined, lock = false): Promise<ThreadRow> {
-  const { rows } = await c.query<ThreadRow>(
-    `SELECT ${THREAD_COLUMNS} ${threadJoins('$2')} WHERE t.id = $1${lock ? ' FOR UPDATE OF t' : ''}`,
-    [id, viewer?.id ?? 0],
-  );
+  const { rows } = await c.query<ThreadRow>(`SELECT ${THREAD_COLUMNS} ${threadJoins('$2')} WHERE t.id = $1${lock ? ' FOR UPDATE OF t' : ''}`, [
+    id,
+    viewer?.id ?? 0,
+  ]);
   const t = rows[0];
   if (!t || (t.is_hidden && !viewer?.isStaff && viewer?.id !== t.starter_id)) throw threadNotFound();
   return t;
@@ -146,21 +142,23 @@ export function threadsRouter(ctx: Ctx): Router {
   const r = Router();
 
   // Thread lists: ONE statement per page (category tree, subcategories, pinned + page with the viewer's read/subscription state).
-  r.get('/api/threads/', asyncHandler(async (req, res) => {
-    const viewer = currentUser(res);
-    const listRaw = req.query.list ?? 'all';
-    if (typeof listRaw !== 'string' || !(LISTS as readonly string[]).includes(listRaw))
-      throw badRequest(`"list" must be one of: ${LISTS.join(', ')}.`, 'invalid', { field: 'list' });
-    const list = listRaw as ListName;
-    if (list !== 'all' && !viewer) throw new AppError('not_authenticated', 403, 'You have to sign in to see this list.');
-    const category = parseOptionalInt(req.query.category, 'category') ?? ROOT_CATEGORY;
-    const start = parseOptionalInt(req.query.start, 'start') ?? null;
-    if (category === PRIVATE_CATEGORY) throw notFound('No Category matches the given query.');
-    const cacheKey = `${category}|${list}|${start}`;
-    await cached(ctx, res, viewer, listSlot(ctx, cacheKey), async () => {
-    const filter = LIST_FILTER[list];
-    const visible = viewer?.isStaff ? 'true' : `(NOT t.is_hidden OR t.starter_id = $2)`;
-    const sql = `
+  r.get(
+    '/api/threads/',
+    asyncHandler(async (req, res) => {
+      const viewer = currentUser(res);
+      const listRaw = req.query.list ?? 'all';
+      if (typeof listRaw !== 'string' || !(LISTS as readonly string[]).includes(listRaw))
+        throw badRequest(`"list" must be one of: ${LISTS.join(', ')}.`, 'invalid', { field: 'list' });
+      const list = listRaw as ListName;
+      if (list !== 'all' && !viewer) throw new AppError('not_authenticated', 403, 'You have to sign in to see this list.');
+      const category = parseOptionalInt(req.query.category, 'category') ?? ROOT_CATEGORY;
+      const start = parseOptionalInt(req.query.start, 'start') ?? null;
+      if (category === PRIVATE_CATEGORY) throw notFound('No Category matches the given query.');
+      const cacheKey = `${category}|${list}|${start}`;
+      await cached(ctx, res, viewer, listSlot(ctx, cacheKey), async () => {
+        const filter = LIST_FILTER[list];
+        const visible = viewer?.isStaff ? 'true' : `(NOT t.is_hidden OR t.starter_id = $2)`;
+        const sql = `
       WITH RECURSIVE tree AS (
         SELECT id FROM categories WHERE id = $1 AND special_role IS DISTINCT FROM 'private_threads'
         UNION ALL SELECT c.id FROM categories c JOIN tree ON c.parent_id = tree.id
@@ -180,48 +178,56 @@ export function threadsRouter(ctx: Ctx): Router {
              (SELECT coalesce(json_agg(id ORDER BY id), '[]'::json) FROM categories WHERE parent_id = $1) AS subcategories,
              (SELECT coalesce(json_agg(pinned ORDER BY pinned.weight DESC, pinned.last_post_id DESC), '[]'::json) FROM pinned) AS pinned,
              (SELECT coalesce(json_agg(page ORDER BY page.last_post_id DESC), '[]'::json) FROM page) AS page`;
-    const { rows } = await reader(ctx, viewer).query<{ tree_size: number; subcategories: number[]; pinned: ThreadRow[]; page: ThreadRow[] }>(sql, [
-      category, viewer?.id ?? 0, start,
-    ]);
-    const row = rows[0];
-    if (row.tree_size === 0) throw notFound('No Category matches the given query.');
-    const regular = row.page.slice(0, RULES.threadsPerPage);
-    const next = row.page.length > RULES.threadsPerPage ? row.page[RULES.threadsPerPage].last_post_id : null;
-    return { results: [...row.pinned, ...regular].map((t) => threadJson(t, viewer)), subcategories: row.subcategories, next };
-    });
-  }));
+        const { rows } = await reader(ctx, viewer).query<{ tree_size: number; subcategories: number[]; pinned: ThreadRow[]; page: ThreadRow[] }>(sql, [
+          category,
+          viewer?.id ?? 0,
+          start,
+        ]);
+        const row = rows[0];
+        if (row.tree_size === 0) throw notFound('No Category matches the given query.');
+        const regular = row.page.slice(0, RULES.threadsPerPage);
+        const next = row.page.length > RULES.threadsPerPage ? row.page[RULES.threadsPerPage].last_post_id : null;
+        return { results: [...row.pinned, ...regular].map((t) => threadJson(t, viewer)), subcategories: row.subcategories, next };
+      });
+    }),
+  );
 
-  r.get('/api/threads/editor/', asyncHandler(async (_req, res) => {
-    const user = requireUser(res, 'You need to be signed in to start threads.');
-    const { rows } = await ctx.db.rw.query<{ id: number; name: string; level: number; is_closed: boolean }>(
-      `SELECT id, name, level, is_closed FROM categories WHERE special_role IS NULL ORDER BY level, id`,
-    );
-    res.json(
-      rows
-        .filter((c) => !c.is_closed || user.isStaff)
-        .map((c) => ({ id: c.id, name: c.name, level: c.level, post: true, close: user.isStaff, hide: user.isStaff, pin: user.isStaff ? 2 : 0 })),
-    );
-  }));
+  r.get(
+    '/api/threads/editor/',
+    asyncHandler(async (_req, res) => {
+      const user = requireUser(res, 'You need to be signed in to start threads.');
+      const { rows } = await ctx.db.rw.query<{ id: number; name: string; level: number; is_closed: boolean }>(
+        `SELECT id, name, level, is_closed FROM categories WHERE special_role IS NULL ORDER BY level, id`,
+      );
+      res.json(
+        rows
+          .filter((c) => !c.is_closed || user.isStaff)
+          .map((c) => ({ id: c.id, name: c.name, level: c.level, post: true, close: user.isStaff, hide: user.isStaff, pin: user.isStaff ? 2 : 0 })),
+      );
+    }),
+  );
 
-  r.post('/api/threads/', asyncHandler(async (req, res) => {
-    const user = requireUser(res, 'You need to be signed in to start threads.');
-    const b = body(req.body);
-    const title = validateTitle(b);
-    const source = validatePost(b);
-    const category = categoryId(b);
-    attachments(b);
-    const close = flag(b, 'close');
-    const hide = flag(b, 'hide');
-    const weight = pinWeight(b);
-    if ((close || hide || weight > 0) && !user.isStaff) throw forbidden("You don't have permission to close, hide or pin threads.");
-    const parsed = renderPost(source);
-    const slug = slugify(title);
-    await floodCheck(ctx, user);
-    // ONE statement: ids drawn up front so the thread row carries its first/last post ids from the start
-    let row: { category_ok: boolean; category_closed: boolean | null; thread_id: number | null; post_id: number | null };
-    try {
-      const { rows } = await ctx.db.rw.query<typeof row>(
-        `WITH c AS (SELECT id, is_closed FROM categories WHERE id = $1 AND special_role IS NULL),
+  r.post(
+    '/api/threads/',
+    asyncHandler(async (req, res) => {
+      const user = requireUser(res, 'You need to be signed in to start threads.');
+      const b = body(req.body);
+      const title = validateTitle(b);
+      const source = validatePost(b);
+      const category = categoryId(b);
+      attachments(b);
+      const close = flag(b, 'close');
+      const hide = flag(b, 'hide');
+      const weight = pinWeight(b);
+      if ((close || hide || weight > 0) && !user.isStaff) throw forbidden("You don't have permission to close, hide or pin threads.");
+      const parsed = renderPost(source);
+      const slug = slugify(title);
+      await floodCheck(ctx, user);
+      // ONE statement: ids drawn up front so the thread row carries its first/last post ids from the start
+      let row: { category_ok: boolean; category_closed: boolean | null; thread_id: number | null; post_id: number | null };
+      try {
+        const { rows } = await ctx.db.rw.query<typeof row>(
+          `WITH c AS (SELECT id, is_closed FROM categories WHERE id = $1 AND special_role IS NULL),
          ids AS (SELECT nextval('threads_id_seq')::int AS tid, nextval('posts_id_seq')::int AS pid),
          t AS (INSERT INTO threads (id, category_id, title, slug, starter_id, starter_name, starter_slug, last_poster_id,
                  last_poster_name, last_poster_slug, weight, is_closed, is_hidden, first_post_id, last_post_id)
@@ -232,181 +238,194 @@ export function threadsRouter(ctx: Ctx): Router {
          r AS (INSERT INTO thread_reads (user_id, thread_id, last_read_post_id) SELECT $4, t.id, ids.pid FROM t, ids RETURNING 1)
          SELECT EXISTS (SELECT 1 FROM c) AS category_ok, (SELECT is_closed FROM c) AS category_closed,
                 (SELECT id FROM t) AS thread_id, (SELECT id FROM p) + 0 * (SELECT count(*) FROM r) AS post_id`,
-        [category, title, slug, user.id, user.username, user.slug, weight, close, hide, user.isStaff, source, parsed],
-      );
-      row = rows[0];
-    } catch (err) {
-      await releaseFlood(ctx, user);
-      throw err;
-    }
-    if (row.thread_id === null || row.post_id === null) {
-      await releaseFlood(ctx, user);
-      if (!row.category_ok) throw badRequest('Requested category could not be found.', 'category_not_found', { field: 'category' });
-      throw forbidden("This category is closed. You can't start new threads in it.");
-    }
-    const thread = { id: row.thread_id, postId: row.post_id };
-    await ctx.bus.publish(thread.id);
-    await ctx.enqueue({ type: 'post_created', postId: thread.postId });
-    res.json({ id: thread.id, title, url: threadUrl({ slug, id: thread.id }) });
-  }));
-
-  r.get('/api/threads/:id/', asyncHandler(async (req, res) => {
-    const viewer = currentUser(res);
-    const id = parseId(req.params.id, 'No Thread matches the given query.');
-    await cached(ctx, res, viewer, threadSlot(ctx, id, 'thread'), async () =>
-      threadJson(await loadThread(reader(ctx, viewer), id, viewer), viewer),
-    );
-  }));
-
-  r.patch('/api/threads/:id/', asyncHandler(async (req, res) => {
-    const id = parseId(req.params.id, 'No Thread matches the given query.');
-    const user = requireUser(res);
-    const ops = req.body as unknown;
-    if (!Array.isArray(ops)) throw badRequest('PATCH request should be a list of operations.', 'invalid_patch');
-    if (ops.length === 0 || ops.length > 10) throw badRequest('PATCH request should contain 1 to 10 operations.', 'invalid_patch');
-    const out: Record<string, unknown> = { id, detail: ['ok'] };
-    let categoryChanged = false;
-    let categoryId = 0;
-    await ctx.db.tx(async (c) => {
-      const t = await loadThread(c, id, user, true);
-      categoryId = t.category_id;
-      const staffOnly = (what: string) => {
-        if (!user.isStaff) throw forbidden(`You don't have permission to change ${what} of this thread.`);
-      };
-      for (const raw of ops) {
-        if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw badRequest('Each operation must be an object.', 'invalid_patch');
-        const op = raw as { op?: unknown; path?: unknown; value?: unknown };
-        if (op.op !== 'replace' && op.op !== 'add' && op.op !== 'remove') throw badRequest('"op" must be "replace", "add" or "remove".', 'invalid_patch');
-        if (typeof op.path !== 'string') throw badRequest('"path" must be a string.', 'invalid_patch');
-        switch (op.path) {
-          case 'subscription': {
-            const v = op.op === 'remove' ? null : op.value;
-            if (v === 'notify' || v === 'email') {
-              await c.query(
-                `INSERT INTO subscriptions (user_id, thread_id, send_email) VALUES ($1, $2, $3)
-                 ON CONFLICT (user_id, thread_id) DO UPDATE SET send_email = EXCLUDED.send_email`,
-                [user.id, id, v === 'email'],
-              );
-              out.subscription = v === 'email';
-            } else if (v === null || v === 'unsubscribe') {
-              await c.query('DELETE FROM subscriptions WHERE user_id = $1 AND thread_id = $2', [user.id, id]);
-              out.subscription = null;
-            } else throw badRequest('"subscription" must be "notify", "email" or null.', 'invalid', { field: 'subscription' });
-            break;
-          }
-          case 'title': {
-            if (!user.isStaff && user.id !== t.starter_id) throw forbidden("You can't edit this thread's title.");
-            const title = validateTitle({ title: op.value });
-            await c.query('UPDATE threads SET title = $2, slug = $3 WHERE id = $1', [id, title, slugify(title)]);
-            out.title = title;
-            categoryChanged = true;
-            break;
-          }
-          case 'is-closed':
-          case 'is-hidden': {
-            staffOnly(op.path === 'is-closed' ? 'the closed state' : 'the visibility');
-            if (typeof op.value !== 'boolean') throw badRequest(`"${op.path}" must be a boolean.`, 'invalid', { field: op.path });
-            const col = op.path === 'is-closed' ? 'is_closed' : 'is_hidden';
-            await c.query(`UPDATE threads SET ${col} = $2 WHERE id = $1`, [id, op.value]);
-            out[col] = op.value;
-            if (col === 'is_hidden') categoryChanged = true;
-            break;
-          }
-          case 'weight': {
-            staffOnly('the weight');
-            if (op.value !== 0 && op.value !== 1 && op.value !== 2) throw badRequest('"weight" must be 0, 1 or 2.', 'invalid', { field: 'weight' });
-            await c.query('UPDATE threads SET weight = $2 WHERE id = $1', [id, op.value]);
-            out.weight = op.value;
-            break;
-          }
-          default:
-            throw badRequest(`"${String(op.path).slice(0, 40)}" is not a supported path.`, 'invalid_patch');
-        }
+          [category, title, slug, user.id, user.username, user.slug, weight, close, hide, user.isStaff, source, parsed],
+        );
+        row = rows[0];
+      } catch (err) {
+        await releaseFlood(ctx, user);
+        throw err;
       }
-    });
-    await ctx.bus.publish(id);
-    if (categoryChanged) await ctx.enqueue({ type: 'category_sync', categoryId });
-    res.json(out);
-  }));
+      if (row.thread_id === null || row.post_id === null) {
+        await releaseFlood(ctx, user);
+        if (!row.category_ok) throw badRequest('Requested category could not be found.', 'category_not_found', { field: 'category' });
+        throw forbidden("This category is closed. You can't start new threads in it.");
+      }
+      const thread = { id: row.thread_id, postId: row.post_id };
+      await ctx.bus.publish(thread.id);
+      await ctx.enqueue({ type: 'post_created', postId: thread.postId });
+      res.json({ id: thread.id, title, url: threadUrl({ slug, id: thread.id }) });
+    }),
+  );
 
-  r.delete('/api/threads/:id/', asyncHandler(async (req, res) => {
-    const id = parseId(req.params.id, 'No Thread matches the given query.');
-    const user = requireUser(res);
-    const categoryId = await ctx.db.tx(async (c) => {
-      const t = await loadThread(c, id, user, true);
-      if (!user.isStaff && !(user.id === t.starter_id && t.replies === 0)) throw forbidden("You can't delete this thread.");
-      await c.query('DELETE FROM threads WHERE id = $1', [id]);
-      return t.category_id;
-    });
-    await ctx.bus.publish(id);
-    await ctx.enqueue({ type: 'category_sync', categoryId });
-    res.json({});
-  }));
+  r.get(
+    '/api/threads/:id/',
+    asyncHandler(async (req, res) => {
+      const viewer = currentUser(res);
+      const id = parseId(req.params.id, 'No Thread matches the given query.');
+      await cached(ctx, res, viewer, threadSlot(ctx, id, 'thread'), async () => threadJson(await loadThread(reader(ctx, viewer), id, viewer), viewer));
+    }),
+  );
+
+  r.patch(
+    '/api/threads/:id/',
+    asyncHandler(async (req, res) => {
+      const id = parseId(req.params.id, 'No Thread matches the given query.');
+      const user = requireUser(res);
+      const ops = req.body as unknown;
+      if (!Array.isArray(ops)) throw badRequest('PATCH request should be a list of operations.', 'invalid_patch');
+      if (ops.length === 0 || ops.length > 10) throw badRequest('PATCH request should contain 1 to 10 operations.', 'invalid_patch');
+      const out: Record<string, unknown> = { id, detail: ['ok'] };
+      let categoryChanged = false;
+      let categoryId = 0;
+      await ctx.db.tx(async (c) => {
+        const t = await loadThread(c, id, user, true);
+        categoryId = t.category_id;
+        const staffOnly = (what: string) => {
+          if (!user.isStaff) throw forbidden(`You don't have permission to change ${what} of this thread.`);
+        };
+        for (const raw of ops) {
+          if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw badRequest('Each operation must be an object.', 'invalid_patch');
+          const op = raw as { op?: unknown; path?: unknown; value?: unknown };
+          if (op.op !== 'replace' && op.op !== 'add' && op.op !== 'remove') throw badRequest('"op" must be "replace", "add" or "remove".', 'invalid_patch');
+          if (typeof op.path !== 'string') throw badRequest('"path" must be a string.', 'invalid_patch');
+          switch (op.path) {
+            case 'subscription': {
+              const v = op.op === 'remove' ? null : op.value;
+              if (v === 'notify' || v === 'email') {
+                await c.query(
+                  `INSERT INTO subscriptions (user_id, thread_id, send_email) VALUES ($1, $2, $3)
+                 ON CONFLICT (user_id, thread_id) DO UPDATE SET send_email = EXCLUDED.send_email`,
+                  [user.id, id, v === 'email'],
+                );
+                out.subscription = v === 'email';
+              } else if (v === null || v === 'unsubscribe') {
+                await c.query('DELETE FROM subscriptions WHERE user_id = $1 AND thread_id = $2', [user.id, id]);
+                out.subscription = null;
+              } else throw badRequest('"subscription" must be "notify", "email" or null.', 'invalid', { field: 'subscription' });
+              break;
+            }
+            case 'title': {
+              if (!user.isStaff && user.id !== t.starter_id) throw forbidden("You can't edit this thread's title.");
+              const title = validateTitle({ title: op.value });
+              await c.query('UPDATE threads SET title = $2, slug = $3 WHERE id = $1', [id, title, slugify(title)]);
+              out.title = title;
+              categoryChanged = true;
+              break;
+            }
+            case 'is-closed':
+            case 'is-hidden': {
+              staffOnly(op.path === 'is-closed' ? 'the closed state' : 'the visibility');
+              if (typeof op.value !== 'boolean') throw badRequest(`"${op.path}" must be a boolean.`, 'invalid', { field: op.path });
+              const col = op.path === 'is-closed' ? 'is_closed' : 'is_hidden';
+              await c.query(`UPDATE threads SET ${col} = $2 WHERE id = $1`, [id, op.value]);
+              out[col] = op.value;
+              if (col === 'is_hidden') categoryChanged = true;
+              break;
+            }
+            case 'weight': {
+              staffOnly('the weight');
+              if (op.value !== 0 && op.value !== 1 && op.value !== 2) throw badRequest('"weight" must be 0, 1 or 2.', 'invalid', { field: 'weight' });
+              await c.query('UPDATE threads SET weight = $2 WHERE id = $1', [id, op.value]);
+              out.weight = op.value;
+              break;
+            }
+            default:
+              throw badRequest(`"${String(op.path).slice(0, 40)}" is not a supported path.`, 'invalid_patch');
+          }
+        }
+      });
+      await ctx.bus.publish(id);
+      if (categoryChanged) await ctx.enqueue({ type: 'category_sync', categoryId });
+      res.json(out);
+    }),
+  );
+
+  r.delete(
+    '/api/threads/:id/',
+    asyncHandler(async (req, res) => {
+      const id = parseId(req.params.id, 'No Thread matches the given query.');
+      const user = requireUser(res);
+      const categoryId = await ctx.db.tx(async (c) => {
+        const t = await loadThread(c, id, user, true);
+        if (!user.isStaff && !(user.id === t.starter_id && t.replies === 0)) throw forbidden("You can't delete this thread.");
+        await c.query('DELETE FROM threads WHERE id = $1', [id]);
+        return t.category_id;
+      });
+      await ctx.bus.publish(id);
+      await ctx.enqueue({ type: 'category_sync', categoryId });
+      res.json({});
+    }),
+  );
 
   // Posts of a thread, 18 per page, in one statement; a signed-in viewer's read marker moves to the page's last post.
-  r.get('/api/threads/:id/posts/', asyncHandler(async (req, res) => {
-    const viewer = currentUser(res);
-    const id = parseId(req.params.id, 'No Thread matches the given query.');
-    const page = parseOptionalInt(req.query.page, 'page') ?? 1;
-    if (page < 1) throw notFound('Invalid page.');
-    const key = `posts:${page}`;
-    await cached(ctx, res, viewer, threadSlot(ctx, id, key), async () => {
-    const db = reader(ctx, viewer);
-    const { rows } = await db.query<{ thread: ThreadRow | null; posts: PostRow[] }>(
-      `SELECT (SELECT row_to_json(x) FROM (SELECT ${THREAD_COLUMNS} ${threadJoins('$2')} WHERE t.id = $1) x) AS thread,
+  r.get(
+    '/api/threads/:id/posts/',
+    asyncHandler(async (req, res) => {
+      const viewer = currentUser(res);
+      const id = parseId(req.params.id, 'No Thread matches the given query.');
+      const page = parseOptionalInt(req.query.page, 'page') ?? 1;
+      if (page < 1) throw notFound('Invalid page.');
+      const key = `posts:${page}`;
+      await cached(ctx, res, viewer, threadSlot(ctx, id, key), async () => {
+        const db = reader(ctx, viewer);
+        const { rows } = await db.query<{ thread: ThreadRow | null; posts: PostRow[] }>(
+          `SELECT (SELECT row_to_json(x) FROM (SELECT ${THREAD_COLUMNS} ${threadJoins('$2')} WHERE t.id = $1) x) AS thread,
               (SELECT coalesce(json_agg(y ORDER BY y.id), '[]'::json) FROM (
                  SELECT ${POST_COLUMNS} FROM posts p LEFT JOIN users u ON u.id = p.poster_id
                  WHERE p.thread_id = $1 ORDER BY p.id LIMIT ${RULES.postsPerPage} OFFSET $3) y) AS posts`,
-      [id, viewer?.id ?? 0, (page - 1) * RULES.postsPerPage],
-    );
-    const t = rows[0].thread;
-    if (!t || (t.is_hidden && !viewer?.isStaff && viewer?.id !== t.starter_id)) throw threadNotFound();
-    const count = t.replies + 1;
-    const pages = Math.max(1, Math.ceil(count / RULES.postsPerPage));
-    if (page > pages) throw notFound('Invalid page.');
-    const posts = rows[0].posts.map((p) => postJson(p, t, viewer));
-    if (viewer && rows[0].posts.length) {
-      const lastShown = rows[0].posts[rows[0].posts.length - 1].id;
-      // the read marker is a side effect of reading: while the primary fails over the page is still answered (from a
-      // standby) and the marker moves at the next page view (markers never go back)
-      if ((t.last_read_post_id ?? 0) < lastShown && !ctx.db.primaryDown())
-        await markRead(ctx.db.rw, viewer, id, lastShown).catch((err: unknown) => {
-          if (!isFailoverError(err)) throw err;
-        });
-    }
-    return {
-      ...threadJson(t, viewer),
-      post_set: {
-        results: posts,
-        page,
-        pages,
-        count,
-        first: page > 1 ? 1 : null,
-        previous: page > 1 ? page - 1 : null,
-        next: page < pages ? page + 1 : null,
-        last: page < pages ? pages : null,
-        before: (page - 1) * RULES.postsPerPage,
-        more: Math.max(0, count - page * RULES.postsPerPage),
-      },
-    };
-    });
-  }));
+          [id, viewer?.id ?? 0, (page - 1) * RULES.postsPerPage],
+        );
+        const t = rows[0].thread;
+        if (!t || (t.is_hidden && !viewer?.isStaff && viewer?.id !== t.starter_id)) throw threadNotFound();
+        const count = t.replies + 1;
+        const pages = Math.max(1, Math.ceil(count / RULES.postsPerPage));
+        if (page > pages) throw notFound('Invalid page.');
+        const posts = rows[0].posts.map((p) => postJson(p, t, viewer));
+        if (viewer && rows[0].posts.length) {
+          const lastShown = rows[0].posts[rows[0].posts.length - 1].id;
+          // the read marker is a side effect of reading: while the primary fails over the page is still answered (from a
+          // standby) and the marker moves at the next page view (markers never go back)
+          if ((t.last_read_post_id ?? 0) < lastShown && !ctx.db.primaryDown())
+            await markRead(ctx.db.rw, viewer, id, lastShown).catch((err: unknown) => {
+              if (!isFailoverError(err)) throw err;
+            });
+        }
+        return {
+          ...threadJson(t, viewer),
+          post_set: {
+            results: posts,
+            page,
+            pages,
+            count,
+            first: page > 1 ? 1 : null,
+            previous: page > 1 ? page - 1 : null,
+            next: page < pages ? page + 1 : null,
+            last: page < pages ? pages : null,
+            before: (page - 1) * RULES.postsPerPage,
+            more: Math.max(0, count - page * RULES.postsPerPage),
+          },
+        };
+      });
+    }),
+  );
 
-  r.post('/api/threads/:id/posts/', asyncHandler(async (req, res) => {
-    const id = parseId(req.params.id, 'No Thread matches the given query.');
-    const user = requireUser(res, 'You have to sign in to reply threads.');
-    const b = body(req.body);
-    const source = validatePost(b);
-    attachments(b);
-    const parsed = renderPost(source);
-    await floodCheck(ctx, user);
-    // ONE statement (its own transaction): lock the thread, insert the post if the user may reply, bump the thread's
-    // counters and last-post fields, move the poster's read marker. One round trip instead of six.
-    type Locked = { id: number; category_id: number; is_closed: boolean; is_hidden: boolean; starter_id: number | null; slug: string };
-    let result: { thread: Locked | null; post: PostRow | null };
-    try {
-      const { rows } = await ctx.db.rw.query<{ thread: Locked | null; post: PostRow | null }>(
-        `WITH t AS (SELECT id, category_id, is_closed, is_hidden, starter_id, slug FROM threads WHERE id = $1 FOR UPDATE),
+  r.post(
+    '/api/threads/:id/posts/',
+    asyncHandler(async (req, res) => {
+      const id = parseId(req.params.id, 'No Thread matches the given query.');
+      const user = requireUser(res, 'You have to sign in to reply threads.');
+      const b = body(req.body);
+      const source = validatePost(b);
+      attachments(b);
+      const parsed = renderPost(source);
+      await floodCheck(ctx, user);
+      // ONE statement (its own transaction): lock the thread, insert the post if the user may reply, bump the thread's
+      // counters and last-post fields, move the poster's read marker. One round trip instead of six.
+      type Locked = { id: number; category_id: number; is_closed: boolean; is_hidden: boolean; starter_id: number | null; slug: string };
+      let result: { thread: Locked | null; post: PostRow | null };
+      try {
+        const { rows } = await ctx.db.rw.query<{ thread: Locked | null; post: PostRow | null }>(
+          `WITH t AS (SELECT id, category_id, is_closed, is_hidden, starter_id, slug FROM threads WHERE id = $1 FOR UPDATE),
          p AS (INSERT INTO posts (thread_id, category_id, poster_id, poster_name, original, parsed)
                SELECT t.id, t.category_id, $2, $3, $5, $6 FROM t
                WHERE (NOT t.is_closed OR $7::boolean) AND (NOT t.is_hidden OR $7::boolean OR t.starter_id = $2)
@@ -419,72 +438,82 @@ export function threadsRouter(ctx: Ctx): Router {
                RETURNING 1)
          SELECT (SELECT row_to_json(t) FROM t) AS thread, (SELECT row_to_json(p) FROM p) AS post,
                 (SELECT count(*) FROM u) + (SELECT count(*) FROM r) AS written`,
-        [id, user.id, user.username, user.slug, source, parsed, user.isStaff],
-      );
-      result = rows[0];
-    } catch (err) {
-      await releaseFlood(ctx, user);
-      throw err;
-    }
-    const { thread: locked, post } = result;
-    if (!post) {
-      // nothing was written: give the flood slot back and say why
-      await releaseFlood(ctx, user);
-      if (!locked || (locked.is_hidden && !user.isStaff && locked.starter_id !== user.id)) throw threadNotFound();
-      throw forbidden("This thread is closed. You can't reply to it.");
-    }
-    const thread = { id, slug: locked!.slug, is_closed: locked!.is_closed, last_read_post_id: post.id };
-    await ctx.bus.publish(id);
-    await ctx.enqueue({ type: 'post_created', postId: post.id });
-    res.json(postJson(post, thread, user));
-  }));
+          [id, user.id, user.username, user.slug, source, parsed, user.isStaff],
+        );
+        result = rows[0];
+      } catch (err) {
+        await releaseFlood(ctx, user);
+        throw err;
+      }
+      const { thread: locked, post } = result;
+      if (!post) {
+        // nothing was written: give the flood slot back and say why
+        await releaseFlood(ctx, user);
+        if (!locked || (locked.is_hidden && !user.isStaff && locked.starter_id !== user.id)) throw threadNotFound();
+        throw forbidden("This thread is closed. You can't reply to it.");
+      }
+      const thread = { id, slug: locked!.slug, is_closed: locked!.is_closed, last_read_post_id: post.id };
+      await ctx.bus.publish(id);
+      await ctx.enqueue({ type: 'post_created', postId: post.id });
+      res.json(postJson(post, thread, user));
+    }),
+  );
 
-  r.get('/api/threads/:id/posts/reply_editor/', asyncHandler(async (req, res) => {
-    const id = parseId(req.params.id, 'No Thread matches the given query.');
-    const user = requireUser(res, 'You have to sign in to reply threads.');
-    ensureCanReply(await loadThread(ctx.db.rw, id, user), user);
-    res.json({});
-  }));
+  r.get(
+    '/api/threads/:id/posts/reply_editor/',
+    asyncHandler(async (req, res) => {
+      const id = parseId(req.params.id, 'No Thread matches the given query.');
+      const user = requireUser(res, 'You have to sign in to reply threads.');
+      ensureCanReply(await loadThread(ctx.db.rw, id, user), user);
+      res.json({});
+    }),
+  );
 
-  r.put('/api/threads/:id/posts/:pid/', asyncHandler(async (req, res) => {
-    const id = parseId(req.params.id, 'No Thread matches the given query.');
-    const pid = parseId(req.params.pid, 'No Post matches the given query.');
-    const user = requireUser(res, 'You have to sign in to edit posts.');
-    const b = body(req.body);
-    const source = validatePost(b);
-    attachments(b);
-    const parsed = renderPost(source);
-    const result = await ctx.db.tx(async (c) => {
-      const t = await loadThread(c, id, user);
-      const { rows } = await c.query<{ poster_id: number | null }>('SELECT poster_id FROM posts WHERE id = $1 AND thread_id = $2 FOR UPDATE', [pid, id]);
-      if (!rows[0]) throw notFound('No Post matches the given query.');
-      if (!user.isStaff && rows[0].poster_id !== user.id) throw forbidden("You can't edit other users posts.");
-      if (t.is_closed && !user.isStaff) throw forbidden("This thread is closed. You can't edit posts in it.");
-      const up = await c.query<PostRow>(
-        `UPDATE posts p SET original = $2, parsed = $3, updated_on = now(), edits = edits + 1 FROM (SELECT 1) x
+  r.put(
+    '/api/threads/:id/posts/:pid/',
+    asyncHandler(async (req, res) => {
+      const id = parseId(req.params.id, 'No Thread matches the given query.');
+      const pid = parseId(req.params.pid, 'No Post matches the given query.');
+      const user = requireUser(res, 'You have to sign in to edit posts.');
+      const b = body(req.body);
+      const source = validatePost(b);
+      attachments(b);
+      const parsed = renderPost(source);
+      const result = await ctx.db.tx(async (c) => {
+        const t = await loadThread(c, id, user);
+        const { rows } = await c.query<{ poster_id: number | null }>('SELECT poster_id FROM posts WHERE id = $1 AND thread_id = $2 FOR UPDATE', [pid, id]);
+        if (!rows[0]) throw notFound('No Post matches the given query.');
+        if (!user.isStaff && rows[0].poster_id !== user.id) throw forbidden("You can't edit other users posts.");
+        if (t.is_closed && !user.isStaff) throw forbidden("This thread is closed. You can't edit posts in it.");
+        const up = await c.query<PostRow>(
+          `UPDATE posts p SET original = $2, parsed = $3, updated_on = now(), edits = edits + 1 FROM (SELECT 1) x
          WHERE p.id = $1 RETURNING p.id, p.poster_id, p.poster_name, (SELECT slug FROM users WHERE id = p.poster_id) AS poster_slug,
            p.parsed, p.posted_on, p.updated_on, p.edits`,
-        [pid, source, parsed],
-      );
-      return { post: up.rows[0], thread: t };
-    });
-    await ctx.bus.publish(id);
-    res.json(postJson(result.post, result.thread, user));
-  }));
+          [pid, source, parsed],
+        );
+        return { post: up.rows[0], thread: t };
+      });
+      await ctx.bus.publish(id);
+      res.json(postJson(result.post, result.thread, user));
+    }),
+  );
 
-  r.post('/api/threads/:id/posts/:pid/read/', asyncHandler(async (req, res) => {
-    const id = parseId(req.params.id, 'No Thread matches the given query.');
-    const pid = parseId(req.params.pid, 'No Post matches the given query.');
-    const user = requireUser(res, 'You have to sign in to mark posts as read.');
-    const isRead = await ctx.db.tx(async (c) => {
-      const t = await loadThread(c, id, user);
-      const { rows } = await c.query('SELECT 1 FROM posts WHERE id = $1 AND thread_id = $2', [pid, id]);
-      if (!rows[0]) throw notFound('No Post matches the given query.');
-      await markRead(c, user, id, pid);
-      return threadIsRead({ ...t, last_read_post_id: Math.max(t.last_read_post_id ?? 0, pid) }, user);
-    });
-    res.json({ thread_is_read: isRead });
-  }));
+  r.post(
+    '/api/threads/:id/posts/:pid/read/',
+    asyncHandler(async (req, res) => {
+      const id = parseId(req.params.id, 'No Thread matches the given query.');
+      const pid = parseId(req.params.pid, 'No Post matches the given query.');
+      const user = requireUser(res, 'You have to sign in to mark posts as read.');
+      const isRead = await ctx.db.tx(async (c) => {
+        const t = await loadThread(c, id, user);
+        const { rows } = await c.query('SELECT 1 FROM posts WHERE id = $1 AND thread_id = $2', [pid, id]);
+        if (!rows[0]) throw notFound('No Post matches the given query.');
+        await markRead(c, user, id, pid);
+        return threadIsRead({ ...t, last_read_post_id: Math.max(t.last_read_post_id ?? 0, pid) }, user);
+      });
+      res.json({ thread_is_read: isRead });
+    }),
+  );
 
   return r;
 }

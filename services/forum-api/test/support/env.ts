@@ -11,7 +11,16 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { pino } from 'pino';
 import { createLogger, loadConfig } from '@forum/shared';
-import { cookieHeader, freePort, readBody, startPostgres as pgServer, startRedis as redisServer, storeCookies, waitForWith, type RedisServer } from '@forum/test-support';
+import {
+  cookieHeader,
+  freePort,
+  readBody,
+  startPostgres as pgServer,
+  startRedis as redisServer,
+  storeCookies,
+  waitForWith,
+  type RedisServer,
+} from '@forum/test-support';
 import { configShape, secretKeys, type Config } from '../../src/config.js';
 import { buildRuntime, type Runtime } from '../../src/app.js';
 import { bootstrap } from '../../src/bootstrap.js';
@@ -182,10 +191,14 @@ export function spawnEntry(entry: 'main' | 'worker', env: Record<string, string>
     proc,
     lines,
     waitForLine: (pred, timeoutMs = 60_000) =>
-      waitFor(`log line from ${entry} (stderr: ${err.slice(-500)})`, () => {
-        if (proc.exitCode !== null) throw new Error(`${entry} exited ${proc.exitCode}: ${err.slice(-1000)} ${lines.slice(-5).join('\n')}`);
-        return parsed().find(pred);
-      }, timeoutMs),
+      waitFor(
+        `log line from ${entry} (stderr: ${err.slice(-500)})`,
+        () => {
+          if (proc.exitCode !== null) throw new Error(`${entry} exited ${proc.exitCode}: ${err.slice(-1000)} ${lines.slice(-5).join('\n')}`);
+          return parsed().find(pred);
+        },
+        timeoutMs,
+      ),
     kill: async (signal = 'SIGKILL') => {
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
       const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));

@@ -48,7 +48,18 @@ export async function startReplicated(): Promise<Replicated> {
   const bin = postgresBin();
   run(`${bin}/pg_basebackup`, ['-h', primary.dir, '-p', String(primary.port), '-U', 'postgres', '-D', data, '-R', '-X', 'stream', '--no-sync']);
   const standbyPort = await freePort();
-  run(`${bin}/pg_ctl`, ['-D', data, '-l', join(t.dir, 'log'), '-w', '-t', '30', 'start', '-o', `-p ${standbyPort} -k ${t.dir} -c listen_addresses=127.0.0.1 -c fsync=off`]);
+  run(`${bin}/pg_ctl`, [
+    '-D',
+    data,
+    '-l',
+    join(t.dir, 'log'),
+    '-w',
+    '-t',
+    '30',
+    'start',
+    '-o',
+    `-p ${standbyPort} -k ${t.dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+  ]);
   return {
     primary,
     standbyPort,

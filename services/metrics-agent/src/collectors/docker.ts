@@ -63,7 +63,11 @@ export async function collectDocker(docker: Docker, timeoutMs: number, stack?: s
     const out: Point[] = [];
     const total = stats.cpu_stats?.cpu_usage?.total_usage ?? 0;
     const system = stats.cpu_stats?.system_cpu_usage ?? 0;
-    const prev = prevCpu.get(c.Id) ?? (stats.precpu_stats?.system_cpu_usage ? { total: stats.precpu_stats.cpu_usage?.total_usage ?? 0, system: stats.precpu_stats.system_cpu_usage } : undefined);
+    const prev =
+      prevCpu.get(c.Id) ??
+      (stats.precpu_stats?.system_cpu_usage
+        ? { total: stats.precpu_stats.cpu_usage?.total_usage ?? 0, system: stats.precpu_stats.system_cpu_usage }
+        : undefined);
     prevCpu.set(c.Id, { total, system });
     const cpuDelta = prev ? total - prev.total : 0;
     const sysDelta = prev ? system - prev.system : 0;

@@ -160,8 +160,17 @@ export class HostCollector {
 
   async netstat(): Promise<Point[]> {
     const states: Record<string, string> = {
-      '01': 'tcp_established', '02': 'tcp_syn_sent', '03': 'tcp_syn_recv', '04': 'tcp_fin_wait1', '05': 'tcp_fin_wait2',
-      '06': 'tcp_time_wait', '07': 'tcp_close', '08': 'tcp_close_wait', '09': 'tcp_last_ack', '0A': 'tcp_listen', '0B': 'tcp_closing',
+      '01': 'tcp_established',
+      '02': 'tcp_syn_sent',
+      '03': 'tcp_syn_recv',
+      '04': 'tcp_fin_wait1',
+      '05': 'tcp_fin_wait2',
+      '06': 'tcp_time_wait',
+      '07': 'tcp_close',
+      '08': 'tcp_close_wait',
+      '09': 'tcp_last_ack',
+      '0A': 'tcp_listen',
+      '0B': 'tcp_closing',
     };
     const fields: Record<string, FieldValue> = {};
     for (const name of Object.values(states)) fields[name] = int(0);
@@ -176,7 +185,10 @@ export class HostCollector {
     }
     for (const f of ['udp', 'udp6']) {
       const text = await this.read(`1/net/${f}`).catch(() => this.read(`net/${f}`).catch(() => ''));
-      udp += text.split('\n').slice(1).filter((l) => l.trim()).length;
+      udp += text
+        .split('\n')
+        .slice(1)
+        .filter((l) => l.trim()).length;
     }
     fields.udp_socket = int(udp);
     return [{ measurement: 'netstat', tags: {}, fields }];

@@ -3,8 +3,20 @@ import { int, type FieldValue, type Point } from '@forum/shared/influx';
 import type { CollectContext, Collector, Target } from './types.js';
 
 const DB_INT = [
-  'numbackends', 'xact_commit', 'xact_rollback', 'blks_read', 'blks_hit', 'tup_returned', 'tup_fetched', 'tup_inserted',
-  'tup_updated', 'tup_deleted', 'conflicts', 'temp_files', 'temp_bytes', 'deadlocks',
+  'numbackends',
+  'xact_commit',
+  'xact_rollback',
+  'blks_read',
+  'blks_hit',
+  'tup_returned',
+  'tup_fetched',
+  'tup_inserted',
+  'tup_updated',
+  'tup_deleted',
+  'conflicts',
+  'temp_files',
+  'temp_bytes',
+  'deadlocks',
 ];
 
 /**
@@ -95,7 +107,16 @@ export const collectPostgres: Collector = (t, ctx) =>
     const hasCheckpointer = (await c.query(`SELECT to_regclass('pg_catalog.pg_stat_checkpointer') IS NOT NULL AS ok`)).rows[0].ok;
     const bg = (await c.query('SELECT * FROM pg_stat_bgwriter')).rows[0] ?? {};
     const fields: Record<string, FieldValue> = {};
-    for (const k of ['buffers_alloc', 'buffers_backend', 'buffers_checkpoint', 'buffers_clean', 'checkpoints_req', 'checkpoints_timed', 'maxwritten_clean', 'buffers_backend_fsync']) {
+    for (const k of [
+      'buffers_alloc',
+      'buffers_backend',
+      'buffers_checkpoint',
+      'buffers_clean',
+      'checkpoints_req',
+      'checkpoints_timed',
+      'maxwritten_clean',
+      'buffers_backend_fsync',
+    ]) {
       if (bg[k] !== undefined && bg[k] !== null) fields[k] = int(num(bg[k]));
     }
     if (hasCheckpointer) {

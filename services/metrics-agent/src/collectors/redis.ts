@@ -124,7 +124,8 @@ export function parseRedisInfo(info: string, server: string, port: string): Poin
     }
     const n = parseNumber(val);
     if (n !== undefined) fields[name] = n;
-    else if (name === 'redis_version' || name === 'maxmemory_policy' || name === 'aof_last_bgrewrite_status' || name === 'rdb_last_bgsave_status') fields[name] = val;
+    else if (name === 'redis_version' || name === 'maxmemory_policy' || name === 'aof_last_bgrewrite_status' || name === 'rdb_last_bgsave_status')
+      fields[name] = val;
   }
   const hits = Number(fields.keyspace_hits ?? 0);
   const misses = Number(fields.keyspace_misses ?? 0);
