@@ -187,7 +187,8 @@ test('node loss: the node holding the PG primary and the Redis master is killed'
     f.rtoMs <= NODE_LOSS_RTO_MS,
     `writes accepted again after ${secs(f.rtoMs)} s > ${NODE_LOSS_RTO_MS / 1000} s (write errors: ${f.writeErrors.join('; ')})`,
   );
-  assert.ok(f.failedReads < 0.01 * f.reads, `read errors ${f.failedReads}/${f.reads} >= 1 % (${f.readErrors.join('; ')})`);
+  // readers never notice a failover (issue 20): reads fall back to the PostgreSQL nodes and sessions to PostgreSQL
+  assert.ok(f.failedReads <= 0.001 * f.reads, `read errors ${f.failedReads}/${f.reads} > 0.1 % (${f.readErrors.join('; ')})`);
   assert.ok(promoted.ms !== undefined, `no new PG primary: ${promoted.error}`);
   assert.ok(rescheduled.ms !== undefined, `stateless tasks not rescheduled: ${rescheduled.error}`);
   assert.ok(fs.ok, `not back to full strength ${RECOVERY_MS / 1000} s after the node restarted: ${fs.detail}`);
