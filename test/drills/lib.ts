@@ -308,6 +308,24 @@ export function fullStrength(): { ok: boolean; detail: string } {
       problems.push(`redis-proxy ${id.slice(0, 12)}: ${e.stdout?.toString().trim() || e.message}`);
     }
   }
+  // every pgpool task must see the three backends attached with one primary: a node that PostgreSQL already counts
+  // as a streaming standby may still be detached in pgpool, whose auto_failback then re-attaches it later and drops
+  // its sessions in the middle of the next drill (seen in CI: a standby drill failed a write 17.9 s after its fault)
+  const pools = docker(['ps', '-q', '--filter', `name=${STACK}_pgpool.`, '--filter', 'status=running'])
+    .split('\n')
+    .filter(Boolean);
+  for (const id of pools) {
+    try {
+      const nodes = docker(['exec', id, 'pcp_node_info', '-h', 'localhost', '-p', '9898', '-U', 'admin', '-w', '-a'])
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/));
+      const down = nodes.filter((f) => f[4] === 'down').map((f) => f[0]);
+      const primaries = nodes.filter((f) => f[6] === 'primary').length;
+      if (nodes.length !== 3 || down.length || primaries !== 1) problems.push(`pgpool ${id.slice(0, 12)}: down [${down.join(',')}], ${primaries} primary`);
+    } catch (err) {
+      problems.push(`pgpool ${id.slice(0, 12)}: ${(err as Error).message}`);
+    }
+  }
   const svc = docker(['service', 'ls', '--filter', `label=com.docker.stack.namespace=${STACK}`, '--format', '{{.Name}} {{.Replicas}}']);
   for (const line of svc.split('\n')) {
     const m = /^(\S+) (\d+)\/(\d+)/.exec(line);
