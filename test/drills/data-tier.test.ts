@@ -3,7 +3,7 @@
 // the time to full strength. Run: node --test --test-concurrency=1 --import tsx test/drills/data-tier.test.ts
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { containerOf, docker, EDGE_URL, pgPrimary, pgRoles, redisMasterContainer, runDrill, waitFullStrength, type DrillReport } from './lib.js';
+import { containerOf, docker, EDGE_URL, pgPrimary, pgRoles, printTimeline, redisMasterContainer, runDrill, waitFullStrength, type DrillReport } from './lib.js';
 
 const PG_RTO_MS = 15_000;
 const REDIS_RTO_MS = 10_000;
@@ -18,6 +18,7 @@ before(async () => {
 });
 
 function common(r: DrillReport, rtoBudget: number) {
+  if (r.faultAt && (r.rtoMs > rtoBudget || !r.fullStrength || r.lost || r.readErrorPct > READ_ERROR_PCT_MAX)) printTimeline(r.faultAt);
   assert.equal(r.lost, 0, `${r.drill}: ${r.lost} acknowledged writes lost`);
   assert.ok(r.acked > 0, `${r.drill}: no write was acknowledged at all`);
   assert.ok(r.rtoMs <= rtoBudget, `${r.drill}: RTO ${r.rtoMs} ms > ${rtoBudget} ms`);

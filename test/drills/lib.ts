@@ -1,6 +1,6 @@
 // Drill harness: steady write + read load through the edge (forum API), fault injection with the docker CLI,
 // RTO / failed requests / lost acknowledged writes / return to full strength.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 
 export const EDGE_URL = (process.env.EDGE_URL ?? 'http://127.0.0.1:80').replace(/\/$/, '');
 export const STACK = process.env.STACK ?? 'forum';
@@ -361,6 +361,34 @@ export interface DrillReport {
   readErrors?: string[];
   /** When each failed write started, in seconds after the fault. */
   writeFailuresAtS?: number[];
+  /** The fault's time (ISO): where a failed drill's timeline starts. */
+  faultAt?: string;
+}
+
+const TIMELINE =
+  /promot|follow|elect|winner|candidate|notification|primary node|find_primary|degenerat|failover|failback|verify_backend|keeper|fence|\+switch-master|\+sdown|\+odown|\+failover|FATAL|PANIC/i;
+
+/**
+ * What the data tier said after a fault (repmgrd, the fence, Pgpool's main process, Sentinel): printed when a drill
+ * misses its budget, so a CI log shows where the time went (the CI machine's logs are gone after the run).
+ */
+export function printTimeline(sinceIso: string, services = ['pg-0', 'pg-1', 'pg-2', 'pgpool', 'sentinel'], perService = 25): void {
+  for (const svc of services) {
+    // the services log to stderr, which `docker service logs` passes on as its own stderr
+    const r = spawnSync('docker', ['service', 'logs', '--raw', '--timestamps', '--since', sinceIso, `${STACK}_${svc}`], {
+      encoding: 'utf8',
+      timeout: 15_000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const out = `${r.stdout ?? ''}\n${r.stderr ?? ''}`;
+    const lines = out
+      .split('\n')
+      .filter((l) => TIMELINE.test(l) && !/could not translate host name|unable to ping|pcp|health check/i.test(l))
+      .sort()
+      .slice(0, perService);
+    process.stdout.write(`# TIMELINE ${svc} (${lines.length} lines)\n`);
+    for (const l of lines) process.stdout.write(`#   ${l.slice(0, 220)}\n`);
+  }
 }
 
 /** Runs one drill: USERS writers/readers, BEFORE_MS steady load, the fault, AFTER_MS load, then the checks. */
@@ -391,6 +419,7 @@ export async function runDrill(name: string, fault: () => void): Promise<DrillRe
     writeErrors: load.reasons(faultAt, 'writes'),
     readErrors: load.reasons(faultAt, 'reads'),
     writeFailuresAtS: load.failures(faultAt, 'writes').map((e) => Math.round((e.at - faultAt) / 100) / 10),
+    faultAt: new Date(faultAt).toISOString(),
   };
   process.stdout.write(`# DRILL ${JSON.stringify(report)}\n`);
   return report;

@@ -59,6 +59,8 @@ const ROUTE_DOWN_MS = 1500;
 /** For this long after a connection loss a route is suspect: a read it has not answered within SUSPECT_HEDGE_MS is also tried on the nodes. */
 const SUSPECT_MS = 30_000;
 const SUSPECT_HEDGE_MS = 1000;
+/** While the route is suspect, a write waits this long for Pgpool's connection before it also looks for the primary on the nodes. */
+const WRITE_POOL_HEAD_START_MS = 250;
 
 /**
  * What a request carries through its database calls (set per request by `consistencyMiddleware`): the WAL position
@@ -98,7 +100,7 @@ interface NodeState {
  * primary (a failover: pgpool restarts all its children and refuses sessions while it searches the new primary),
  * or while the api cannot reach Pgpool at all. node-postgres has no target_session_attrs, so each read probes the
  * nodes itself (`pg_is_in_recovery()`, `pg_last_wal_replay_lsn()`) and picks one that has replayed the client's last
- * write; after `waitMs` it takes the most advanced one and marks the answer stale. Small pools (3 per node), opened
+ * write; after `waitMs` it takes the most advanced one and marks the answer stale. Small pools (5 per node), opened
  * only when used and closed after 30 s idle: outside failovers they hold no connection.
  */
 export class DirectNodes {
@@ -130,7 +132,7 @@ export class DirectNodes {
     for (const n of list) {
       const key = `${n.host}:${n.port}`;
       if (this.nodes.has(key)) continue;
-      const pool = new pg.Pool({ ...this.base, host: n.host, port: n.port, max: 3, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 2000 });
+      const pool = new pg.Pool({ ...this.base, host: n.host, port: n.port, max: 5, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 2000 });
       pool.on('error', () => undefined);
       pool.on('connect', this.onConnect);
       this.nodes.set(key, { host: n.host, port: n.port, pool, downUntil: 0 });
@@ -204,6 +206,26 @@ export class DirectNodes {
     }
   }
 
+  private primaryCache?: { pool: pg.Pool; until: number };
+  /**
+   * The primary's pool, found on the nodes themselves: only when a majority of the known nodes answers and exactly one
+   * of them is not in recovery. Never a guess: two primaries, or a minority's view (this api cut off with one node),
+   * give undefined and the write goes through Pgpool as usual. An isolated old primary cannot acknowledge a commit
+   * anyway (quorum synchronous commit needs a standby), so a write sent to it waits and fails, it is not lost.
+   * Cached for 1 s: during a failover many writes ask at once.
+   */
+  async primary(): Promise<pg.Pool | undefined> {
+    const now = Date.now();
+    if (this.primaryCache && this.primaryCache.until > now) return this.primaryCache.pool;
+    const all = [...this.nodes.values()];
+    const answers = (await Promise.allSettled(all.map((n) => this.probe(n)))).flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const primaries = answers.filter((a) => !a.standby);
+    this.primaryCache = undefined;
+    if (answers.length * 2 <= all.length || primaries.length !== 1) return undefined;
+    this.primaryCache = { pool: primaries[0].n.pool, until: Date.now() + 1000 };
+    return primaries[0].n.pool;
+  }
+
   async close(): Promise<void> {
     await Promise.allSettled([...this.nodes.values()].map((n) => n.pool.end()));
     this.nodes.clear();
@@ -241,7 +263,7 @@ class RouteState {
  * write of a request (readScope.wrote set), the primary's WAL position is read once and handed to the request, so
  * its client's later reads know what a standby must have replayed.
  */
-function routeQueries(pool: pg.Pool, kind: 'rw' | 'ro', route: RouteState, direct: DirectNodes): void {
+function routeQueries(pool: pg.Pool, kind: 'rw' | 'ro', route: RouteState, direct: DirectNodes, writeClient: () => Promise<pg.PoolClient>): void {
   const orig = pool.query.bind(pool) as (...a: unknown[]) => Promise<unknown>;
   (pool as unknown as { query: (...a: unknown[]) => unknown }).query = (...args: unknown[]) => {
     const first = args[0] as string | { text?: string } | undefined;
@@ -249,11 +271,21 @@ function routeQueries(pool: pg.Pool, kind: 'rw' | 'ro', route: RouteState, direc
     if (args.some((a) => typeof a === 'function') || !sql) return orig(...args);
     const scope = readScope.getStore();
     if (!READ_ONLY.test(sql)) {
-      if (kind !== 'rw' || !scope?.wrote) return orig(...args);
-      return orig(...args).then(async (r) => {
-        await noteWrite(orig, scope);
-        return r;
-      });
+      if (kind !== 'rw') return orig(...args);
+      return (async () => {
+        const client = await writeClient();
+        const query = client.query.bind(client) as (...a: unknown[]) => Promise<unknown>;
+        try {
+          const r = await query(...args);
+          if (scope?.wrote) await noteWrite(query, scope);
+          return r;
+        } catch (err) {
+          if (routeFailure(err)) route.failed();
+          throw err;
+        } finally {
+          client.release();
+        }
+      })();
     }
     const minLsn = kind === 'rw' ? scope?.minLsn : undefined;
     const viaNodes = async () => {
@@ -311,6 +343,49 @@ function routeQueries(pool: pg.Pool, kind: 'rw' | 'ro', route: RouteState, direc
       }
     })();
   };
+}
+
+/**
+ * A connection for a write. Normally Pgpool's (the primary's route). While that route is suspect (it lost a
+ * connection in the last SUSPECT_MS: a failover), Pgpool may hold new sessions for its whole primary search
+ * (search_primary_node_timeout, 20 s) or not know the promoted node yet, so the write also looks for the primary on
+ * the nodes (DirectNodes.primary: a majority answers and exactly one is primary) and takes whichever connection
+ * comes first; the other is released when it arrives. Without a primary on the nodes it waits for Pgpool as before,
+ * and when Pgpool refuses, the write fails (503 + Retry-After) instead of waiting longer.
+ */
+async function connectForWrite(rw: pg.Pool, route: RouteState, direct: DirectNodes): Promise<pg.PoolClient> {
+  if (!direct.size || route.suspectUntil <= Date.now()) return rw.connect();
+  let poolSettled = false;
+  let poolOk = false;
+  let won = false;
+  const viaPool = rw.connect();
+  viaPool.then(
+    () => (poolSettled = poolOk = true),
+    () => (poolSettled = true),
+  );
+  const viaNodes = (async () => {
+    // Pgpool first: an idle pooled connection answers at once; the nodes are asked only when it does not
+    await Promise.race([viaPool.catch(() => undefined), sleep(WRITE_POOL_HEAD_START_MS)]);
+    if (poolOk) throw new Error('Pgpool answered');
+    for (;;) {
+      const primary = await direct.primary().catch(() => undefined);
+      if (primary && !won) return primary.connect();
+      if (poolSettled || won) throw new Error('no primary on the nodes');
+      await sleep(300);
+    }
+  })();
+  try {
+    const client = await Promise.any([viaPool, viaNodes]);
+    won = true;
+    for (const p of [viaPool, viaNodes])
+      p.then(
+        (other) => other !== client && other.release(),
+        () => undefined,
+      );
+    return client;
+  } catch (err) {
+    throw (err as AggregateError).errors?.[0] ?? err;
+  }
 }
 
 /** The primary's WAL position once this request's write committed: its client's reads wait for it on a standby. */
@@ -407,6 +482,9 @@ export function createDb(cfg: DbConfig): Db {
     statement_timeout: cfg.PG_STATEMENT_TIMEOUT_MS,
   };
   const onConnect = (client: pg.PoolClient) => {
+    // a checked-out client whose server goes away (failover, a cut route) emits 'error' besides failing its query;
+    // unheard, that event would end the process. Its next query fails as a connection loss and is handled there.
+    client.on('error', () => undefined);
     const orig = client.query.bind(client) as (...a: unknown[]) => unknown;
     const named = new Set<string>(); // this connection's prepared statements (a new connection starts empty)
     (client as unknown as { query: (...a: unknown[]) => unknown }).query = (...args: unknown[]) => {
@@ -419,8 +497,9 @@ export function createDb(cfg: DbConfig): Db {
   const direct = new DirectNodes({ ...base, application_name: `${cfg.PG_APP_NAME_REPLICA}-direct` }, cfg.PG_STANDBY_WAIT_MS ?? 1000, onConnect);
   const routes = { rw: new RouteState(), ro: new RouteState() };
   // rw's hook is installed first so noteWrite's own query goes out unrouted
-  routeQueries(rw, 'rw', routes.rw, direct);
-  routeQueries(ro, 'ro', routes.ro, direct);
+  const writeClient = () => connectForWrite(rw, routes.rw, direct);
+  routeQueries(rw, 'rw', routes.rw, direct, writeClient);
+  routeQueries(ro, 'ro', routes.ro, direct, writeClient);
   for (const pool of [rw, ro]) {
     // an idle client losing its server (failover) must not crash the process
     pool.on('error', () => undefined);
@@ -447,7 +526,7 @@ export function createDb(cfg: DbConfig): Db {
     primaryDown: () => routes.rw.downUntil > Date.now(),
     stats,
     async tx(fn) {
-      const client = await rw.connect();
+      const client = await writeClient();
       try {
         await client.query('BEGIN');
         const result = await fn(client);
@@ -456,6 +535,7 @@ export function createDb(cfg: DbConfig): Db {
         if (scope?.wrote) await noteWrite(client.query.bind(client) as (...a: unknown[]) => Promise<unknown>, scope);
         return result;
       } catch (err) {
+        if (routeFailure(err)) routes.rw.failed();
         await client.query('ROLLBACK').catch(() => undefined);
         throw err;
       } finally {
