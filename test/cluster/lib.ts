@@ -498,52 +498,6 @@ export async function restoreCluster(): Promise<void> {
 }
 
 // ---------------------------------------------------------------- load through a given edge
-/**
- * A Client (test/drills/lib.ts) that talks to one edge instead of EDGE_URL (a node's own NGINX, bypassing the
- * VIP) and waits at least `minTimeoutMs` for an answer (the SLA allows 50 s for a POST: a probe of the minority
- * side must not give up before the API answers). lib.ts's Client has its base URL fixed to EDGE_URL.
- */
-export class EdgeClient extends Client {
-  constructor(
-    readonly base: string,
-    private readonly minTimeoutMs = 0,
-  ) {
-    super();
-  }
-  override async req(method: string, path: string, body?: unknown, timeoutMs = 5000): Promise<{ status: number; json: any }> {
-    const timeout = Math.max(timeoutMs, this.minTimeoutMs);
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (this.cookies.size) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const csrf = this.cookies.get('csrftoken');
-    if (csrf && method !== 'GET') headers['x-csrftoken'] = csrf;
-    const t0 = Date.now();
-    const res = await fetch(`${this.base}${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(timeout),
-    }).catch((err: Error) => {
-      const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
-      const why = cause ? ` (${[cause.code, cause.message].filter(Boolean).join(': ')})` : '';
-      throw new Error(`${method} ${path}: ${err.name}: ${err.message}${why} after ${Date.now() - t0} ms`);
-    });
-    for (const c of res.headers.getSetCookie()) {
-      const [kv] = c.split(';');
-      const i = kv.indexOf('=');
-      this.cookies.set(kv.slice(0, i).trim(), kv.slice(i + 1).trim());
-    }
-    const text = await res.text();
-    let json: any = null;
-    try {
-      json = text ? JSON.parse(text) : null;
-    } catch {
-      json = { raw: text.slice(0, 200) };
-    }
-    return { status: res.status, json };
-  }
-}
-
 export type User = { client: Client; threadId: number };
 /** n signed-in users, made through the VIP; with `edge`, their requests then go to that edge */
 export async function users(n: number, tag: string, edge?: string, minTimeoutMs = 0): Promise<User[]> {
@@ -561,7 +515,7 @@ export async function users(n: number, tag: string, edge?: string, minTimeoutMs 
   const us = await Promise.all(Array.from({ length: n }, (_, i) => make(i)));
   if (!edge) return us;
   return us.map((u) => {
-    const c = new EdgeClient(edge, minTimeoutMs);
+    const c = new Client(edge, minTimeoutMs);
     c.cookies = new Map(u.client.cookies);
     return { client: c, threadId: u.threadId };
   });

@@ -10,10 +10,19 @@ export function docker(args: string[], timeoutMs = 20_000): string {
   return execFileSync('docker', args, { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 }
 
-/** A cookie-session client speaking the Misago dialect (csrftoken cookie + X-CSRFToken header). */
+/**
+ * A cookie-session client speaking the Misago dialect (csrftoken cookie + X-CSRFToken header), to `base` (the edge,
+ * or one node's own NGINX on the cluster), waiting at least `minTimeoutMs` for any answer (a probe of a partition's
+ * minority side must not give up before the API answers; the SLA allows 50 s for a POST).
+ */
 export class Client {
   cookies = new Map<string, string>();
-  async req(method: string, path: string, body?: unknown, timeoutMs = 5000): Promise<{ status: number; json: any }> {
+  constructor(
+    readonly base = EDGE_URL,
+    private readonly minTimeoutMs = 0,
+  ) {}
+  async req(method: string, path: string, body?: unknown, requestedTimeoutMs = 5000): Promise<{ status: number; json: any }> {
+    const timeoutMs = Math.max(requestedTimeoutMs, this.minTimeoutMs);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.cookies.size) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -21,7 +30,7 @@ export class Client {
     if (csrf && method !== 'GET') headers['x-csrftoken'] = csrf;
     const t0 = Date.now();
     const send = () =>
-      fetch(`${EDGE_URL}${path}`, {
+      fetch(`${this.base}${path}`, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -232,21 +241,13 @@ export function pgPrimary(): string {
 function redisPassword(c: string): string {
   return docker(['exec', c, 'cat', '/run/secrets/redis_password']);
 }
-export function redisMasterContainer(): string {
+/** `SENTINEL <args>` on a running sentinel task */
+function sentinel(...args: string[]): string {
   const s = containerOf('sentinel');
-  const ip = docker([
-    'exec',
-    '-e',
-    `REDISCLI_AUTH=${redisPassword(s)}`,
-    s,
-    'redis-cli',
-    '--no-auth-warning',
-    '-p',
-    '26379',
-    'sentinel',
-    'get-master-addr-by-name',
-    'mymaster',
-  ]).split('\n')[0];
+  return docker(['exec', '-e', `REDISCLI_AUTH=${redisPassword(s)}`, s, 'redis-cli', '--no-auth-warning', '-p', '26379', 'sentinel', ...args]);
+}
+export function redisMasterContainer(): string {
+  const ip = sentinel('get-master-addr-by-name', 'mymaster').split('\n')[0];
   for (const n of ['redis-0', 'redis-1', 'redis-2']) {
     try {
       const c = containerOf(n);
@@ -275,20 +276,7 @@ export function fullStrength(): { ok: boolean; detail: string } {
     problems.push(`pg: ${(err as Error).message}`);
   }
   try {
-    const s = containerOf('sentinel');
-    const info = docker([
-      'exec',
-      '-e',
-      `REDISCLI_AUTH=${redisPassword(s)}`,
-      s,
-      'redis-cli',
-      '--no-auth-warning',
-      '-p',
-      '26379',
-      'sentinel',
-      'master',
-      'mymaster',
-    ]).split('\n');
+    const info = sentinel('master', 'mymaster').split('\n');
     const get = (k: string) => info[info.indexOf(k) + 1];
     const up = Number(get('num-slaves'));
     if (get('flags') !== 'master' || up < 2) problems.push(`redis flags=${get('flags')} replicas=${up}`);
