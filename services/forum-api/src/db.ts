@@ -61,6 +61,8 @@ const SUSPECT_MS = 30_000;
 const SUSPECT_HEDGE_MS = 1000;
 /** While the route is suspect, a write waits this long for Pgpool's connection before it also looks for the primary on the nodes. */
 const WRITE_POOL_HEAD_START_MS = 250;
+/** A BEGIN lost with its connection is sent again this many times in all (see beginTx). */
+const BEGIN_ATTEMPTS = 3;
 
 /**
  * What a request carries through its database calls (set per request by `consistencyMiddleware`): the WAL position
@@ -519,6 +521,28 @@ export function createDb(cfg: DbConfig): Db {
     discovery = setInterval(discover, 30_000);
     discovery.unref();
   }
+  /**
+   * A connection with an open transaction. A BEGIN that fails on a lost connection has done nothing, so it is the one
+   * statement sent again (on a new connection, up to BEGIN_ATTEMPTS times): Pgpool ends its pooled sessions at every
+   * failover AND failback (a standby re-attached by auto_failback, ~20 s after a primary failover, when the old
+   * primary rejoins), and the first statement on such a session fails. Without this, that second event failed a
+   * write long after the failover itself (CI drill: one 503 at 23.8 s, RTO 23.9 s).
+   */
+  const beginTx = async (): Promise<pg.PoolClient> => {
+    for (let attempt = 1; ; attempt++) {
+      const client = await writeClient();
+      try {
+        await client.query('BEGIN');
+        return client;
+      } catch (err) {
+        const lost = routeFailure(err);
+        client.release(lost ? (err as Error) : undefined); // a lost connection is destroyed, not pooled again
+        if (!lost) throw err;
+        routes.rw.failed();
+        if (attempt >= BEGIN_ATTEMPTS) throw err;
+      }
+    }
+  };
   return {
     rw,
     ro,
@@ -526,9 +550,8 @@ export function createDb(cfg: DbConfig): Db {
     primaryDown: () => routes.rw.downUntil > Date.now(),
     stats,
     async tx(fn) {
-      const client = await writeClient();
+      const client = await beginTx();
       try {
-        await client.query('BEGIN');
         const result = await fn(client);
         await client.query('COMMIT');
         const scope = readScope.getStore();
