@@ -196,12 +196,19 @@ test('node loss: the node holding the PG primary and the Redis master is killed'
   assert.equal(redisRole, 'slave', `old Redis master ${redisMember} must rejoin as a replica`);
 });
 
-/** bash inside the isolated Redis master: RPUSH a sequence to its own server every 250 ms, print `ms seq reply` */
+/**
+ * bash inside the isolated Redis master: every 250 ms `RPUSH` the next number to its own server, then `WAIT 1 1000`
+ * on the same connection; prints `ms seq rpush-reply wait-reply`. Redis replicates asynchronously: a write is
+ * durable only once a replica has it, which is what WAIT reports (the number of replicas that acknowledged it). A
+ * client that needs a write kept (none of the forum's: its records are in PostgreSQL, Redis holds sessions' copies,
+ * counters and job hints that a sweep recovers) counts it acknowledged only when WAIT says >= 1. The drill asserts
+ * that no such write is lost, and reports the plain RPUSH replies that were (min-replicas-max-lag bounds them).
+ */
 const REDIS_PROBE = `key=$1; secs=$2; export REDISCLI_AUTH=$(cat /run/secrets/redis_password)
 end=$(( $(date +%s) + secs )); seq=0
 while (( $(date +%s) < end )); do
   seq=$((seq + 1)); t=$(date +%s%3N)
-  out=$(timeout 2 redis-cli --no-auth-warning -h 127.0.0.1 rpush "$key" "$seq" 2>&1 | tr -d '\\r\\n')
+  out=$(printf 'RPUSH %s %s\\nWAIT 1 1000\\n' "$key" "$seq" | timeout 3 redis-cli --no-auth-warning -h 127.0.0.1 2>&1 | tr -d '\\r' | tr '\\n' ' ')
   echo "$t $seq $out"; sleep 0.25
 done`;
 
@@ -279,12 +286,17 @@ test(
       .split('\n')
       .map((l) => l.trim().split(' '))
       .filter((p) => p.length >= 3);
-    const rAcked = probeLines.filter(([, , out]) => /^\d+$/.test(out)).map(([at, seq]) => ({ at: Number(at), seq }));
+    // plain: RPUSH answered (a number); durable: WAIT said a replica has it too
+    const rPlain = probeLines.filter(([, , out]) => /^\d+$/.test(out)).map(([at, seq, , wait]) => ({ at: Number(at), seq, replicas: Number(wait) }));
+    const rAcked = rPlain.filter((a) => a.replicas >= 1);
     const rDuring = rAcked.filter((a) => a.at >= partAt && a.at < healAt);
+    const rPlainDuring = rPlain.filter((a) => a.at >= partAt && a.at < healAt);
     const rWindowMs = rDuring.length ? Math.max(...rDuring.map((a) => a.at)) - partAt : 0;
+    const rPlainWindowMs = rPlainDuring.length ? Math.max(...rPlainDuring.map((a) => a.at)) - partAt : 0;
     const master = await redisMaster();
     const present = new Set((await redisCli(master.c, ['lrange', key, '0', '-1'])).split('\n'));
     const rLost = rAcked.filter((a) => !present.has(a.seq));
+    const rPlainLost = rPlain.filter((a) => !present.has(a.seq));
     await redisCli(master.c, ['del', key]).catch(() => undefined);
 
     const lost = fMain.lost + fMin.lost + fMaj.lost;
@@ -295,7 +307,8 @@ test(
       'PG promoted on the majority after': `${secs(promoted.ms ?? NaN)} s`,
       'Redis master moved after': `${secs(redisMoved.ms ?? NaN)} s`,
       'minority edge acknowledged writes': `${minAcked.length} (for ${secs(minWindowMs)} s)`,
-      'isolated Redis master acknowledged writes': `${rDuring.length} (for ${secs(rWindowMs)} s), lost ${rLost.length}`,
+      'isolated Redis master acknowledged writes (WAIT >= 1)': `${rDuring.length} (for ${secs(rWindowMs)} s), lost ${rLost.length}`,
+      'isolated Redis master plain RPUSH replies': `${rPlainDuring.length} (for ${secs(rPlainWindowMs)} s), lost ${rPlainLost.length}`,
       'lost acknowledged posts (VIP + minority + majority edges)': `${lost}/${fMain.acked + fMin.acked + fMaj.acked}`,
       'isolated side saw': JSON.stringify(isolatedView),
       'full strength after heal': fs.ok ? `${secs(Date.now() - healAt)} s` : `NO (${fs.detail})`,
