@@ -27,7 +27,19 @@ const HOST_DOCKER = process.env.HOST_DOCKER_HOST ?? 'unix:///var/run/docker.sock
  * Every docker call is asynchronous: the drills poll the cluster WHILE the load runs, and a synchronous call would
  * stall the load's requests for its duration (and count them slow or failed).
  */
-function run(args: string[], timeoutMs: number): Promise<string> {
+async function run(args: string[], timeoutMs: number): Promise<string> {
+  // Swarm updates are optimistic: "update out of sequence" means another writer (the deploy's label step, a drill's
+  // restore, the autoscaler) changed the object between our read and our write; the CLI re-reads it when run again
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await runOnce(args, timeoutMs);
+    } catch (err) {
+      if (attempt >= 5 || !/update out of sequence/.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
+}
+function runOnce(args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile('docker', args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       if (err)
