@@ -360,7 +360,7 @@ const TIMELINE =
  * What the data tier said after a fault (repmgrd, the fence, Pgpool's main process, Sentinel): printed when a drill
  * misses its budget, so a CI log shows where the time went (the CI machine's logs are gone after the run).
  */
-export function printTimeline(sinceIso: string, services = ['pg-0', 'pg-1', 'pg-2', 'pgpool', 'sentinel'], perService = 40): void {
+export function printTimeline(sinceIso: string, services = ['pg-0', 'pg-1', 'pg-2', 'pgpool', 'sentinel'], perService = 60): void {
   for (const svc of services) {
     // the services log to stderr, which `docker service logs` passes on as its own stderr
     const r = spawnSync('docker', ['service', 'logs', '--raw', '--timestamps', '--since', sinceIso, `${STACK}_${svc}`], {
@@ -373,7 +373,7 @@ export function printTimeline(sinceIso: string, services = ['pg-0', 'pg-1', 'pg-
       .split('\n')
       .filter((l) => TIMELINE.test(l) && !/could not translate host name|unable to ping|pcp|health check/i.test(l))
       // Pgpool: its main process (failover, primary search, failback) and the image's keeper, not every child's FATAL
-      .filter((l) => svc !== 'pgpool' || /main pid|pgpool-entrypoint|keeper|no primary|re-attaching/.test(l))
+      .filter((l) => svc !== 'pgpool' || (/main pid|pgpool-entrypoint|keeper|no primary|re-attaching/.test(l) && !/find_primary_node: standby node/.test(l)))
       .sort()
       .slice(0, perService);
     process.stdout.write(`# TIMELINE ${svc} (${lines.length} lines)\n`);
