@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Sentinel: monitors the master by its service name. A janitor loop forgets sentinels of dead tasks
 # (their IPs vanish from tasks.sentinel) with SENTINEL RESET, so the failover majority stays right.
+# RESET also forgets the replicas and the other sentinels; they are learnt again only through the master (INFO,
+# hello messages). So it runs only once the same sentinels have been gone for RESET_AFTER_ROUNDS janitor rounds
+# while the master stayed up: when a node is drained or dies, its sentinel and its Redis master go together, and
+# a RESET in between would leave every sentinel blind to the replicas, with no failover ever (seen on the
+# 3-node cluster). Trade-off: a dead sentinel stays counted for ~30 s longer.
 set -Eeuo pipefail
 LOG_TAG=sentinel-entrypoint
 source /usr/local/bin/redis-lib.sh
@@ -39,7 +44,7 @@ sentinel failover-timeout $MASTER_NAME $FAILOVER_TIMEOUT_MS
 sentinel parallel-syncs $MASTER_NAME $PARALLEL_SYNCS
 CONF
 janitor() {
-  local me known live stale down_since="" cur lm lmip
+  local me known live stale down_since="" cur lm lmip prev_stale="" stale_rounds=0
   sleep 20
   while true; do
     live=$(ipv4s "tasks.$SENTINEL_SERVICE")
@@ -74,9 +79,18 @@ janitor() {
     else
       down_since=""
     fi
-    if [[ -n "$stale" && "$flags" == "master" ]]; then
-      log "forgetting sentinels of dead tasks:$stale (SENTINEL RESET)"
+    if [[ -n "$stale" && "$flags" == "master" && "$stale" == "$prev_stale" ]]; then
+      stale_rounds=$((stale_rounds + 1))
+    elif [[ -n "$stale" && "$flags" == "master" ]]; then
+      stale_rounds=1
+    else
+      stale_rounds=0
+    fi
+    prev_stale=$stale
+    if (( stale_rounds >= ${RESET_AFTER_ROUNDS:-3} )) && [[ $(rcli 127.0.0.1 26379 SENTINEL master "$MASTER_NAME" | awk 'p{print; p=0} /^num-slaves$/{p=1}') -ge 1 ]]; then
+      log "forgetting sentinels of dead tasks:$stale (gone for $stale_rounds rounds, master up; SENTINEL RESET)"
       rcli 127.0.0.1 26379 SENTINEL RESET "$MASTER_NAME" >/dev/null || true
+      stale_rounds=0 prev_stale=""
     fi
     sleep 10
   done

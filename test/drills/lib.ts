@@ -192,15 +192,18 @@ export class Load {
   }
 }
 
-/** every acknowledged post id must be readable afterwards */
-export async function lostWrites(load: Load, reader: Client): Promise<number> {
+/**
+ * every acknowledged post id must be readable afterwards. Reads may go to a standby that is still catching up (a
+ * member that just rejoined), so a thread that misses ids is read again until `deadlineMs`: a post that a lagging
+ * standby lacks shows up; a lost one never does.
+ */
+export async function lostWrites(load: Load, reader: Client, deadlineMs = 30_000): Promise<number> {
   const byThread = new Map<number, Set<number>>();
   for (const a of load.acked) {
     if (!byThread.has(a.threadId)) byThread.set(a.threadId, new Set());
     byThread.get(a.threadId)!.add(a.postId);
   }
-  let lost = 0;
-  for (const [tid, want] of byThread) {
+  const missing = async (tid: number, want: Set<number>): Promise<number> => {
     const seen = new Set<number>();
     for (let page = 1; page < 200; page++) {
       const r = await reader.req('GET', `/api/threads/${tid}/posts/?page=${page}`, undefined, 10_000);
@@ -208,7 +211,17 @@ export async function lostWrites(load: Load, reader: Client): Promise<number> {
       for (const p of r.json?.post_set?.results ?? []) seen.add(Number(p.id));
       if (!r.json?.post_set?.next) break;
     }
-    for (const id of want) if (!seen.has(id)) lost++;
+    return [...want].filter((id) => !seen.has(id)).length;
+  };
+  const until = Date.now() + deadlineMs;
+  let lost = 0;
+  for (const [tid, want] of byThread) {
+    let n = await missing(tid, want);
+    while (n > 0 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 1000));
+      n = await missing(tid, want);
+    }
+    lost += n;
   }
   return lost;
 }
