@@ -236,7 +236,7 @@ test('follows a real container log stream through the Docker API and ships its N
   );
   await f.start();
   t.after(() => f.stop());
-  await waitFor('10 lines', async () => got.length >= 10, 60_000); // a deadline, not a wait: container start + Docker API under a loaded CI host took > 15 s once
+  await waitFor('10 lines', async () => got.length >= 10, 60_000); // a deadline, not a wait: on a loaded host, starting the container and its log stream can take > 15 s
   assert.equal(got.filter((g) => g.stream === 'stdout').length, 5);
   assert.equal(got.filter((g) => g.stream === 'stderr').length, 5);
   assert.ok(
