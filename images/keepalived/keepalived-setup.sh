@@ -19,6 +19,11 @@
 #                               addresses; this node's own addresses on the interface are left out, so every node
 #                               can be given the same list (a Swarm global service cannot vary it per node)
 #   KEEPALIVED_UNICAST_SRC_IP   default   with PEERS: the interface's first IPv4 address
+#   KEEPALIVED_QUORUM_PEERS     optional: comma list of EVERY node's address (own left out, as above). A node that
+#                               reaches fewer than a majority of the group (itself counted) on KEEPALIVED_QUORUM_PORT
+#                               goes to FAULT and drops the VIP, so a partitioned node does not keep the clients
+#   KEEPALIVED_QUORUM_PORT      default   7946 (Swarm's gossip port, open between every pair of swarm nodes)
+#   KEEPALIVED_QUORUM_SCRIPT    default   /usr/local/bin/check-quorum.sh
 #   KEEPALIVED_CONF             default   /etc/keepalived/keepalived.conf
 #   KEEPALIVED_CHECK_SCRIPT     default   /usr/local/bin/check-nginx.sh
 #   KEEPALIVED_SCRIPT_USER      default   keepalived_script (an unprivileged user that runs the check)
@@ -112,6 +117,20 @@ if [[ -n "${KEEPALIVED_UNICAST_PEERS:-}" ]]; then
   fi
   (( ${#PEERS[@]} )) || err "KEEPALIVED_UNICAST_PEERS names no address other than this node's own"
 fi
+QUORUM_PEERS=()
+QUORUM_PORT=${KEEPALIVED_QUORUM_PORT:-7946}
+QUORUM_SCRIPT=${KEEPALIVED_QUORUM_SCRIPT:-/usr/local/bin/check-quorum.sh}
+if [[ -n "${KEEPALIVED_QUORUM_PEERS:-}" ]]; then
+  own=" $( [[ -n "$INTERFACE" ]] && ip -o addr show 2>/dev/null | awk '{sub(/\/.*/, "", $4); printf "%s ", $4}' || true) "
+  IFS=, read -ra all_q <<<"$KEEPALIVED_QUORUM_PEERS"
+  for p in "${all_q[@]}"; do
+    is_ip "$p" || { err "KEEPALIVED_QUORUM_PEERS entry \"$p\" is not an IP address"; continue; }
+    [[ "$own" == *" $p "* ]] || QUORUM_PEERS+=("$p")
+  done
+  (( ${#QUORUM_PEERS[@]} )) || err "KEEPALIVED_QUORUM_PEERS names no address other than this node's own"
+  is_int "$QUORUM_PORT" 1 65535 || err "KEEPALIVED_QUORUM_PORT=$QUORUM_PORT must be 1-65535"
+  [[ -x "$QUORUM_SCRIPT" ]] || err "KEEPALIVED_QUORUM_SCRIPT=$QUORUM_SCRIPT is not an executable file"
+fi
 [[ -z "${KEEPALIVED_UNICAST_SRC_IP:-}" ]] || is_ip "$KEEPALIVED_UNICAST_SRC_IP" || err "KEEPALIVED_UNICAST_SRC_IP is not an IP address"
 
 if (( ${#errors[@]} )); then
@@ -126,6 +145,22 @@ if (( ${#PEERS[@]} )); then
     unicast_peer {
 $(printf '        %s\n' "${PEERS[@]}")
     }"
+fi
+
+quorum_script='' quorum_track=''
+if (( ${#QUORUM_PEERS[@]} )); then
+  quorum_script="
+# this node reaches a majority of the ${#QUORUM_PEERS[@]}+1 nodes on port ${QUORUM_PORT}; weight 0: failing puts the instance
+# in FAULT (VIP dropped, no adverts), whatever its priority
+vrrp_script chk_quorum {
+    script \"${QUORUM_SCRIPT} ${QUORUM_PORT} ${QUORUM_PEERS[*]}\"
+    interval 1
+    timeout 2
+    fall 2
+    rise 2
+    weight 0
+}"
+  quorum_track="        chk_quorum"
 fi
 
 mkdir -p "$(dirname "$CONF")"
@@ -151,6 +186,7 @@ vrrp_script chk_nginx {
     rise ${CHECK_RISE}
     weight ${CHECK_WEIGHT}
 }
+${quorum_script}
 
 vrrp_instance VI_EDGE {
     # every node starts as BACKUP; the highest effective priority wins, and preemption (the default) hands the
@@ -175,6 +211,7 @@ $(for vip in "${VIPS[@]}"; do printf '        %s dev %s\n' "$vip" "$INTERFACE"; 
     }
     track_script {
         chk_nginx
+${quorum_track}
     }
 }
 CONF

@@ -30,7 +30,7 @@ function cleanupNetns() {
   for (const ns of Object.values(NS)) spawnSync('ip', ['netns', 'del', ns]);
 }
 
-function startNginx(node: 'a' | 'b') {
+function startNginx(node: 'a' | 'b' | 'client') {
   const dir = join(work.dir, `nginx-${node}`);
   sh('mkdir', '-p', dir);
   const conf = work.file(
@@ -58,7 +58,7 @@ http {
   return p;
 }
 
-function startKeepalived(node: 'a' | 'b' | 'intruder', priority: number, pass = PASS) {
+function startKeepalived(node: 'a' | 'b' | 'intruder', priority: number, pass = PASS, extraEnv: Record<string, string> = {}) {
   const dir = join(work.dir, `ka-${node}`);
   sh('mkdir', '-p', dir);
   work.file(`ka-${node}.pass`, pass);
@@ -75,6 +75,7 @@ function startKeepalived(node: 'a' | 'b' | 'intruder', priority: number, pass = 
       KEEPALIVED_SCRIPT_USER: 'nobody',
       KEEPALIVED_CONF: join(dir, 'keepalived.conf'),
       KEEPALIVED_RUN_DIR: dir,
+      ...extraEnv,
     },
   });
   procs.push(p);
@@ -221,4 +222,36 @@ test('When the master keepalived is stopped (node maintenance), then the backup 
   const moved = await waitFor('VIP on b', () => hasVip('b') && Date.now(), 10000, 10);
   report.push(`keepalived stop on a: VIP on b after ${moved - t} ms`);
   assert.ok(moved - t < 3000);
+});
+
+test('When the master is cut off from its peers while its adverts still reach them, then it drops the VIP and a majority node takes it', async () => {
+  // a partition that lets VRRP's multicast through (the peers keep hearing the old master) but no unicast traffic:
+  // without the quorum check the old master keeps the VIP and its clients for the whole partition
+  await keepalived.b.stop('SIGTERM');
+  startNginx('client'); // the third member of the quorum group: something listens on its port 80
+  await waitFor('client nginx', () => inNs(NS.client, 'curl', '-fsS', 'http://127.0.0.1/nginx-health') === 'ok');
+  const quorum = {
+    KEEPALIVED_QUORUM_PEERS: [ADDR.a, ADDR.b, ADDR.client].join(','),
+    KEEPALIVED_QUORUM_PORT: '80',
+    KEEPALIVED_QUORUM_SCRIPT: join(REPO, 'images/keepalived/check-quorum.sh'),
+  };
+  startKeepalived('a', 110, PASS, quorum);
+  startKeepalived('b', 105, PASS, quorum);
+  await waitFor('VIP on a', () => hasVip('a') && !hasVip('b'), 15000);
+  assert.match(readFileSync(join(work.dir, 'ka-a/keepalived.conf'), 'utf8'), /check-quorum\.sh 80 192\.0\.2\.12 192\.0\.2\.100"/);
+
+  const cut = (op: '-A' | '-D') => {
+    inNs(NS.a, 'iptables', op, 'OUTPUT', '-o', 'eth0', '-p', 'tcp', '-j', 'DROP');
+    inNs(NS.a, 'iptables', op, 'INPUT', '-i', 'eth0', '-p', 'tcp', '-j', 'DROP');
+  };
+  const t = Date.now();
+  cut('-A');
+  const moved = await waitFor('VIP off a and on b', () => !hasVip('a') && hasVip('b') && Date.now(), 15000, 50);
+  report.push(`partition of a (VRRP still heard): VIP off a and on b after ${moved - t} ms (quorum check: 1 s interval, fall 2)`);
+  assert.match(keepalived.a.output(), /Entering FAULT STATE/);
+
+  const h = Date.now();
+  cut('-D');
+  const back = await waitFor('VIP back on a', () => hasVip('a') && !hasVip('b') && Date.now(), 15000, 50);
+  report.push(`partition healed: VIP back on a after ${back - h} ms`);
 });
