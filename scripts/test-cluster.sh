@@ -92,6 +92,9 @@ sock=$(live_socket) || { failed=$((failed + 1)); say "FAILED: no cluster manager
 export DOCKER_HOST=$sock
 export EDGE_URL=http://${EDGE_VIP:?.cluster/env sets EDGE_VIP}
 export STACK=${STACK_NAME:-forum}
+# docker exec reaches only the containers of the endpoint's own node: the member tests find a member's container on
+# the engine of the node that runs it (test/data-tier/lib.ts)
+export NODE_DOCKER_HOST=${NODE_DOCKER_HOST:-unix:///run/forum-cluster/{node}/docker.sock}
 say "tests against $EDGE_URL (VIP), docker through $DOCKER_HOST"
 shopt -s nullglob
 if [[ $only != drills ]]; then
