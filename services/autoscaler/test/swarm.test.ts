@@ -311,7 +311,14 @@ describe('autoscaler on the real Swarm', () => {
     const rulesFile = join(dir, 'sla-rules.yml');
     writeFileSync(
       rulesFile,
-      'version: 1\nautoscale:\n  rules:\n    - { id: web_scale_up, service: web, direction: up }\n    - { id: web_scale_down, service: web, direction: down }\n',
+      [
+        'version: 1',
+        'autoscale:',
+        '  rules:',
+        `    - { id: web_scale_up, service: web, direction: up, measurement: nginx, value: { select: 'mean("active")' }, op: '>', warn: 50 }`,
+        `    - { id: web_scale_down, service: web, direction: down, measurement: nginx, value: { select: 'mean("active")' }, op: '<', warn: 5 }`,
+        '',
+      ].join('\n'),
     );
     const p = await startAutoscaler({ ...env, STACK_NAME: stack, SLA_RULES_FILE: rulesFile });
     try {
