@@ -46,7 +46,7 @@ const counterTimer = influx
 let lines = 0;
 let unparsed = 0;
 // Without Elasticsearch only NGINX's lines are used (the response counters): following the api's and worker's logs
-// too cost dockerd and this process a line per request for nothing (issue 8's profile).
+// too cost dockerd and this process a line per request for nothing (BENCHMARKS.md, "Load test": 5.7 % -> 3.5 % CPU).
 const followed = cfg.ES_URL ? [...cfg.NGINX_SERVICES, ...cfg.API_SERVICES] : [...cfg.NGINX_SERVICES];
 const follower = new LogFollower(
   docker,
