@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm run bench:ceiling - the ceilings the read-thread throughput is compared with (issue 8, benchmark 3), on the
+# npm run bench:ceiling - the ceilings the read-thread throughput is compared with (BENCHMARKS.md "Load test"), on the
 # DEPLOYED stack, all in one run:
 #   1. req/s of a trivial endpoint through the edge: GET /healthcheck/ (NGINX -> node, no DB, no Redis)
 #   2. req/s of read-thread through the edge: GET /api/threads/{id}/posts/ (NGINX -> node -> pgpool -> PG)

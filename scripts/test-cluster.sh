@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm run test:cluster: the multi-node path on this machine (issue 14, docs/CLUSTER.md).
+# npm run test:cluster: the multi-node path on this machine (docs/CLUSTER.md).
 #   1. npm run cluster:up, if no node of the test cluster answers
 #   2. CLUSTER=1 npm run deploy: the stack across the three nodes, keepalived's VIP in front
 #   3. the member tests (test/data-tier/*.test.ts: moving / re-cloning members), if present

@@ -1,4 +1,4 @@
-// Multi-node failure drills on the 3-node test cluster (issue 14 item 4; docs/CLUSTER.md "Drills"), under the
+// Multi-node failure drills on the 3-node test cluster (docs/CLUSTER.md "Drills"), under the
 // drill load of test/drills/lib.ts (signed-in users posting and reading through the VIP, a ledger of acknowledged
 // posts). Each drill prints one line `drill <name>: RTO ..., failed requests ..., lost acknowledged writes ...`
 // and leaves the cluster running, unpartitioned and active whatever failed (t.after -> restoreCluster).
@@ -108,7 +108,7 @@ before(async () => {
   assert.ok(!(r instanceof Error) && r.status === 200, `the edge at ${EDGE_URL} must serve /api/auth/ (stack deployed on the cluster?)`);
 });
 
-test('node loss: the node holding the PG primary and the Redis master is killed', { timeout: 1_200_000, skip: skip('node-loss') }, async (t) => {
+test('When the node of the PG primary and the Redis master is killed, then writes resume', { timeout: 1_200_000, skip: skip('node-loss') }, async (t) => {
   t.after(restoreCluster);
   await preflight();
   const { node, primary, redisMember } = await primaryNode();
@@ -188,7 +188,7 @@ test('node loss: the node holding the PG primary and the Redis master is killed'
     f.rtoMs <= NODE_LOSS_RTO_MS,
     `writes accepted again after ${secs(f.rtoMs)} s > ${NODE_LOSS_RTO_MS / 1000} s (write errors: ${f.writeErrors.join('; ')})`,
   );
-  // readers never notice a failover (issue 20): reads fall back to the PostgreSQL nodes and sessions to PostgreSQL
+  // readers never notice a failover: reads fall back to the PostgreSQL nodes and sessions to PostgreSQL
   assert.ok(f.failedReads <= 0.001 * f.reads, `read errors ${f.failedReads}/${f.reads} > 0.1 % (${f.readErrors.join('; ')})`);
   assert.ok(promoted.ms !== undefined, `no new PG primary: ${promoted.error}`);
   assert.ok(rescheduled.ms !== undefined, `stateless tasks not rescheduled: ${rescheduled.error}`);
@@ -215,7 +215,7 @@ done`;
 
 // The VIP's own clients are reported, not asserted: the isolated node drops the VIP by its quorum check ~3 s after
 // the cut (docs/CLUSTER.md "The partition and the VIP"); the majority's service is asserted through a majority edge.
-test('partition: the primary node is cut off from the other two, then healed', { timeout: 1_200_000, skip: skip('partition') }, async (t) => {
+test('When the primary node is cut off, then the majority takes over and nothing is lost', { timeout: 1_200_000, skip: skip('partition') }, async (t) => {
   let isolated: string | undefined;
   t.after(async () => {
     if (isolated) await heal(isolated);
@@ -348,7 +348,7 @@ test('partition: the primary node is cut off from the other two, then healed', {
   assert.equal(redisRole, 'slave', `old Redis master ${redisMember} must rejoin as a replica`);
 });
 
-test('maintenance: each node drained in turn under load, then active again', { timeout: 1_800_000, skip: skip('maintenance') }, async (t) => {
+test('When each node is drained in turn under load, then no write is lost', { timeout: 1_800_000, skip: skip('maintenance') }, async (t) => {
   t.after(restoreCluster);
   await preflight();
   const us = await users(USERS, 'mt');
@@ -415,7 +415,7 @@ test('maintenance: each node drained in turn under load, then active again', { t
 });
 
 test(
-  'manager loss: a manager node is killed; service ls, a service update and the autoscaler keep working',
+  'When a manager node is killed, then service ls, a service update and the autoscaler keep working',
   { timeout: 1_200_000, skip: skip('manager-loss') },
   async (t) => {
     t.after(restoreCluster);

@@ -1,4 +1,4 @@
-// PostgreSQL members on an empty volume (issue 14, "Moving a member"): a wiped standby re-clones and the cluster is
+// PostgreSQL members on an empty volume (docs/CLUSTER.md, "Moving a member"): a wiped standby re-clones and the cluster is
 // whole again; the bootstrap member (pg-0) started empty while another member is primary clones too, and no second
 // cluster (system identifier) or second primary ever appears. Against the deployed stack (STACK, EDGE_URL; DOCKER_HOST
 // and NODE_DOCKER_HOST for a remote cluster, see lib.ts).
@@ -50,7 +50,7 @@ async function rebuildEmpty(member: string): Promise<{ since: Date; cloneMs: num
   return { since, cloneMs };
 }
 
-test('a standby whose volume is wiped re-clones; the cluster returns to full strength with the earlier rows', { timeout: WHOLE_MS * 2 + 300_000 }, async () => {
+test("When a standby's volume is wiped, then it re-clones; the cluster is whole with the earlier rows", { timeout: WHOLE_MS * 2 + 300_000 }, async () => {
   const before = pgState();
   const standby = PG.filter((n) => n !== before.primaries[0] && n !== 'pg-0')[0] ?? PG.find((n) => n !== before.primaries[0])!;
   const threadId = await writeThread('a');
@@ -67,7 +67,7 @@ test('a standby whose volume is wiped re-clones; the cluster returns to full str
 });
 
 test(
-  'the bootstrap member (pg-0) started on an empty volume while another member is primary clones: no second cluster, no second primary',
+  'When the bootstrap member (pg-0) starts on an empty volume while another member is primary, then it clones: no second cluster, no second primary',
   { timeout: WHOLE_MS * 3 + 300_000 },
   async () => {
     const ids = pgState().systemIds;

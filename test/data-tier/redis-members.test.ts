@@ -1,6 +1,6 @@
-// Redis members on an empty volume (issue 14): a wiped replica, and the bootstrap member redis-0 wiped while it is
-// not the master, rejoin as replicas of Sentinel's master; there is never a second master, and data written before
-// is on them. Against the deployed stack (STACK; DOCKER_HOST and NODE_DOCKER_HOST for a remote cluster, see lib.ts).
+// Redis members on an empty volume (docs/CLUSTER.md, "Moving a member"): a wiped replica, and the bootstrap member
+// redis-0 wiped while it is not the master, rejoin as replicas of Sentinel's master; there is never a second master,
+// and data written before is on them. Against the deployed stack (STACK; DOCKER_HOST and NODE_DOCKER_HOST for a remote cluster, see lib.ts).
 // Run: node --test --import tsx --test-concurrency=1 test/data-tier/redis-members.test.ts
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -45,13 +45,13 @@ async function rejoinEmpty(member: string, key: string): Promise<void> {
   assert.match(logs, /starting as replica of/, `${member} started as a replica`);
 }
 
-test('a Redis replica whose volume is wiped rejoins as replica; one master', { timeout: WHOLE_MS * 2 + 200_000 }, async () => {
+test("When a Redis replica's volume is wiped, then it rejoins as replica; one master", { timeout: WHOLE_MS * 2 + 200_000 }, async () => {
   const s = redisState();
   const replica = REDIS.filter((n) => n !== s.masters[0] && n !== 'redis-0')[0] ?? REDIS.find((n) => n !== s.masters[0])!;
   await rejoinEmpty(replica, writeKey('replica'));
 });
 
-test('redis-0 (the bootstrap member) wiped while another member is master rejoins as replica; one master', { timeout: WHOLE_MS * 3 + 200_000 }, async () => {
+test('When redis-0 (the bootstrap member) is wiped while another is master, then it rejoins as replica', { timeout: WHOLE_MS * 3 + 200_000 }, async () => {
   if (redisState().masters[0] === 'redis-0') {
     // hand the master role over first (Sentinel's own failover), so redis-0 is a replica when its volume goes
     redisCli('sentinel', '-p 26379 sentinel failover mymaster');

@@ -33,12 +33,12 @@ function common(r: DrillReport, rtoBudget: number) {
   assert.ok(r.acked > 0, `${r.drill}: no write was acknowledged at all`);
   assert.ok(r.rtoMs <= rtoBudget, `${r.drill}: RTO ${r.rtoMs} ms > ${rtoBudget} ms`);
   assert.ok(r.fullStrength, `${r.drill}: not back to full strength: ${r.detail}`);
-  // readers never notice a failover (issue 20): signed-in reads are answered from a standby while the PG primary is
+  // readers never notice a failover: signed-in reads are answered from a standby while the PG primary is
   // away and sessions from PostgreSQL while Redis is; 0.1 % leaves room for one unlucky read in ~1,000
   assert.ok(r.readErrorPct <= READ_ERROR_PCT_MAX, `${r.drill}: ${r.failedReads} failed reads (${r.readErrorPct} %): ${r.readErrors?.join(', ')}`);
 }
 
-test('kill the PG primary: a standby takes over, the old primary rejoins as standby', { timeout: 400_000 }, async () => {
+test('When the PG primary is killed, then a standby takes over and the old primary rejoins as standby', { timeout: 400_000 }, async () => {
   const old = pgPrimary();
   const r = await runDrill('pg-primary', () => kill(containerOf(old)));
   common(r, PG_RTO_MS);
@@ -46,23 +46,23 @@ test('kill the PG primary: a standby takes over, the old primary rejoins as stan
   assert.equal(roles[old], 'standby', `old primary ${old} must be a standby now: ${JSON.stringify(roles)}`);
 });
 
-test('kill a PG standby', { timeout: 400_000 }, async () => {
+test('When a PG standby is killed, then the stack recovers within the RTO, losing no acknowledged write', { timeout: 400_000 }, async () => {
   const standby = Object.entries(pgRoles()).find(([, r]) => r === 'standby')![0];
   common(await runDrill('pg-standby', () => kill(containerOf(standby))), PG_RTO_MS);
 });
 
-test('kill a pgpool task', { timeout: 400_000 }, async () => {
+test('When a pgpool task is killed, then the stack recovers within the RTO, losing no acknowledged write', { timeout: 400_000 }, async () => {
   common(await runDrill('pgpool-task', () => kill(containerOf('pgpool'))), PG_RTO_MS);
 });
 
-test('kill the Redis master', { timeout: 400_000 }, async () => {
+test('When the Redis master is killed, then the stack recovers within the RTO, losing no acknowledged write', { timeout: 400_000 }, async () => {
   common(await runDrill('redis-master', () => kill(redisMasterContainer())), REDIS_RTO_MS);
 });
 
-test('kill a redis-proxy task', { timeout: 400_000 }, async () => {
+test('When a redis-proxy task is killed, then the stack recovers within the RTO, losing no acknowledged write', { timeout: 400_000 }, async () => {
   common(await runDrill('redis-proxy-task', () => kill(containerOf('redis-proxy'))), REDIS_RTO_MS);
 });
 
-test('kill an api task mid-request', { timeout: 400_000 }, async () => {
+test('When an api task is killed mid-request, then the stack recovers within the RTO, losing no acknowledged write', { timeout: 400_000 }, async () => {
   common(await runDrill('api-task', () => kill(containerOf('api'))), PG_RTO_MS);
 });

@@ -1,6 +1,7 @@
 /**
  * configs/alerts/sla-rules.yml (schema version 1, documented at the top of that file): the ONE schema and parser,
- * used by the alerter (evaluates the rules itself) and monitoring-provision (generates Kapacitor/ES/Chronograf).
+ * used by the alerter (evaluates the rules itself), monitoring-provision (generates Kapacitor/ES/Chronograf), the
+ * autoscaler (alert id -> scale target) and ipblock (the brute-force rule).
  *
  * - `parseSlaRules` / `loadSlaRules`: YAML -> validated file. Sections without a natural default may be left out
  *   (a test or a dev file can hold one rule); `defaults`, `influx` and `autoscale.cooldownSeconds` take the
@@ -9,7 +10,7 @@
  * - `requireCompleteSlaRules`: what provisioning the monitoring VM needs on top (Slack channel, autoscaler URL,
  *   bruteforce, bounds for every autoscaled service, ...).
  *
- * Import from `@forum/shared/sla-rules` (kept off the main entry: only these two services load `yaml`).
+ * Import from `@forum/shared/sla-rules` (kept off the main entry: only the services that read the file load `yaml`).
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
@@ -66,6 +67,12 @@ const bruteforce = z
   })
   .strict();
 
+/**
+ * The autoscaler's cooldown when a service's `autoscale.cooldown` label is left out, and this file's
+ * `autoscale.cooldownSeconds` when it is: one number (a test holds the stack labels and sla-rules.yml to it).
+ */
+export const DEFAULT_AUTOSCALE_COOLDOWN_SECONDS = 300;
+
 export const slaRulesSchema = z
   .object({
     version: z.literal(1),
@@ -93,7 +100,7 @@ export const slaRulesSchema = z
     alerts: z.array(alertRule).default([]),
     autoscale: z
       .object({
-        cooldownSeconds: z.number().int().min(0).default(300),
+        cooldownSeconds: z.number().int().min(0).default(DEFAULT_AUTOSCALE_COOLDOWN_SECONDS),
         services: z.record(z.object({ min: z.number().int().min(1), max: z.number().int().min(1) }).strict()).default({}),
         rules: z.array(scaleRule).default([]),
       })

@@ -46,3 +46,75 @@ export async function postSlack(webhookUrl: string | undefined, msg: SlackMessag
     return false;
   }
 }
+
+export interface SlackQueueOptions {
+  /** Least time between the starts of two posts: Slack takes about one message per second per hook. */
+  minIntervalMs?: number;
+  /**
+   * Folds whatever piled up while the queue waited into ONE message (at most `maxBatch` at a time), so a burst
+   * costs a few posts instead of a rate-limited flood. Without it every message goes out alone, in order.
+   */
+  merge?: (batch: SlackMessage[]) => SlackMessage;
+  maxBatch?: number;
+}
+
+/**
+ * The one rate-limited way to Slack: messages go out in order, at most one post per `minIntervalMs`. `send` never
+ * throws and never blocks the caller's work unless awaited; it resolves true when Slack took the message. Without
+ * a webhook nothing is queued and `send` resolves false at once. `drain` waits (bounded) for the queue at shutdown.
+ */
+export class SlackQueue {
+  private readonly queue: Array<{ msg: SlackMessage; done: (ok: boolean) => void }> = [];
+  private idle: Promise<void> = Promise.resolve();
+  private running = false;
+  private lastPostAt = Number.NEGATIVE_INFINITY;
+  private readonly minIntervalMs: number;
+  private readonly maxBatch: number;
+
+  constructor(
+    private readonly webhookUrl: string | undefined,
+    private readonly logger: Logger,
+    private readonly opts: SlackQueueOptions = {},
+  ) {
+    this.minIntervalMs = opts.minIntervalMs ?? 1100;
+    this.maxBatch = opts.merge ? (opts.maxBatch ?? 50) : 1;
+  }
+
+  /** Messages queued and not yet posted. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  send(msg: SlackMessage): Promise<boolean> {
+    if (!this.webhookUrl) return postSlack(undefined, msg, this.logger);
+    return new Promise((done) => {
+      this.queue.push({ msg, done });
+      if (!this.running) this.idle = this.run();
+    });
+  }
+
+  /** Resolves when everything queued so far was posted, or after `timeoutMs`. */
+  async drain(timeoutMs = Number.POSITIVE_INFINITY): Promise<void> {
+    if (!Number.isFinite(timeoutMs)) return this.idle;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.idle, new Promise((r) => (timer = setTimeout(r, timeoutMs).unref()))]);
+    clearTimeout(timer);
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        const wait = this.lastPostAt + this.minIntervalMs - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const batch = this.queue.splice(0, this.maxBatch);
+        const msg = batch.length === 1 || !this.opts.merge ? batch[0].msg : this.opts.merge(batch.map((b) => b.msg));
+        this.lastPostAt = Date.now();
+        const ok = await postSlack(this.webhookUrl, msg, this.logger);
+        for (const b of batch) b.done(ok);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+}

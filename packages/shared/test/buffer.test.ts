@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BoundedBuffer, BufferedWriter } from '@forum/shared';
 
-test('BoundedBuffer drops the oldest past its capacity and counts them', () => {
+test('When a BoundedBuffer is full, then it drops the oldest and counts them', () => {
   const b = new BoundedBuffer<number>(3);
   b.push(1, 2, 3, 4, 5);
   assert.equal(b.dropped, 2);
@@ -42,7 +42,7 @@ class Sink extends BufferedWriter<number> {
   }
 }
 
-test('BufferedWriter: flush is single-flight and stats follow the buffer', async () => {
+test('When BufferedWriter flushes overlap, then one flush runs at a time and the stats follow the buffer', async () => {
   const w = new Sink(3);
   w.add(1, 2, 3, 4);
   assert.deepEqual(w.stats, { buffered: 3, dropped: 1 });
@@ -64,7 +64,7 @@ test('BufferedWriter: flush is single-flight and stats follow the buffer', async
   assert.deepEqual(w.stats, { buffered: 3, dropped: 1 }, 'a failed batch stays queued');
 });
 
-test('BufferedWriter: start() flushes periodically, stop() flushes what is left', async () => {
+test('When a BufferedWriter is started, then it flushes periodically, and stop() flushes what is left', async () => {
   const w = new Sink(10);
   w.add(1);
   w.start();

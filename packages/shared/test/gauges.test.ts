@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { callbackGauges, promClient } from '@forum/shared';
 
-test('callbackGauges reads each callback at scrape time', async () => {
+test('When metrics are scraped, then callbackGauges reads each callback at that time', async () => {
   const registry = new promClient.Registry();
   let n = 1;
   callbackGauges(registry, [

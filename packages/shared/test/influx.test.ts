@@ -18,7 +18,7 @@ after(async () => {
 const fieldTypes = async (db: string, m: string) =>
   Object.fromEntries(rows(await influx.query(`SHOW FIELD KEYS FROM "${m}"`, db)).map((x) => [x.fieldKey, x.fieldType]));
 
-test('line protocol comes from the official client: escaping, int/float/string/bool fields, ms timestamps', () => {
+test('When points are serialised, then the official client writes the line protocol: escaping, int/float/string/bool fields, ms timestamps', () => {
   const line = toLineProtocol({
     measurement: 'm,x y',
     tags: { 'a b': 'c,d=e', empty: '', trail: 'x\\' },
@@ -29,7 +29,7 @@ test('line protocol comes from the official client: escaping, int/float/string/b
   assert.equal(toLineProtocol({ measurement: 'm', tags: {}, fields: { nan: NaN } }), undefined);
 });
 
-test('writes through v1 /write with Basic auth and reads back with InfluxQL; types as written', async () => {
+test('When points are written through v1 /write with Basic auth, then InfluxQL reads them back with their types', async () => {
   const db = 'w1';
   const client = new InfluxV1({ url: influx.url, username: influx.user, password: influx.password });
   await client.ping();
@@ -60,7 +60,7 @@ test('writes through v1 /write with Basic auth and reads back with InfluxQL; typ
   assert.deepEqual(await fieldTypes(db, 'redis'), { clients: 'integer', keyspace_hitrate: 'float', redis_version: 'string', up: 'boolean' });
 });
 
-test('errors carry the HTTP status and InfluxDB message: wrong password 401, bad query, unknown database', async () => {
+test('When InfluxDB refuses, then the error carries its HTTP status and message: wrong password 401, bad query, unknown database', async () => {
   const bad = new InfluxV1({ url: influx.url, username: influx.user, password: 'wrong' });
   await assert.rejects(
     bad.write([{ measurement: 'm', tags: {}, fields: { v: 1 } }], 'w1'),
@@ -74,7 +74,7 @@ test('errors carry the HTTP status and InfluxDB message: wrong password 401, bad
   );
 });
 
-test('InfluxWriter: creates the database, writes in batches, drops (and counts) a batch with a type conflict, keeps going', async () => {
+test('When InfluxWriter writes, then it creates the database, writes in batches, drops (and counts) a batch with a type conflict and keeps going', async () => {
   const w = new InfluxWriter({ url: influx.url, username: influx.user, password: influx.password, database: 'w2', batchSize: 2, logger });
   w.add([1, 2, 3].map((i) => ({ measurement: 'c', tags: { i: String(i) }, fields: { v: int(i) } })));
   await w.flush();
@@ -89,7 +89,7 @@ test('InfluxWriter: creates the database, writes in batches, drops (and counts) 
   assert.equal(rows(await influx.query('SELECT count("v") FROM c', 'w2'))[0].count, 4);
 });
 
-test('a refused connection is an error without status (the writer keeps the points queued)', async () => {
+test('When the connection is refused, then the error has no status (the writer keeps the points queued)', async () => {
   const w = new InfluxWriter({ url: 'http://127.0.0.1:9', database: 'x', logger, timeoutMs: 500 });
   w.add([{ measurement: 'm', tags: {}, fields: { v: 1 } }]);
   await w.flush();

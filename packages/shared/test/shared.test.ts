@@ -63,7 +63,7 @@ test('When a bearer token is wrong or missing, then 401; when right, then throug
   assert.equal((await request(app).get('/p/').set('authorization', 'Bearer tok')).status, 200);
 });
 
-test('Slack body carries text, blocks and a coloured attachment', () => {
+test('When a Slack message is built, then its body carries text, blocks and a coloured attachment', () => {
   const b = slackBody({ text: 'hi', color: 'danger', fields: { a: 1 } });
   assert.equal(b.text, 'hi');
   assert.equal(b.attachments[0].color, 'danger');

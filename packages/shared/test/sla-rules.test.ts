@@ -6,7 +6,7 @@ import { loadSlaRules, parseSlaRules, requireCompleteSlaRules, slaRuleList } fro
 
 const SHIPPED = fileURLToPath(new URL('../../../configs/alerts/sla-rules.yml', import.meta.url));
 
-test('the shipped sla-rules.yml is valid and complete', () => {
+test('When the shipped sla-rules.yml is read, then it is valid and complete', () => {
   const f = requireCompleteSlaRules(loadSlaRules(SHIPPED), SHIPPED);
   const all = slaRuleList(f);
   assert.ok(all.length > f.alerts.length);
@@ -24,7 +24,7 @@ autoscale:
     - { id: web_up, service: web, direction: up, measurement: nginx, value: { select: 'mean("active")' }, op: ">", warn: 50, notify: [slack, autoscaler] }
 `;
 
-test('a partial file takes the documented defaults; overrides apply per rule', () => {
+test('When a file is partial, then it takes the documented defaults; overrides apply per rule', () => {
   const f = parseSlaRules(MINIMAL, 'min.yml');
   assert.deepEqual(f.influx, { database: 'telegraf', retentionPolicy: 'autogen' });
   assert.equal(f.autoscale.cooldownSeconds, 300);
@@ -39,7 +39,7 @@ test('a partial file takes the documented defaults; overrides apply per rule', (
   assert.throws(() => requireCompleteSlaRules(f, 'min.yml'), /min\.yml is invalid:[^]*bruteforce is required[^]*web_up names service web without bounds/);
 });
 
-test('invalid files are refused with every problem named', () => {
+test('When a file is invalid, then it is refused with every problem named', () => {
   assert.throws(() => parseSlaRules('version: 2\n', 'x.yml'), /x\.yml is invalid:[^]*version/);
   assert.throws(() => parseSlaRules('version: 1\nbogus: 1\n', 'x.yml'), /Unrecognized key/);
   assert.throws(() => parseSlaRules('version: [1\n', 'x.yml'), /^Error: x\.yml: /);

@@ -1,9 +1,9 @@
 import { InfluxV1 } from '@forum/shared/influx';
-import { asyncHandler, createBaseApp, createLogger, createMetrics, installGracefulShutdown } from '@forum/shared';
+import { SlackQueue, asyncHandler, createBaseApp, createLogger, createMetrics, installGracefulShutdown } from '@forum/shared';
 import { loadAlerterConfig } from './config.js';
 import { loadRules, overridesSchema, type LoadedRules } from './rules.js';
 import { Evaluator } from './evaluator.js';
-import { postToAutoscaler, slackPoster, transitionMessage, writeHistory } from './notify.js';
+import { postToAutoscaler, transitionMessage, writeHistory } from './notify.js';
 
 const config = loadAlerterConfig();
 const logger = createLogger('alerter');
@@ -23,7 +23,7 @@ const url = new URL(config.INFLUX_URL);
 const database = config.INFLUX_DB ?? rules.database;
 if (config.INFLUX_DB) rules = { ...rules, database };
 const influx = new InfluxV1({ url: config.INFLUX_URL, username: config.INFLUX_USER, password: config.INFLUX_PASSWORD, timeoutMs: 10_000 });
-const slack = slackPoster(config.SLACK_WEBHOOK_URL, logger, config.SLACK_MIN_INTERVAL_MS);
+const slack = new SlackQueue(config.SLACK_WEBHOOK_URL, logger, { minIntervalMs: config.SLACK_MIN_INTERVAL_MS });
 const channel = config.SLACK_CHANNEL ?? rules.slackChannel;
 const hookUrl = config.AUTOSCALER_URL ? new URL('/v1/hooks/kapacitor', config.AUTOSCALER_URL).toString() : rules.autoscalerUrl;
 
@@ -33,7 +33,7 @@ const evaluator = new Evaluator({
   logger,
   registry: metrics.registry,
   onTransition: async (t) => {
-    if (t.rule.notify.includes('slack')) await slack(transitionMessage(t, channel));
+    if (t.rule.notify.includes('slack')) await slack.send(transitionMessage(t, channel));
     if (config.ALERT_HISTORY_DB) await writeHistory(influx, config.ALERT_HISTORY_DB, t, logger);
     if (t.rule.scale && t.rule.notify.includes('autoscaler') && hookUrl) {
       const { nextPostAt } = await postToAutoscaler(hookUrl, config.AUTOSCALER_TOKEN, t, rules.cooldownSeconds, logger);
@@ -57,7 +57,7 @@ async function round(): Promise<void> {
   if (!influxDown && failedRounds >= 3) {
     influxDown = true;
     logger.error({ influx: config.INFLUX_URL }, 'InfluxDB unreachable: SLA rules cannot be evaluated');
-    await slack({
+    await slack.send({
       text: `:rotating_light: CRITICAL alerter: InfluxDB at ${url.host} does not answer; SLA rules are not evaluated`,
       color: 'danger',
       ...(channel ? { channel } : {}),
@@ -65,7 +65,7 @@ async function round(): Promise<void> {
   } else if (influxDown && failedRounds === 0) {
     influxDown = false;
     logger.info('InfluxDB reachable again');
-    await slack({ text: `:white_check_mark: OK alerter: InfluxDB at ${url.host} answers again`, color: 'good', ...(channel ? { channel } : {}) });
+    await slack.send({ text: `:white_check_mark: OK alerter: InfluxDB at ${url.host} answers again`, color: 'good', ...(channel ? { channel } : {}) });
   }
 }
 

@@ -1,4 +1,4 @@
-import { postSlack, type Logger, type SlackMessage } from '@forum/shared';
+import type { Logger, SlackMessage } from '@forum/shared';
 import type { InfluxV1 } from '@forum/shared/influx';
 import type { Transition } from './evaluator.js';
 
@@ -40,17 +40,6 @@ export function transitionMessage(t: Transition, channel?: string): SlackMessage
     color: COLOUR[t.level],
     fields: { rule: t.rule.id, service: t.rule.service, level: t.level, previous: t.previousLevel, value: fmt(t.value) },
     ...(channel ? { channel } : {}),
-  };
-}
-
-/** Posts to Slack in order, at least `minIntervalMs` apart (Slack allows about one message per second per hook). */
-export function slackPoster(url: string | undefined, logger: Logger, minIntervalMs = 1100) {
-  let last = 0;
-  return async (msg: SlackMessage): Promise<boolean> => {
-    const wait = last + minIntervalMs - Date.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    last = Date.now();
-    return postSlack(url, msg, logger);
   };
 }
 

@@ -1,8 +1,8 @@
 import Docker from 'dockerode';
-import { createLogger, installGracefulShutdown } from '@forum/shared';
+import { SlackQueue, createLogger, installGracefulShutdown } from '@forum/shared';
 import { loadAutoscalerConfig } from './config.js';
 import { buildApp } from './app.js';
-import { RepeatedRefusals, SlackQueue, decisionMessage } from './notify.js';
+import { RepeatedRefusals, decisionMessage } from './notify.js';
 import { loadTargets, type TargetTable } from './rules.js';
 
 const config = loadAutoscalerConfig();
@@ -17,7 +17,7 @@ if (config.SLA_RULES_FILE) {
     process.exit(1);
   }
 }
-const slack = new SlackQueue(config.SLACK_WEBHOOK_URL, logger, config.SLACK_MIN_INTERVAL_MS);
+const slack = new SlackQueue(config.SLACK_WEBHOOK_URL, logger, { minIntervalMs: config.SLACK_MIN_INTERVAL_MS });
 const repeats = new RepeatedRefusals();
 
 let draining = () => false;
@@ -30,7 +30,7 @@ const { app } = buildApp({
   recovery: config.HOOK_RECOVERY_ACTION,
   targetOf: (id) => targets.get(id),
   notify: (d) => {
-    if (repeats.shouldPost(d)) slack.push(decisionMessage(d, config.SLACK_CHANNEL));
+    if (repeats.shouldPost(d)) void slack.send(decisionMessage(d, config.SLACK_CHANNEL));
   },
   isDraining: () => draining(),
 });

@@ -8,6 +8,7 @@
  * The autoscaler's own state lives in labels of the same service, written in the same update as the replica change:
  *   <prefix>.state.changed-at (ISO time), .direction, .from, .to, .reason
  */
+import { DEFAULT_AUTOSCALE_COOLDOWN_SECONDS } from '@forum/shared/sla-rules';
 
 export type Direction = 'up' | 'down';
 
@@ -27,7 +28,6 @@ export interface LastChange {
 }
 
 export const DEFAULT_STEP = 1;
-export const DEFAULT_COOLDOWN_SECONDS = 300;
 export const DEFAULT_MIN = 1;
 
 export function stateLabels(prefix: string) {
@@ -75,7 +75,7 @@ export function parsePolicy(labels: Record<string, string> | undefined, prefix: 
   const min = int('min', DEFAULT_MIN);
   const max = int('max', undefined);
   const step = int('step', DEFAULT_STEP);
-  let cooldownSeconds: number | undefined = DEFAULT_COOLDOWN_SECONDS;
+  let cooldownSeconds: number | undefined = DEFAULT_AUTOSCALE_COOLDOWN_SECONDS;
   const rawCooldown = l[`${prefix}.cooldown`];
   if (rawCooldown !== undefined && rawCooldown.trim() !== '') {
     cooldownSeconds = parseDuration(rawCooldown);

@@ -72,7 +72,7 @@ after(async () => {
 });
 
 describe('autoscaler on the real Swarm', () => {
-  test('authentication: no token or a wrong token is 401 and nothing changes', async () => {
+  test('When no token or a wrong token is sent, then the answer is 401 and nothing changes', async () => {
     const svc = await createTestService(`${PREFIX}auth`, { 'autoscale.enabled': 'true', 'autoscale.max': '3' });
     const v0 = await svc.version();
     const none = await call(scaler, `/v1/services/${svc.name}/scale`, { direction: 'up' }, { token: null });
@@ -85,7 +85,7 @@ describe('autoscaler on the real Swarm', () => {
     assert.equal(await svc.version(), v0, 'the service was not updated at all');
   });
 
-  test('scales a service up and down; tasks follow', async () => {
+  test('When a service is scaled up and down, then its tasks follow', async () => {
     const svc = await createTestService(`${PREFIX}updown`, {
       'autoscale.enabled': 'true',
       'autoscale.min': '1',
@@ -119,7 +119,7 @@ describe('autoscaler on the real Swarm', () => {
     assert.equal(view.cooldownLeftSeconds, 0);
   });
 
-  test('bounds hold: never above max, never below min; step is honoured and clamped', async () => {
+  test('When a service is scaled at its bounds, then it never goes above max nor below min; the step is honoured and clamped', async () => {
     const svc = await createTestService(
       `${PREFIX}bounds`,
       { 'autoscale.enabled': 'true', 'autoscale.min': '2', 'autoscale.max': '5', 'autoscale.step': '2', 'autoscale.cooldown': '0s' },
@@ -141,7 +141,7 @@ describe('autoscaler on the real Swarm', () => {
     assert.equal(await svc.replicas(), 2);
   });
 
-  test('bad input is a clear 4xx and changes nothing', async () => {
+  test('When the input is bad, then a clear 4xx answers and nothing changes', async () => {
     const plain = await createTestService(`${PREFIX}plain`, {});
     const broken = await createTestService(`${PREFIX}broken`, { 'autoscale.enabled': 'true', 'autoscale.min': '0', 'autoscale.max': 'ten' });
     const ok = await createTestService(`${PREFIX}bad`, { 'autoscale.enabled': 'true', 'autoscale.max': '3', 'autoscale.cooldown': '0' });
@@ -186,7 +186,7 @@ describe('autoscaler on the real Swarm', () => {
     assert.ok((await metricValue(scaler, { outcome: 'rejected', code: 'not_opted_in' })) >= 1);
   });
 
-  test('hooks: Kapacitor, Alertmanager and Kibana bodies scale; recoveries are ignored', async () => {
+  test('When Kapacitor, Alertmanager or Kibana posts an alert, then the service scales; recoveries are ignored', async () => {
     const svc = await createTestService(`${PREFIX}hooks`, { 'autoscale.enabled': 'true', 'autoscale.max': '6', 'autoscale.cooldown': '0' });
     const kap = (level: string, id = `autoscale:${svc.name}:up`) => ({
       id,
@@ -255,7 +255,7 @@ describe('autoscaler on the real Swarm', () => {
     assert.equal(await svc.replicas(), 3);
   });
 
-  test('cooldown: a second change within it is 409 with when; it holds after the autoscaler is killed', async () => {
+  test('When a second change comes within the cooldown, then it is 409 with when; it holds after the autoscaler is killed', async () => {
     const svc = await createTestService(`${PREFIX}cool`, { 'autoscale.enabled': 'true', 'autoscale.max': '5', 'autoscale.cooldown': '10m' });
     const first = await scale(scaler, svc.name, 'up');
     assert.equal(first.status, 200);
@@ -280,7 +280,7 @@ describe('autoscaler on the real Swarm', () => {
     assert.equal(await svc.replicas(), 2);
   });
 
-  test('concurrent calls through two autoscaler replicas produce exactly one change', async () => {
+  test('When calls race through two autoscaler replicas, then exactly one change is made', async () => {
     const second = await startAutoscaler(env);
     try {
       for (let round = 0; round < 3; round++) {
@@ -304,14 +304,21 @@ describe('autoscaler on the real Swarm', () => {
     }
   });
 
-  test('sla-rules.yml alert ids and the stack namespace name the target', async () => {
+  test('When an alert names an sla-rules.yml id, then the id and the stack namespace name the target', async () => {
     const stack = `${PREFIX}stk`;
     const svc = await createTestService(`${stack}_web`, { 'autoscale.enabled': 'true', 'autoscale.max': '3', 'autoscale.cooldown': '0' });
     const dir = mkdtempSync(join(tmpdir(), 'as-test-rules-'));
     const rulesFile = join(dir, 'sla-rules.yml');
     writeFileSync(
       rulesFile,
-      'version: 1\nautoscale:\n  rules:\n    - { id: web_scale_up, service: web, direction: up }\n    - { id: web_scale_down, service: web, direction: down }\n',
+      [
+        'version: 1',
+        'autoscale:',
+        '  rules:',
+        `    - { id: web_scale_up, service: web, direction: up, measurement: nginx, value: { select: 'mean("active")' }, op: '>', warn: 50 }`,
+        `    - { id: web_scale_down, service: web, direction: down, measurement: nginx, value: { select: 'mean("active")' }, op: '<', warn: 5 }`,
+        '',
+      ].join('\n'),
     );
     const p = await startAutoscaler({ ...env, STACK_NAME: stack, SLA_RULES_FILE: rulesFile });
     try {
@@ -336,7 +343,7 @@ describe('autoscaler on the real Swarm', () => {
     assert.deepEqual(targets.get('api_scale_up'), { service: 'api', direction: 'up' });
   });
 
-  test('every decision is logged, counted and posted to Slack with a colour by outcome', async () => {
+  test('When a decision is made, then it is logged, counted and posted to Slack with a colour by outcome', async () => {
     const svc = await createTestService(`${PREFIX}slack`, { 'autoscale.enabled': 'true', 'autoscale.max': '2', 'autoscale.cooldown': '0' });
     const before = slack.messages.length;
     await scale(scaler, svc.name, 'up', 'slack check');

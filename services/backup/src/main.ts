@@ -4,12 +4,12 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import cron from 'node-cron';
 import { createBaseApp, createLogger, createMetrics, installGracefulShutdown, promClient } from '@forum/shared';
-import { applyRetention, runBackup, type PgTarget } from './backup.js';
-import { loadBackupConfig } from './config.js';
+import { applyRetention, runBackup } from './backup.js';
+import { loadBackupConfig, pgTarget } from './config.js';
 
 const cfg = loadBackupConfig();
 const logger = createLogger('backup', { level: cfg.LOG_LEVEL });
-const target: PgTarget = { hosts: cfg.PGHOST, port: cfg.PGPORT, user: cfg.PGUSER, password: cfg.PGPASSWORD, database: cfg.PGDATABASE };
+const target = pgTarget(cfg);
 
 let last: { ok: boolean; at: string; file?: string; error?: string } | undefined;
 let running = false;

@@ -5,8 +5,9 @@
 // Connection: PGHOST (comma list; the primary is used), PGPORT, PGUSER, PGPASSWORD_FILE; PG_BIN_DIR optional.
 // --create makes the database (needs CREATEDB; run as the superuser with PGUSER=postgres).
 import pg from 'pg';
-import { createLogger, env, loadConfig, z } from '@forum/shared';
-import { findPrimary, restoreAndVerify, type PgTarget } from './backup.js';
+import { createLogger } from '@forum/shared';
+import { findPrimary, restoreAndVerify } from './backup.js';
+import { loadRestoreConfig, pgTarget } from './config.js';
 
 const logger = createLogger('restore');
 const args = process.argv.slice(2);
@@ -20,20 +21,10 @@ if (!file) {
   process.exit(2);
 }
 try {
-  const cfg = loadConfig(
-    {
-      PGHOST: env.list('pg-0,pg-1,pg-2'),
-      PGPORT: env.int(5432),
-      PGUSER: z.string().default('forum'),
-      PGPASSWORD: z.string().min(1, 'PGPASSWORD_FILE is required'),
-      PGDATABASE: z.string().default('forum'),
-      PG_BIN_DIR: z.string().optional(),
-    },
-    { secrets: ['PGPASSWORD'] },
-  );
+  const cfg = loadRestoreConfig();
   const database = opt('--database') ?? `${cfg.PGDATABASE}_restore`;
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(database)) throw new Error(`--database ${database}: use lower-case letters, digits, _`);
-  const target: PgTarget = { hosts: cfg.PGHOST, port: cfg.PGPORT, user: cfg.PGUSER, password: cfg.PGPASSWORD, database: cfg.PGDATABASE };
+  const target = pgTarget(cfg);
   if (args.includes('--create')) {
     const host = await findPrimary(target);
     const c = new pg.Client({ host, port: cfg.PGPORT, user: cfg.PGUSER, password: cfg.PGPASSWORD, database: 'postgres' });

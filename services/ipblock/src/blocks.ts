@@ -1,7 +1,6 @@
-import { AppError, type Logger } from '@forum/shared';
+import { AppError, type Logger, type SlackMessage, type SlackQueue } from '@forum/shared';
 import { BlockPolicy, PolicyError } from './ip-policy.js';
 import type { Block, BlockStore } from './store.js';
-import type { SlackNotifier } from './notifier.js';
 
 export interface BlockServiceOptions {
   defaultTtlSeconds: number;
@@ -13,7 +12,7 @@ export class BlockService {
   constructor(
     private readonly store: BlockStore,
     private readonly policy: BlockPolicy,
-    private readonly slack: SlackNotifier,
+    private readonly slack: SlackQueue,
     private readonly logger: Logger,
     private readonly opts: BlockServiceOptions,
   ) {}
@@ -40,7 +39,7 @@ export class BlockService {
   async block(ip: string, ttlSeconds: number, reason: string, source: string): Promise<{ block: Block; version: number; updated: boolean }> {
     const result = await this.store.block(ip, ttlSeconds, reason, source);
     this.logger.info({ event: 'ip_blocked', ip, ttlSeconds, reason, source, version: result.version, updated: result.updated }, 'ip blocked');
-    this.slack.send({
+    void this.slack.send({
       text: `:no_entry: ${result.updated ? 'Block extended' : 'Blocked'} ${ip} for ${ttlSeconds} s (${source}): ${reason}`,
       color: 'danger',
       fields: { ip, source, expiresAt: result.block.expiresAt },
@@ -52,7 +51,7 @@ export class BlockService {
     const result = await this.store.unblock(ip);
     if (!result) return null;
     this.logger.info({ event: 'ip_unblocked', ip, by, version: result.version }, 'ip unblocked');
-    this.slack.send({ text: `:white_check_mark: Unblocked ${ip} (${by})`, color: 'good', fields: { ip } });
+    void this.slack.send({ text: `:white_check_mark: Unblocked ${ip} (${by})`, color: 'good', fields: { ip } });
     return result;
   }
 
@@ -60,8 +59,19 @@ export class BlockService {
     const gone = await this.store.sweep();
     for (const ip of gone) {
       this.logger.info({ event: 'ip_block_expired', ip }, 'ip block expired');
-      this.slack.send({ text: `:hourglass: Block of ${ip} expired`, color: 'good', fields: { ip } });
+      void this.slack.send({ text: `:hourglass: Block of ${ip} expired`, color: 'good', fields: { ip } });
     }
     return gone;
   }
+}
+
+/**
+ * The changes that piled up while the Slack queue waited, as ONE message listing every event: a burst of blocks
+ * costs a few posts instead of a rate-limited flood, and none is dropped.
+ */
+export function blockChangesDigest(batch: SlackMessage[]): SlackMessage {
+  return {
+    text: `${batch.length} IP block changes:\n${batch.map((m) => `• ${m.text}`).join('\n')}`,
+    color: batch.some((m) => m.color === 'danger') ? 'danger' : 'good',
+  };
 }

@@ -2,12 +2,11 @@ import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { loadSlaRules } from '@forum/shared/sla-rules';
 import { Redis } from 'ioredis';
-import { createLogger, installGracefulShutdown } from '@forum/shared';
+import { SlackQueue, createLogger, installGracefulShutdown } from '@forum/shared';
 import { loadIpblockConfig } from './config.js';
 import { BlockPolicy } from './ip-policy.js';
 import { BlockStore } from './store.js';
-import { SlackNotifier } from './notifier.js';
-import { BlockService } from './blocks.js';
+import { BlockService, blockChangesDigest } from './blocks.js';
 import { SecurityEventConsumer } from './security-events.js';
 import { createApp } from './app.js';
 
@@ -55,7 +54,7 @@ subscriber.on('message', (_channel, message) => store.notify(Number(message)));
 // ioredis re-subscribes after a reconnect (Redis failover through HAProxy); the 1 s version poll covers the gap
 void subscriber.subscribe(store.channel).catch((err) => logger.warn({ err: err.message }, 'subscribe failed; relying on polling'));
 
-const slack = new SlackNotifier(cfg.SLACK_WEBHOOK_URL, logger);
+const slack = new SlackQueue(cfg.SLACK_WEBHOOK_URL, logger, { minIntervalMs: 1000, merge: blockChangesDigest });
 const service = new BlockService(store, policy, slack, logger, {
   defaultTtlSeconds: cfg.IPBLOCK_DEFAULT_TTL_SECONDS,
   maxTtlSeconds: cfg.IPBLOCK_MAX_TTL_SECONDS,
@@ -95,6 +94,6 @@ process.once('SIGINT', () => store.wakeAll());
 const shutdown = installGracefulShutdown([server], {
   logger,
   timeoutMs: 8000,
-  onClose: [() => clearInterval(sweeper), () => store.close(), () => consumer.stop(), () => slack.flushed(), () => subscriber.quit(), () => redis.quit()],
+  onClose: [() => clearInterval(sweeper), () => store.close(), () => consumer.stop(), () => slack.drain(), () => subscriber.quit(), () => redis.quit()],
 });
 isDraining = shutdown.isDraining;

@@ -1,44 +1,16 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  startIpblock,
-  startRedis,
-  startSlackReceiver,
-  tempDir,
-  waitFor,
-  type Ipblock,
-  type RedisServer,
-  type SlackReceiver,
-} from '../../../test/edge/lib/harness.js';
+import { startIpblock, waitFor } from '../../../test/edge/lib/harness.js';
+import { ipblockSuite } from './suite.js';
 
-let redis: RedisServer;
-let slack: SlackReceiver;
-let a: Ipblock;
-let b: Ipblock;
-const secrets = tempDir('ipblock-secrets-');
+// two replicas on one Redis, like the stack's 2 ipblock tasks
+const w = ipblockSuite({ replicas: 2, env: { IPBLOCK_SWEEP_INTERVAL_MS: '200' } });
 
-before(async () => {
-  redis = await startRedis();
-  slack = await startSlackReceiver();
-  // two replicas on one Redis, like the stack's 2 ipblock tasks
-  [a, b] = await Promise.all([
-    startIpblock({ redis, slackUrl: slack.url, secretsDir: secrets.dir, env: { IPBLOCK_SWEEP_INTERVAL_MS: '200' } }),
-    startIpblock({ redis, slackUrl: slack.url, secretsDir: secrets.dir, env: { IPBLOCK_SWEEP_INTERVAL_MS: '200' } }),
-  ]);
-});
-
-after(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-  await slack?.close();
-  await redis?.stop();
-  secrets.remove();
-});
-
-const slackTexts = () => slack.messages.map((m) => m.text).join('\n');
+const slackTexts = () => w.slack.messages.map((m) => m.text).join('\n');
 
 describe('authentication', () => {
   test('When no or a wrong bearer token is sent, then every /v1 route answers 401 and nothing changes', async () => {
-    const before = await a.api('GET', '/v1/blocks');
+    const before = await w.replicas[0].api('GET', '/v1/blocks');
     for (const [method, path, body] of [
       ['GET', '/v1/blocks', undefined],
       ['POST', '/v1/blocks', { ip: '203.0.113.50', reason: 'x' }],
@@ -47,61 +19,61 @@ describe('authentication', () => {
       ['POST', '/v1/hooks/kibana', { ip: '203.0.113.50', count: 9 }],
     ] as const) {
       for (const tok of [null, 'wrong-token-0123456789abcdef', '']) {
-        const r = await a.api(method, path, body, tok);
+        const r = await w.replicas[0].api(method, path, body, tok);
         assert.equal(r.status, 401, `${method} ${path} with ${tok}`);
         assert.equal(r.json.code, 'not_authenticated');
       }
     }
-    const after = await a.api('GET', '/v1/blocks');
+    const after = await w.replicas[0].api('GET', '/v1/blocks');
     assert.equal(after.json.version, before.json.version);
     assert.equal(after.json.count, 0);
   });
 
   test('When the service is probed without a token, then only health and metrics answer', async () => {
-    assert.equal((await fetch(`${a.url}/healthcheck/`)).status, 200);
-    assert.equal((await fetch(`${a.url}/healthcheck/ready/`)).status, 200);
-    assert.match(await (await fetch(`${a.url}/metrics`)).text(), /http_request_duration_seconds/);
+    assert.equal((await fetch(`${w.replicas[0].url}/healthcheck/`)).status, 200);
+    assert.equal((await fetch(`${w.replicas[0].url}/healthcheck/ready/`)).status, 200);
+    assert.match(await (await fetch(`${w.replicas[0].url}/metrics`)).text(), /http_request_duration_seconds/);
   });
 });
 
 describe('block, list, unblock', () => {
   test('When an IP is blocked on one replica, then both list it, Redis holds it with a TTL and Slack is told', async () => {
-    const r = await a.api('POST', '/v1/blocks', { ip: '203.0.113.7', reason: 'manual test', ttlSeconds: 600 });
+    const r = await w.replicas[0].api('POST', '/v1/blocks', { ip: '203.0.113.7', reason: 'manual test', ttlSeconds: 600 });
     assert.equal(r.status, 201, JSON.stringify(r.json));
     assert.equal(r.json.ip, '203.0.113.7');
     assert.equal(r.json.updated, false);
-    const list = await b.api('GET', '/v1/blocks');
+    const list = await w.replicas[1].api('GET', '/v1/blocks');
     assert.equal(list.status, 200);
     assert.deepEqual(
       list.json.blocks.map((x: { ip: string }) => x.ip),
       ['203.0.113.7'],
     );
-    const ttl = Number(redis.cli('PTTL', 'ipblock:block:203.0.113.7'));
+    const ttl = Number(w.redis.cli('PTTL', 'ipblock:block:203.0.113.7'));
     assert.ok(ttl > 590_000 && ttl <= 600_000, `PTTL ${ttl}`);
     await waitFor('slack block message', () => /Blocked 203\.0\.113\.7 for 600 s/.test(slackTexts()));
-    assert.equal(slack.messages.find((m) => m.text.includes('203.0.113.7'))?.attachments?.[0]?.color, 'danger');
+    assert.equal(w.slack.messages.find((m) => m.text.includes('203.0.113.7'))?.attachments?.[0]?.color, 'danger');
   });
 
   test('When no ttlSeconds is given, then the block lasts one hour; blocking again extends it (200)', async () => {
-    const r = await a.api('POST', '/v1/blocks', { ip: '2001:db8::42', reason: 'default ttl' });
+    const r = await w.replicas[0].api('POST', '/v1/blocks', { ip: '2001:db8::42', reason: 'default ttl' });
     assert.equal(r.status, 201);
     const ms = Date.parse(r.json.expiresAt) - Date.parse(r.json.createdAt);
     assert.equal(ms, 3600_000);
-    const again = await b.api('POST', '/v1/blocks', { ip: '2001:DB8:0::42', reason: 'again', ttlSeconds: 7200 });
+    const again = await w.replicas[1].api('POST', '/v1/blocks', { ip: '2001:DB8:0::42', reason: 'again', ttlSeconds: 7200 });
     assert.equal(again.status, 200);
     assert.equal(again.json.updated, true);
     assert.equal(again.json.ip, '2001:db8::42');
   });
 
   test('When an IP is unblocked, then it disappears everywhere, Slack is told, and a second unblock is 404', async () => {
-    await a.api('POST', '/v1/blocks', { ip: '198.51.100.0/24', reason: 'range' });
-    const del = await b.api('DELETE', `/v1/blocks/${encodeURIComponent('198.51.100.0/24')}`);
+    await w.replicas[0].api('POST', '/v1/blocks', { ip: '198.51.100.0/24', reason: 'range' });
+    const del = await w.replicas[1].api('DELETE', `/v1/blocks/${encodeURIComponent('198.51.100.0/24')}`);
     assert.equal(del.status, 200, JSON.stringify(del.json));
     assert.equal(del.json.unblocked, true);
-    const list = await a.api('GET', '/v1/blocks');
+    const list = await w.replicas[0].api('GET', '/v1/blocks');
     assert.ok(!list.json.blocks.some((x: { ip: string }) => x.ip === '198.51.100.0/24'));
-    assert.equal(redis.cli('EXISTS', 'ipblock:block:198.51.100.0/24'), '0');
-    const again = await a.api('DELETE', '/v1/blocks/198.51.100.0/24');
+    assert.equal(w.redis.cli('EXISTS', 'ipblock:block:198.51.100.0/24'), '0');
+    const again = await w.replicas[0].api('DELETE', '/v1/blocks/198.51.100.0/24');
     assert.equal(again.status, 404);
     assert.equal(again.json.code, 'not_found');
     await waitFor('slack unblock message', () => /Unblocked 198\.51\.100\.0\/24/.test(slackTexts()));
@@ -110,7 +82,7 @@ describe('block, list, unblock', () => {
 
 describe('bad input changes nothing', () => {
   test('When the IP, TTL or body is invalid, then a clear 4xx names the problem and the version stays', async () => {
-    const v0 = (await a.api('GET', '/v1/blocks')).json.version;
+    const v0 = (await w.replicas[0].api('GET', '/v1/blocks')).json.version;
     const cases: Array<[unknown, number, string, RegExp]> = [
       [{ ip: 'not-an-ip', reason: 'x' }, 400, 'invalid_ip', /not a valid IPv4 or IPv6/],
       [{ ip: '127.0.0.1', reason: 'x' }, 422, 'protected_range', /loopback/],
@@ -128,15 +100,15 @@ describe('bad input changes nothing', () => {
       ['[1,2]', 400, 'invalid_body', /JSON object/],
     ];
     for (const [body, status, code, detail] of cases) {
-      const r = await a.api('POST', '/v1/blocks', body);
+      const r = await w.replicas[0].api('POST', '/v1/blocks', body);
       assert.equal(r.status, status, `${JSON.stringify(body)} -> ${JSON.stringify(r.json)}`);
       assert.equal(r.json.code, code, JSON.stringify(body));
       assert.match(r.json.detail, detail);
     }
-    assert.equal((await a.api('DELETE', '/v1/blocks/zzz')).status, 400);
-    assert.equal((await a.api('GET', '/v1/blocks?since=abc')).status, 400);
-    assert.equal((await a.api('GET', '/v1/blocks?since=1&wait=9999')).status, 400);
-    const after = await a.api('GET', '/v1/blocks');
+    assert.equal((await w.replicas[0].api('DELETE', '/v1/blocks/zzz')).status, 400);
+    assert.equal((await w.replicas[0].api('GET', '/v1/blocks?since=abc')).status, 400);
+    assert.equal((await w.replicas[0].api('GET', '/v1/blocks?since=1&wait=9999')).status, 400);
+    const after = await w.replicas[0].api('GET', '/v1/blocks');
     assert.equal(after.json.version, v0);
     assert.ok(!after.json.blocks.some((x: { ip: string }) => x.ip === '203.0.113.9'));
   });
@@ -144,12 +116,12 @@ describe('bad input changes nothing', () => {
 
 describe('long-poll and expiry', () => {
   test('When a waiting long-poll on one replica sees a block made on the other, then it answers within 500 ms', async () => {
-    const { version } = (await b.api('GET', '/v1/blocks')).json;
+    const { version } = (await w.replicas[1].api('GET', '/v1/blocks')).json;
     const started = Date.now();
-    const poll = b.api('GET', `/v1/blocks?since=${version}&wait=20`);
+    const poll = w.replicas[1].api('GET', `/v1/blocks?since=${version}&wait=20`);
     await new Promise((r) => setTimeout(r, 300)); // the poll must actually be waiting when the change happens
     const posted = Date.now();
-    await a.api('POST', '/v1/blocks', { ip: '203.0.113.66', reason: 'long-poll' });
+    await w.replicas[0].api('POST', '/v1/blocks', { ip: '203.0.113.66', reason: 'long-poll' });
     const r = await poll;
     const answered = Date.now();
     assert.ok(r.json.version > version);
@@ -159,21 +131,21 @@ describe('long-poll and expiry', () => {
   });
 
   test('When nothing changes, then the long-poll answers after its wait with the same version', async () => {
-    const { version } = (await a.api('GET', '/v1/blocks')).json;
+    const { version } = (await w.replicas[0].api('GET', '/v1/blocks')).json;
     const t = Date.now();
-    const r = await a.api('GET', `/v1/blocks?since=${version}&wait=1`);
+    const r = await w.replicas[0].api('GET', `/v1/blocks?since=${version}&wait=1`);
     assert.equal(r.json.version, version);
     assert.ok(Date.now() - t >= 950);
   });
 
   test('When a block reaches its TTL, then it leaves the list and Redis by itself, waiters wake, Slack is told once', async () => {
-    const r = await a.api('POST', '/v1/blocks', { ip: '203.0.113.99', reason: 'short', ttlSeconds: 2 });
+    const r = await w.replicas[0].api('POST', '/v1/blocks', { ip: '203.0.113.99', reason: 'short', ttlSeconds: 2 });
     assert.equal(r.status, 201);
-    const poll = a.api('GET', `/v1/blocks?since=${r.json.version}&wait=20`);
+    const poll = w.replicas[0].api('GET', `/v1/blocks?since=${r.json.version}&wait=20`);
     const expiredAt = await waitFor(
       'expiry',
       async () => {
-        const l = await b.api('GET', '/v1/blocks');
+        const l = await w.replicas[1].api('GET', '/v1/blocks');
         return !l.json.blocks.some((x: { ip: string }) => x.ip === '203.0.113.99') && Date.now();
       },
       6000,
@@ -181,8 +153,8 @@ describe('long-poll and expiry', () => {
     assert.ok(expiredAt - Date.parse(r.json.createdAt) >= 1900);
     const woke = await poll;
     assert.ok(woke.json.version > r.json.version);
-    await waitFor('index swept', () => redis.cli('ZSCORE', 'ipblock:expiry', '203.0.113.99') === '');
-    assert.equal(redis.cli('EXISTS', 'ipblock:block:203.0.113.99'), '0');
+    await waitFor('index swept', () => w.redis.cli('ZSCORE', 'ipblock:expiry', '203.0.113.99') === '');
+    assert.equal(w.redis.cli('EXISTS', 'ipblock:block:203.0.113.99'), '0');
     await waitFor('slack expiry message', () => /Block of 203\.0\.113\.99 expired/.test(slackTexts()));
     await new Promise((res) => setTimeout(res, 500));
     assert.equal(slackTexts().match(/Block of 203\.0\.113\.99 expired/g)?.length, 1, 'two replicas sweep, one message');
@@ -191,7 +163,7 @@ describe('long-poll and expiry', () => {
 
 describe('shutdown', () => {
   test('When SIGTERM arrives during a long-poll, then the poll is answered and the process exits 0 quickly', async () => {
-    const c = await startIpblock({ redis, secretsDir: secrets.dir });
+    const c = await startIpblock({ redis: w.redis, secretsDir: w.secretsDir });
     const poll = c.api('GET', `/v1/blocks?since=${(await c.api('GET', '/v1/blocks')).json.version}&wait=30`);
     await new Promise((r) => setTimeout(r, 200));
     const t = Date.now();

@@ -1,28 +1,17 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Mustache from 'mustache';
-import {
-  REPO,
-  startIpblock,
-  startRedis,
-  startSlackReceiver,
-  tempDir,
-  type Ipblock,
-  type RedisServer,
-  type SlackReceiver,
-} from '../../../test/edge/lib/harness.js';
+import { REPO } from '../../../test/edge/lib/harness.js';
+import { ipblockSuite } from './suite.js';
 
 /**
  * The bodies posted here are rendered from the GENERATED templates (configs/monitoring/, from sla-rules.yml
  * `bruteforce`; services/monitoring-provision checks they are current) with a Mustache engine,
  * giving it the context Elasticsearch Watcher / Kibana would: Watcher's `toJson` lambda serializes a context path.
  */
-let redis: RedisServer;
-let slack: SlackReceiver;
-let svc: Ipblock;
-const secrets = tempDir('ipblock-secrets-');
+const w = ipblockSuite();
 const elk = (name: string) => JSON.parse(readFileSync(join(REPO, 'configs/monitoring', name), 'utf8'));
 
 function lookup(obj: unknown, path: string): unknown {
@@ -40,20 +29,7 @@ function renderKibana(template: string, vars: unknown): string {
   return Mustache.render(template, vars, {}, { escape: (s: string) => JSON.stringify(String(s)).slice(1, -1) });
 }
 
-before(async () => {
-  redis = await startRedis();
-  slack = await startSlackReceiver();
-  svc = await startIpblock({ redis, slackUrl: slack.url, secretsDir: secrets.dir });
-});
-
-after(async () => {
-  await svc?.stop();
-  await slack?.close();
-  await redis?.stop();
-  secrets.remove();
-});
-
-const ips = async () => (await svc.api('GET', '/v1/blocks')).json.blocks.map((b: { ip: string }) => b.ip) as string[];
+const ips = async () => (await w.svc.api('GET', '/v1/blocks')).json.blocks.map((b: { ip: string }) => b.ip) as string[];
 
 test('The watcher searches failed logins per source.ip, 8 in 30 s, and posts to /v1/hooks/watcher with the bearer token', () => {
   const w = elk('elasticsearch/watcher-login-bruteforce.json');
@@ -89,7 +65,7 @@ test('When the watcher fires, then the body its template produces blocks every I
     },
   };
   const rendered = renderWatcher(template, ctx);
-  const r = await svc.api('POST', '/v1/hooks/watcher', rendered);
+  const r = await w.svc.api('POST', '/v1/hooks/watcher', rendered);
   assert.equal(r.status, 200, JSON.stringify(r.json));
   assert.deepEqual(
     r.json.blocked.map((b: { ip: string }) => b.ip),
@@ -97,7 +73,7 @@ test('When the watcher fires, then the body its template produces blocks every I
   );
   const now = await ips();
   assert.ok(now.includes('203.0.113.41') && now.includes('2001:db8::41') && !now.includes('203.0.113.42'));
-  const block = (await svc.api('GET', '/v1/blocks')).json.blocks.find((b: { ip: string }) => b.ip === '203.0.113.41');
+  const block = (await w.svc.api('GET', '/v1/blocks')).json.blocks.find((b: { ip: string }) => b.ip === '203.0.113.41');
   assert.match(block.reason, /12 failed logins in 30 s \(watcher login-bruteforce\)/);
 });
 
@@ -108,13 +84,13 @@ test('When the Kibana rule fires for an IP, then the connector body its template
     alert: { id: '203.0.113.51' },
     context: { group: '203.0.113.51', value: 9, date: '2026-11-22T05:00:00.000Z' },
   });
-  const r = await svc.api('POST', '/v1/hooks/kibana', rendered);
+  const r = await w.svc.api('POST', '/v1/hooks/kibana', rendered);
   assert.equal(r.status, 200, JSON.stringify(r.json));
   assert.ok((await ips()).includes('203.0.113.51'));
 });
 
 test('When a hook body is malformed, below threshold or names only protected IPs, then a clear 4xx and nothing changes', async () => {
-  const v0 = (await svc.api('GET', '/v1/blocks')).json.version;
+  const v0 = (await w.svc.api('GET', '/v1/blocks')).json.version;
   const cases: Array<[string, unknown, number, string]> = [
     ['/v1/hooks/watcher', { buckets: 'x' }, 400, 'invalid_body'],
     ['/v1/hooks/watcher', { buckets: [{ key: 'bogus', doc_count: 9 }] }, 400, 'invalid_ip'],
@@ -138,14 +114,14 @@ test('When a hook body is malformed, below threshold or names only protected IPs
     ['/v1/hooks/kibana', { ip: '203.0.113.63', count: 9, ttlSeconds: 'long' }, 400, 'invalid_body'],
   ];
   for (const [path, body, status, code] of cases) {
-    const r = await svc.api('POST', path, body);
+    const r = await w.svc.api('POST', path, body);
     assert.equal(r.status, status, `${path} ${JSON.stringify(body)} -> ${JSON.stringify(r.json)}`);
     assert.equal(r.json.code, code);
     assert.ok(r.json.detail.length > 5);
   }
-  assert.equal((await svc.api('GET', '/v1/blocks')).json.version, v0);
+  assert.equal((await w.svc.api('GET', '/v1/blocks')).json.version, v0);
   // an empty bucket list (nothing over the threshold) is fine and changes nothing
-  const empty = await svc.api('POST', '/v1/hooks/watcher', { buckets: [] });
+  const empty = await w.svc.api('POST', '/v1/hooks/watcher', { buckets: [] });
   assert.equal(empty.status, 200);
   assert.deepEqual(empty.json.blocked, []);
 });

@@ -1,5 +1,5 @@
 // SLA verdict against SPEC §5 Table 1 (the objectives a client can observe), plus the capacity
-// goal of the benchmark (issue 8). Pure: takes the run's summary figures, returns rows.
+// goal of the benchmark (BENCHMARKS.md, "Load test"). Pure: takes the run's summary figures, returns rows.
 
 export interface SlaInput {
   readP95Ms: number | null;
