@@ -1,5 +1,5 @@
 import { AppError, badRequest, fieldErrors } from '@forum/shared';
-import { drfBoolean, drfInteger, drfString, type FieldErrors, notADictionary } from './drf.js';
+import { drfBoolean, drfInteger, drfString, type FieldErrors, notADictionary, pythonType } from './drf.js';
 
 /** Misago 0.27 defaults. */
 export const RULES = {
@@ -45,8 +45,8 @@ export function body(raw: unknown): Record<string, unknown> {
 }
 
 /** Throws DRF's 400 when any field failed. */
-export function check(e: FieldErrors, code = 'invalid'): void {
-  if (e.any) throw fieldErrors(e.fields, code);
+export function check(e: FieldErrors): void {
+  if (e.any) throw fieldErrors(e.fields, e.code);
 }
 
 /** A CharField that PostgreSQL can store (text cannot hold NUL). */
@@ -54,7 +54,7 @@ function text(e: FieldErrors, b: Record<string, unknown>, name: string, trim = t
   const v = e.value(name, () => drfString(b[name], { trim }));
   if (v === undefined || v === null) return undefined;
   if (v.includes('\u0000')) {
-    e.add(name, 'Null characters are not allowed.');
+    e.add(name, 'Null characters are not allowed.', 'invalid');
     return undefined;
   }
   return v;
@@ -64,8 +64,8 @@ export function validateUsername(e: FieldErrors, b: Record<string, unknown>): st
   const v = text(e, b, 'username');
   if (v === undefined) return undefined;
   if (v.length < RULES.usernameMin || v.length > RULES.usernameMax)
-    e.add('username', `Username must be between ${RULES.usernameMin} and ${RULES.usernameMax} characters long.`);
-  else if (!/^[0-9a-zA-Z]+$/.test(v)) e.add('username', 'Username can only contain latin alphabet letters and digits.');
+    e.add('username', `Username must be between ${RULES.usernameMin} and ${RULES.usernameMax} characters long.`, 'invalid_username');
+  else if (!/^[0-9a-zA-Z]+$/.test(v)) e.add('username', 'Username can only contain latin alphabet letters and digits.', 'invalid_username');
   else return v;
   return undefined;
 }
@@ -74,7 +74,7 @@ export function validateEmail(e: FieldErrors, b: Record<string, unknown>): strin
   const v = text(e, b, 'email');
   if (v === undefined) return undefined;
   if (v.length > 254 || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v)) {
-    e.add('email', 'Enter a valid email address.');
+    e.add('email', 'Enter a valid email address.', 'invalid_email');
     return undefined;
   }
   return v;
@@ -83,9 +83,9 @@ export function validateEmail(e: FieldErrors, b: Record<string, unknown>): strin
 export function validatePassword(e: FieldErrors, b: Record<string, unknown>, username?: string, name = 'password'): string | undefined {
   const v = text(e, b, name, false);
   if (v === undefined) return undefined;
-  if (v.length < RULES.passwordMin) e.add(name, `This password is too short. It must contain at least ${RULES.passwordMin} characters.`);
-  else if (v.length > RULES.passwordMax) e.add(name, `Password must be at most ${RULES.passwordMax} characters.`);
-  else if (username && v.toLowerCase() === username.toLowerCase()) e.add(name, 'The password is too similar to the username.');
+  if (v.length < RULES.passwordMin) e.add(name, `This password is too short. It must contain at least ${RULES.passwordMin} characters.`, 'password_too_short');
+  else if (v.length > RULES.passwordMax) e.add(name, `Password must be at most ${RULES.passwordMax} characters.`, 'password_too_long');
+  else if (username && v.toLowerCase() === username.toLowerCase()) e.add(name, 'The password is too similar to the username.', 'password_too_similar');
   else return v;
   return undefined;
 }
@@ -103,12 +103,12 @@ export function loginFields(b: Record<string, unknown>): { username: string; pas
   return { username: username.trim(), password };
 }
 
-/** Misago's validate_title; `message` collects into the field, PATCH reads the message alone. */
-export function titleProblem(v: string): string | undefined {
-  if (v.length < RULES.titleMin) return `Thread title should be at least ${RULES.titleMin} characters long (it has ${v.length}).`;
-  if (v.length > RULES.titleMax) return `Thread title cannot be longer than ${RULES.titleMax} characters (it has ${v.length}).`;
-  if (!/[\p{L}\p{N}]/u.test(v)) return 'Thread title should contain alpha-numeric characters.';
-  if (v.includes('\u0000')) return 'Null characters are not allowed.';
+/** Misago's validate_title: what is wrong with a (normalized) title, if anything. */
+export function titleProblem(v: string): { message: string; code: string } | undefined {
+  if (v.length < RULES.titleMin) return { message: `Thread title should be at least ${RULES.titleMin} characters long (it has ${v.length}).`, code: 'title_too_short' };
+  if (v.length > RULES.titleMax) return { message: `Thread title cannot be longer than ${RULES.titleMax} characters (it has ${v.length}).`, code: 'title_too_long' };
+  if (!/[\p{L}\p{N}]/u.test(v)) return { message: 'Thread title should contain alpha-numeric characters.', code: 'title_invalid' };
+  if (v.includes('\u0000')) return { message: 'Null characters are not allowed.', code: 'invalid' };
   return undefined;
 }
 
@@ -119,7 +119,7 @@ export function validateTitle(e: FieldErrors, b: Record<string, unknown>): strin
   if (raw === undefined) return undefined;
   const v = normalizeTitle(raw);
   const problem = titleProblem(v);
-  if (problem) e.add('title', problem);
+  if (problem) e.add('title', problem.message, problem.code);
   return problem ? undefined : v;
 }
 
@@ -127,8 +127,8 @@ export function validatePost(e: FieldErrors, b: Record<string, unknown>): string
   const v = e.value('post', () => drfString(b.post, { allowBlank: true }));
   if (v === undefined || v === null) return undefined;
   if (v.includes('\u0000')) e.add('post', 'Null characters are not allowed.');
-  else if (v.length < RULES.postMin) e.add('post', `Posted message should be at least ${RULES.postMin} characters long (it has ${v.length}).`);
-  else if (v.length > RULES.postMax) e.add('post', `Posted message cannot be longer than ${RULES.postMax} characters (it has ${v.length}).`);
+  else if (v.length < RULES.postMin) e.add('post', `Posted message should be at least ${RULES.postMin} characters long (it has ${v.length}).`, 'post_too_short');
+  else if (v.length > RULES.postMax) e.add('post', `Posted message cannot be longer than ${RULES.postMax} characters (it has ${v.length}).`, 'post_too_long');
   else return v;
   return undefined;
 }
@@ -144,13 +144,13 @@ export function pinWeight(e: FieldErrors, b: Record<string, unknown>): number {
 
 export function categoryId(e: FieldErrors, b: Record<string, unknown>): number | undefined {
   if (b.category === undefined || b.category === null) {
-    e.add('category', 'You have to select category to post thread in.');
+    e.add('category', 'You have to select category to post thread in.', 'required');
     return undefined;
   }
   const n = e.value('category', () => drfInteger(b.category));
   if (n === undefined || n === null) return undefined;
   if (n < 1 || n > PG_INT_MAX) {
-    e.add('category', "Requested category could not be found.");
+    e.add('category', 'Requested category could not be found.', 'category_not_found');
     return undefined;
   }
   return n;
@@ -160,8 +160,8 @@ export function categoryId(e: FieldErrors, b: Record<string, unknown>): number |
 export function attachments(e: FieldErrors, b: Record<string, unknown>): void {
   const v = b.attachments;
   if (v === undefined || v === null) return;
-  if (!Array.isArray(v)) e.add('attachments', 'Expected a list of items but got type "' + typeof v + '".');
-  else if (v.length > 0) e.add('attachments', 'Attachments are not supported.');
+  if (!Array.isArray(v)) e.add('attachments', `Expected a list of items but got type "${pythonType(v)}".`, 'invalid_type');
+  else if (v.length > 0) e.add('attachments', 'Attachments are not supported.', 'attachments_unsupported');
 }
 
 export function slugify(s: string, fallback = 'thread'): string {

@@ -6,8 +6,12 @@
  * (`FieldErrors`) so one answer names every bad field, as DRF's `serializer.errors` does.
  */
 
+/** A value a DRF field refuses, with DRF's message and error code (required, null, blank, invalid, min_value, ...). */
 export class DrfInvalid extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly code = 'invalid',
+  ) {
     super(message);
     this.name = 'DrfInvalid';
   }
@@ -39,11 +43,11 @@ interface Opts<T> {
 function empty<T>(v: unknown, o: Opts<T>): { done: true; value: T | null } | { done: false } {
   if (v === MISSING) {
     if ('default' in o) return { done: true, value: o.default as T };
-    throw new DrfInvalid(MESSAGES.required);
+    throw new DrfInvalid(MESSAGES.required, 'required');
   }
   if (v === null) {
     if (o.allowNull) return { done: true, value: null };
-    throw new DrfInvalid(MESSAGES.null);
+    throw new DrfInvalid(MESSAGES.null, 'null');
   }
   return { done: false };
 }
@@ -74,14 +78,14 @@ export function drfInteger(v: unknown, o: Opts<number> & { min?: number; max?: n
     if (!Number.isInteger(v)) throw new DrfInvalid(MESSAGES.integer);
     n = v;
   } else if (typeof v === 'string') {
-    if (v.length > 1000) throw new DrfInvalid(MESSAGES.maxStringLength);
+    if (v.length > 1000) throw new DrfInvalid(MESSAGES.maxStringLength, 'max_string_length');
     const s = v.replace(/\.0*\s*$/, '').trim();
     if (!/^[+-]?\d+(_\d+)*$/.test(s)) throw new DrfInvalid(MESSAGES.integer);
     n = Number(s.replace(/_/g, ''));
     if (!Number.isSafeInteger(n)) throw new DrfInvalid(MESSAGES.integer);
   } else throw new DrfInvalid(MESSAGES.integer);
-  if (o.min !== undefined && n < o.min) throw new DrfInvalid(`Ensure this value is greater than or equal to ${o.min}.`);
-  if (o.max !== undefined && n > o.max) throw new DrfInvalid(`Ensure this value is less than or equal to ${o.max}.`);
+  if (o.min !== undefined && n < o.min) throw new DrfInvalid(`Ensure this value is greater than or equal to ${o.min}.`, 'min_value');
+  if (o.max !== undefined && n > o.max) throw new DrfInvalid(`Ensure this value is less than or equal to ${o.max}.`, 'max_value');
   return n;
 }
 
@@ -94,7 +98,7 @@ export function drfString(v: unknown, o: Opts<string> & { trim?: boolean; allowB
   else if (typeof v === 'number' && Number.isFinite(v)) s = String(v);
   else throw new DrfInvalid(MESSAGES.string);
   if (o.trim !== false) s = s.trim();
-  if (s === '' && !o.allowBlank) throw new DrfInvalid(MESSAGES.blank);
+  if (s === '' && !o.allowBlank) throw new DrfInvalid(MESSAGES.blank, 'blank');
   return s;
 }
 
@@ -111,9 +115,12 @@ export function queryIntOr404(raw: unknown, fallback: number): number | null {
 /** Collects DRF's per-field messages; `value()` runs a parser and files its failure under the field. */
 export class FieldErrors {
   readonly fields: Record<string, string[]> = {};
+  /** the machine code of the first failure (answered as the extra `code` key) */
+  code: string | undefined;
 
-  add(field: string, message: string): void {
+  add(field: string, message: string, code = 'invalid'): void {
     (this.fields[field] ??= []).push(message);
+    this.code ??= code;
   }
 
   value<T>(field: string, parse: () => T): T | undefined {
@@ -121,7 +128,7 @@ export class FieldErrors {
       return parse();
     } catch (err) {
       if (!(err instanceof DrfInvalid)) throw err;
-      this.add(field, err.message);
+      this.add(field, err.message, err.code);
       return undefined;
     }
   }
@@ -131,8 +138,15 @@ export class FieldErrors {
   }
 }
 
-/** DRF's answer to a body that is not a JSON object (`non_field_errors`). */
-export function notADictionary(raw: unknown): string {
-  const type = raw === null ? 'NoneType' : Array.isArray(raw) ? 'list' : typeof raw === 'string' ? 'str' : typeof raw === 'number' ? (Number.isInteger(raw) ? 'int' : 'float') : typeof raw === 'boolean' ? 'bool' : 'object';
-  return `Invalid data. Expected a dictionary, but got ${type}.`;
+/** The Python type name DRF's messages show for a JSON value. */
+export function pythonType(v: unknown): string {
+  if (v === null) return 'NoneType';
+  if (Array.isArray(v)) return 'list';
+  if (typeof v === 'string') return 'str';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'int' : 'float';
+  if (typeof v === 'boolean') return 'bool';
+  return 'dict';
 }
+
+/** DRF's answer to a body that is not a JSON object (`non_field_errors`). */
+export const notADictionary = (raw: unknown): string => `Invalid data. Expected a dictionary, but got ${pythonType(raw)}.`;

@@ -382,7 +382,7 @@ export function threadsRouter(ctx: Ctx): Router {
               refuse(typeof op.value === 'string' || typeof op.value === 'number', 'Not a valid string.');
               const title = normalizeTitle(String(op.value));
               const problem = titleProblem(title);
-              if (problem) throw patchError(id, problem);
+              if (problem) throw patchError(id, problem.message);
               await c.query('UPDATE threads SET title = $2, slug = $3 WHERE id = $1', [id, title, slugify(title)]);
               out.title = title;
               categoryChanged = true;
@@ -445,8 +445,9 @@ export function threadsRouter(ctx: Ctx): Router {
       const viewer = currentUser(res);
       const id = parseId(req.params.id, 'No Thread matches the given query.');
       // Misago: page 0 (or none) is the first page; anything but digits is "not found"
-      const page = Math.max(1, queryIntOr404(req.query.page, 1) ?? 0);
-      if (page < 1) throw notFound('Invalid page.');
+      const pageRaw = queryIntOr404(req.query.page, 1);
+      if (pageRaw === null) throw notFound('Invalid page.');
+      const page = Math.max(1, pageRaw);
       const key = `posts:${page}`;
       await cached(ctx, res, viewer, threadSlot(ctx, id, key), async () => {
         const db = reader(ctx, viewer);
