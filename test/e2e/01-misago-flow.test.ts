@@ -26,9 +26,9 @@ test('Misago flow through the edge', async (t) => {
     assert.ok(r.json?.detail, 'JSON {detail}');
   });
 
-  await t.test('register', async () => {
+  await t.test('register (200, as Misago)', async () => {
     const r = await alice.post('/api/users/', { username, email, password });
-    assert.equal(r.status, 201, r.text);
+    assert.equal(r.status, 200, r.text);
     assert.equal(r.json.username, username);
   });
 
@@ -59,7 +59,7 @@ test('Misago flow through the edge', async (t) => {
       post: `Started by the end-to-end suite (${suffix}).`,
       category: category.id,
     });
-    assert.equal(r.status, 200 <= r.status && r.status < 300 ? r.status : 201, r.text);
+    assert.equal(r.status, 200, r.text);
     assert.ok(Number.isInteger(r.json.id), r.text);
     assert.match(r.json.url, /^\/t\/.+\/\d+\/$/);
     threadId = r.json.id;
@@ -70,7 +70,7 @@ test('Misago flow through the edge', async (t) => {
       'reply accepted',
       async () => {
         const res = await alice.post(`/api/threads/${threadId}/posts/`, { post: `A reply from the e2e suite (${suffix}).` });
-        if (res.status === 429 || res.status === 403) return undefined; // flood protection: retry
+        if (res.status === 403 && res.json?.code === 'flood') return undefined; // flood protection (Misago's 403): retry
         return res;
       },
       20_000,
