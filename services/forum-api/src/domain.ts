@@ -97,16 +97,17 @@ export function validatePassword(e: FieldErrors, b: Record<string, unknown>, use
 export function loginFields(b: Record<string, unknown>): { username: string; password: string } {
   const username = b.username;
   const password = b.password;
-  if (typeof username !== 'string' || typeof password !== 'string' || !username.trim() || !password)
-    throw badRequest('Fill out both fields.', 'empty_data');
+  if (typeof username !== 'string' || typeof password !== 'string' || !username.trim() || !password) throw badRequest('Fill out both fields.', 'empty_data');
   if (username.length > 254 || password.length > RULES.passwordMax) throw badRequest('Login or password is incorrect.', 'invalid_login');
   return { username: username.trim(), password };
 }
 
 /** Misago's validate_title: what is wrong with a (normalized) title, if anything. */
 export function titleProblem(v: string): { message: string; code: string } | undefined {
-  if (v.length < RULES.titleMin) return { message: `Thread title should be at least ${RULES.titleMin} characters long (it has ${v.length}).`, code: 'title_too_short' };
-  if (v.length > RULES.titleMax) return { message: `Thread title cannot be longer than ${RULES.titleMax} characters (it has ${v.length}).`, code: 'title_too_long' };
+  if (v.length < RULES.titleMin)
+    return { message: `Thread title should be at least ${RULES.titleMin} characters long (it has ${v.length}).`, code: 'title_too_short' };
+  if (v.length > RULES.titleMax)
+    return { message: `Thread title cannot be longer than ${RULES.titleMax} characters (it has ${v.length}).`, code: 'title_too_long' };
   if (!/[\p{L}\p{N}]/u.test(v)) return { message: 'Thread title should contain alpha-numeric characters.', code: 'title_invalid' };
   if (v.includes('\u0000')) return { message: 'Null characters are not allowed.', code: 'invalid' };
   return undefined;
@@ -127,14 +128,16 @@ export function validatePost(e: FieldErrors, b: Record<string, unknown>): string
   const v = e.value('post', () => drfString(b.post, { allowBlank: true }));
   if (v === undefined || v === null) return undefined;
   if (v.includes('\u0000')) e.add('post', 'Null characters are not allowed.');
-  else if (v.length < RULES.postMin) e.add('post', `Posted message should be at least ${RULES.postMin} characters long (it has ${v.length}).`, 'post_too_short');
+  else if (v.length < RULES.postMin)
+    e.add('post', `Posted message should be at least ${RULES.postMin} characters long (it has ${v.length}).`, 'post_too_short');
   else if (v.length > RULES.postMax) e.add('post', `Posted message cannot be longer than ${RULES.postMax} characters (it has ${v.length}).`, 'post_too_long');
   else return v;
   return undefined;
 }
 
 /** close / hide of a new thread: DRF BooleanField, absent -> false. */
-export const flag = (e: FieldErrors, b: Record<string, unknown>, name: string): boolean => e.value(name, () => drfBoolean(b[name], { default: false })) ?? false;
+export const flag = (e: FieldErrors, b: Record<string, unknown>, name: string): boolean =>
+  e.value(name, () => drfBoolean(b[name], { default: false })) ?? false;
 
 /** pin of a new thread: DRF IntegerField, absent -> 0; weight 0 normal, 1 pinned in category, 2 pinned globally (clamped as Misago). */
 export function pinWeight(e: FieldErrors, b: Record<string, unknown>): number {

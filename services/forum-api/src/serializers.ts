@@ -19,7 +19,17 @@ export const BLANK_AVATAR = '/static/blank-avatar.svg';
 export const avatars = () => AVATAR_SIZES.map((size) => ({ size, url: BLANK_AVATAR }));
 
 /** Misago's default rank (ranks are not configurable here). */
-const MEMBER_RANK = { id: 1, name: 'Members', slug: 'members', description: null, title: null, css_class: null, is_default: true, is_tab: false, url: '/users/members/' };
+const MEMBER_RANK = {
+  id: 1,
+  name: 'Members',
+  slug: 'members',
+  description: null,
+  title: null,
+  css_class: null,
+  is_default: true,
+  is_tab: false,
+  url: '/users/members/',
+};
 
 export const userUrl = (u: { slug: string; id: number }) => `/u/${u.slug}/${u.id}/`;
 
@@ -42,7 +52,15 @@ export function userJson(u: UserRow, viewer?: SessionUser) {
     following: 0,
     threads: u.threads,
     posts: u.posts,
-    acl: { can_follow: false, can_moderate: false, can_moderate_avatar: false, can_moderate_username: false, can_ban: viewer?.isStaff ?? false, can_delete: false, can_see_ban_details: false },
+    acl: {
+      can_follow: false,
+      can_moderate: false,
+      can_moderate_avatar: false,
+      can_moderate_username: false,
+      can_ban: viewer?.isStaff ?? false,
+      can_delete: false,
+      can_see_ban_details: false,
+    },
     is_followed: false,
     is_blocked: false,
     real_name: null,

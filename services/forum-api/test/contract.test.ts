@@ -155,13 +155,34 @@ describe('When input takes the forms DRF accepts, then it is accepted; what DRF 
   test('close / hide / pin as string booleans, 0/1 and numeric strings (Misago frontend and load scenario)', async () => {
     const adm = await admin();
     const cases: [Record<string, unknown>, { is_closed: boolean; is_hidden: boolean; weight: number }][] = [
-      [{ close: 'false', hide: 'false', pin: 0 }, { is_closed: false, is_hidden: false, weight: 0 }],
-      [{ close: 'true', hide: '0', pin: '2' }, { is_closed: true, is_hidden: false, weight: 2 }],
-      [{ close: 0, hide: 1, pin: '1' }, { is_closed: false, is_hidden: true, weight: 1 }],
-      [{ close: 'on', hide: 'off', pin: '0' }, { is_closed: true, is_hidden: false, weight: 0 }],
-      [{ close: 'yes', hide: 'no', pin: 2.0 }, { is_closed: true, is_hidden: false, weight: 2 }],
-      [{ close: 'True', hide: 'FALSE', pin: ' 1 ' }, { is_closed: true, is_hidden: false, weight: 1 }],
-      [{ close: '1', hide: 'f', pin: '2.0' }, { is_closed: true, is_hidden: false, weight: 2 }],
+      [
+        { close: 'false', hide: 'false', pin: 0 },
+        { is_closed: false, is_hidden: false, weight: 0 },
+      ],
+      [
+        { close: 'true', hide: '0', pin: '2' },
+        { is_closed: true, is_hidden: false, weight: 2 },
+      ],
+      [
+        { close: 0, hide: 1, pin: '1' },
+        { is_closed: false, is_hidden: true, weight: 1 },
+      ],
+      [
+        { close: 'on', hide: 'off', pin: '0' },
+        { is_closed: true, is_hidden: false, weight: 0 },
+      ],
+      [
+        { close: 'yes', hide: 'no', pin: 2.0 },
+        { is_closed: true, is_hidden: false, weight: 2 },
+      ],
+      [
+        { close: 'True', hide: 'FALSE', pin: ' 1 ' },
+        { is_closed: true, is_hidden: false, weight: 1 },
+      ],
+      [
+        { close: '1', hide: 'f', pin: '2.0' },
+        { is_closed: true, is_hidden: false, weight: 2 },
+      ],
       [{}, { is_closed: false, is_hidden: false, weight: 0 }],
     ];
     for (const [flags, want] of cases) {
@@ -232,7 +253,11 @@ describe('When input takes the forms DRF accepts, then it is accepted; what DRF 
     await other.c.get(`/api/threads/${id}/posts/`);
     await unflood(u.id);
     await c.post(`/api/threads/${id}/posts/`, { post: 'A reply makes it unread.' });
-    for (const q of ['list=unread', 'list=unread&start=0']) assert.ok((await other.c.get(`/api/threads/?${q}`)).body.results.some((t: { id: number }) => t.id === id), q);
+    for (const q of ['list=unread', 'list=unread&start=0'])
+      assert.ok(
+        (await other.c.get(`/api/threads/?${q}`)).body.results.some((t: { id: number }) => t.id === id),
+        q,
+      );
 
     for (const q of ['list=bogus', 'start=abc', 'start=-1', 'start=1.5', 'list=my&start=x']) assert.equal((await c.get(`/api/threads/?${q}`)).status, 404, q);
     const abc = await c.get('/api/threads/?category=abc');

@@ -9,7 +9,8 @@ const refuses = (fn: () => unknown, message: string) =>
 
 describe('drfBoolean', () => {
   test('accepts every TRUE_VALUES and FALSE_VALUES form', () => {
-    for (const v of ['t', 'T', 'y', 'Y', 'yes', 'Yes', 'YES', 'true', 'True', 'TRUE', 'on', 'On', 'ON', '1', 1, 1.0, true]) assert.equal(drfBoolean(v), true, String(v));
+    for (const v of ['t', 'T', 'y', 'Y', 'yes', 'Yes', 'YES', 'true', 'True', 'TRUE', 'on', 'On', 'ON', '1', 1, 1.0, true])
+      assert.equal(drfBoolean(v), true, String(v));
     for (const v of ['f', 'F', 'n', 'N', 'no', 'No', 'NO', 'false', 'False', 'FALSE', 'off', 'Off', 'OFF', '0', 0, 0.0, false])
       assert.equal(drfBoolean(v), false, String(v));
   });

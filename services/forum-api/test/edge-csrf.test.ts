@@ -93,7 +93,12 @@ test('When a client loads a page of the web client, then NGINX sets csrftoken an
 
   // the first unsafe requests of the client carry that token: register, then start a thread
   const json = ['-H', 'Content-Type: application/json', '-H', `X-CSRFToken: ${token}`, '-b', jar, '-c', jar];
-  const reg = await curl([...json, '--data', JSON.stringify({ username: 'curluser', email: 'curl@example.com', password: 'curl-password-1' }), `${edge}/api/users/`]);
+  const reg = await curl([
+    ...json,
+    '--data',
+    JSON.stringify({ username: 'curluser', email: 'curl@example.com', password: 'curl-password-1' }),
+    `${edge}/api/users/`,
+  ]);
   assert.equal(reg.status, 200, reg.body);
   // Django rotates the token at sign-in: the client reads the new cookie
   const rotated = /csrftoken\t(\S+)/.exec(readFileSync(jar, 'utf8'))?.[1];

@@ -31,7 +31,6 @@ function rng(seed: number) {
   };
 }
 
-
 /** DRF's validation answer: every key but `code` holds a non-empty list of messages. */
 function isDrfFieldErrors(text: string): boolean {
   try {

@@ -172,8 +172,7 @@ export function authRouter(ctx: Ctx): Router {
         const e = err as { code?: string; constraint?: string };
         if (e.code === '23505' && e.constraint === 'users_username_lower')
           throw fieldErrors({ username: ['This username is not available.'] }, 'username_taken');
-        if (e.code === '23505' && e.constraint === 'users_email_lower')
-          throw fieldErrors({ email: ['This e-mail address is not available.'] }, 'email_taken');
+        if (e.code === '23505' && e.constraint === 'users_email_lower') throw fieldErrors({ email: ['This e-mail address is not available.'] }, 'email_taken');
         throw err;
       }
       await ctx.sessions.create(res, toSession(user));

@@ -23,7 +23,18 @@ import {
 import { DrfInvalid, drfBoolean, drfInteger, FieldErrors, queryIntOr404 } from '../drf.js';
 import type { Refresh, Ticket } from '../cache.js';
 import { renderPost } from '../render.js';
-import { categoryPath, postJson, threadAcl, THREAD_COLUMNS, threadIsRead, threadJoins, threadJson, threadUrl, type PostRow, type ThreadRow } from '../serializers.js';
+import {
+  categoryPath,
+  postJson,
+  threadAcl,
+  THREAD_COLUMNS,
+  threadIsRead,
+  threadJoins,
+  threadJson,
+  threadUrl,
+  type PostRow,
+  type ThreadRow,
+} from '../serializers.js';
 import { currentUser, requireUser, type SessionUser } from '../session.js';
 
 const LISTS = ['all', 'my', 'new', 'unread', 'subscribed'] as const;
@@ -213,8 +224,7 @@ export function threadsRouter(ctx: Ctx): Router {
       const viewer = currentUser(res);
       const listRaw = req.query.list ?? 'all';
       // Misago resolves the list name and `start` like a URL: an unknown one is "not found"
-      if (typeof listRaw !== 'string' || !(LISTS as readonly string[]).includes(listRaw))
-        throw notFound(`No such list: "list" is one of ${LISTS.join(', ')}.`);
+      if (typeof listRaw !== 'string' || !(LISTS as readonly string[]).includes(listRaw)) throw notFound(`No such list: "list" is one of ${LISTS.join(', ')}.`);
       const list = listRaw as ListName;
       const startRaw = queryIntOr404(req.query.start, 0);
       if (startRaw === null) throw notFound('Invalid "start": a thread list cursor is a non-negative integer.');
@@ -391,7 +401,10 @@ export function threadsRouter(ctx: Ctx): Router {
             case 'is-closed':
             case 'is-hidden': {
               const closing = op.path === 'is-closed';
-              refuse(closing ? acl.can_close === 1 : acl.can_hide, closing ? "You don't have permission to close this thread." : "You don't have permission to hide this thread.");
+              refuse(
+                closing ? acl.can_close === 1 : acl.can_hide,
+                closing ? "You don't have permission to close this thread." : "You don't have permission to hide this thread.",
+              );
               const v = patchValue(id, () => drfBoolean(op.value) as boolean);
               const col = closing ? 'is_closed' : 'is_hidden';
               await c.query(`UPDATE threads SET ${col} = $2 WHERE id = $1`, [id, v]);
