@@ -76,6 +76,9 @@ export async function newUser(tag: string): Promise<{ client: Client; threadId: 
   const password = `Drill-${Math.random().toString(36).slice(2)}-pw`;
   const reg = await c.req('POST', '/api/users/', { username: name, email: `${name}@example.test`, password });
   if (reg.status >= 300) throw new Error(`register ${name}: ${reg.status} ${JSON.stringify(reg.json)}`);
+  // registering signs in (a second login would be Misago's 403 for signed-in users); log in again from a new jar
+  c.cookies.clear();
+  await c.req('GET', '/api/auth/');
   const login = await c.req('POST', '/api/auth/', { username: name, password });
   if (login.status >= 300) throw new Error(`login ${name}: ${login.status} ${JSON.stringify(login.json)}`);
   const t = await c.req('POST', '/api/threads/', { title: `Drill thread ${name}`, post: `Drill start ${name}`, category: 3 });

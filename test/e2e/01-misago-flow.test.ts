@@ -13,6 +13,13 @@ test('Misago flow through the edge', async (t) => {
   const alice = new Client();
   let threadId = 0;
 
+  await t.test('a page of the web client (GET /) sets the csrftoken cookie, as any Misago page does', async () => {
+    const page = new Client();
+    const r = await page.get('/');
+    assert.equal(r.status, 200);
+    assert.match(page.cookies.get('csrftoken') ?? '', /^[0-9a-f]{32}$/);
+  });
+
   await t.test('first GET sets the csrftoken cookie and answers an anonymous user', async () => {
     const r = await alice.get('/api/auth/');
     assert.equal(r.status, 200, r.text);
@@ -40,7 +47,10 @@ test('Misago flow through the edge', async (t) => {
     assert.ok(r.json.detail && r.json.code, r.text);
   });
 
-  await t.test('log in with CSRF', async () => {
+  await t.test('logging in while signed in is 403 (Misago), then log in with CSRF from a new session', async () => {
+    assert.equal((await alice.post('/api/auth/', { username, password })).status, 403);
+    alice.cookies.clear();
+    await alice.get('/api/auth/');
     const r = await alice.post('/api/auth/', { username, password });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.username, username);
