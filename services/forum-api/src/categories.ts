@@ -39,6 +39,12 @@ export class CategoryStore {
     return tree;
   }
 
+  /** The structure, read again now (a category newer than the cached tree). */
+  refresh(): Promise<CategoryTree> {
+    this.cached = undefined;
+    return this.tree();
+  }
+
   /**
    * Categories holding a visible thread the user has not read to its last post (Misago's category read state).
    * EXISTS per category stops at the first such thread.

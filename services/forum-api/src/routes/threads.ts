@@ -200,9 +200,10 @@ function patchValue<T>(id: number, parse: () => T): T {
   }
 }
 
-/** The thread's category object and path, from the cached tree (a category just created may lag by the tree's TTL). */
-function threadCategory(tree: CategoryTree, t: ThreadRow) {
-  const path = categoryPath(tree, t.category_id);
+/** The thread's category object and path from the cached tree; a category newer than the tree reads it again. */
+async function threadCategory(ctx: Ctx, tree: Promise<CategoryTree>, t: ThreadRow) {
+  let path = categoryPath(await tree, t.category_id);
+  if (!path.length) path = categoryPath(await ctx.categories.refresh(), t.category_id);
   const category = path[path.length - 1];
   return category ? { category, path } : undefined;
 }
@@ -341,8 +342,9 @@ export function threadsRouter(ctx: Ctx): Router {
       const viewer = currentUser(res);
       const id = parseId(req.params.id, 'No Thread matches the given query.');
       await cached(ctx, res, viewer, threadSlot(ctx, id, 'thread'), async () => {
-        const [t, tree] = await Promise.all([loadThread(reader(ctx, viewer), id, viewer), ctx.categories.tree()]);
-        return threadJson(t, viewer, threadCategory(tree, t));
+        const tree = ctx.categories.tree();
+        const t = await loadThread(reader(ctx, viewer), id, viewer);
+        return threadJson(t, viewer, await threadCategory(ctx, tree, t));
       });
     }),
   );
@@ -488,7 +490,7 @@ export function threadsRouter(ctx: Ctx): Router {
             });
         }
         return {
-          ...threadJson(t, viewer, threadCategory(await tree, t)),
+          ...threadJson(t, viewer, await threadCategory(ctx, tree, t)),
           post_set: {
             results: posts,
             page,
