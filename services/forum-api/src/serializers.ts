@@ -165,20 +165,20 @@ const poster = (id: number | null, username: string) => (id === null ? null : { 
 
 /**
  * Misago's thread ACL with its types: permission checks are booleans, category permissions copied as numbers
- * (can_close, can_move_posts, can_merge_posts, can_see_reports). Staff moderate; the starter edits and may delete
- * while there are no replies.
+ * (can_close, can_move_posts, can_merge_posts, can_see_reports). What the routes allow: staff moderate; the starter
+ * edits the title and may delete while there are no replies.
  */
 export function threadAcl(t: Pick<ThreadRow, 'starter_id' | 'is_closed' | 'replies'>, viewer?: SessionUser) {
   const staff = viewer?.isStaff ?? false;
   const owner = viewer !== undefined && viewer.id === t.starter_id;
   return {
     can_reply: viewer !== undefined && (!t.is_closed || staff),
-    can_edit: staff || (owner && !t.is_closed),
+    can_edit: staff || owner,
     can_pin: staff,
     can_pin_globally: staff,
     can_hide: staff,
     can_unhide: staff,
-    can_delete: staff || (owner && t.replies === 0 && !t.is_closed),
+    can_delete: staff || (owner && t.replies === 0),
     can_close: staff ? 1 : 0,
     can_move: false,
     can_merge: false,
