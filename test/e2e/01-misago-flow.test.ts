@@ -47,7 +47,7 @@ test('Misago flow through the edge', async (t) => {
     assert.ok(r.json.detail && r.json.code, r.text);
   });
 
-  await t.test('logging in while signed in is 403 (Misago), then log in with CSRF from a new session', async () => {
+  await t.test('logging in while signed in is 403 (Misago), then log in with CSRF from a fresh cookie jar', async () => {
     assert.equal((await alice.post('/api/auth/', { username, password })).status, 403);
     alice.cookies.clear();
     await alice.get('/api/auth/');
