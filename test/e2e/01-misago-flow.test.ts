@@ -13,6 +13,13 @@ test('Misago flow through the edge', async (t) => {
   const alice = new Client();
   let threadId = 0;
 
+  await t.test('a page of the web client (GET /) sets the csrftoken cookie, as any Misago page does', async () => {
+    const page = new Client();
+    const r = await page.get('/');
+    assert.equal(r.status, 200);
+    assert.match(page.cookies.get('csrftoken') ?? '', /^[0-9a-f]{32}$/);
+  });
+
   await t.test('first GET sets the csrftoken cookie and answers an anonymous user', async () => {
     const r = await alice.get('/api/auth/');
     assert.equal(r.status, 200, r.text);
@@ -26,9 +33,9 @@ test('Misago flow through the edge', async (t) => {
     assert.ok(r.json?.detail, 'JSON {detail}');
   });
 
-  await t.test('register', async () => {
+  await t.test('register (200, as Misago)', async () => {
     const r = await alice.post('/api/users/', { username, email, password });
-    assert.equal(r.status, 201, r.text);
+    assert.equal(r.status, 200, r.text);
     assert.equal(r.json.username, username);
   });
 
@@ -40,7 +47,10 @@ test('Misago flow through the edge', async (t) => {
     assert.ok(r.json.detail && r.json.code, r.text);
   });
 
-  await t.test('log in with CSRF', async () => {
+  await t.test('logging in while signed in is 403 (Misago), then log in with CSRF from a fresh cookie jar', async () => {
+    assert.equal((await alice.post('/api/auth/', { username, password })).status, 403);
+    alice.cookies.clear();
+    await alice.get('/api/auth/');
     const r = await alice.post('/api/auth/', { username, password });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.username, username);
@@ -59,7 +69,7 @@ test('Misago flow through the edge', async (t) => {
       post: `Started by the end-to-end suite (${suffix}).`,
       category: category.id,
     });
-    assert.equal(r.status, 200 <= r.status && r.status < 300 ? r.status : 201, r.text);
+    assert.equal(r.status, 200, r.text);
     assert.ok(Number.isInteger(r.json.id), r.text);
     assert.match(r.json.url, /^\/t\/.+\/\d+\/$/);
     threadId = r.json.id;
@@ -70,7 +80,7 @@ test('Misago flow through the edge', async (t) => {
       'reply accepted',
       async () => {
         const res = await alice.post(`/api/threads/${threadId}/posts/`, { post: `A reply from the e2e suite (${suffix}).` });
-        if (res.status === 429 || res.status === 403) return undefined; // flood protection: retry
+        if (res.status === 403 && res.json?.code === 'flood') return undefined; // flood protection (Misago's 403): retry
         return res;
       },
       20_000,

@@ -19,6 +19,13 @@ export const badRequest = (detail: string, code = 'invalid', extra: Record<strin
 export const notFound = (detail = 'Not found.', code = 'not_found') => new AppError(code, 404, detail);
 export const forbidden = (detail: string, code = 'permission_denied') => new AppError(code, 403, detail);
 export const unauthorized = (detail = 'Authentication credentials were not provided.', code = 'not_authenticated') => new AppError(code, 401, detail);
+/**
+ * DRF's validation answer: 400 with one list of messages per field (`non_field_errors` for the body as a whole), as
+ * Django REST framework clients read it. `code` rides along as an extra key.
+ */
+export const fieldErrors = (fields: Record<string, string[]>, code = 'invalid') =>
+  new AppError(code, 400, Object.values(fields).flat()[0] ?? 'Invalid input.', true, { fields });
+
 export const conflict = (detail: string, code = 'conflict', extra: Record<string, unknown> = {}) => new AppError(code, 409, detail, true, extra);
 
 /** Maps failures of infrastructure we depend on to precise statuses instead of a blanket 500. */
@@ -40,7 +47,8 @@ function classify(err: unknown): AppError {
   return new AppError('internal_error', 500, 'Internal server error.', false);
 }
 
-/** Express error middleware: logs once (with stack for non-operational errors) and answers Django-style `{detail, code}`. */
+/** Express error middleware: logs once (with stack for non-operational errors) and answers Django-style `{detail, code}`
+ * (DRF's per-field lists for `fieldErrors`; `extra.body` when the answer's whole shape is fixed, e.g. Misago's PATCH). */
 export function errorMiddleware(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const appErr = classify(err);
@@ -52,7 +60,10 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
       return;
     }
     if (appErr.status === 429 && appErr.extra.retryAfter !== undefined) res.setHeader('Retry-After', String(appErr.extra.retryAfter));
-    res.status(appErr.status).json({ detail: appErr.detail, code: appErr.code, ...appErr.extra });
+    const { fields, body, ...extra } = appErr.extra as { fields?: Record<string, string[]>; body?: Record<string, unknown> };
+    if (body) res.status(appErr.status).json(body);
+    else if (fields) res.status(appErr.status).json({ ...fields, code: appErr.code });
+    else res.status(appErr.status).json({ detail: appErr.detail, code: appErr.code, ...extra });
   };
 }
 

@@ -12,6 +12,7 @@ import { threadsRouter } from './routes/threads.js';
 import { Sessions } from './session.js';
 import { CacheBus, PageCache } from './cache.js';
 import { guestFastPath } from './fastpath.js';
+import { CategoryStore } from './categories.js';
 
 export function parseTrustProxy(v: string): boolean | number | string {
   const s = v.trim();
@@ -136,6 +137,7 @@ export function buildRuntime(cfg: Config, logger: Logger, opts: { isDraining?: (
     sessions,
     logger,
     cache,
+    categories: new CategoryStore(db),
     bus,
     async enqueue(job) {
       try {

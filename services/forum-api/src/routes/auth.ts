@@ -1,9 +1,10 @@
 import { Router } from 'express';
-import { AppError, asyncHandler, badRequest } from '@forum/shared';
+import { AppError, asyncHandler, badRequest, fieldErrors } from '@forum/shared';
 import type { Ctx } from '../context.js';
-import { body, loginFields, parseId, RULES, slugify, validateEmail, validatePassword, validateUsername } from '../domain.js';
+import { body, check, loginFields, parseId, RULES, slugify, validateEmail, validatePassword, validateUsername } from '../domain.js';
+import { FieldErrors } from '../drf.js';
 import { dummyHash, hashPassword, verifyPassword } from '../passwords.js';
-import { anonymousJson, authUserJson, userJson, type UserRow } from '../serializers.js';
+import { anonymousJson, authUserJson, categoriesJson, userJson, type UserRow } from '../serializers.js';
 import { currentUser, SESSION_COOKIE, type SessionUser } from '../session.js';
 import { within } from '../redis.js';
 
@@ -105,6 +106,8 @@ export function authRouter(ctx: Ctx): Router {
   r.post(
     '/api/auth/',
     asyncHandler(async (req, res) => {
+      // Misago's login view is for guests only (deny_authenticated)
+      if (currentUser(res)) throw new AppError('permission_denied', 403, 'This action is not available to signed in users.');
       const ip = req.ip ?? 'unknown';
       const { username, password } = loginFields(body(req.body));
       if ((await failuresInWindow(ctx, ip)) >= RULES.bruteforceFailures) throw tooMany();
@@ -151,9 +154,12 @@ export function authRouter(ctx: Ctx): Router {
     asyncHandler(async (req, res) => {
       if (currentUser(res)) throw new AppError('permission_denied', 403, 'This action is not available to signed in users.');
       const b = body(req.body);
-      const username = validateUsername(b);
-      const email = validateEmail(b);
-      const password = validatePassword(b, username);
+      const e = new FieldErrors();
+      const username = validateUsername(e, b);
+      const email = validateEmail(e, b);
+      const password = validatePassword(e, b, username);
+      check(e);
+      if (username === undefined || email === undefined || password === undefined) throw new Error('validated fields missing');
       const hash = await hashPassword(password);
       let user: UserRow;
       try {
@@ -165,13 +171,13 @@ export function authRouter(ctx: Ctx): Router {
       } catch (err) {
         const e = err as { code?: string; constraint?: string };
         if (e.code === '23505' && e.constraint === 'users_username_lower')
-          throw badRequest('This username is not available.', 'username_taken', { field: 'username' });
-        if (e.code === '23505' && e.constraint === 'users_email_lower')
-          throw badRequest('This e-mail address is not available.', 'email_taken', { field: 'email' });
+          throw fieldErrors({ username: ['This username is not available.'] }, 'username_taken');
+        if (e.code === '23505' && e.constraint === 'users_email_lower') throw fieldErrors({ email: ['This e-mail address is not available.'] }, 'email_taken');
         throw err;
       }
       await ctx.sessions.create(res, toSession(user));
-      res.status(201).json(authUserJson(user));
+      // Misago answers 200 with {activation, username, email}; the signed-in user's fields ride along
+      res.json({ ...authUserJson(user), activation: 'active' });
     }),
   );
 
@@ -195,11 +201,14 @@ export function authRouter(ctx: Ctx): Router {
       const viewer = currentUser(res);
       if (!viewer || viewer.id !== id) throw new AppError('permission_denied', 403, "You can't change other users' passwords.");
       const b = body(req.body);
-      if (typeof b.password !== 'string' || !b.password) throw badRequest('Enter your current password.', 'required', { field: 'password' });
-      const next = validatePassword({ password: b.new_password }, viewer.username);
+      const e = new FieldErrors();
+      if (typeof b.password !== 'string' || !b.password) e.add('password', 'Enter your current password.');
+      const next = validatePassword(e, b, viewer.username, 'new_password');
+      check(e);
+      if (next === undefined || typeof b.password !== 'string') throw new Error('validated fields missing');
       const { rows } = await ctx.db.rw.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [id]);
       if (!rows[0] || !(await verifyPassword(rows[0].password_hash, b.password)))
-        throw badRequest('Entered password is invalid.', 'invalid_password', { field: 'password' });
+        throw fieldErrors({ password: ['Entered password is invalid.'] }, 'invalid_password');
       const hash = await hashPassword(next);
       const done = await ctx.db.tx(async (c) => {
         await c.query('UPDATE users SET password_hash = $2 WHERE id = $1', [id, hash]);
@@ -231,51 +240,10 @@ export function authRouter(ctx: Ctx): Router {
   r.get(
     '/api/categories/',
     asyncHandler(async (_req, res) => {
-      const { rows } = await ctx.db.ro.query<{
-        id: number;
-        parent_id: number | null;
-        name: string;
-        slug: string;
-        description: string;
-        level: number;
-        is_closed: boolean;
-        threads: number;
-        posts: number;
-        last_thread_id: number | null;
-        last_thread_title: string | null;
-        last_thread_slug: string | null;
-        last_post_on: Date | null;
-        last_poster_name: string | null;
-      }>(`SELECT id, parent_id, name, slug, description, level, is_closed, threads, posts, last_thread_id, last_thread_title,
-               last_thread_slug, last_post_on, last_poster_name FROM categories WHERE special_role IS NULL ORDER BY level, id`);
-      type Node = Record<string, unknown> & { subcategories: Node[] };
-      const byId = new Map<number, Node>();
-      const top: Node[] = [];
-      for (const c of rows) {
-        const node: Node = {
-          id: c.id,
-          parent: c.parent_id,
-          name: c.name,
-          slug: c.slug,
-          description: c.description ? { plain: c.description } : null,
-          level: c.level,
-          is_closed: c.is_closed,
-          threads: c.threads,
-          posts: c.posts,
-          last_thread_id: c.last_thread_id,
-          last_thread_title: c.last_thread_title,
-          last_thread_slug: c.last_thread_slug,
-          last_post_on: c.last_post_on,
-          last_poster_name: c.last_poster_name,
-          url: { index: `/c/${c.slug}/${c.id}/`, last_thread: c.last_thread_id ? `/t/${c.last_thread_slug}/${c.last_thread_id}/` : null },
-          subcategories: [],
-        };
-        byId.set(c.id, node);
-        const parent = c.parent_id === null ? undefined : byId.get(c.parent_id);
-        if (parent) parent.subcategories.push(node);
-        else top.push(node);
-      }
-      res.json(top);
+      const viewer = currentUser(res);
+      const db = viewer ? ctx.db.rw : ctx.db.ro;
+      const [tree, unread] = await Promise.all([ctx.categories.load(db), viewer ? ctx.categories.unread(db, viewer) : new Set<number>()]);
+      res.json(categoriesJson(tree, viewer, unread));
     }),
   );
 

@@ -1,12 +1,40 @@
 import { Router, type Response } from 'express';
-import { AppError, asyncHandler, badRequest, forbidden, notFound } from '@forum/shared';
+import { AppError, asyncHandler, fieldErrors, forbidden, notFound } from '@forum/shared';
 import type { Ctx } from '../context.js';
 import { isFailoverError, type Queryable } from '../db.js';
 import { within } from '../redis.js';
-import { attachments, body, categoryId, flag, parseId, parseOptionalInt, pinWeight, RULES, slugify, validatePost, validateTitle } from '../domain.js';
+import type { CategoryTree } from '../serializers.js';
+import {
+  attachments,
+  body,
+  categoryId,
+  check,
+  flag,
+  normalizeTitle,
+  parseCategoryQuery,
+  parseId,
+  pinWeight,
+  RULES,
+  slugify,
+  titleProblem,
+  validatePost,
+  validateTitle,
+} from '../domain.js';
+import { DrfInvalid, drfBoolean, drfInteger, FieldErrors, queryIntOr404 } from '../drf.js';
 import type { Refresh, Ticket } from '../cache.js';
 import { renderPost } from '../render.js';
-import { postJson, THREAD_COLUMNS, threadIsRead, threadJoins, threadJson, threadUrl, type PostRow, type ThreadRow } from '../serializers.js';
+import {
+  categoryPath,
+  postJson,
+  threadAcl,
+  THREAD_COLUMNS,
+  threadIsRead,
+  threadJoins,
+  threadJson,
+  threadUrl,
+  type PostRow,
+  type ThreadRow,
+} from '../serializers.js';
 import { currentUser, requireUser, type SessionUser } from '../session.js';
 
 const LISTS = ['all', 'my', 'new', 'unread', 'subscribed'] as const;
@@ -49,10 +77,8 @@ async function floodCheck(ctx: Ctx, user: SessionUser): Promise<void> {
     ctx.logger.warn({ err: (err as Error).message }, 'flood check skipped: Redis unavailable');
     return;
   }
-  if (ok !== 'OK')
-    throw new AppError('flood', 429, "You can't post message so quickly after previous one.", true, {
-      retryAfter: Math.ceil(ctx.cfg.FLOOD_INTERVAL_MS / 1000),
-    });
+  // Misago answers 403 (PermissionDenied), not 429; `code: flood` tells it from other refusals
+  if (ok !== 'OK') throw new AppError('flood', 403, "You can't post message so quickly after previous one.");
 }
 
 /** Gives the flood slot back (nothing was posted); never waits on a failing Redis. */
@@ -136,7 +162,58 @@ async function cached(ctx: Ctx, res: Response, viewer: SessionUser | undefined, 
   sendBody(res, await guestBuild(ctx, slot, build));
 }
 
-const POST_COLUMNS = 'p.id, p.poster_id, p.poster_name, u.slug AS poster_slug, p.parsed, p.posted_on, p.updated_on, p.edits';
+const POST_COLUMNS = 'p.id, p.poster_id, p.poster_name, u.slug AS poster_slug, u.posts AS poster_posts, p.parsed, p.posted_on, p.updated_on, p.edits';
+
+/** The body of a reply or an edit: `post` (and `attachments`), DRF's field lists otherwise. */
+function postBody(raw: unknown): string {
+  const b = body(raw);
+  const e = new FieldErrors();
+  const source = validatePost(e, b);
+  attachments(e, b);
+  check(e);
+  return source as string;
+}
+
+/** Misago's PATCH refusal: 400 `{id, detail: [reason]}`. */
+const patchError = (id: number, reason: string) => new AppError('invalid_patch', 400, reason, true, { body: { id, detail: [reason] } });
+
+const PATCH_OPS = new Set(['add', 'remove', 'replace']);
+
+/** Misago's ApiPatch.validate_action: op, path and (but for remove) value must be there. */
+function patchOperation(id: number, raw: unknown): { op: string; path: string; value: unknown } {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw patchError(id, 'Each operation must be an object.');
+  const o = raw as { op?: unknown; path?: unknown; value?: unknown };
+  if (!o.op) throw patchError(id, 'undefined op');
+  if (typeof o.op !== 'string' || !PATCH_OPS.has(o.op)) throw patchError(id, `"${String(o.op).slice(0, 40)}" op is unsupported`);
+  if (typeof o.path !== 'string' || !o.path) throw patchError(id, `"${o.op}" op has to specify path`);
+  if (o.op !== 'remove' && !('value' in o)) throw patchError(id, `"${o.op}" op has to specify value`);
+  return { op: o.op, path: o.path, value: o.value };
+}
+
+/** A PATCH value through a DRF parser; its message becomes the refusal. */
+function patchValue<T>(id: number, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof DrfInvalid) throw patchError(id, err.message);
+    throw err;
+  }
+}
+
+/** The thread's category object and path from the cached tree; a category newer than the tree reads it again. */
+async function threadCategory(ctx: Ctx, tree: Promise<CategoryTree>, t: ThreadRow) {
+  let path = categoryPath(await tree, t.category_id);
+  if (!path.length) path = categoryPath(await ctx.categories.refresh(), t.category_id);
+  const category = path[path.length - 1];
+  return category ? { category, path } : undefined;
+}
+
+/** Misago's start-thread editor entry: `post` is false, or what the user may do with a new thread there. */
+function editorCategoryJson(c: { id: number; name: string; level: number; is_closed: boolean }, user: SessionUser) {
+  const staff = user.isStaff;
+  const post = !c.is_closed || staff ? { close: staff, hide: staff, pin: staff ? 2 : 0 } : false;
+  return { id: c.id, name: c.name, level: c.level, post, close: staff, hide: staff, pin: staff ? 2 : 0 };
+}
 
 export function threadsRouter(ctx: Ctx): Router {
   const r = Router();
@@ -147,12 +224,15 @@ export function threadsRouter(ctx: Ctx): Router {
     asyncHandler(async (req, res) => {
       const viewer = currentUser(res);
       const listRaw = req.query.list ?? 'all';
-      if (typeof listRaw !== 'string' || !(LISTS as readonly string[]).includes(listRaw))
-        throw badRequest(`"list" must be one of: ${LISTS.join(', ')}.`, 'invalid', { field: 'list' });
+      // Misago resolves the list name and `start` like a URL: an unknown one is "not found"
+      if (typeof listRaw !== 'string' || !(LISTS as readonly string[]).includes(listRaw)) throw notFound(`No such list: "list" is one of ${LISTS.join(', ')}.`);
       const list = listRaw as ListName;
+      const startRaw = queryIntOr404(req.query.start, 0);
+      if (startRaw === null) throw notFound('Invalid "start": a thread list cursor is a non-negative integer.');
+      // start=0 and no start are both the first page (Misago's default); a cursor is the last_post_id to continue from
+      const start = startRaw === 0 ? null : startRaw;
       if (list !== 'all' && !viewer) throw new AppError('not_authenticated', 403, 'You have to sign in to see this list.');
-      const category = parseOptionalInt(req.query.category, 'category') ?? ROOT_CATEGORY;
-      const start = parseOptionalInt(req.query.start, 'start') ?? null;
+      const category = parseCategoryQuery(req.query.category, ROOT_CATEGORY);
       if (category === PRIVATE_CATEGORY) throw notFound('No Category matches the given query.');
       const cacheKey = `${category}|${list}|${start}`;
       await cached(ctx, res, viewer, listSlot(ctx, cacheKey), async () => {
@@ -199,11 +279,7 @@ export function threadsRouter(ctx: Ctx): Router {
       const { rows } = await ctx.db.rw.query<{ id: number; name: string; level: number; is_closed: boolean }>(
         `SELECT id, name, level, is_closed FROM categories WHERE special_role IS NULL ORDER BY level, id`,
       );
-      res.json(
-        rows
-          .filter((c) => !c.is_closed || user.isStaff)
-          .map((c) => ({ id: c.id, name: c.name, level: c.level, post: true, close: user.isStaff, hide: user.isStaff, pin: user.isStaff ? 2 : 0 })),
-      );
+      res.json(rows.map((c) => editorCategoryJson(c, user)));
     }),
   );
 
@@ -212,14 +288,17 @@ export function threadsRouter(ctx: Ctx): Router {
     asyncHandler(async (req, res) => {
       const user = requireUser(res, 'You need to be signed in to start threads.');
       const b = body(req.body);
-      const title = validateTitle(b);
-      const source = validatePost(b);
-      const category = categoryId(b);
-      attachments(b);
-      const close = flag(b, 'close');
-      const hide = flag(b, 'hide');
-      const weight = pinWeight(b);
-      if ((close || hide || weight > 0) && !user.isStaff) throw forbidden("You don't have permission to close, hide or pin threads.");
+      const e = new FieldErrors();
+      const title = validateTitle(e, b);
+      const source = validatePost(e, b);
+      const category = categoryId(e, b);
+      attachments(e, b);
+      // as Misago's posting middlewares: close/hide/pin exist only for users who may use them, others' are ignored
+      const close = user.isStaff ? flag(e, b, 'close') : false;
+      const hide = user.isStaff ? flag(e, b, 'hide') : false;
+      const weight = user.isStaff ? pinWeight(e, b) : 0;
+      check(e);
+      if (title === undefined || source === undefined || category === undefined) throw new Error('validated fields missing');
       const parsed = renderPost(source);
       const slug = slugify(title);
       await floodCheck(ctx, user);
@@ -247,8 +326,8 @@ export function threadsRouter(ctx: Ctx): Router {
       }
       if (row.thread_id === null || row.post_id === null) {
         await releaseFlood(ctx, user);
-        if (!row.category_ok) throw badRequest('Requested category could not be found.', 'category_not_found', { field: 'category' });
-        throw forbidden("This category is closed. You can't start new threads in it.");
+        if (!row.category_ok) throw fieldErrors({ category: ['Requested category could not be found.'] }, 'category_not_found');
+        throw fieldErrors({ category: ["This category is closed. You can't start new threads in it."] }, 'category_closed');
       }
       const thread = { id: row.thread_id, postId: row.post_id };
       await ctx.bus.publish(thread.id);
@@ -262,32 +341,38 @@ export function threadsRouter(ctx: Ctx): Router {
     asyncHandler(async (req, res) => {
       const viewer = currentUser(res);
       const id = parseId(req.params.id, 'No Thread matches the given query.');
-      await cached(ctx, res, viewer, threadSlot(ctx, id, 'thread'), async () => threadJson(await loadThread(reader(ctx, viewer), id, viewer), viewer));
+      await cached(ctx, res, viewer, threadSlot(ctx, id, 'thread'), async () => {
+        const tree = ctx.categories.tree();
+        const t = await loadThread(reader(ctx, viewer), id, viewer);
+        return threadJson(t, viewer, await threadCategory(ctx, tree, t));
+      });
     }),
   );
 
+  // Misago's ApiPatch: a list of {op, path, value}; "ok" per applied operation, an unknown path is skipped ("ok"),
+  // a refused one answers 400 {id, detail: [reason]}. Here the list is applied atomically (Misago commits each
+  // operation on its own), so a refusal leaves nothing of the request applied.
   r.patch(
     '/api/threads/:id/',
     asyncHandler(async (req, res) => {
       const id = parseId(req.params.id, 'No Thread matches the given query.');
       const user = requireUser(res);
       const ops = req.body as unknown;
-      if (!Array.isArray(ops)) throw badRequest('PATCH request should be a list of operations.', 'invalid_patch');
-      if (ops.length === 0 || ops.length > 10) throw badRequest('PATCH request should contain 1 to 10 operations.', 'invalid_patch');
-      const out: Record<string, unknown> = { id, detail: ['ok'] };
+      if (!Array.isArray(ops)) throw new AppError('invalid_patch', 400, 'PATCH request should be a list of operations.');
+      if (ops.length > 10) throw patchError(id, 'PATCH request should contain at most 10 operations.');
+      const out: Record<string, unknown> = { id };
+      const detail: string[] = [];
       let categoryChanged = false;
       let categoryId = 0;
       await ctx.db.tx(async (c) => {
         const t = await loadThread(c, id, user, true);
         categoryId = t.category_id;
-        const staffOnly = (what: string) => {
-          if (!user.isStaff) throw forbidden(`You don't have permission to change ${what} of this thread.`);
+        const acl = threadAcl(t, user);
+        const refuse = (allowed: boolean, reason: string) => {
+          if (!allowed) throw patchError(id, reason);
         };
         for (const raw of ops) {
-          if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw badRequest('Each operation must be an object.', 'invalid_patch');
-          const op = raw as { op?: unknown; path?: unknown; value?: unknown };
-          if (op.op !== 'replace' && op.op !== 'add' && op.op !== 'remove') throw badRequest('"op" must be "replace", "add" or "remove".', 'invalid_patch');
-          if (typeof op.path !== 'string') throw badRequest('"path" must be a string.', 'invalid_patch');
+          const op = patchOperation(id, raw);
           switch (op.path) {
             case 'subscription': {
               const v = op.op === 'remove' ? null : op.value;
@@ -301,12 +386,15 @@ export function threadsRouter(ctx: Ctx): Router {
               } else if (v === null || v === 'unsubscribe') {
                 await c.query('DELETE FROM subscriptions WHERE user_id = $1 AND thread_id = $2', [user.id, id]);
                 out.subscription = null;
-              } else throw badRequest('"subscription" must be "notify", "email" or null.', 'invalid', { field: 'subscription' });
+              } else throw patchError(id, '"subscription" must be "notify", "email" or null.');
               break;
             }
             case 'title': {
-              if (!user.isStaff && user.id !== t.starter_id) throw forbidden("You can't edit this thread's title.");
-              const title = validateTitle({ title: op.value });
+              refuse(user.isStaff || user.id === t.starter_id, "You can't edit threads in this category.");
+              refuse(typeof op.value === 'string' || typeof op.value === 'number', 'Not a valid string.');
+              const title = normalizeTitle(String(op.value));
+              const problem = titleProblem(title);
+              if (problem) throw patchError(id, problem.message);
               await c.query('UPDATE threads SET title = $2, slug = $3 WHERE id = $1', [id, title, slugify(title)]);
               out.title = title;
               categoryChanged = true;
@@ -314,29 +402,37 @@ export function threadsRouter(ctx: Ctx): Router {
             }
             case 'is-closed':
             case 'is-hidden': {
-              staffOnly(op.path === 'is-closed' ? 'the closed state' : 'the visibility');
-              if (typeof op.value !== 'boolean') throw badRequest(`"${op.path}" must be a boolean.`, 'invalid', { field: op.path });
-              const col = op.path === 'is-closed' ? 'is_closed' : 'is_hidden';
-              await c.query(`UPDATE threads SET ${col} = $2 WHERE id = $1`, [id, op.value]);
-              out[col] = op.value;
-              if (col === 'is_hidden') categoryChanged = true;
+              const closing = op.path === 'is-closed';
+              refuse(
+                closing ? acl.can_close === 1 : acl.can_hide,
+                closing ? "You don't have permission to close this thread." : "You don't have permission to hide this thread.",
+              );
+              const v = patchValue(id, () => drfBoolean(op.value) as boolean);
+              const col = closing ? 'is_closed' : 'is_hidden';
+              await c.query(`UPDATE threads SET ${col} = $2 WHERE id = $1`, [id, v]);
+              out[col] = v;
+              if (!closing) categoryChanged = true;
               break;
             }
             case 'weight': {
-              staffOnly('the weight');
-              if (op.value !== 0 && op.value !== 1 && op.value !== 2) throw badRequest('"weight" must be 0, 1 or 2.', 'invalid', { field: 'weight' });
-              await c.query('UPDATE threads SET weight = $2 WHERE id = $1', [id, op.value]);
-              out.weight = op.value;
+              refuse(acl.can_pin, "You don't have permission to change this thread's weight.");
+              const v = patchValue(id, () => drfInteger(op.value, { min: 0, max: 2 }) as number);
+              await c.query('UPDATE threads SET weight = $2 WHERE id = $1', [id, v]);
+              out.weight = v;
               break;
             }
             default:
-              throw badRequest(`"${String(op.path).slice(0, 40)}" is not a supported path.`, 'invalid_patch');
+              // Misago has no handler for it and moves on
+              break;
           }
+          detail.push('ok');
         }
       });
-      await ctx.bus.publish(id);
-      if (categoryChanged) await ctx.enqueue({ type: 'category_sync', categoryId });
-      res.json(out);
+      if (detail.length) {
+        await ctx.bus.publish(id);
+        if (categoryChanged) await ctx.enqueue({ type: 'category_sync', categoryId });
+      }
+      res.json({ ...out, detail });
     }),
   );
 
@@ -363,11 +459,14 @@ export function threadsRouter(ctx: Ctx): Router {
     asyncHandler(async (req, res) => {
       const viewer = currentUser(res);
       const id = parseId(req.params.id, 'No Thread matches the given query.');
-      const page = parseOptionalInt(req.query.page, 'page') ?? 1;
-      if (page < 1) throw notFound('Invalid page.');
+      // Misago: page 0 (or none) is the first page; anything but digits is "not found"
+      const pageRaw = queryIntOr404(req.query.page, 1);
+      if (pageRaw === null) throw notFound('Invalid page.');
+      const page = Math.max(1, pageRaw);
       const key = `posts:${page}`;
       await cached(ctx, res, viewer, threadSlot(ctx, id, key), async () => {
         const db = reader(ctx, viewer);
+        const tree = ctx.categories.tree();
         const { rows } = await db.query<{ thread: ThreadRow | null; posts: PostRow[] }>(
           `SELECT (SELECT row_to_json(x) FROM (SELECT ${THREAD_COLUMNS} ${threadJoins('$2')} WHERE t.id = $1) x) AS thread,
               (SELECT coalesce(json_agg(y ORDER BY y.id), '[]'::json) FROM (
@@ -391,7 +490,7 @@ export function threadsRouter(ctx: Ctx): Router {
             });
         }
         return {
-          ...threadJson(t, viewer),
+          ...threadJson(t, viewer, await threadCategory(ctx, tree, t)),
           post_set: {
             results: posts,
             page,
@@ -414,9 +513,7 @@ export function threadsRouter(ctx: Ctx): Router {
     asyncHandler(async (req, res) => {
       const id = parseId(req.params.id, 'No Thread matches the given query.');
       const user = requireUser(res, 'You have to sign in to reply threads.');
-      const b = body(req.body);
-      const source = validatePost(b);
-      attachments(b);
+      const source = postBody(req.body);
       const parsed = renderPost(source);
       await floodCheck(ctx, user);
       // ONE statement (its own transaction): lock the thread, insert the post if the user may reply, bump the thread's
@@ -475,9 +572,7 @@ export function threadsRouter(ctx: Ctx): Router {
       const id = parseId(req.params.id, 'No Thread matches the given query.');
       const pid = parseId(req.params.pid, 'No Post matches the given query.');
       const user = requireUser(res, 'You have to sign in to edit posts.');
-      const b = body(req.body);
-      const source = validatePost(b);
-      attachments(b);
+      const source = postBody(req.body);
       const parsed = renderPost(source);
       const result = await ctx.db.tx(async (c) => {
         const t = await loadThread(c, id, user);
@@ -488,7 +583,7 @@ export function threadsRouter(ctx: Ctx): Router {
         const up = await c.query<PostRow>(
           `UPDATE posts p SET original = $2, parsed = $3, updated_on = now(), edits = edits + 1 FROM (SELECT 1) x
          WHERE p.id = $1 RETURNING p.id, p.poster_id, p.poster_name, (SELECT slug FROM users WHERE id = p.poster_id) AS poster_slug,
-           p.parsed, p.posted_on, p.updated_on, p.edits`,
+           (SELECT posts FROM users WHERE id = p.poster_id) AS poster_posts, p.parsed, p.posted_on, p.updated_on, p.edits`,
           [pid, source, parsed],
         );
         return { post: up.rows[0], thread: t };

@@ -245,7 +245,7 @@ export class Client {
 
   async register(username: string, password = 'password-123', email = `${username.toLowerCase()}@example.com`) {
     const r = await this.post('/api/users/', { username, email, password });
-    if (r.status !== 201) throw new Error(`register ${username}: ${r.status} ${r.text}`);
+    if (r.status !== 200) throw new Error(`register ${username}: ${r.status} ${r.text}`);
     return r.body as { id: number; username: string };
   }
   async login(username: string, password: string) {

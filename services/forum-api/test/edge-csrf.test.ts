@@ -1,0 +1,118 @@
+/**
+ * Misago clients take `csrftoken` from the first page they load. The edge's own config (configs/nginx/nginx.conf and
+ * forum.conf, paths moved into a temp dir) runs on Debian's NGINX in front of the real API; curl, a client nobody here
+ * wrote, loads a page of the web client, then logs in and starts a thread with the token NGINX handed out.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startProcess, type Proc } from '@forum/test-support';
+import { freePort, SERVICE_DIR, startApi, startStack, waitFor, type InProcessApi, type Stack } from './support/env.js';
+
+const run = promisify(execFile);
+const CONFIGS = join(SERVICE_DIR, '..', '..', 'configs', 'nginx');
+
+let stack: Stack;
+let api: InProcessApi;
+let nginx: Proc;
+let dir: string;
+let edge: string;
+
+/** The edge's NGINX configs with their absolute paths moved under `dir`. */
+function renderConfigs(port: number, statusPort: number, apiPort: number): string {
+  for (const d of ['run', 'tmp', 'www', 'conf.d', 'blocklist']) mkdirSync(join(dir, d), { recursive: true });
+  writeFileSync(join(dir, 'www', 'index.html'), '<!doctype html><title>forum</title>');
+  writeFileSync(join(dir, 'run', 'api-upstream.conf'), `server 127.0.0.1:${apiPort};\n`);
+  writeFileSync(join(dir, 'blocklist', 'blocklist.conf'), '');
+  const main = readFileSync(join(CONFIGS, 'nginx.conf'), 'utf8')
+    .replace('worker_processes auto;', 'worker_processes 1;')
+    .replace('/run/nginx/nginx.pid', join(dir, 'run', 'nginx.pid'))
+    .replaceAll('/tmp/nginx/', `${join(dir, 'tmp')}/`)
+    .replace('/etc/nginx/snippets/realip.conf', join(CONFIGS, 'realip.conf'))
+    .replace('/var/run/nginx-blocklist/blocklist.conf', join(dir, 'blocklist', 'blocklist.conf'))
+    .replace('/etc/nginx/conf.d/*.conf', join(dir, 'conf.d', '*.conf'));
+  const forum = readFileSync(join(CONFIGS, 'forum.conf'), 'utf8')
+    .replace('listen 80 default_server;', `listen 127.0.0.1:${port} default_server;`)
+    .replace('listen 8081;', `listen 127.0.0.1:${statusPort};`)
+    .replace('root /usr/share/forum/www;', `root ${join(dir, 'www')};`)
+    .replace('/run/nginx/api-upstream.conf', join(dir, 'run', 'api-upstream.conf'))
+    .replace('access_log /dev/stdout json;', 'access_log off;');
+  writeFileSync(join(dir, 'conf.d', 'forum.conf'), forum);
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(conf, main.replace('access_log /dev/stdout json;', 'access_log off;'));
+  return conf;
+}
+
+before(async () => {
+  stack = await startStack();
+  api = await startApi(stack.env);
+  dir = mkdtempSync(join(tmpdir(), 'forum-edge-csrf-'));
+  chmodSync(dir, 0o755);
+  const [port, statusPort] = [await freePort(), await freePort()];
+  const conf = renderConfigs(port, statusPort, Number(new URL(api.url).port));
+  const user = process.getuid?.() === 0 ? 'user root root; ' : '';
+  const args = ['-c', conf, '-e', 'stderr', '-g', `${user}daemon off;`];
+  await run('/usr/sbin/nginx', ['-t', ...args]).catch((err: { stderr?: string }) => {
+    throw new Error(`nginx -t: ${err.stderr ?? String(err)}`);
+  });
+  nginx = startProcess('/usr/sbin/nginx', args);
+  edge = `http://127.0.0.1:${port}`;
+  await waitFor(`nginx (${nginx.output().slice(-300)})`, async () => (await fetch(`${edge}/nginx-health`).catch(() => undefined))?.status === 200);
+});
+after(async () => {
+  await nginx?.stop();
+  await api?.close();
+  await stack?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function curl(args: string[]): Promise<{ status: number; headers: string; body: string }> {
+  const { stdout } = await run('curl', ['-sS', '-D', '-', '-o', '-', '-w', '\n%{http_code}', ...args]);
+  const status = Number(stdout.slice(stdout.lastIndexOf('\n') + 1));
+  const text = stdout.slice(0, stdout.lastIndexOf('\n'));
+  const split = text.indexOf('\r\n\r\n');
+  return { status, headers: text.slice(0, split), body: text.slice(split + 4) };
+}
+
+test('When a client loads a page of the web client, then NGINX sets csrftoken and the API accepts it on the first POST', async () => {
+  const jar = join(dir, 'cookies.txt');
+  const page = await curl(['-c', jar, `${edge}/`]);
+  assert.equal(page.status, 200);
+  const set = /^set-cookie: csrftoken=([0-9a-f]{32}); Path=\/; Max-Age=31536000; SameSite=Lax\r?$/im.exec(page.headers);
+  assert.ok(set, `csrftoken cookie on GET /: ${page.headers}`);
+  const token = set[1];
+
+  // a view of the single-page app (a thread URL) too; a valid cookie is kept, not replaced
+  assert.match((await curl([`${edge}/t/some-thread/5/`])).headers, /set-cookie: csrftoken=/i);
+  assert.doesNotMatch((await curl(['-b', jar, `${edge}/`])).headers, /set-cookie: csrftoken=/i);
+  assert.match((await curl(['-b', 'csrftoken=short', `${edge}/`])).headers, /set-cookie: csrftoken=[0-9a-f]{32};/i);
+
+  // the first unsafe requests of the client carry that token: register, then start a thread
+  const json = ['-H', 'Content-Type: application/json', '-H', `X-CSRFToken: ${token}`, '-b', jar, '-c', jar];
+  const reg = await curl([
+    ...json,
+    '--data',
+    JSON.stringify({ username: 'curluser', email: 'curl@example.com', password: 'curl-password-1' }),
+    `${edge}/api/users/`,
+  ]);
+  assert.equal(reg.status, 200, reg.body);
+  // Django rotates the token at sign-in: the client reads the new cookie
+  const rotated = /csrftoken\t(\S+)/.exec(readFileSync(jar, 'utf8'))?.[1];
+  assert.ok(rotated && rotated !== token, 'the API rotated the token at sign-in');
+  const started = await curl([
+    ...json.map((a) => (a === `X-CSRFToken: ${token}` ? `X-CSRFToken: ${rotated}` : a)),
+    '--data',
+    JSON.stringify({ title: 'Posted through the edge', post: 'Started with curl through NGINX.', category: '3', close: 'false', hide: 'false', pin: '0' }),
+    `${edge}/api/threads/`,
+  ]);
+  assert.equal(started.status, 200, started.body);
+  assert.match(JSON.parse(started.body).url, /^\/t\/posted-through-the-edge\/\d+\/$/);
+
+  // without the header the API still refuses (the cookie alone proves nothing)
+  const forged = await curl(['-H', 'Content-Type: application/json', '-b', `csrftoken=${token}`, '--data', '{}', `${edge}/api/auth/`]);
+  assert.equal(forged.status, 403);
+});
