@@ -89,7 +89,9 @@ describe('Health and metrics', () => {
 
   test('every request writes one access log line with method, url, status, bytes, ip, user and time', async () => {
     const { c, u } = await newUser('logger');
-    await c.get('/api/auth/', { headers: { 'x-forwarded-for': '198.51.100.23' } });
+    const res = await c.get('/api/auth/', { headers: { 'x-forwarded-for': '198.51.100.23' } });
+    // NGINX's access line records the user from this header (configs/nginx/nginx.conf forum_user)
+    assert.equal(res.headers.get('x-forum-user'), u.username);
     const line = logLines
       .map((l) => JSON.parse(l))
       .reverse()
