@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # npm run bench:efficiency: goals 1-3 of issue 19 in one run against the deployed `forum` stack, on this machine.
 #   1. idle (stack-profile.sh idle): containers' CPU % of one core, forks/s, machine busy % of all cores, memory
-#   2. edge (stack-profile.sh edge): the stack's /healthcheck/ over a bare NGINX -> node hop, same run
+#   2. edge (stack-profile.sh edge): the stack's /healthcheck/ over a bare NGINX -> node hop, same run; then the CPU
+#      one such request costs (the stack's containers + the host's dockerd/containerd/shims, over a 10 s wrk run)
 #   3. cost per operation: the seed mix (npm run loadtest) at ~USERS/THINK ops/s; the containers' CPU (cgroups)
 #      over the loadtest's steady state divided by the operations of that steady state
 # Prints the figures and ends with one line: `EFFICIENCY ...`. Needs root (cgroups, /proc) and a healthy stack.
@@ -90,6 +91,30 @@ sample_cpu() { # file list -> appends "epoch_ms ns" every 2 s until killed
   done
 }
 
+# CPU ns of the host's dockerd, containerd and containerd-shims (not those of Docker-in-Docker nodes: their
+# processes sit in a container's cgroup): what per-request logging through the json-file driver costs
+daemons_ns() {
+  local p hz
+  hz=$(getconf CLK_TCK)
+  for p in $(pgrep -x dockerd) $(pgrep -x containerd) $(pgrep -f '^/usr/bin/containerd-shim'); do
+    grep -q 'cpuacct:/$' "/proc/$p/cgroup" 2>/dev/null && awk -v hz="$hz" '{sub(/^.*\) /, ""); print ($12 + $13) * 1e9 / hz}' "/proc/$p/stat" 2>/dev/null
+  done | awk '{s += $1} END {printf "%.0f", s}'
+}
+containers_ns() { awk '/^usage_usec/ {s += $2 * 1000; next} NF == 1 {s += $1} END {printf "%.0f", s}' "$@" 2>/dev/null; }
+
+# 2b. the CPU one trivial request costs through the edge (wrk on /healthcheck/, 10 s): robust to other load on the
+#     machine, unlike req/s
+cost_line=''
+if [[ ${SKIP_EDGE:-0} != 1 ]] && command -v wrk >/dev/null; then
+  mapfile -t files < <(cgroup_dirs)
+  c1=$(containers_ns "${files[@]}") d1=$(daemons_ns)
+  reqs=$(wrk -t2 -c64 -d10s "$EDGE/healthcheck/" | awk '/requests in/ {print $1}')
+  c2=$(containers_ns "${files[@]}") d2=$(daemons_ns)
+  cost_line=$(awk -v r="${reqs:-0}" -v c=$((c2 - c1)) -v d=$((d2 - d1)) 'BEGIN {
+    if (r > 0) printf "edge cost %.0f us CPU/request (containers %.0f, dockerd+containerd %.0f; %d requests)", (c + d) / r / 1e3, c / r / 1e3, d / r / 1e3, r }')
+  echo "$cost_line"
+fi
+
 load_line=''
 if [[ ${SKIP_LOAD:-0} != 1 ]]; then
   report=$REPORT_DIR/efficiency-$stamp
@@ -127,6 +152,6 @@ if [[ ${SKIP_LOAD:-0} != 1 ]]; then
   echo "$load_line"
 fi
 
-summary="EFFICIENCY $(date -u +%FT%TZ) dind=$dind | idle: ${idle_line:-skipped} | edge ratio ${edge_ratio:-skipped} (${edge_line:-}) | ${load_line:-load skipped}"
+summary="EFFICIENCY $(date -u +%FT%TZ) dind=$dind | idle: ${idle_line:-skipped} | edge ratio ${edge_ratio:-skipped} (${edge_line:-}); ${cost_line:-} | ${load_line:-load skipped}"
 echo "$summary"
 echo "$summary" >>"$REPORT_DIR/efficiency.log"
