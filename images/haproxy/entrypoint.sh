@@ -6,15 +6,19 @@ if [[ -n "${REDIS_PASSWORD_FILE:-}" ]]; then REDIS_PASSWORD="$(< "$REDIS_PASSWOR
 export REDIS_PASSWORD REDIS_NODES="${REDIS_NODES:-redis-0,redis-1,redis-2}"
 CFG=${HAPROXY_CFG:-/usr/local/etc/haproxy/haproxy.cfg}
 haproxy -c -q -f "$CFG"
-# follow-dns: every second, each redis node's address in HAProxy is set to what Docker's DNS answers for its
-# name, when that differs (a replaced task has a new IP). A name that does not resolve (task being replaced) is
-# left alone. Why not HAProxy's resolvers: see haproxy.cfg. One getent (all names), one admin-socket read and one
-# awk per round: this loop runs for the life of the proxy, so it forks 3 processes a second, not 20.
+# follow-dns: every FOLLOW_DNS_INTERVAL (3 s), each redis node's address in HAProxy is set to what Docker's DNS
+# answers for its name, when that differs (a replaced task has a new IP). A name that does not resolve (task being
+# replaced) is left alone. Why not HAProxy's resolvers: see haproxy.cfg. One getent (all names), one admin-socket
+# read and one awk per round, and the wait is a builtin `read -t`, not a `sleep` process: this loop runs for the life
+# of the proxy. A failover needs no new address (Sentinel promotes a running replica, which HAProxy's check finds);
+# only a replaced redis task does, and it is a replica until it has synced, so 3 s instead of 1 s costs no failover
+# time (issue 19: the 1 s loop forked ~7 processes a second per proxy).
 SOCK=/var/run/haproxy/admin.sock
 follow_dns() {
   set +e
-  local cmds
-  while sleep "${FOLLOW_DNS_INTERVAL:-1}"; do
+  local cmds tickfd
+  exec {tickfd}<> <(:)
+  while ! read -r -t "${FOLLOW_DNS_INTERVAL:-3}" -u "$tickfd" _; do
     [[ -S $SOCK ]] || continue
     # "show servers state" rows: <be_id> <be_name> <srv_id> <srv_name> <srv_addr> ...; getent ahostsv4: "<ip> STREAM <name>"
     cmds=$( { echo "show servers state redis-master" | socat -t2 - "UNIX-CONNECT:$SOCK"; echo "#dns"; \

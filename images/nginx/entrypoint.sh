@@ -7,6 +7,8 @@ mkdir -p /tmp/nginx /run/nginx "$(dirname "$BLOCKLIST_FILE")"
 [ -f "$BLOCKLIST_FILE" ] || : >"$BLOCKLIST_FILE"
 # the api upstream's servers (nginx-agent writes the real ones from DNS before NGINX starts)
 [ -f /run/nginx/api-upstream.conf ] || echo 'server 127.0.0.1:1 down;' >/run/nginx/api-upstream.conf
+# access lines to stdout until nginx-agent finds the log-shipper (ACCESS_LOG_SYSLOG_NAME)
+[ -f /run/nginx/access-log.conf ] || echo 'access_log /dev/stdout json;' >/run/nginx/access-log.conf
 nginx -t -q
 agent=/app/services/nginx-agent/dist/main.js
 if [ -f "$agent" ] && [ "$(wc -c <"$agent")" -gt 64 ]; then

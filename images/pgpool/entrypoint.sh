@@ -51,8 +51,10 @@ unset APP_PASSWORD REPMGR_PASSWORD POSTGRES_PASSWORD PCP_PASSWORD
 # pg_is_in_recovery() = false (detached: attach; attached but not seen as primary: detach + attach, which makes pgpool
 # search again). Only while pgpool has no primary, and only a node not in recovery, so it never creates a second one.
 primary_keeper() {
-  local i st status role attached_primary candidate cand_status since=0 now
-  while sleep "${PGPOOL_KEEPER_INTERVAL:-5}"; do
+  local i st status role attached_primary candidate cand_status since=0 now tickfd
+  # the wait is a builtin `read -t` on a pipe nobody writes to, not a `sleep` process per round
+  exec {tickfd}<> <(:)
+  while ! read -r -t "${PGPOOL_KEEPER_INTERVAL:-5}" -u "$tickfd" _; do
     attached_primary=""; candidate=""; cand_status=""
     for i in "${!NODES[@]}"; do
       # pgpool's own view, from its shared memory: "<id> <host> <port> <status> <role> ...", status up/waiting/down.
@@ -65,7 +67,7 @@ primary_keeper() {
         candidate=$i; cand_status=$status
       fi
     done
-    now=$(date +%s)
+    printf -v now "%(%s)T" -1
     if [[ -n $attached_primary || -z $candidate ]]; then since=0; continue; fi
     ((since == 0)) && since=$now
     ((now - since >= ${PGPOOL_KEEPER_GRACE:-25})) || continue

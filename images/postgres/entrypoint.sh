@@ -227,8 +227,11 @@ SQL
 }
 
 supervise() {
-  local repmgrd_pid="" down=0 tick=0 other
+  local repmgrd_pid="" down=0 tick=0 other tickfd
   trap 'log "stopping"; [[ -n "$repmgrd_pid" ]] && kill "$repmgrd_pid" 2>/dev/null; pg_stop; exit 143' TERM INT
+  # the 1 s tick is a builtin `read -t` on a pipe nobody writes to, not a `sleep` process a second on each member
+  # (a trapped TERM still interrupts it at once)
+  exec {tickfd}<> <(:)
   while true; do
     if [[ -z "$repmgrd_pid" ]] || ! kill -0 "$repmgrd_pid" 2>/dev/null; then
       repmgrd -f "$CONF" --daemonize=false >&2 &
@@ -249,7 +252,7 @@ supervise() {
     fi
     # repmgr restarts PostgreSQL itself at times; a longer outage ends the container (Swarm restarts it)
     (( down < 20 )) || { log "PostgreSQL is down for 20 s: exiting"; kill "$repmgrd_pid" 2>/dev/null || true; exit 1; }
-    sleep 1 & wait $! || true
+    read -r -t 1 -u "$tickfd" _ || true
   done
 }
 

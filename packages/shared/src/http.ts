@@ -17,6 +17,32 @@ export interface AccessEntry {
   started: bigint;
 }
 
+/**
+ * Which requests get an access line. `all`: every request. `errors`: only server errors (status >= 500) and requests
+ * slower than `slowMs`. With `errors`, every request is still logged once, by NGINX (its access line carries the same
+ * request id and the user, configs/nginx/nginx.conf): a second line per request from the api cost a JSON write to
+ * stdout, dockerd's json-file write and the log-shipper's read for nothing that NGINX's line lacks (BENCHMARKS.md,
+ * ninth session). The api's own error lines (errorMiddleware) are written either way.
+ */
+export interface AccessLogPolicy {
+  mode: 'all' | 'errors';
+  slowMs: number;
+}
+
+/** ACCESS_LOG (all | errors, default all) and ACCESS_LOG_SLOW_MS (default 500), read once. */
+export function accessLogPolicyFromEnv(env: NodeJS.ProcessEnv = process.env): AccessLogPolicy {
+  const mode = env.ACCESS_LOG === 'errors' ? 'errors' : 'all';
+  const slow = env.ACCESS_LOG_SLOW_MS ? Number(env.ACCESS_LOG_SLOW_MS) : NaN;
+  return { mode, slowMs: Number.isFinite(slow) && slow >= 0 ? slow : 500 };
+}
+
+/** Whether a finished request gets an access line under `policy`. */
+export function wantsAccessLine(policy: AccessLogPolicy, status: number, ms: number): boolean {
+  return policy.mode === 'all' || status >= 500 || ms >= policy.slowMs;
+}
+
+const envPolicy = accessLogPolicyFromEnv();
+
 const accessLoggers = new WeakMap<Logger, Logger>();
 
 /**
@@ -33,9 +59,10 @@ export function accessLogger(logger: Logger): Logger {
   return l;
 }
 
-/** Writes one access line (`type: "access"`, message "request") through an `accessLogger(...)`. */
-export function writeAccessLine(access: Logger, e: AccessEntry): void {
+/** Writes one access line (`type: "access"`, message "request") through an `accessLogger(...)`, if `policy` wants it. */
+export function writeAccessLine(access: Logger, e: AccessEntry, policy: AccessLogPolicy = envPolicy): void {
   const ms = Number(process.hrtime.bigint() - e.started) / 1e6;
+  if (!wantsAccessLine(policy, e.status, ms)) return;
   access.info(
     {
       type: 'access',
@@ -54,11 +81,12 @@ export function writeAccessLine(access: Logger, e: AccessEntry): void {
 }
 
 /**
- * One pino JSON line per request: method, url, status, bytes, client IP, user, response time (ms).
+ * One pino JSON line per request (as `policy` wants: default ACCESS_LOG from the environment): method, url, status,
+ * bytes, client IP, user, response time (ms).
  * The client IP is `req.ip`: set `app.set('trust proxy', ...)` to the NGINX hops so it is the realip address.
  * A handler may set `res.locals.user` (string) to name the user.
  */
-export function accessLog(logger: Logger): RequestHandler {
+export function accessLog(logger: Logger, policy: AccessLogPolicy = envPolicy): RequestHandler {
   const access = accessLogger(logger);
   return (req, res, next) => {
     const started = process.hrtime.bigint();
@@ -66,17 +94,21 @@ export function accessLog(logger: Logger): RequestHandler {
     res.setHeader('X-Request-Id', requestId);
     (req as Request & { log: Logger }).log = logger.child({ requestId });
     res.on('finish', () => {
-      writeAccessLine(access, {
-        requestId,
-        method: req.method,
-        url: req.originalUrl,
-        status: res.statusCode,
-        bytes: Number(res.getHeader('content-length') ?? 0),
-        ip: req.ip,
-        user: res.locals.user ?? null,
-        userAgent: req.headers['user-agent'],
-        started,
-      });
+      writeAccessLine(
+        access,
+        {
+          requestId,
+          method: req.method,
+          url: req.originalUrl,
+          status: res.statusCode,
+          bytes: Number(res.getHeader('content-length') ?? 0),
+          ip: req.ip,
+          user: res.locals.user ?? null,
+          userAgent: req.headers['user-agent'],
+          started,
+        },
+        policy,
+      );
     });
     next();
   };

@@ -11,7 +11,7 @@ import { authRouter } from './routes/auth.js';
 import { threadsRouter } from './routes/threads.js';
 import { Sessions } from './session.js';
 import { CacheBus, PageCache } from './cache.js';
-import { guestFastPath } from './fastpath.js';
+import { guestFastPath, healthFastPath } from './fastpath.js';
 import { CategoryStore } from './categories.js';
 
 export function parseTrustProxy(v: string): boolean | number | string {
@@ -172,13 +172,14 @@ export function buildRuntime(cfg: Config, logger: Logger, opts: { isDraining?: (
   app.use(dependencyErrors);
   finish(app);
   const fast = guestFastPath(app, cache, metrics, logger);
+  const health = healthFastPath(app, metrics, logger);
   return {
     db,
     redis,
     ctx,
     app,
     handler: (req, res) => {
-      if (!fast(req, res)) app(req, res);
+      if (!health(req, res) && !fast(req, res)) app(req, res);
     },
     metrics,
     async close() {

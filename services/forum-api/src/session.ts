@@ -33,6 +33,19 @@ export function parseCookies(header: string | undefined): Record<string, string>
 }
 
 /** The user of this request (set by the session middleware), or undefined for anonymous. */
+/**
+ * The user's name for NGINX's access line (`$upstream_http_x_forum_user`, configs/nginx/nginx.conf): the api writes
+ * no access line of its own for ordinary requests (ACCESS_LOG=errors), so NGINX's line is where a request's user is
+ * recorded. NGINX hides the header from clients. A name node refuses as a header value is left out.
+ */
+export function nameUser(res: Response, username: string): void {
+  try {
+    res.setHeader('X-Forum-User', username);
+  } catch {
+    // not a valid header value: the request is still logged, without the user
+  }
+}
+
 export const currentUser = (res: Response): SessionUser | undefined => res.locals.auth as SessionUser | undefined;
 
 export function requireUser(res: Response, detail = 'This action is not available to guests.'): SessionUser {
@@ -148,6 +161,7 @@ export class Sessions {
     res.locals.auth = user;
     res.locals.user = user.username;
     res.locals.sessionKey = key;
+    nameUser(res, user.username);
   }
 
   /** Logout: revoked in both stores (503 only if neither took it); the cookie is cleared either way. */
@@ -317,6 +331,7 @@ export class Sessions {
             res.locals.auth = user;
             res.locals.user = user.username;
             res.locals.sessionKey = key;
+            nameUser(res, user.username);
           }
           next();
         },

@@ -77,6 +77,28 @@ describe('Health and metrics', () => {
     assert.equal(ready.body.checks.redis.status, 'OK');
   });
 
+  test('GET /healthcheck/ answers without Express exactly as the Express route does (headers, body, histogram, access line)', async () => {
+    const fast = await fetch(`${api.url}/healthcheck/`, { headers: { 'x-request-id': 'health-fast-1' } });
+    // a query string takes the Express route (same handler as before the fast path)
+    const viaExpress = await fetch(`${api.url}/healthcheck/?x=1`, { headers: { 'x-request-id': 'health-express-1' } });
+    for (const [r, id] of [
+      [fast, 'health-fast-1'],
+      [viaExpress, 'health-express-1'],
+    ] as const) {
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get('content-type'), 'application/json; charset=utf-8');
+      assert.equal(r.headers.get('x-request-id'), id);
+      assert.equal(r.headers.get('x-powered-by'), null);
+      assert.equal(r.headers.get('etag'), null);
+      assert.deepEqual(await r.json(), { status: 'OK' });
+    }
+    const lines = logLines.map((l) => JSON.parse(l)).filter((o) => o.type === 'access' && o.requestId === 'health-fast-1');
+    assert.equal(lines.length, 1, 'one access line (ACCESS_LOG=all in tests)');
+    assert.equal(lines[0].url, '/healthcheck/');
+    const text = await api.rt.metrics.registry.metrics();
+    assert.match(text, /http_request_duration_seconds_count\{[^}]*route="\/healthcheck\/"[^}]*status="200"/);
+  });
+
   test('metrics have request histograms by route and status, in-flight, pool and job gauges', async () => {
     await client().get('/api/threads/999999/');
     const text = await api.rt.metrics.registry.metrics();
@@ -89,7 +111,9 @@ describe('Health and metrics', () => {
 
   test('every request writes one access log line with method, url, status, bytes, ip, user and time', async () => {
     const { c, u } = await newUser('logger');
-    await c.get('/api/auth/', { headers: { 'x-forwarded-for': '198.51.100.23' } });
+    const res = await c.get('/api/auth/', { headers: { 'x-forwarded-for': '198.51.100.23' } });
+    // NGINX's access line records the user from this header (configs/nginx/nginx.conf forum_user)
+    assert.equal(res.headers.get('x-forum-user'), u.username);
     const line = logLines
       .map((l) => JSON.parse(l))
       .reverse()

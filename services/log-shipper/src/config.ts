@@ -22,6 +22,8 @@ export const configShape = {
   COUNTER_INTERVAL_SECONDS: env.int(10),
   NODE_HOSTNAME: z.string().optional(),
   STACK_NAMESPACE: z.string().default('forum'),
+  // UDP port of NGINX's access lines (`access_log syslog:`, nginx-agent points NGINX here); 0: none
+  SYSLOG_PORT: env.int(5140),
 };
 
 export function loadLogShipperConfig(envVars: NodeJS.ProcessEnv = process.env) {

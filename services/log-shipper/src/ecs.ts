@@ -91,7 +91,8 @@ export function nginxAccessToEcs(line: string, src: Source, fallbackTs: string):
     '@timestamp': dash(j.time) ? new Date(String(j.time)).toISOString() : fallbackTs,
     ...common(src),
     source: ip ? { ip, address: ip } : undefined,
-    user: dash(j.remote_user) ? { name: j.remote_user } : undefined,
+    // forum_user: the api's X-Forum-User (the logged-in user); remote_user: HTTP basic auth, unused by the forum
+    user: dash(j.forum_user) ? { name: j.forum_user } : dash(j.remote_user) ? { name: j.remote_user } : undefined,
     http: {
       request: {
         method: String(j.request_method).toUpperCase(),

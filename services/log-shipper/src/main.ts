@@ -3,10 +3,11 @@ import Docker from 'dockerode';
 import { callbackCounters, callbackGauges, createBaseApp, createLogger, installGracefulShutdown } from '@forum/shared';
 import { InfluxWriter } from '@forum/shared/influx';
 import { loadLogShipperConfig } from './config.js';
-import { apiToEcs, docId, indexFor, nginxAccessToEcs, nginxErrorToEcs } from './ecs.js';
+import { apiToEcs, docId, indexFor, nginxAccessToEcs, nginxErrorToEcs, type Source } from './ecs.js';
 import { EsShipper } from './shipper.js';
 import { LogFollower } from './follower.js';
 import { ResponseCounters } from './counters.js';
+import { SyslogReceiver } from './syslog.js';
 
 const logger = createLogger('log-shipper');
 const cfg = loadLogShipperConfig();
@@ -45,39 +46,52 @@ const counterTimer = influx
 
 let lines = 0;
 let unparsed = 0;
+/** One line of a container of `src.service` (NGINX or api/worker), from the Docker API or from NGINX's syslog. */
+const handleLine = (line: string, ts: string, src: Source): void => {
+  lines += 1;
+  const fallback = new Date(ts).toISOString();
+  let doc;
+  if (cfg.NGINX_SERVICES.includes(src.service)) {
+    doc = nginxAccessToEcs(line, src, fallback) ?? nginxErrorToEcs(line, src, fallback);
+    const status = (doc as { http?: { response?: { status_code?: number } } } | undefined)?.http?.response?.status_code;
+    if (status !== undefined) counters.count(src.containerId, src.containerName, src.node, status);
+  } else {
+    doc = apiToEcs(line, src, fallback);
+  }
+  if (!doc) {
+    unparsed += 1;
+    return;
+  }
+  if (!cfg.ES_URL) return;
+  shipper.add(indexFor(cfg.INDEX_PREFIX, String(doc['@timestamp'])), docId(src, ts, line), doc);
+};
 // Without Elasticsearch only NGINX's lines are used (the response counters): following the api's and worker's logs
 // too cost dockerd and this process a line per request for nothing (BENCHMARKS.md, "Load test": 5.7 % -> 3.5 % CPU).
 const followed = cfg.ES_URL ? [...cfg.NGINX_SERVICES, ...cfg.API_SERVICES] : [...cfg.NGINX_SERVICES];
-const follower = new LogFollower(
-  docker,
-  followed,
-  () => hostname,
-  (line, ts, src) => {
-    lines += 1;
-    const fallback = new Date(ts).toISOString();
-    let doc;
-    if (cfg.NGINX_SERVICES.includes(src.service)) {
-      doc = nginxAccessToEcs(line, src, fallback) ?? nginxErrorToEcs(line, src, fallback);
-      const status = (doc as { http?: { response?: { status_code?: number } } } | undefined)?.http?.response?.status_code;
-      if (status !== undefined) counters.count(src.containerId, src.containerName, src.node, status);
-    } else {
-      doc = apiToEcs(line, src, fallback);
-    }
-    if (!doc) {
-      unparsed += 1;
-      return;
-    }
-    if (!cfg.ES_URL) return;
-    shipper.add(indexFor(cfg.INDEX_PREFIX, String(doc['@timestamp'])), docId(src, ts, line), doc);
-  },
-  logger,
-  { lookbackSeconds: cfg.LOOKBACK_SECONDS, stack: cfg.STACK_NAMESPACE },
-);
+const follower = new LogFollower(docker, followed, () => hostname, handleLine, logger, { lookbackSeconds: cfg.LOOKBACK_SECONDS, stack: cfg.STACK_NAMESPACE });
 void follower.start();
+
+// NGINX's access lines arrive here over UDP; its stdout (followed above) then carries only its error log, and the
+// access lines too while nginx-agent cannot resolve this service
+const syslog = cfg.SYSLOG_PORT
+  ? new SyslogReceiver({
+      port: cfg.SYSLOG_PORT,
+      service: cfg.NGINX_SERVICES[0] ?? 'nginx',
+      node: () => hostname,
+      identify: async (host) => {
+        const i = await docker.getContainer(host).inspect();
+        return { id: i.Id, name: i.Name.replace(/^\//, '') };
+      },
+      onLine: handleLine,
+      logger,
+    })
+  : undefined;
+await syslog?.start();
 
 const { app, metrics, finish } = createBaseApp({ service: 'log-shipper', logger });
 callbackCounters(metrics.registry, [
-  ['log_shipper_lines_total', 'Log lines read from Docker', () => lines],
+  ['log_shipper_lines_total', 'Log lines read from Docker and from NGINX over syslog', () => lines],
+  ['log_shipper_syslog_datagrams_total', 'Syslog datagrams received (NGINX access lines)', () => syslog?.stats.received ?? 0],
   ['log_shipper_unparsed_total', 'Lines that matched no format', () => unparsed],
   ['log_shipper_shipped_total', 'Documents accepted by Elasticsearch', () => shipper.stats.shipped],
   ['log_shipper_dropped_total', 'Documents dropped because the buffer was full', () => shipper.stats.dropped],
@@ -92,5 +106,5 @@ finish(app);
 const server = app.listen(cfg.PORT, () => logger.info({ port: cfg.PORT, es: cfg.ES_URL ? new URL(cfg.ES_URL).origin : null }, 'log-shipper started'));
 installGracefulShutdown([server], {
   logger,
-  onClose: [() => follower.stop(), () => counterTimer && clearInterval(counterTimer), () => shipper.stop(), () => influx?.stop()],
+  onClose: [() => follower.stop(), () => syslog?.stop(), () => counterTimer && clearInterval(counterTimer), () => shipper.stop(), () => influx?.stop()],
 });

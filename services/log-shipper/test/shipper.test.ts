@@ -11,6 +11,8 @@ import { startEsStub, type EsStub } from '../../../test/observability/lib/es-stu
 import { apiToEcs, docId, indexFor, nginxAccessToEcs, type Source } from '../src/ecs.js';
 import { EsShipper } from '../src/shipper.js';
 import { LogFollower, lineSink, normTs } from '../src/follower.js';
+import { parseSyslog, SyslogReceiver } from '../src/syslog.js';
+import http from 'node:http';
 import { PassThrough } from 'node:stream';
 
 const logger = pino({ level: 'silent' });
@@ -270,4 +272,76 @@ test('dockerode demuxStream + line sinks: frames split across chunks, UTF-8 spli
   ]);
   for (let i = 0; i < all.length; i += 5) src.write(all.subarray(i, i + 5)); // headers and payloads cut anywhere
   assert.deepEqual(got, ['stdout:a 1', 'stderr:oops', 'stdout:b €2']);
+});
+
+test('NGINX access lines over UDP syslog: one line per request, with the api-named user, from the identified container', async () => {
+  const conf = readFileSync(new URL('../../../configs/nginx/nginx.conf', import.meta.url), 'utf8');
+  const m = /log_format json[\s\S]*?';/.exec(conf);
+  assert.ok(m, 'configs/nginx/nginx.conf has log_format json');
+  const got: Array<{ line: string; src: Source }> = [];
+  const asked: string[] = [];
+  const rx = new SyslogReceiver({
+    port: 0,
+    service: 'nginx',
+    node: () => 'node-a',
+    identify: async (host) => {
+      asked.push(host);
+      await new Promise((r) => setTimeout(r, 50)); // lines that arrive meanwhile wait, in order
+      return { id: `${host}-full-id`, name: 'forum_nginx.1.abc' };
+    },
+    onLine: (line, _ts, s) => got.push({ line, src: s }),
+    logger,
+  });
+  await rx.start();
+  // the api stand-in names the user as forum-api does (X-Forum-User), which NGINX logs and hides
+  const api = http.createServer((req, res) => {
+    if (req.url?.startsWith('/api/user/')) res.setHeader('X-Forum-User', 'alice');
+    res.end('{}');
+  });
+  await new Promise<void>((r) => api.listen(0, '127.0.0.1', () => r()));
+  const apiPort = (api.address() as { port: number }).port;
+  const dir = mkdtempSync(join(tmpdir(), 'obs-ls-syslog-'));
+  const port = await freePort();
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `daemon off; user root; pid ${dir}/pid; error_log stderr; events {}
+http { ${m[0]}
+  map $remote_addr $ip_blocked { default 0; }
+  access_log syslog:server=127.0.0.1:${rx.port},tag=nginx,severity=info json; client_body_temp_path ${dir}/b;
+  server { listen 127.0.0.1:${port}; proxy_hide_header X-Forum-User;
+    location / { proxy_pass http://127.0.0.1:${apiPort}; } } }`,
+  );
+  const p: ChildProcess = spawn('/usr/sbin/nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
+  try {
+    await waitFor('nginx', async () => (await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined))?.ok);
+    const res = await fetch(`http://127.0.0.1:${port}/api/user/1/`);
+    assert.equal(res.headers.get('x-forum-user'), null, 'the user header does not reach the client');
+    for (let i = 0; i < 20; i++) await fetch(`http://127.0.0.1:${port}/api/threads/?n=${i}`);
+    const lines = await waitFor('syslog lines', async () => (got.filter((g) => g.line.includes('/api/')).length >= 21 ? got : undefined));
+    const apiLines = lines.filter((g) => g.line.includes('/api/'));
+    assert.equal(apiLines.length, 21, 'one line per request');
+    assert.equal(asked.length, 1, 'the container is looked up once');
+    assert.ok(apiLines.every((g) => g.src.containerId.endsWith('-full-id') && g.src.containerName === 'forum_nginx.1.abc' && g.src.service === 'nginx'));
+    const user = nginxAccessToEcs(apiLines.find((g) => g.line.includes('/api/user/'))!.line, apiLines[0].src, new Date().toISOString()) as any;
+    assert.equal(user.user.name, 'alice');
+    assert.match(user.http.request.id, /^[0-9a-f]{32}$/);
+    const order = apiLines.filter((g) => g.line.includes('/api/threads/')).map((g) => Number(/n=(\d+)/.exec(g.line)![1]));
+    assert.deepEqual(
+      order,
+      [...order].sort((a, b) => a - b),
+      'lines keep their order while the container is looked up',
+    );
+  } finally {
+    p.kill('SIGTERM');
+    await new Promise((r) => p.once('exit', r));
+    rx.stop();
+    api.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('parseSyslog: the BSD format NGINX sends', () => {
+  assert.deepEqual(parseSyslog('<190>Dec  3 12:31:47 0123456789ab nginx: {"a":1}'), { host: '0123456789ab', tag: 'nginx', msg: '{"a":1}' });
+  assert.deepEqual(parseSyslog('<190>Dec 13 02:01:07 host nginx: x: y\n'), { host: 'host', tag: 'nginx', msg: 'x: y' });
+  assert.equal(parseSyslog('not syslog'), undefined);
 });

@@ -25,6 +25,14 @@ export const configShape = {
   UPSTREAM_PORT: env.int(8000).pipe(z.number().int().min(1).max(65535)),
   UPSTREAM_FILE: z.string().default('/run/nginx/api-upstream.conf'),
   UPSTREAM_INTERVAL_MS: env.int(2000).pipe(z.number().min(200).max(60_000)),
+  /**
+   * Where NGINX sends its access lines (off when empty: ACCESS_LOG_FILE's default, stdout). The agent points
+   * `access_log syslog:` at the first address of ACCESS_LOG_SYSLOG_NAME (the log-shipper) on ACCESS_LOG_SYSLOG_PORT,
+   * in ACCESS_LOG_FILE (included by nginx.conf), re-checked with the upstream's DNS polls.
+   */
+  ACCESS_LOG_SYSLOG_NAME: z.string().default(''),
+  ACCESS_LOG_SYSLOG_PORT: env.int(5140).pipe(z.number().int().min(1).max(65535)),
+  ACCESS_LOG_FILE: z.string().default('/run/nginx/access-log.conf'),
 };
 
 export function loadAgentConfig(envVars: NodeJS.ProcessEnv = process.env) {

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { createLogger } from '@forum/shared';
 import { loadAgentConfig } from './config.js';
 import { BlocklistAgent } from './agent.js';
-import { UpstreamWatcher } from './upstream.js';
+import { renderAccessLog, UpstreamWatcher } from './upstream.js';
 
 /**
  * Entry of the nginx container: `node dist/main.js [-- nginx -g 'daemon off;']`.
@@ -42,6 +42,21 @@ const upstream = cfg.UPSTREAM_NAME
     })
   : undefined;
 
+// NGINX's access lines go to the log-shipper over UDP (one datagram per request), not through its stdout, dockerd's
+// json-file and the Docker API (BENCHMARKS.md, ninth session); the same DNS polling as the upstream keeps the address
+// current, and NGINX falls back to stdout while the log-shipper has no task.
+const accessLog = cfg.ACCESS_LOG_SYSLOG_NAME
+  ? new UpstreamWatcher({
+      name: cfg.ACCESS_LOG_SYSLOG_NAME,
+      port: cfg.ACCESS_LOG_SYSLOG_PORT,
+      file: cfg.ACCESS_LOG_FILE,
+      intervalMs: cfg.UPSTREAM_INTERVAL_MS,
+      logger,
+      reload: reloadNginx,
+      render: renderAccessLog,
+    })
+  : undefined;
+
 const agent = new BlocklistAgent({
   ipblockUrl: cfg.IPBLOCK_URL,
   token: cfg.IPBLOCK_TOKEN,
@@ -60,6 +75,7 @@ for (const sig of stopSignals) {
     stopping = true;
     agent.stop();
     upstream?.stop();
+    accessLog?.stop();
     if (!(nginx?.pid && nginx.exitCode === null)) process.exit(0);
     const quit = () => {
       logger.info({ signal: sig }, 'stopping: graceful NGINX shutdown (SIGQUIT)');
@@ -79,6 +95,7 @@ for (const sig of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGQUIT'] as NodeJS.Signals[
       stopping = true;
       agent.stop();
       upstream?.stop();
+      accessLog?.stop();
     }
     if (nginx?.pid && nginx.exitCode === null) nginx.kill(sig);
   });
@@ -86,6 +103,7 @@ for (const sig of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGQUIT'] as NodeJS.Signals[
 
 const synced = await agent.initialSync(cfg.BLOCKLIST_INITIAL_SYNC_TIMEOUT_SECONDS * 1000);
 await upstream?.sync().catch((err: Error) => logger.warn({ err: err.message }, 'upstream: first sync failed'));
+await accessLog?.sync().catch((err: Error) => logger.warn({ err: err.message }, 'access log: first sync failed'));
 await agent.writeStatus();
 if (stopping) process.exit(0);
 
@@ -98,6 +116,7 @@ nginx.on('error', (err) => {
 nginx.on('exit', (code, signal) => {
   agent.stop();
   upstream?.stop();
+  accessLog?.stop();
   const expected = stopping;
   const exitCode = expected ? (code ?? 0) : code && code !== 0 ? code : 1;
   (expected ? logger.info : logger.error).call(logger, { code, signal, expected }, 'nginx exited');
@@ -106,3 +125,4 @@ nginx.on('exit', (code, signal) => {
 
 void agent.run();
 upstream?.run();
+accessLog?.run();

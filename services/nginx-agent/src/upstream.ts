@@ -15,6 +15,22 @@ export interface UpstreamOptions {
   reload: () => void;
   /** injectable for tests; default: the system resolver (Docker's 127.0.0.11 in a task) */
   resolve?: (name: string) => Promise<string[]>;
+  /** the file's content for these addresses; default: renderUpstream */
+  render?: (addresses: string[], port: number) => string;
+}
+
+/** Where NGINX writes access lines while the log-shipper has no address: its stdout (Docker's log, which the
+ *  log-shipper follows too). */
+export const ACCESS_LOG_STDOUT = 'access_log /dev/stdout json;';
+
+/**
+ * NGINX's access log directive: UDP syslog to the first (sorted) address, so every NGINX sends to the same
+ * log-shipper task and its response counters stay in one place; stdout when there is none.
+ */
+export function renderAccessLog(addresses: string[], port: number): string {
+  const first = [...new Set(addresses)].sort()[0];
+  const line = first ? `access_log syslog:server=${first}:${port},tag=nginx,severity=info json;` : ACCESS_LOG_STDOUT;
+  return `# written by nginx-agent from DNS; do not edit\n${line}\n`;
 }
 
 /** What NGINX gets when the name has no address: a server that is never tried, so requests fail fast (502 -> 503). */
@@ -64,13 +80,13 @@ export class UpstreamWatcher {
   async sync(): Promise<boolean> {
     const addresses = await this.lookup();
     if (!addresses) return false;
-    const content = renderUpstream(addresses, this.o.port);
+    const content = (this.o.render ?? renderUpstream)(addresses, this.o.port);
     if (this.written === undefined) this.written = await readFile(this.o.file, 'utf8').catch(() => '');
     if (content === this.written) return false;
     await writeFileAtomic(this.o.file, content);
     this.written = content;
     this.stats.servers = new Set(addresses).size;
-    this.o.logger.info({ name: this.o.name, servers: [...new Set(addresses)].sort() }, 'upstream: servers changed');
+    this.o.logger.info({ name: this.o.name, file: this.o.file, servers: [...new Set(addresses)].sort() }, 'upstream: servers changed');
     return true;
   }
 

@@ -17,7 +17,7 @@ import {
   type Proc,
   type RedisServer,
 } from '../../../test/edge/lib/harness.js';
-import { NO_SERVER, renderUpstream, UpstreamWatcher } from '../src/upstream.js';
+import { ACCESS_LOG_STDOUT, NO_SERVER, renderAccessLog, renderUpstream, UpstreamWatcher } from '../src/upstream.js';
 
 const logger = createLogger('upstream-test');
 
@@ -132,4 +132,9 @@ http {
     for (let i = 0; i < 50; i++) assert.deepEqual(await get(`/r${i}`), { status: 200, body: JSON.stringify({ path: `/r${i}` }) });
     assert.ok(connections - before <= 2, `50 requests opened ${connections - before} connections to the api (keepalive expected)`);
   });
+});
+
+test('renderAccessLog: syslog to the first log-shipper address, stdout while there is none', () => {
+  assert.match(renderAccessLog(['10.0.1.9', '10.0.1.4'], 5140), /^access_log syslog:server=10\.0\.1\.4:5140,tag=nginx,severity=info json;$/m);
+  assert.match(renderAccessLog([], 5140), new RegExp(`^${ACCESS_LOG_STDOUT.replace(/[.*/]/g, '\\$&')}$`, 'm'));
 });

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# npm run bench:efficiency: goals 1-3 of issue 19 in one run against the deployed `forum` stack, on this machine.
+#   1. idle (stack-profile.sh idle): containers' CPU % of one core, forks/s, machine busy % of all cores, memory
+#   2. edge (stack-profile.sh edge): the stack's /healthcheck/ over a bare NGINX -> node hop, same run; then the CPU
+#      one such request costs (the stack's containers + the host's dockerd/containerd/shims, over a 10 s wrk run)
+#   3. cost per operation: the seed mix (npm run loadtest) at ~USERS/THINK ops/s; the containers' CPU (cgroups)
+#      over the loadtest's steady state divided by the operations of that steady state
+# Prints the figures and ends with one line: `EFFICIENCY ...`. Needs root (cgroups, /proc) and a healthy stack.
+#
+# Environment (all optional):
+#   PROFILE_TOOL=../shared/tools/stack-profile.sh   the measuring tool (the issue's; must exist)
+#   IDLE_SECONDS=60          idle window
+#   USERS=1000 THINK=10      simulated users and their think time: USERS/THINK ops/s (100)
+#   RAMP=100                 new users per second
+#   LOAD_SECONDS=90          measured loadtest run (the steady state starts after USERS/RAMP + THINK seconds)
+#   SKIP_IDLE=1 SKIP_EDGE=1 SKIP_COST=1 SKIP_LOAD=1   leave a part out
+#   EDGE_URL=http://127.0.0.1:80  STACK_NAME=forum
+#   REPORT_DIR=reports/bench  where the loadtest report and the summary line go (efficiency-<time>.*)
+set -uo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+for arg in "$@"; do
+  case $arg in
+    -h | --help)
+      sed -n '2,/^set -uo pipefail$/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+      exit 0
+      ;;
+    *)
+      printf 'bench-efficiency.sh: unknown argument %q (settings are environment variables: --help)\n' "$arg" >&2
+      exit 2
+      ;;
+  esac
+done
+STACK=${STACK_NAME:-forum}
+export STACK
+TOOL=${PROFILE_TOOL:-$root/../shared/tools/stack-profile.sh}
+[[ -f $TOOL ]] || TOOL=/work/shared/tools/stack-profile.sh
+[[ -f $TOOL ]] || {
+  echo "bench-efficiency: no stack-profile.sh (set PROFILE_TOOL)" >&2
+  exit 1
+}
+EDGE=${EDGE_URL:-http://127.0.0.1:${EDGE_HTTP_PORT:-80}}
+export EDGE_URL=$EDGE
+USERS=${USERS:-1000} THINK=${THINK:-10} RAMP=${RAMP:-100} LOAD_SECONDS=${LOAD_SECONDS:-90} IDLE_SECONDS=${IDLE_SECONDS:-60}
+REPORT_DIR=${REPORT_DIR:-reports/bench}
+mkdir -p "$REPORT_DIR"
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+docker stack ls --format '{{.Name}}' | grep -qx "$STACK" || {
+  echo "bench-efficiency: no '$STACK' stack deployed (npm run deploy)" >&2
+  exit 1
+}
+curl -fsS -o /dev/null --max-time 5 "$EDGE/healthcheck/" || {
+  echo "bench-efficiency: $EDGE/healthcheck/ does not answer" >&2
+  exit 1
+}
+dind=$(docker ps --filter name=forum-node --format '{{.Names}}' | sort | paste -sd, -)
+dind=${dind:-none}
+echo "[efficiency] $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo -) load $(cut -d' ' -f1-3 /proc/loadavg); DinD cluster running: $dind"
+
+idle_line='' edge_ratio='' edge_line=''
+if [[ ${SKIP_IDLE:-0} != 1 ]]; then
+  out=$(bash "$TOOL" idle "$IDLE_SECONDS" 2>&1)
+  printf '%s\n' "$out"
+  idle_line=$(printf '%s\n' "$out" | sed -n 's/^SUMMARY idle: //p')
+fi
+if [[ ${SKIP_EDGE:-0} != 1 ]]; then
+  out=$(bash "$TOOL" edge 2>&1)
+  printf '%s\n' "$out"
+  edge_ratio=$(printf '%s\n' "$out" | sed -n 's/^SUMMARY edge ratio //p')
+  edge_line=$(printf '%s\n' "$out" | sed -n 's/^bare nginx->node \([0-9]*\) req\/s, stack edge \/healthcheck\/ \([0-9]*\) req\/s.*/bare \1, edge \2 req\/s/p')
+fi
+
+# cumulative CPU ns of every container of the stack, one line "epoch_ms total_ns" per sample (cgroup v1 or v2)
+cgroup_dirs() { # [service...]: only these services' containers
+  local c f
+  for c in $(docker ps -q --no-trunc --filter "label=com.docker.stack.namespace=$STACK"); do
+    if (($#)); then
+      [[ " $* " == *" $(docker inspect -f '{{index .Config.Labels "com.docker.swarm.service.name"}}' "$c" | sed "s/^${STACK}_//") "* ]] || continue
+    fi
+    f=/sys/fs/cgroup/cpuacct/docker/$c/cpuacct.usage
+    [[ -f $f ]] && {
+      echo "$f"
+      continue
+    }
+    f=/sys/fs/cgroup/system.slice/docker-$c.scope/cpu.stat
+    [[ -f $f ]] && echo "$f"
+  done
+}
+sample_cpu() { # file list -> appends "epoch_ms ns" every 2 s until killed
+  local files=("$@")
+  while :; do
+    awk -v t="$(date +%s%3N)" '/^usage_usec/ {s += $2 * 1000; next} NF == 1 {s += $1} END {printf "%s %.0f\n", t, s}' "${files[@]}" 2>/dev/null
+    sleep 2
+  done
+}
+
+# CPU ns of the host's dockerd, containerd and containerd-shims (not those of Docker-in-Docker nodes: their
+# processes sit in a container's cgroup): what per-request logging through the json-file driver costs
+daemons_ns() {
+  local p hz
+  hz=$(getconf CLK_TCK)
+  for p in $(pgrep -x dockerd) $(pgrep -x containerd) $(pgrep -f '^/usr/bin/containerd-shim'); do
+    grep -q 'cpuacct:/$' "/proc/$p/cgroup" 2>/dev/null && awk -v hz="$hz" '{sub(/^.*\) /, ""); print ($12 + $13) * 1e9 / hz}' "/proc/$p/stat" 2>/dev/null
+  done | awk '{s += $1} END {printf "%.0f", s}'
+}
+containers_ns() { awk '/^usage_usec/ {s += $2 * 1000; next} NF == 1 {s += $1} END {printf "%.0f", s}' "$@" 2>/dev/null; }
+
+# 2b. the CPU one trivial request costs through the edge (wrk on /healthcheck/, 10 s, less the 10 s idle before it):
+#     less sensitive to other load on the machine than req/s
+cost_line=''
+if [[ ${SKIP_COST:-0} != 1 ]] && command -v wrk >/dev/null; then
+  # the request's path only (a saturated machine starves the rest of the stack during the run, which would make
+  # "all containers minus idle" meaningless); the host's daemons carry the json-file logging
+  mapfile -t files < <(cgroup_dirs ${EDGE_PATH_SERVICES:-nginx api log-shipper})
+  # the 10 s before the run, idle, are subtracted: the CPU the requests added, not the stack's idle cost
+  c0=$(containers_ns "${files[@]}") d0=$(daemons_ns)
+  sleep 10
+  c1=$(containers_ns "${files[@]}") d1=$(daemons_ns)
+  reqs=$(wrk -t2 -c64 -d10s "$EDGE/healthcheck/" | awk '/requests in/ {print $1}')
+  c2=$(containers_ns "${files[@]}") d2=$(daemons_ns)
+  cost_line=$(awk -v r="${reqs:-0}" -v c=$((c2 - 2 * c1 + c0)) -v d=$((d2 - 2 * d1 + d0)) 'BEGIN {
+    if (r > 0) printf "edge cost %.0f us CPU/request above idle (nginx+api+log-shipper %.0f, dockerd+containerd %.0f; %d requests in 10 s)", (c + d) / r / 1e3, c / r / 1e3, d / r / 1e3, r }')
+  echo "$cost_line"
+fi
+
+load_line=''
+if [[ ${SKIP_LOAD:-0} != 1 ]]; then
+  report=$REPORT_DIR/efficiency-$stamp
+  mapfile -t files < <(cgroup_dirs)
+  samples=$(mktemp)
+  sample_cpu "${files[@]}" >"$samples" &
+  sampler=$!
+  echo "[efficiency] loadtest: $USERS users, think $THINK s (~$((USERS / THINK)) ops/s), ramp $RAMP/s, $LOAD_SECONDS s; ${#files[@]} containers sampled"
+  npm run -s loadtest -- --target "$EDGE" --users "$USERS" --think "$THINK" --ramp "$RAMP" --duration "$LOAD_SECONDS" \
+    --progress 15 --report "$report" >"$report.log" 2>&1
+  rc=$?
+  kill "$sampler" 2>/dev/null
+  wait "$sampler" 2>/dev/null
+  grep -E 'steady state|read p95|load generator' "$report.txt" 2>/dev/null | head -5
+  if [[ -f $report.json ]]; then
+    load_line=$(node -e '
+      const fs = require("node:fs");
+      const r = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+      const s = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").map((l) => l.split(" ").map(Number)).filter((x) => x.length === 2 && x[1] > 0);
+      if (!r.steady || s.length < 2) { console.log("cost per op: no steady state"); process.exit(0); }
+      const t0 = Date.parse(r.startedAt), from = t0 + r.steady.fromS * 1000, to = t0 + r.durationS * 1000;
+      // the samples nearest the steady window (every 2 s): CPU and wall time of the same span
+      const near = (t) => s.reduce((b, x) => (Math.abs(x[0] - t) < Math.abs(b[0] - t) ? x : b));
+      const a = near(from), b = near(to);
+      const wallS = (b[0] - a[0]) / 1000, cpuMs = (b[1] - a[1]) / 1e6;
+      const ops = r.steady.requests * (wallS / Math.max(1e-9, r.durationS - r.steady.fromS));
+      const f = (v) => (v === null ? "-" : v.toFixed(0));
+      console.log(`cost ${(cpuMs / ops).toFixed(2)} ms CPU/op at ${r.steady.opsPerS.toFixed(0)} ops/s (containers ${(cpuMs / 10 / wallS).toFixed(0)}% of one core over ${wallS.toFixed(0)} s, read p95 ${f(r.steady.readP95Ms)} ms, write p95 ${f(r.steady.writeP95Ms)} ms, ${r.steady.failures} failed)`);
+    ' "$report.json" "$samples")
+  else
+    load_line="cost per op: loadtest failed (rc $rc, $report.log)"
+    tail -5 "$report.log" >&2
+  fi
+  rm -f "$samples"
+  echo "$load_line"
+fi
+
+summary="EFFICIENCY $(date -u +%FT%TZ) dind=$dind | idle: ${idle_line:-skipped} | edge ratio ${edge_ratio:-skipped} (${edge_line:-}); ${cost_line:-} | ${load_line:-load skipped}"
+echo "$summary"
+echo "$summary" >>"$REPORT_DIR/efficiency.log"
