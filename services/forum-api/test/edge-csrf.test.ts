@@ -28,11 +28,13 @@ function renderConfigs(port: number, statusPort: number, apiPort: number): strin
   writeFileSync(join(dir, 'www', 'index.html'), '<!doctype html><title>forum</title>');
   writeFileSync(join(dir, 'run', 'api-upstream.conf'), `server 127.0.0.1:${apiPort};\n`);
   writeFileSync(join(dir, 'blocklist', 'blocklist.conf'), '');
+  writeFileSync(join(dir, 'run', 'access-log.conf'), 'access_log off;\n');
   const main = readFileSync(join(CONFIGS, 'nginx.conf'), 'utf8')
     .replace('worker_processes auto;', 'worker_processes 1;')
     .replace('/run/nginx/nginx.pid', join(dir, 'run', 'nginx.pid'))
     .replaceAll('/tmp/nginx/', `${join(dir, 'tmp')}/`)
     .replace('/etc/nginx/snippets/realip.conf', join(CONFIGS, 'realip.conf'))
+    .replace('/run/nginx/access-log.conf', join(dir, 'run', 'access-log.conf'))
     .replace('/var/run/nginx-blocklist/blocklist.conf', join(dir, 'blocklist', 'blocklist.conf'))
     .replace('/etc/nginx/conf.d/*.conf', join(dir, 'conf.d', '*.conf'));
   const forum = readFileSync(join(CONFIGS, 'forum.conf'), 'utf8')
