@@ -86,7 +86,9 @@ const syslog = cfg.SYSLOG_PORT
       logger,
     })
   : undefined;
-await syslog?.start();
+// a port this process cannot bind leaves NGINX's lines to the Docker-log path (nginx-agent falls back to stdout only
+// when the name has no address, so those datagrams are lost until this task is replaced): said loudly, not fatal
+await syslog?.start().catch((err: Error) => logger.error({ err: err.message, port: cfg.SYSLOG_PORT }, 'syslog receiver: cannot listen'));
 
 const { app, metrics, finish } = createBaseApp({ service: 'log-shipper', logger });
 callbackCounters(metrics.registry, [
