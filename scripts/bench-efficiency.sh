@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm run bench:efficiency: goals 1-3 of issue 19 in one run against the deployed `forum` stack, on this machine.
+# npm run bench:efficiency: the efficiency goals (idle cost, edge ratio, CPU per operation) in one run against the deployed `forum` stack, on this machine.
 #   1. idle (stack-profile.sh idle): containers' CPU % of one core, forks/s, machine busy % of all cores, memory
 #   2. edge (stack-profile.sh edge): the stack's /healthcheck/ over a bare NGINX -> node hop, same run; then the CPU
 #      one such request costs (the stack's containers + the host's dockerd/containerd/shims, over a 10 s wrk run)

@@ -12,7 +12,7 @@ haproxy -c -q -f "$CFG"
 # read and one awk per round, and the wait is a builtin `read -t`, not a `sleep` process: this loop runs for the life
 # of the proxy. A failover needs no new address (Sentinel promotes a running replica, which HAProxy's check finds);
 # only a replaced redis task does, and it is a replica until it has synced, so 3 s instead of 1 s costs no failover
-# time (issue 19: the 1 s loop forked ~7 processes a second per proxy).
+# time (the 1 s loop forked ~7 processes a second per proxy).
 SOCK=/var/run/haproxy/admin.sock
 follow_dns() {
   set +e

@@ -59,7 +59,7 @@ primary_keeper() {
     for i in "${!NODES[@]}"; do
       # pgpool's own view, from its shared memory: "<id> <host> <port> <status> <role> ...", status up/waiting/down.
       # Not pcp_node_info: that one opens two connections to the backend (its pg_status and pg_role columns) per
-      # call, i.e. 1.2 backend forks a second on the primary from 3 pgpools (issue 8's connection log).
+      # call, i.e. 1.2 backend forks a second on the primary from 3 pgpools (the connection log).
       st=$(pcp_health_check_stats -h localhost -p 9898 -U admin -w -n "$i" 2>/dev/null) || continue 2
       read -r _ _ _ status role _ <<<"$st"
       if [[ $status != down && $role == primary ]]; then attached_primary=$i; break; fi

@@ -7,7 +7,7 @@
 set -u
 IFS=, read -r -a NODES <<<"${PG_NODES:-pg-0,pg-1,pg-2}"
 # A standby (standby.signal; promotion removes it) is never a stale primary: no psql, so no backend fork, every 3 s
-# on each standby (issue 8: short-lived backends and processes were a tenth of a core on this 2-core host)
+# on each standby (short-lived backends and processes were a tenth of a core on this 2-core host)
 [[ -f "${PGDATA:-/var/lib/postgresql/data}/standby.signal" ]] && exit 0
 me=$(psql -XAtq -h /var/run/postgresql -d repmgr -c "select case when pg_is_in_recovery() then 'standby' else (select count(*) from pg_stat_replication where state = 'streaming')::text end" 2>/dev/null) || exit 0
 [[ "$me" == standby || -z "$me" ]] && exit 0

@@ -22,7 +22,7 @@ export interface AccessEntry {
  * slower than `slowMs`. With `errors`, every request is still logged once, by NGINX (its access line carries the same
  * request id and the user, configs/nginx/nginx.conf): a second line per request from the api cost a JSON write to
  * stdout, dockerd's json-file write and the log-shipper's read for nothing that NGINX's line lacks (BENCHMARKS.md,
- * ninth session). The api's own error lines (errorMiddleware) are written either way.
+ * efficiency). The api's own error lines (errorMiddleware) are written either way.
  */
 export interface AccessLogPolicy {
   mode: 'all' | 'errors';

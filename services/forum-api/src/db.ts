@@ -45,13 +45,13 @@ export function isConnectionLoss(err: unknown): boolean {
   if (typeof e?.code === 'string' && /^(08|57P0[123])/.test(e.code)) return true;
   // the rest are pgpool's own: refusals while it fails a backend over, and (XX000, FATAL) "unable to read data from DB
   // node N" / "EOF encountered with backend" when a backend died under a statement (seen at a PG primary kill under
-  // load, issue 8's fault run: it had become a 500)
+  // load, a fault run under load: it had become a 500)
   return /Connection terminated|ECONNRESET|ECONNREFUSED|EPIPE|Client has encountered a connection error|server closed the connection|failed to create a backend connection|not accepting any new connections|executing failover|unable to read data from DB node|EOF encountered with backend/i.test(
     String(e?.message ?? ''),
   );
 }
 // ~20 s in all: a PostgreSQL failover (repmgrd promotion + pgpool's failover, during which pgpool refuses sessions)
-// takes 5-10 s on a quiet machine; under load on a slower one, requests waited 10-13 s (issue 8's fault run). Between
+// takes 5-10 s on a quiet machine; under load on a slower one, requests waited 10-13 s (a fault run, BENCHMARKS.md). Between
 // attempts a read also tries the nodes directly (below), so in practice it is answered within the first attempts.
 const READ_RETRY_DELAYS_MS = [200, 400, 800, 1500, 2500, 3500, 5000, 6000];
 /** After a connection loss on a route, its reads go straight to the nodes for this long, then try the route again. */
@@ -414,7 +414,7 @@ export async function poolNodes(pool: pg.Pool): Promise<{ host: string; port: nu
  * first use on a connection parses it, later uses only bind and execute, and after five executions PostgreSQL may
  * keep a generic plan instead of planning again. Unnamed, every call was parsed AND planned: on the primary, at
  * 3,000 users, planning (the Bind phase of unnamed statements) took 5.5 s and parsing 0.95 s of every 10 s,
- * against 3.9 s of execution (issue 8's statement log, BENCHMARKS.md). Our SQL texts are fixed templates (ids and
+ * against 3.9 s of execution (the statement log, BENCHMARKS.md). Our SQL texts are fixed templates (ids and
  * values always travel as parameters), so the set is small; a connection stops naming new texts after
  * MAX_NAMED_PER_CONNECTION all the same, so a text built from data could never pile up statements.
  * Statements without parameters (BEGIN, COMMIT, SELECT 1) stay simple-protocol queries.

@@ -79,7 +79,7 @@ const HEALTH_ROUTE = '/healthcheck/';
  * `GET /healthcheck/` (liveness: the process can serve) without Express, answered exactly as the shared health
  * router answers it (same body, Content-Type, X-Request-Id, the route's histogram, an access line under the
  * ACCESS_LOG policy). It is what NGINX, Docker's healthcheck and the edge benchmark hit most, and Express's
- * middleware chain cost several times the answer (issue 19). Anything else returns false and goes through Express.
+ * middleware chain cost several times the answer (BENCHMARKS.md, efficiency). Anything else returns false and goes through Express.
  */
 export function healthFastPath(app: Express, metrics: ServiceMetrics, logger: Logger): (req: IncomingMessage, res: ServerResponse) => boolean {
   const access = accessLogger(logger);

@@ -1,5 +1,5 @@
 // How database failures are classified: retried (reads) and answered 503, never 500. The error below is the one
-// pgpool sent (through pg) for a guest's read when the PostgreSQL primary was killed under load (issue 8's fault run
+// pgpool sent (through pg) for a guest's read when the PostgreSQL primary was killed under load (a fault run
 // of 2026-12-01: `unable to read data from DB node 0`, severity FATAL, code XX000); it had become a 500.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

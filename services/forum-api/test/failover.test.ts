@@ -1,4 +1,4 @@
-// Issue 20: signed-in readers do not notice a Redis failover, and revocations (logout, password change, ban) still
+// Signed-in readers do not notice a Redis failover, and revocations (logout, password change, ban) still
 // reach every api task within 2 s while Redis does not answer. Three REAL api processes share a real PostgreSQL and
 // a real redis-server; "Redis fails over" = the redis-server process is frozen (SIGSTOP): connections stay open and
 // nothing answers, which is what a dead master behind HAProxy looks like to the api until the new one is routed.

@@ -1,4 +1,4 @@
-// Issue 20: while the PostgreSQL primary is unreachable, signed-in reads are answered by a standby (read directly,
+// While the PostgreSQL primary is unreachable, signed-in reads are answered by a standby (read directly,
 // not through the primary's route), waiting for the reader's own last write; a standby that has not replayed it in
 // PG_STANDBY_WAIT_MS answers with `X-Stale: 1`. Writes answer 503 + Retry-After. Real primary + streaming standby
 // (pg_basebackup); "unreachable" = a TCP proxy in front of the primary that drops every connection.

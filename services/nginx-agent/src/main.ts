@@ -43,7 +43,7 @@ const upstream = cfg.UPSTREAM_NAME
   : undefined;
 
 // NGINX's access lines go to the log-shipper over UDP (one datagram per request), not through its stdout, dockerd's
-// json-file and the Docker API (BENCHMARKS.md, ninth session); the same DNS polling as the upstream keeps the address
+// json-file and the Docker API (BENCHMARKS.md, efficiency); the same DNS polling as the upstream keeps the address
 // current, and NGINX falls back to stdout while the log-shipper has no task.
 const accessLog = cfg.ACCESS_LOG_SYSLOG_NAME
   ? new UpstreamWatcher({

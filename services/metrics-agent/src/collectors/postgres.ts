@@ -22,7 +22,7 @@ const DB_INT = [
 /**
  * One connection per target, kept across gathers (as Telegraf's inputs.postgresql keeps its database/sql pool).
  * A new connection each gather forked a backend on every PostgreSQL node every interval, plus a pgpool child's
- * backend connections through each pgpool (issue 8's connection log: 1.2 backend forks a second from this agent).
+ * backend connections through each pgpool (the connection log: 1.2 backend forks a second from this agent).
  * A connection that fails is dropped and the next gather opens a new one; one unused for a minute (its task went
  * away) is closed.
  */
