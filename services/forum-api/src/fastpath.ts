@@ -44,31 +44,7 @@ export function guestFastPath(app: Express, cache: PageCache, metrics: ServiceMe
     const body = cache.getThread(Number(m[1]), key, false);
     if (!body) return false;
 
-    const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
-    try {
-      res.setHeader('X-Request-Id', requestId);
-    } catch {
-      return false; // a header value node refuses to echo: Express answers (and logs) it as it always did
-    }
-    res.setHeader('Content-Type', 'application/json; charset=utf-8');
-    res.setHeader('Content-Length', body.length);
-    res.end(body);
-    // req.ip exactly as Express computes it (the app's `trust proxy` setting): give req the app's request prototype,
-    // which is what Express's own init middleware does to every request
-    Object.setPrototypeOf(req, app.request);
-    histogram.observe({ method: 'GET', route, status: '200' }, Number(process.hrtime.bigint() - started) / 1e9);
-    writeAccessLine(access, {
-      requestId,
-      method: 'GET',
-      url,
-      status: 200,
-      bytes: body.length,
-      ip: (req as unknown as { ip: string | undefined }).ip,
-      user: null,
-      userAgent: req.headers['user-agent'],
-      started,
-    });
-    return true;
+    return answer(app, access, histogram, req, res, { body, route, url, started });
   };
 }
 
@@ -87,29 +63,46 @@ export function healthFastPath(app: Express, metrics: ServiceMetrics, logger: Lo
   return (req, res) => {
     if (req.method !== 'GET' || req.url !== HEALTH_ROUTE) return false;
     const started = process.hrtime.bigint();
-    const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
-    try {
-      res.setHeader('X-Request-Id', requestId);
-    } catch {
-      return false; // a header value node refuses to echo: Express answers (and logs) it as it always did
-    }
-    res.setHeader('Content-Type', 'application/json; charset=utf-8');
-    res.setHeader('Content-Length', HEALTH_BODY.length);
-    res.end(HEALTH_BODY);
-    // req.ip as Express computes it (the app's `trust proxy`), as in guestFastPath
-    Object.setPrototypeOf(req, app.request);
-    histogram.observe({ method: 'GET', route: HEALTH_ROUTE, status: '200' }, Number(process.hrtime.bigint() - started) / 1e9);
-    writeAccessLine(access, {
-      requestId,
-      method: 'GET',
-      url: HEALTH_ROUTE,
-      status: 200,
-      bytes: HEALTH_BODY.length,
-      ip: (req as unknown as { ip: string | undefined }).ip,
-      user: null,
-      userAgent: req.headers['user-agent'],
-      started,
-    });
-    return true;
+    return answer(app, access, histogram, req, res, { body: HEALTH_BODY, route: HEALTH_ROUTE, url: HEALTH_ROUTE, started });
   };
+}
+
+/**
+ * Sends a 200 JSON `body` exactly as the Express route would (X-Request-Id echoed or made, Content-Type, the route's
+ * histogram, one access line under the ACCESS_LOG policy). False, with nothing sent, when node refuses to echo the
+ * request id: Express then answers (and logs) it as it always did.
+ */
+function answer(
+  app: Express,
+  access: ReturnType<typeof accessLogger>,
+  histogram: ServiceMetrics['httpDuration'],
+  req: IncomingMessage,
+  res: ServerResponse,
+  a: { body: Buffer; route: string; url: string; started: bigint },
+): boolean {
+  const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
+  try {
+    res.setHeader('X-Request-Id', requestId);
+  } catch {
+    return false;
+  }
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', a.body.length);
+  res.end(a.body);
+  // req.ip exactly as Express computes it (the app's `trust proxy` setting): give req the app's request prototype,
+  // which is what Express's own init middleware does to every request
+  Object.setPrototypeOf(req, app.request);
+  histogram.observe({ method: 'GET', route: a.route, status: '200' }, Number(process.hrtime.bigint() - a.started) / 1e9);
+  writeAccessLine(access, {
+    requestId,
+    method: 'GET',
+    url: a.url,
+    status: 200,
+    bytes: a.body.length,
+    ip: (req as unknown as { ip: string | undefined }).ip,
+    user: null,
+    userAgent: req.headers['user-agent'],
+    started: a.started,
+  });
+  return true;
 }
