@@ -27,7 +27,11 @@ after(async () => {
 });
 
 /** Runs a real nginx with the project's own `log_format json` (configs/nginx/nginx.conf) and returns its access lines. */
-async function realNginxLines(): Promise<string[]> {
+/**
+ * A real NGINX with the edge's `log_format json` (from configs/nginx/nginx.conf): `accessLog` is the access_log
+ * target, `server` the server block's body after its listen line. Resolves once it answers.
+ */
+async function startJsonNginx(accessLog: (dir: string) => string, server: string): Promise<{ url: string; dir: string; stop: () => Promise<void> }> {
   const conf = readFileSync(new URL('../../../configs/nginx/nginx.conf', import.meta.url), 'utf8');
   const m = /log_format json[\s\S]*?';/.exec(conf);
   assert.ok(m, 'configs/nginx/nginx.conf has log_format json');
@@ -38,30 +42,46 @@ async function realNginxLines(): Promise<string[]> {
     `daemon off; user root; pid ${dir}/pid; error_log stderr; events {}
 http { ${m[0]}
   map $remote_addr $ip_blocked { default 0; }
-  access_log ${dir}/access.log json; client_body_temp_path ${dir}/b;
-  server { listen 127.0.0.1:${port};
-    location = /api/auth/ { return 400 '{"detail":"bad credentials"}'; }
-    location / { return 200 "hello"; } } }`,
+  access_log ${accessLog(dir)} json; client_body_temp_path ${dir}/b;
+  server { listen 127.0.0.1:${port}; ${server} } }`,
   );
   const p: ChildProcess = spawn('/usr/sbin/nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
+  const stop = async () => {
+    p.kill('SIGTERM');
+    await new Promise((r) => p.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const url = `http://127.0.0.1:${port}`;
   try {
-    await waitFor('nginx', async () => (await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined))?.ok);
-    await fetch(`http://127.0.0.1:${port}/api/threads/?page=2`, {
+    await waitFor('nginx', async () => (await fetch(`${url}/`).catch(() => undefined))?.ok);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url, dir, stop };
+}
+
+async function realNginxLines(): Promise<string[]> {
+  const nginx = await startJsonNginx(
+    (dir) => `${dir}/access.log`,
+    `location = /api/auth/ { return 400 '{"detail":"bad credentials"}'; }
+    location / { return 200 "hello"; }`,
+  );
+  try {
+    await fetch(`${nginx.url}/api/threads/?page=2`, {
       headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0.0.0 Safari/537.36', referer: 'http://forum.test/' },
     });
-    await fetch(`http://127.0.0.1:${port}/api/auth/`, {
+    await fetch(`${nginx.url}/api/auth/`, {
       method: 'POST',
       body: '{"username":"x","password":"y"}',
       headers: { 'content-type': 'application/json' },
     });
     return await waitFor('access log lines', async () => {
-      const lines = readFileSync(join(dir, 'access.log'), 'utf8').trim().split('\n').filter(Boolean);
+      const lines = readFileSync(join(nginx.dir, 'access.log'), 'utf8').trim().split('\n').filter(Boolean);
       return lines.length >= 3 ? lines : undefined;
     });
   } finally {
-    p.kill('SIGTERM');
-    await new Promise((r) => p.once('exit', r));
-    rmSync(dir, { recursive: true, force: true });
+    await nginx.stop();
   }
 }
 
@@ -275,9 +295,6 @@ test('dockerode demuxStream + line sinks: frames split across chunks, UTF-8 spli
 });
 
 test('NGINX access lines over UDP syslog: one line per request, with the api-named user, from the identified container', async () => {
-  const conf = readFileSync(new URL('../../../configs/nginx/nginx.conf', import.meta.url), 'utf8');
-  const m = /log_format json[\s\S]*?';/.exec(conf);
-  assert.ok(m, 'configs/nginx/nginx.conf has log_format json');
   const got: Array<{ line: string; src: Source }> = [];
   const asked: string[] = [];
   const rx = new SyslogReceiver({
@@ -300,23 +317,15 @@ test('NGINX access lines over UDP syslog: one line per request, with the api-nam
   });
   await new Promise<void>((r) => api.listen(0, '127.0.0.1', () => r()));
   const apiPort = (api.address() as { port: number }).port;
-  const dir = mkdtempSync(join(tmpdir(), 'obs-ls-syslog-'));
-  const port = await freePort();
-  writeFileSync(
-    join(dir, 'nginx.conf'),
-    `daemon off; user root; pid ${dir}/pid; error_log stderr; events {}
-http { ${m[0]}
-  map $remote_addr $ip_blocked { default 0; }
-  access_log syslog:server=127.0.0.1:${rx.port},tag=nginx,severity=info json; client_body_temp_path ${dir}/b;
-  server { listen 127.0.0.1:${port}; proxy_hide_header X-Forum-User;
-    location / { proxy_pass http://127.0.0.1:${apiPort}; } } }`,
+  const nginx = await startJsonNginx(
+    () => `syslog:server=127.0.0.1:${rx.port},tag=nginx,severity=info`,
+    `proxy_hide_header X-Forum-User;
+    location / { proxy_pass http://127.0.0.1:${apiPort}; }`,
   );
-  const p: ChildProcess = spawn('/usr/sbin/nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
   try {
-    await waitFor('nginx', async () => (await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined))?.ok);
-    const res = await fetch(`http://127.0.0.1:${port}/api/user/1/`);
+    const res = await fetch(`${nginx.url}/api/user/1/`);
     assert.equal(res.headers.get('x-forum-user'), null, 'the user header does not reach the client');
-    for (let i = 0; i < 20; i++) await fetch(`http://127.0.0.1:${port}/api/threads/?n=${i}`);
+    for (let i = 0; i < 20; i++) await fetch(`${nginx.url}/api/threads/?n=${i}`);
     const lines = await waitFor('syslog lines', async () => (got.filter((g) => g.line.includes('/api/')).length >= 21 ? got : undefined));
     const apiLines = lines.filter((g) => g.line.includes('/api/'));
     assert.equal(apiLines.length, 21, 'one line per request');
@@ -332,11 +341,9 @@ http { ${m[0]}
       'lines keep their order while the container is looked up',
     );
   } finally {
-    p.kill('SIGTERM');
-    await new Promise((r) => p.once('exit', r));
+    await nginx.stop();
     rx.stop();
     api.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 
