@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Sentinel: monitors the master by its service name. A janitor loop forgets sentinels of dead tasks
-# (their IPs vanish from tasks.sentinel) with SENTINEL RESET, so the failover majority stays right.
-# RESET also forgets the replicas and the other sentinels; they are learnt again only through the master (INFO,
-# hello messages). So it runs only once the same sentinels have been gone for RESET_AFTER_ROUNDS janitor rounds
-# while the master stayed up: when a node is drained or dies, its sentinel and its Redis master go together, and
-# a RESET in between would leave every sentinel blind to the replicas, with no failover ever (seen on the
-# 3-node cluster). Trade-off: a dead sentinel stays counted for ~30 s longer.
+# Sentinel: monitors the master by its service name.
+# Each task keeps one Sentinel id per replica slot (SENTINEL_SLOT, from Swarm's {{.Task.Slot}}): a task that comes
+# back with a new IP, or on another node, is the same sentinel to the others (Sentinel's "+sentinel-address-switch"),
+# so the count of known sentinels, and with it the failover majority, stays right without SENTINEL RESET.
+# RESET forgets the replicas and the other sentinels, and they are learnt again only through the master; a RESET
+# shortly before the master's node is drained or dies leaves the sentinels blind, with no failover. So the janitor
+# resets only when it knows MORE sentinels than SENTINEL_EXPECTED (tasks without a slot, or a scale-down), the
+# same dead ones for RESET_AFTER_ROUNDS rounds, with the master up and no master change for FAILOVER_QUIET_SECONDS.
+# Trade-off: while two tasks share a slot (Swarm re-placed a task of a node it cannot reach), the others see one
+# sentinel at two addresses and may count one vote less until the old task is gone.
 set -Eeuo pipefail
 LOG_TAG=sentinel-entrypoint
 source /usr/local/bin/redis-lib.sh
@@ -43,26 +46,34 @@ sentinel down-after-milliseconds $MASTER_NAME $DOWN_AFTER_MS
 sentinel failover-timeout $MASTER_NAME $FAILOVER_TIMEOUT_MS
 sentinel parallel-syncs $MASTER_NAME $PARALLEL_SYNCS
 CONF
+if [[ ${SENTINEL_SLOT:-} =~ ^[0-9]+$ ]]; then
+  myid=$(printf 'forum-sentinel-%s-%s' "$MASTER_NAME" "$SENTINEL_SLOT" | sha1sum | cut -c1-40)
+  echo "sentinel myid $myid" >> "$CONF"
+  log "sentinel id $myid (slot $SENTINEL_SLOT)"
+fi
 janitor() {
-  local me known live stale down_since="" cur lm lmip prev_stale="" stale_rounds=0
-  sleep 20
+  local known live stale down_since="" cur lm lmip prev_stale="" stale_rounds=0 addr last_addr="" changed_at=$SECONDS
+  local expected=${SENTINEL_EXPECTED:-3} tickfd
+  # the waits are a builtin `read -t` on a pipe nobody writes to, not a `sleep` process
+  exec {tickfd}<> <(:)
+  read -r -t 20 -u "$tickfd" _ || true
   while true; do
+    addr=$(rcli 127.0.0.1 26379 SENTINEL get-master-addr-by-name "$MASTER_NAME" | head -1)
+    [[ "$addr" != "$last_addr" ]] && { last_addr=$addr; changed_at=$SECONDS; }
     live=$(ipv4s "tasks.$SENTINEL_SERVICE")
     known=$(rcli 127.0.0.1 26379 SENTINEL sentinels "$MASTER_NAME" | awk 'p{print; p=0} /^ip$/{p=1}')
     stale=""
-    if [[ -n "$live" ]]; then
+    if [[ -n "$live" ]] && (( $(wc -w <<<"$known") + 1 > expected )); then
       for ip in $known; do grep -qx "$ip" <<<"$live" || stale+=" $ip"; done
     fi
     flags=$(rcli 127.0.0.1 26379 SENTINEL master "$MASTER_NAME" | awk 'p{print; p=0} /^flags$/{p=1}')
-    downrep=$(rcli 127.0.0.1 26379 SENTINEL replicas "$MASTER_NAME" | awk 'p{print; p=0} /^flags$/{p=1}' | grep -c 's_down' || true)
-    (( downrep > 0 )) && stale+=" (replicas down: $downrep)"
     # Every redis node restarted together: the monitored address is dead and Sentinel knows none of the new
     # ones, so it can never fail over. Once the nodes have a master again (images/redis/entrypoint.sh: the
     # bootstrap node takes the role), monitor that one instead.
     if [[ "$flags" == *_down* ]]; then
       down_since=${down_since:-$SECONDS}
       if (( SECONDS - down_since >= ${REPOINT_AFTER_SECONDS:-20} )); then
-        cur=$(rcli 127.0.0.1 26379 SENTINEL get-master-addr-by-name "$MASTER_NAME" | head -1)
+        cur=$addr
         lm=$(live_master || true)
         lmip=""; [[ -n "$lm" ]] && lmip=$(ipv4s "$lm" | head -1)
         if [[ -n "$lmip" && "$lmip" != "$cur" ]]; then
@@ -87,12 +98,13 @@ janitor() {
       stale_rounds=0
     fi
     prev_stale=$stale
-    if (( stale_rounds >= ${RESET_AFTER_ROUNDS:-3} )) && [[ $(rcli 127.0.0.1 26379 SENTINEL master "$MASTER_NAME" | awk 'p{print; p=0} /^num-slaves$/{p=1}') -ge 1 ]]; then
-      log "forgetting sentinels of dead tasks:$stale (gone for $stale_rounds rounds, master up; SENTINEL RESET)"
+    if (( stale_rounds >= ${RESET_AFTER_ROUNDS:-3} && SECONDS - changed_at >= ${FAILOVER_QUIET_SECONDS:-120} )) &&
+      [[ $(rcli 127.0.0.1 26379 SENTINEL master "$MASTER_NAME" | awk 'p{print; p=0} /^num-slaves$/{p=1}') -ge 1 ]]; then
+      log "knowing $(( $(wc -w <<<"$known") + 1 )) sentinels (> $expected); forgetting dead ones:$stale (gone for $stale_rounds rounds, master up; SENTINEL RESET)"
       rcli 127.0.0.1 26379 SENTINEL RESET "$MASTER_NAME" >/dev/null || true
       stale_rounds=0 prev_stale=""
     fi
-    sleep 10
+    read -r -t 10 -u "$tickfd" _ || true
   done
 }
 janitor &

@@ -8,7 +8,7 @@
 //   EDGE_URL=http://$EDGE_VIP node --test --import tsx --test-concurrency=1 test/cluster/drills.test.ts
 // Env: CLUSTER_DRILLS=node-loss,partition,maintenance,manager-loss (default all), DRILL_USERS (6),
 //   DRILL_BEFORE_MS (8000), DRILL_AFTER_MS (40000), PARTITION_MS (60000), DRILL_RECOVERY_MS (300000),
-//   NODE_LOSS_RTO_MS (20000), MAINT_MAX_FAILED_PCT (0.1).
+//   NODE_LOSS_RTO_MS (20000), NODE_LOSS_MAX_READ_ERR_PCT (1), MAINT_MAX_FAILED_PCT (0.1).
 import { before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -59,6 +59,8 @@ const PARTITION_MS = env('PARTITION_MS', 60_000);
 const RECOVERY_MS = env('DRILL_RECOVERY_MS', 300_000);
 const NODE_LOSS_RTO_MS = env('NODE_LOSS_RTO_MS', 20_000);
 const MAINT_MAX_FAILED_PCT = env('MAINT_MAX_FAILED_PCT', 0.1);
+// a node loss moves the VIP (keepalived, ~3 s): connections to it are refused or time out meanwhile
+const NODE_LOSS_MAX_READ_ERR_PCT = env('NODE_LOSS_MAX_READ_ERR_PCT', 1);
 const VIP = process.env.EDGE_VIP ?? new URL(EDGE_URL).hostname;
 const selected = (process.env.CLUSTER_DRILLS ?? 'node-loss,partition,maintenance,manager-loss').split(',').map((s) => s.trim());
 const skip = (name: string) => (selected.includes(name) ? false : `not in CLUSTER_DRILLS`);
@@ -188,8 +190,12 @@ test('When the node of the PG primary and the Redis master is killed, then write
     f.rtoMs <= NODE_LOSS_RTO_MS,
     `writes accepted again after ${secs(f.rtoMs)} s > ${NODE_LOSS_RTO_MS / 1000} s (write errors: ${f.writeErrors.join('; ')})`,
   );
-  // readers never notice a failover: reads fall back to the PostgreSQL nodes and sessions to PostgreSQL
-  assert.ok(f.failedReads <= 0.001 * f.reads, `read errors ${f.failedReads}/${f.reads} > 0.1 % (${f.readErrors.join('; ')})`);
+  // reads survive the data tier's failover (they fall back to the PostgreSQL nodes, sessions to PostgreSQL); what
+  // remains is the VIP's move from the dead node
+  assert.ok(
+    f.failedReads * 100 < NODE_LOSS_MAX_READ_ERR_PCT * f.reads,
+    `read errors ${f.failedReads}/${f.reads} >= ${NODE_LOSS_MAX_READ_ERR_PCT} % (${f.readErrors.join('; ')})`,
+  );
   assert.ok(promoted.ms !== undefined, `no new PG primary: ${promoted.error}`);
   assert.ok(rescheduled.ms !== undefined, `stateless tasks not rescheduled: ${rescheduled.error}`);
   assert.ok(fs.ok, `not back to full strength ${RECOVERY_MS / 1000} s after the node restarted: ${fs.detail}`);
