@@ -40,7 +40,8 @@ if [[ ${CLUSTER:-0} == 1 ]]; then
   [[ -f .cluster/env ]] || { log "CLUSTER=1 but no .cluster/env: run 'npm run cluster:up' first"; exit 1; }
   set -a; . .cluster/env; set +a
   # each node's engine, for the data-tier roll's checks inside members that run on other nodes
-  export NODE_DOCKER_HOST=${NODE_DOCKER_HOST:-unix:///run/forum-cluster/{node}/docker.sock}
+  node_socket_template='unix:///run/forum-cluster/{node}/docker.sock' # quoted: a `}` inside ${x:-...} would end it
+  export NODE_DOCKER_HOST=${NODE_DOCKER_HOST:-$node_socket_template}
   # the first manager whose socket answers (a drill may have killed node 1)
   for n in ${CLUSTER_NODES:-}; do
     sock=unix:///run/forum-cluster/$n/docker.sock
