@@ -226,8 +226,13 @@ SQL
   PGOPTIONS='-c synchronous_commit=local' repmgr -f "$CONF" primary register -F >&2
 }
 
+# a standby's WAL receiver is streaming (one backend fork per call)
+standby_streaming() {
+  [[ $(psql -XAtq -h /var/run/postgresql -d postgres -c "select count(*) from pg_stat_wal_receiver where status = 'streaming'" 2>/dev/null) == 1 ]]
+}
+
 supervise() {
-  local repmgrd_pid="" down=0 tick=0 other tickfd
+  local repmgrd_pid="" down=0 tick=0 other tickfd stuck=0
   trap 'log "stopping"; [[ -n "$repmgrd_pid" ]] && kill "$repmgrd_pid" 2>/dev/null; pg_stop; exit 143' TERM INT
   # the 1 s tick is a builtin `read -t` on a pipe nobody writes to, not a `sleep` process a second on each member
   # (a trapped TERM still interrupts it at once)
@@ -246,6 +251,22 @@ supervise() {
           log "FENCE: $other is primary with streaming standbys and this primary has none: stopping to rejoin as standby"
           kill "$repmgrd_pid" 2>/dev/null || true
           pg_ctl -D "$PGDATA" -m immediate stop >/dev/null 2>&1 || true
+          exit 1
+        fi
+      fi
+    fi
+    # a standby that has not streamed for ~30 s while a peer is primary cannot follow it: typically its WAL went
+    # past the point where the new primary's timeline forked (it received the old primary's last records, the
+    # promoted one did not). The container ends; the start-up path follows, else rewinds (rejoin), else re-clones.
+    # Checked every 10 s (one backend fork), not every second: a standby stuck 30 s costs nothing acknowledged.
+    if (( down == 0 && tick % 10 == 0 )) && [[ -f "$PGDATA/standby.signal" ]]; then
+      if standby_streaming; then stuck=0; else stuck=$((stuck + 1)); fi
+      if (( stuck >= ${STANDBY_STUCK_CHECKS:-3} )); then
+        scan_peers
+        if [[ -n "$PRIMARY" ]]; then
+          log "standby not streaming for $((stuck * 10)) s while $PRIMARY is primary: restarting to follow or rewind"
+          kill "$repmgrd_pid" 2>/dev/null || true
+          pg_stop
           exit 1
         fi
       fi
