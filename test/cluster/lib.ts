@@ -385,7 +385,7 @@ export async function fullStrength(): Promise<{ ok: boolean; detail: string }> {
     check('redis-proxy', async () => {
       const out = await Promise.all(
         (await containersOf('redis-proxy')).map((c) =>
-          execIn(c, ['/usr/local/bin/healthcheck.sh']).then(
+          execIn(c, ['/usr/local/bin/healthcheck.sh', '--strict']).then(
             () => '',
             (err) => `redis-proxy on ${c.node}: ${(err as { stdout?: string }).stdout?.toString().trim() || firstLine(err)}`,
           ),
