@@ -126,9 +126,11 @@ for member in pg-0 pg-1 pg-2 redis-0 redis-1 redis-2 influxdb backup; do
   fi
 done
 
-# 5b. NGINX publishes in host mode: at most one replica per node
+# 5b. NGINX publishes in host mode: at most one replica per node. Sentinel and redis-proxy: at most one per node
+# once there are 3 nodes (docker-stack.yml), so that losing or isolating a node never takes two of them
+nodes=$(( $(docker node ls -q | wc -l) ))
+export SPREAD_MAX_PER_NODE=${SPREAD_MAX_PER_NODE:-$(( nodes >= 3 ? 1 : 0 ))}
 if [[ -z ${NGINX_REPLICAS:-} ]]; then
-  nodes=$(( $(docker node ls -q | wc -l) ))
   NGINX_REPLICAS=$(( nodes < 3 ? nodes : 3 ))
   ((NGINX_REPLICAS == 3)) || log "NOTE: $nodes node(s): nginx runs $NGINX_REPLICAS replica(s) (host-mode port, one per node; 3 with 3+ nodes)"
 fi
