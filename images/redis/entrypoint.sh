@@ -67,14 +67,6 @@ owned_by_a_node() {
 has_data() { [[ -s /data/dump.rdb ]] || compgen -G '/data/appendonlydir/*.manifest' >/dev/null; }
 cold_named() { [[ -z "$1" || "$1" == "$BOOTSTRAP_NODE" ]]; }
 EMPTY=0; has_data || EMPTY=1
-# Docker's DNS answers for a sentinel task or another redis node: this container sees the rest of the tier
-discovery_works() {
-  local n
-  [[ -n "$(ipv4s "tasks.$SENTINEL_SERVICE")" ]] && return 0
-  IFS=, read -r -a _peers <<<"$REDIS_NODES"
-  for n in "${_peers[@]}"; do [[ "$n" != "$NODE_NAME" && -n "$(ipv4s "$n")" ]] && return 0; done
-  return 1
-}
 (( EMPTY )) && log "empty data volume: joining as a replica of the current master (never a fresh master while Sentinel knows one)"
 master=""; named_since=""; quiet_since=""; said=-100
 i=0
@@ -85,11 +77,12 @@ while :; do
   other=$(live_master "$NODE_NAME" || true)
   if [[ -n "$other" ]]; then master="$other"; break; fi
   if [[ -z "$named" ]]; then
-    # nobody names a master and none answers: a cold start, if this container can see the others at all. A task
-    # that starts on a node just made active again may not resolve any name on the overlay yet (its service
-    # discovery is still syncing): "nobody answers" then means nothing, and taking the role would make a second
-    # master. So the bootstrap node takes it only after BOOTSTRAP_QUIET_SECONDS of silence with a name resolving.
-    if [[ "$NODE_NAME" == "$BOOTSTRAP_NODE" ]] && discovery_works; then
+    # Nobody names a master and none answers: a cold start, if this container sees the others at all (on a cold
+    # start the sentinels' tasks resolve once they run and are healthy). A task that starts on a node just made
+    # active again may resolve no name on the overlay yet (its service discovery is still syncing): silence then
+    # means nothing, and taking the role would make a second master. So the bootstrap node takes it only after
+    # BOOTSTRAP_QUIET_SECONDS of silence with a name of the tier resolving.
+    if [[ "$NODE_NAME" == "$BOOTSTRAP_NODE" ]] && tier_visible "$NODE_NAME"; then
       quiet_since=${quiet_since:-$SECONDS}
       (( SECONDS - quiet_since >= ${BOOTSTRAP_QUIET_SECONDS:-5} )) && { master="$NODE_NAME"; break; }
     else
@@ -109,7 +102,7 @@ while :; do
   if (( EMPTY )) && [[ -n "$named" ]] && ! cold_named "$named"; then
     # an empty node waits for a master for as long as it takes (the healthcheck fails meanwhile)
     if (( SECONDS - said >= 10 )); then said=$SECONDS; log "empty data volume: Sentinel names $named, which does not answer as master: waiting for a master to replicate from"; fi
-  elif (( i >= ${ROLE_WAIT_SECONDS:-90} )) && discovery_works; then
+  elif (( i >= ${ROLE_WAIT_SECONDS:-90} )) && tier_visible "$NODE_NAME"; then
     break
   elif (( i >= ${ROLE_WAIT_SECONDS:-90} && SECONDS - said >= 10 )); then
     said=$SECONDS; log "no name of the Redis tier resolves from this container yet (overlay service discovery): waiting"

@@ -33,3 +33,12 @@ live_master() {
   [[ -n "$any" ]] && echo "$any"
   return 0
 }
+# Docker's DNS answers for a sentinel task or a redis node other than $1: this container sees the rest of the tier
+# (a task that starts on a node just made active again may resolve nothing on the overlay for a while)
+tier_visible() {
+  local n
+  [[ -n "$(ipv4s "tasks.$SENTINEL_SERVICE")" ]] && return 0
+  IFS=, read -r -a _peers <<<"$REDIS_NODES"
+  for n in "${_peers[@]}"; do [[ "$n" != "${1:-}" && -n "$(ipv4s "$n")" ]] && return 0; done
+  return 1
+}
