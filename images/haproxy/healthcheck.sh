@@ -30,6 +30,12 @@ if [ "$st" = UP ]; then
 fi
 why="redis-master backend is ${st:-missing}: no Redis master reachable through this proxy"
 [ $strict = 1 ] && { echo "$why"; exit 1; }
+# a server still on the start-up placeholder (haproxy.cfg: its name did not resolve then) whose name resolves now:
+# the follow-dns loop should have set it within seconds; a restart resolves it
+printf '%s\n' "$csv" | awk -F, '$1 == "redis-master" && $2 != "BACKEND" && $2 != "FRONTEND" { sub(/:[0-9]+$/, "", $74); if ($74 == "192.0.2.1" || $74 == "") print $2 }' |
+  while read -r name; do
+    if [ -n "$(timeout 1 getent hosts "$name")" ]; then echo "$why; $name resolves but HAProxy has no address for it"; exit 1; fi
+  done || exit 1
 for peer in $(timeout 2 getent ahostsv4 "tasks.${PROXY_SERVICE:-redis-proxy}" | awk '$2 == "STREAM" { print $1 }'); do
   if [ "$(curl -fsS --max-time 1 "http://$peer:8404/stats;csv" 2>/dev/null | backend_status)" = UP ]; then
     echo "$why, while the proxy at $peer reaches one"
