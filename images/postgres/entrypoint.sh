@@ -231,8 +231,40 @@ standby_streaming() {
   [[ $(psql -XAtq -h /var/run/postgresql -d postgres -c "select count(*) from pg_stat_wal_receiver where status = 'streaming'" 2>/dev/null) == 1 ]]
 }
 
+# WAL a standby holds (received, else replayed) in bytes; empty when it does not answer or is not a standby.
+# `$1` empty = this node (socket).
+standby_lsn() {
+  local q="select pg_wal_lsn_diff(coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), '0/0')::bigint where pg_is_in_recovery()"
+  if [[ -z "$1" ]]; then psql -XAtq -h /var/run/postgresql -d postgres -c "$q" 2>/dev/null
+  else psql "host=$1 port=5432 user=repmgr dbname=repmgr connect_timeout=2" -XAtqc "$q" 2>/dev/null; fi
+}
+
+# Promotion of last resort. repmgrd's election can end with no primary at all: when the primary shuts down
+# slowly (a drain: its port refuses connections while its walsenders still stream), each standby reads the others'
+# LSN at a different moment, each names another as candidate, none promotes, and all then wait in degraded
+# monitoring. So when no peer has been primary (or promoting) for LAST_RESORT_SECONDS while a majority answers (this
+# node and at least one peer), the standby with the most WAL promotes itself; ties go to the lowest node id, so
+# every standby reaches the same answer. By then no WAL flows, so the answer does not move. Quorum commit means the
+# standby with the most WAL holds every acknowledged commit; a minority side never has a majority to promote with.
+LAST_RESORT_SECONDS=${LAST_RESORT_SECONDS:-20}
+last_resort_winner() { # prints this node's name when it should promote
+  local p st l mine best best_id
+  mine=$(standby_lsn "") || return 1
+  [[ $mine =~ ^[0-9]+$ ]] || return 1
+  best=$mine best_id=$NODE_ID
+  for p in "${PEERS[@]}"; do
+    st=$(peer_state "$p")
+    [[ $st == primary || $st == promoting ]] && return 1
+    [[ $st == standby ]] || continue
+    l=$(standby_lsn "$p")
+    [[ $l =~ ^[0-9]+$ ]] || continue
+    if (( l > best || (l == best && $(node_id_of "$p") < best_id) )); then best=$l best_id=$(node_id_of "$p"); fi
+  done
+  (( best_id == NODE_ID )) && echo "$NODE_NAME"
+}
+
 supervise() {
-  local repmgrd_pid="" down=0 tick=0 other tickfd stuck=0
+  local repmgrd_pid="" down=0 tick=0 other tickfd stuck=0 orphan_since=""
   trap 'log "stopping"; [[ -n "$repmgrd_pid" ]] && kill "$repmgrd_pid" 2>/dev/null; pg_stop; exit 143' TERM INT
   # the 1 s tick is a builtin `read -t` on a pipe nobody writes to, not a `sleep` process a second on each member
   # (a trapped TERM still interrupts it at once)
@@ -268,6 +300,21 @@ supervise() {
           kill "$repmgrd_pid" 2>/dev/null || true
           pg_stop
           exit 1
+        fi
+      fi
+    fi
+    if (( down == 0 && tick % 5 == 0 )) && [[ -f "$PGDATA/standby.signal" ]]; then
+      scan_peers
+      if [[ -n "$PRIMARY" ]] || (( ANSWERING == 0 )); then
+        orphan_since=""
+      else
+        orphan_since=${orphan_since:-$SECONDS}
+        if (( SECONDS - orphan_since >= LAST_RESORT_SECONDS )) && [[ -n $(last_resort_winner) ]]; then
+          log "LAST RESORT: no primary for $((SECONDS - orphan_since)) s, ${ANSWERING} peer(s) answering, none with more WAL: promoting"
+          if repmgr -f "$CONF" standby promote >&2; then
+            kill "$repmgrd_pid" 2>/dev/null || true # restarted above: it monitors as a primary from then on
+          fi
+          orphan_since=""
         fi
       fi
     fi
