@@ -263,9 +263,26 @@ last_resort_winner() { # prints this node's name when it should promote
   (( best_id == NODE_ID )) && echo "$NODE_NAME"
 }
 
+# TERM (a drain, a scale to 0, a stack update). A primary first checkpoints while it still serves: the shutdown
+# checkpoint is then small, so within about a second of its port closing every standby holds its last WAL record.
+# repmgrd on the standbys compares LSNs that no longer move and every standby elects the same candidate. Without it
+# the shutdown checkpoint of a loaded primary took long enough for the standbys to read each other's LSN while WAL
+# still flowed: each named the other and none promoted. The price: up to PG_STOP_CHECKPOINT_SECONDS more before
+# the stop, inside the service's stop_grace_period.
+stop_member() {
+  log "stopping"
+  [[ -n "$1" ]] && kill "$1" 2>/dev/null
+  if pg_alive && [[ ! -f "$PGDATA/standby.signal" ]]; then
+    log "primary: checkpoint before the shutdown"
+    timeout "${PG_STOP_CHECKPOINT_SECONDS:-20}" psql -XAtq -h /var/run/postgresql -d postgres -c CHECKPOINT >/dev/null 2>&1 || true
+  fi
+  pg_stop
+  exit 143
+}
+
 supervise() {
   local repmgrd_pid="" down=0 tick=0 other tickfd stuck=0 orphan_since=""
-  trap 'log "stopping"; [[ -n "$repmgrd_pid" ]] && kill "$repmgrd_pid" 2>/dev/null; pg_stop; exit 143' TERM INT
+  trap 'stop_member "$repmgrd_pid"' TERM INT
   # the 1 s tick is a builtin `read -t` on a pipe nobody writes to, not a `sleep` process a second on each member
   # (a trapped TERM still interrupts it at once)
   exec {tickfd}<> <(:)
@@ -287,34 +304,36 @@ supervise() {
         fi
       fi
     fi
-    # a standby that has not streamed for ~30 s while a peer is primary cannot follow it: typically its WAL went
-    # past the point where the new primary's timeline forked (it received the old primary's last records, the
-    # promoted one did not). The container ends; the start-up path follows, else rewinds (rejoin), else re-clones.
-    # Checked every 10 s (one backend fork), not every second: a standby stuck 30 s costs nothing acknowledged.
-    if (( down == 0 && tick % 10 == 0 )) && [[ -f "$PGDATA/standby.signal" ]]; then
-      if standby_streaming; then stuck=0; else stuck=$((stuck + 1)); fi
-      if (( stuck >= ${STANDBY_STUCK_CHECKS:-3} )); then
+    # Standby checks, every 5 s (one backend fork while streaming; the peers are asked only while not streaming).
+    # - Not streaming for ~30 s while a peer is primary: it cannot follow that primary, typically because its WAL went
+    #   past the point where the new primary's timeline forked. The container ends; the start-up path follows, else
+    #   rewinds (rejoin), else re-clones. A standby stuck 30 s costs nothing acknowledged.
+    # - No peer primary for LAST_RESORT_SECONDS while a majority answers: promotion of last resort (above).
+    if (( down == 0 && tick % 5 == 0 )) && [[ -f "$PGDATA/standby.signal" ]]; then
+      if standby_streaming; then
+        stuck=0 orphan_since=""
+      else
+        stuck=$((stuck + 1))
         scan_peers
         if [[ -n "$PRIMARY" ]]; then
-          log "standby not streaming for $((stuck * 10)) s while $PRIMARY is primary: restarting to follow or rewind"
-          kill "$repmgrd_pid" 2>/dev/null || true
-          pg_stop
-          exit 1
-        fi
-      fi
-    fi
-    if (( down == 0 && tick % 5 == 0 )) && [[ -f "$PGDATA/standby.signal" ]]; then
-      scan_peers
-      if [[ -n "$PRIMARY" ]] || (( ANSWERING == 0 )); then
-        orphan_since=""
-      else
-        orphan_since=${orphan_since:-$SECONDS}
-        if (( SECONDS - orphan_since >= LAST_RESORT_SECONDS )) && [[ -n $(last_resort_winner) ]]; then
-          log "LAST RESORT: no primary for $((SECONDS - orphan_since)) s, ${ANSWERING} peer(s) answering, none with more WAL: promoting"
-          if repmgr -f "$CONF" standby promote >&2; then
-            kill "$repmgrd_pid" 2>/dev/null || true # restarted above: it monitors as a primary from then on
-          fi
           orphan_since=""
+          if (( stuck >= ${STANDBY_STUCK_CHECKS:-6} )); then
+            log "standby not streaming for $((stuck * 5)) s while $PRIMARY is primary: restarting to follow or rewind"
+            kill "$repmgrd_pid" 2>/dev/null || true
+            pg_stop
+            exit 1
+          fi
+        elif (( ANSWERING == 0 )); then
+          orphan_since=""
+        else
+          orphan_since=${orphan_since:-$SECONDS}
+          if (( SECONDS - orphan_since >= LAST_RESORT_SECONDS )) && [[ -n $(last_resort_winner) ]]; then
+            log "LAST RESORT: no primary for $((SECONDS - orphan_since)) s, ${ANSWERING} peer(s) answering, none with more WAL: promoting"
+            if repmgr -f "$CONF" standby promote >&2; then
+              kill "$repmgrd_pid" 2>/dev/null || true # restarted above: it monitors as a primary from then on
+            fi
+            orphan_since="" stuck=0
+          fi
         fi
       fi
     fi
