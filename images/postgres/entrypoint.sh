@@ -263,12 +263,10 @@ last_resort_winner() { # prints this node's name when it should promote
   (( best_id == NODE_ID )) && echo "$NODE_NAME"
 }
 
-# TERM (a drain, a scale to 0, a stack update). A primary first checkpoints while it still serves: the shutdown
-# checkpoint is then small, so within about a second of its port closing every standby holds its last WAL record.
-# repmgrd on the standbys compares LSNs that no longer move and every standby elects the same candidate. Without it
-# the shutdown checkpoint of a loaded primary took long enough for the standbys to read each other's LSN while WAL
-# still flowed: each named the other and none promoted. The price: up to PG_STOP_CHECKPOINT_SECONDS more before
-# the stop, inside the service's stop_grace_period.
+# TERM (a drain, a scale to 0, a stack update). A primary first checkpoints while it still serves its open sessions,
+# so the shutdown checkpoint (during which it refuses every connection) stays short. Which standby takes over is
+# settled by repmgrd on the standbys (standby_disconnect_on_failover in repmgr.conf). The price: up to
+# PG_STOP_CHECKPOINT_SECONDS more before the stop, inside the service's stop_grace_period (60 s).
 stop_member() {
   log "stopping"
   [[ -n "$1" ]] && kill "$1" 2>/dev/null
