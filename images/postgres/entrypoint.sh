@@ -248,7 +248,7 @@ standby_lsn() {
 # standby with the most WAL holds every acknowledged commit; a minority side never has a majority to promote with.
 LAST_RESORT_SECONDS=${LAST_RESORT_SECONDS:-20}
 last_resort_winner() { # prints this node's name when it should promote
-  local p st l mine best best_id
+  local p st l id mine best best_id
   mine=$(standby_lsn "") || return 1
   [[ $mine =~ ^[0-9]+$ ]] || return 1
   best=$mine best_id=$NODE_ID
@@ -258,7 +258,8 @@ last_resort_winner() { # prints this node's name when it should promote
     [[ $st == standby ]] || continue
     l=$(standby_lsn "$p")
     [[ $l =~ ^[0-9]+$ ]] || continue
-    if (( l > best || (l == best && $(node_id_of "$p") < best_id) )); then best=$l best_id=$(node_id_of "$p"); fi
+    id=$(node_id_of "$p")
+    if (( l > best || (l == best && id < best_id) )); then best=$l best_id=$id; fi
   done
   (( best_id == NODE_ID )) && echo "$NODE_NAME"
 }

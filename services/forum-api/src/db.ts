@@ -73,6 +73,18 @@ const READ_ONLY_RETRY_MS = 15_000;
 const READ_ONLY_RETRY_DELAY_MS = 300;
 const isReadOnlyRefusal = (err: unknown) => (err as { code?: string })?.code === '25006';
 
+/** Runs `attempt` again while it is refused as read-only (nothing done), for up to READ_ONLY_RETRY_MS. */
+async function whileReadOnly<T>(attempt: () => Promise<T>): Promise<T> {
+  const until = Date.now() + READ_ONLY_RETRY_MS;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!isReadOnlyRefusal(err) || Date.now() >= until) throw err;
+    }
+    await sleep(READ_ONLY_RETRY_DELAY_MS);
+  }
+}
 /**
  * What a request carries through its database calls (set per request by `consistencyMiddleware`): the WAL position
  * of this client's last write, which a standby must have replayed before it answers the client's reads, and the
@@ -97,7 +109,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const isTimeoutToConnect = (err: unknown) => /timeout exceeded when trying to connect/.test(String((err as Error)?.message ?? ''));
 const routeFailure = (err: unknown) => isConnectionLoss(err) || isTimeoutToConnect(err);
 /** A write refused because the primary is failing over: connection lost, no connection, or routed to a standby (25006). */
-export const isFailoverError = (err: unknown) => routeFailure(err) || (err as { code?: string })?.code === '25006';
+export const isFailoverError = (err: unknown) => routeFailure(err) || isReadOnlyRefusal(err);
 
 interface NodeState {
   host: string;
@@ -284,24 +296,20 @@ function routeQueries(pool: pg.Pool, kind: 'rw' | 'ro', route: RouteState, direc
     const scope = readScope.getStore();
     if (!READ_ONLY.test(sql)) {
       if (kind !== 'rw') return orig(...args);
-      return (async () => {
-        const until = Date.now() + READ_ONLY_RETRY_MS;
-        for (;;) {
-          const client = await writeClient();
-          const query = client.query.bind(client) as (...a: unknown[]) => Promise<unknown>;
-          try {
-            const r = await query(...args);
-            if (scope?.wrote) await noteWrite(query, scope);
-            return r;
-          } catch (err) {
-            if (routeFailure(err) || isReadOnlyRefusal(err)) route.failed();
-            if (!isReadOnlyRefusal(err) || Date.now() >= until) throw err;
-          } finally {
-            client.release();
-          }
-          await sleep(READ_ONLY_RETRY_DELAY_MS);
+      return whileReadOnly(async () => {
+        const client = await writeClient();
+        const query = client.query.bind(client) as (...a: unknown[]) => Promise<unknown>;
+        try {
+          const r = await query(...args);
+          if (scope?.wrote) await noteWrite(query, scope);
+          return r;
+        } catch (err) {
+          if (isFailoverError(err)) route.failed();
+          throw err;
+        } finally {
+          client.release();
         }
-      })();
+      });
     }
     const minLsn = kind === 'rw' ? scope?.minLsn : undefined;
     const viaNodes = async () => {
@@ -566,9 +574,8 @@ export function createDb(cfg: DbConfig): Db {
     // A transaction refused as read-only (25006, see READ_ONLY_RETRY_MS) is rolled back and run again from its start:
     // the refusal comes at its first write, so it changed nothing. The price: `fn` must not act outside the database
     // before its first write (none does).
-    async tx(fn) {
-      const until = Date.now() + READ_ONLY_RETRY_MS;
-      for (;;) {
+    tx(fn) {
+      return whileReadOnly(async () => {
         const client = await beginTx();
         try {
           const result = await fn(client);
@@ -577,14 +584,13 @@ export function createDb(cfg: DbConfig): Db {
           if (scope?.wrote) await noteWrite(client.query.bind(client) as (...a: unknown[]) => Promise<unknown>, scope);
           return result;
         } catch (err) {
-          if (routeFailure(err) || isReadOnlyRefusal(err)) routes.rw.failed();
+          if (isFailoverError(err)) routes.rw.failed();
           await client.query('ROLLBACK').catch(() => undefined);
-          if (!isReadOnlyRefusal(err) || Date.now() >= until) throw err;
+          throw err;
         } finally {
           client.release();
         }
-        await sleep(READ_ONLY_RETRY_DELAY_MS);
-      }
+      });
     },
     async close() {
       if (discovery) clearInterval(discovery);

@@ -41,6 +41,15 @@ after(async () => {
   await Promise.allSettled([repl?.stop(), redis?.stop()]);
 });
 
+/** A new signed-in user and a thread of theirs. */
+async function writerWithThread(username: string, title: string): Promise<{ c: Client; threadId: number }> {
+  const c = new Client(api.url);
+  await c.register(username);
+  const t = await c.post('/api/threads/', { title, post: 'The first post of this thread.', category: 3 });
+  assert.equal(t.status, 200, t.text);
+  return { c, threadId: t.body.id };
+}
+
 const primaryAway = () => Promise.all([route.cut(), direct.cut()]);
 const primaryBack = async () => {
   await Promise.all([route.restore(), direct.restore()]);
@@ -143,15 +152,12 @@ describe('When the PostgreSQL primary is unreachable', () => {
 // node yet, while the nodes already have one primary: writes then go to it directly (DirectNodes.primary).
 describe('When only the route (Pgpool) is cut off and the primary itself answers', () => {
   test('then writes reach the primary on the nodes directly, each written once', async () => {
-    const c = new Client(api.url);
-    await c.register('writer2');
-    const t = await c.post('/api/threads/', { title: 'Writes around a stuck Pgpool', post: 'The first post of this thread.', category: 3 });
-    assert.equal(t.status, 200, t.text);
+    const { c, threadId } = await writerWithThread('writer2', 'Writes around a stuck Pgpool');
     await route.cut();
     const statuses: number[] = [];
     try {
       // the first write may meet the broken route (503, nothing written); the ones after it go to the primary directly
-      for (let i = 0; i < 5; i++) statuses.push((await c.post(`/api/threads/${t.body.id}/posts/`, { post: `Direct write number ${i}.` })).status);
+      for (let i = 0; i < 5; i++) statuses.push((await c.post(`/api/threads/${threadId}/posts/`, { post: `Direct write number ${i}.` })).status);
       assert.ok(
         statuses.slice(1).every((s) => s === 200),
         `writes after the first: ${JSON.stringify(statuses)}`,
@@ -163,7 +169,7 @@ describe('When only the route (Pgpool) is cut off and the primary itself answers
     } finally {
       await route.restore();
     }
-    const page = await c.get(`/api/threads/${t.body.id}/posts/`);
+    const page = await c.get(`/api/threads/${threadId}/posts/`);
     assert.equal(page.status, 200, page.text);
     const written = page.body.post_set.results.filter((p: { content?: string; parsed?: string }) => /Direct write number/.test(JSON.stringify(p)));
     assert.equal(written.length, statuses.filter((s) => s === 200).length, 'every acknowledged write is there, once');
@@ -174,10 +180,7 @@ describe('When only the route (Pgpool) is cut off and the primary itself answers
 // open ones finish. A write refused so (25006) did nothing: the api sends it again until a primary takes it.
 describe('When the primary refuses new writes as read-only for a moment (a primary handing over)', () => {
   test('then a post sent meanwhile is written once, when writes are accepted again', async () => {
-    const c = new Client(api.url);
-    await c.register('writer3');
-    const t = await c.post('/api/threads/', { title: 'Writes across a read-only moment', post: 'The first post of this thread.', category: 3 });
-    assert.equal(t.status, 200, t.text);
+    const { c, threadId } = await writerWithThread('writer3', 'Writes across a read-only moment');
     const admin = new pg.Client({ host: repl.primary.dir, port: repl.primary.port, user: 'postgres', database: 'postgres' });
     await admin.connect();
     const readOnly = async (on: boolean) => {
@@ -195,7 +198,7 @@ describe('When the primary refuses new writes as read-only for a moment (a prima
         5_000,
         100,
       );
-      const sent = c.post(`/api/threads/${t.body.id}/posts/`, { post: 'Sent while the primary was read-only.' });
+      const sent = c.post(`/api/threads/${threadId}/posts/`, { post: 'Sent while the primary was read-only.' });
       // the write must still be pending (refused and retried), not answered: give it a moment to meet the refusal
       const early = await Promise.race([sent.then(() => 'answered'), new Promise((r) => setTimeout(() => r('pending'), 1500))]);
       assert.equal(early, 'pending', 'the write waited instead of failing');
@@ -206,7 +209,7 @@ describe('When the primary refuses new writes as read-only for a moment (a prima
       await readOnly(false).catch(() => undefined);
       await admin.end();
     }
-    const page = await c.get(`/api/threads/${t.body.id}/posts/`);
+    const page = await c.get(`/api/threads/${threadId}/posts/`);
     assert.equal(page.status, 200, page.text);
     const written = page.body.post_set.results.filter((p: unknown) => /Sent while the primary was read-only/.test(JSON.stringify(p)));
     assert.equal(written.length, 1, 'written once');
