@@ -27,9 +27,21 @@ if docker stack ls --format '{{.Name}}' | grep -qx "$STACK"; then
   docker stack rm "$STACK" >/dev/null
 fi
 deadline=$((SECONDS + 120))
-while docker ps -aq --filter "label=com.docker.stack.namespace=$STACK" | grep -q . \
+stack_containers() { docker ps -aq --filter "label=com.docker.stack.namespace=$STACK" "$@"; }
+while stack_containers | grep -q . \
    || docker network ls -q --filter "label=com.docker.stack.namespace=$STACK" | grep -q .; do
-  if ((SECONDS > deadline)); then log "stack resources still present after 120 s"; break; fi
+  # A stopped container whose service is gone is an orphan Swarm never reaps (a daemon stopped while the stack was
+  # being removed leaves them): remove those at once. Running ones get their stop_grace_period from Swarm; only at
+  # the deadline are they killed, which PostgreSQL and Redis survive as a crash.
+  if ! docker service ls -q --filter "label=com.docker.stack.namespace=$STACK" | grep -q .; then
+    orphans=$(stack_containers --filter status=exited --filter status=created --filter status=dead)
+    if ((SECONDS > deadline)); then orphans=$(stack_containers); fi
+    if [[ -n $orphans ]]; then
+      log "removing $(wc -w <<<"$orphans") container(s) left by the removed stack"
+      xargs -r docker rm -f <<<"$orphans" >/dev/null || true
+    fi
+  fi
+  if ((SECONDS > deadline + 10)); then log "stack resources still present after 130 s"; break; fi
   sleep 1
 done
 for kind in secret config; do
