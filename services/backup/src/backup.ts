@@ -128,14 +128,7 @@ export const DEFAULT_BACKUP_TIMEOUT_MS = 30 * 60_000;
  * The whole attempt has a deadline (`timeoutMs`): then pg_dump is killed and a BackupTimeoutError thrown, so a
  * hung dump (a lock never granted, a server that stopped answering) never blocks the next scheduled backup.
  */
-export async function runBackup(opts: {
-  target: PgTarget;
-  dir: string;
-  pgBinDir?: string;
-  logger: Logger;
-  now?: Date;
-  timeoutMs?: number;
-}): Promise<Manifest> {
+export async function runBackup(opts: { target: PgTarget; dir: string; pgBinDir?: string; logger: Logger; now?: Date; timeoutMs?: number }): Promise<Manifest> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_BACKUP_TIMEOUT_MS;
   const attempt = new AbortController();
   const timer = setTimeout(() => attempt.abort(new BackupTimeoutError(timeoutMs)), timeoutMs);
@@ -275,7 +268,10 @@ export async function restoreAndVerify(opts: { file: string; target: PgTarget; d
       else if (have.rows !== want.rows || have.md5 !== want.md5)
         mismatches.push(`${want.table}: rows ${have.rows} vs ${want.rows}, md5 ${have.md5} vs ${want.md5}`);
     }
-    opts.logger.info({ file: path.basename(opts.file), database: opts.database, tables: manifest.tables.length, serverVersionNum, mismatches }, 'restore verified');
+    opts.logger.info(
+      { file: path.basename(opts.file), database: opts.database, tables: manifest.tables.length, serverVersionNum, mismatches },
+      'restore verified',
+    );
     return { ok: mismatches.length === 0, mismatches, tables: manifest.tables.length, serverVersionNum };
   } finally {
     await c.end().catch(() => undefined);

@@ -21,7 +21,11 @@ export const configShape = {
   BACKUP_RETENTION_DAYS: env.int(14),
   BACKUP_KEEP_MIN: env.int(3),
   /** a backup attempt running longer is killed and counted as a failure (default 30 min) */
-  BACKUP_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(DEFAULT_BACKUP_TIMEOUT_MS / 1000),
+  BACKUP_TIMEOUT_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(DEFAULT_BACKUP_TIMEOUT_MS / 1000),
 };
 
 /** The scheduled backup service: every problem printed, exit 1. */

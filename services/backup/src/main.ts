@@ -84,7 +84,10 @@ async function backupOnce(): Promise<boolean> {
     const timedOut = err instanceof BackupTimeoutError;
     failures.inc({ reason: timedOut ? 'timeout' : 'error' });
     last = { ok: false, at: new Date().toISOString(), error: (err as Error).message };
-    logger.error({ err, timeoutSeconds: timedOut ? cfg.BACKUP_TIMEOUT_SECONDS : undefined }, timedOut ? 'backup failed: timed out, pg_dump killed' : 'backup failed');
+    logger.error(
+      { err, timeoutSeconds: timedOut ? cfg.BACKUP_TIMEOUT_SECONDS : undefined },
+      timedOut ? 'backup failed: timed out, pg_dump killed' : 'backup failed',
+    );
     return false;
   } finally {
     lastDuration.set((Date.now() - t0) / 1000);

@@ -50,6 +50,7 @@ test('every SLA alert of Table 2 and every autoscale rule has a TICKscript with 
     node_cpu: ['>', 50],
     node_ram: ['>', 55],
     node_disk: ['>', 70],
+    backup_age: ['>', 26],
     nginx_scale_up: ['>', 350],
     nginx_scale_down: ['<', 20],
     api_scale_up: ['>', 10],
