@@ -12,3 +12,4 @@ export * from './postgres.js';
 export * from './postgres-image.js';
 export * from './slack.js';
 export * from './cookies.js';
+export * from './prometheus.js';

@@ -9,7 +9,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createLogger } from '@forum/shared';
-import { postgresBin, startPostgres, tempDir, waitFor, type PgServer } from '@forum/test-support';
+import { postgresBin, promSample, startPostgres, tempDir, waitFor, type PgServer } from '@forum/test-support';
 import { BackupTimeoutError, runBackup, type PgTarget } from '../src/backup.js';
 import { REPO_ROOT, startNodeService, type Proc } from '../../autoscaler/test/helpers.js';
 
@@ -118,12 +118,8 @@ describe('backup timeout', () => {
         BACKUP_TIMEOUT_SECONDS: '2',
       });
       procs.push(p);
-      const metric = async (name: string) => {
-        const text = await (await fetch(`${p.url}/metrics`)).text();
-        const m = new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text);
-        return m ? Number(m[1]) : undefined;
-      };
-      await waitFor('a timed-out backup counted', async () => ((await metric('backup_failures_total{reason="timeout"}')) ?? 0) >= 1, 30_000, 200);
+      const metric = async (name: string, labels?: Record<string, string>) => promSample(await (await fetch(`${p.url}/metrics`)).text(), name, labels);
+      await waitFor('a timed-out backup counted', async () => ((await metric('backup_failures_total', { reason: 'timeout' })) ?? 0) >= 1, 30_000, 200);
       const last = (await (await fetch(`${p.url}/v1/backups/last`)).json()) as { last: { ok: boolean; error?: string } };
       assert.equal(last.last.ok, false);
       assert.match(last.last.error ?? '', /did not finish within 2 s .*pg_dump killed/);
@@ -131,7 +127,7 @@ describe('backup timeout', () => {
       assert.ok(logged, 'the failure is logged with its reason');
       assert.equal(logged.level, 50, 'at level error');
       assert.equal(logged.timeoutSeconds, 2);
-      assert.equal(await metric('backup_failures_total{reason="error"}'), 0);
+      assert.equal(await metric('backup_failures_total', { reason: 'error' }), 0);
 
       await lock.release();
       released = true;
