@@ -160,8 +160,10 @@ async function dumpFrom(
   let dump: Promise<void> | undefined;
   try {
     await inTime(c.connect());
-    // the checksum session waits on the same locks as pg_dump: the server ends its statements at the deadline
-    await inTime(c.query(`set statement_timeout = ${opts.timeoutMs}`));
+    // the checksum session waits on the same locks as pg_dump: the server ends its statements KILL_GRACE_MS after
+    // the deadline. The margin lets the deadline, not a statement timeout racing it, end the attempt (counted as a
+    // timeout); the cost is a stranded session waiting up to 5 s longer.
+    await inTime(c.query(`set statement_timeout = ${opts.timeoutMs + KILL_GRACE_MS}`));
     await inTime(c.query('begin isolation level repeatable read read only'));
     const snap = (await inTime(c.query<{ s: string }>('select pg_export_snapshot() as s'))).rows[0].s;
     const env = { ...process.env, PGPASSWORD: target.password, PGCONNECT_TIMEOUT: '5' };
