@@ -125,7 +125,7 @@ describe('backup timeout', () => {
       assert.match(last.last.error ?? '', /did not finish within 2 s .*pg_dump killed/);
       const logged = p.logs().find((l) => l.msg === 'backup failed: timed out, pg_dump killed');
       assert.ok(logged, 'the failure is logged with its reason');
-      assert.equal(logged.level, 50, 'at level error');
+      assert.equal(logged.level, 'error', 'at level error (createLogger of @forum/shared writes level labels)');
       assert.equal(logged.timeoutSeconds, 2);
       assert.equal(await metric('backup_failures_total', { reason: 'error' }), 0);
 
