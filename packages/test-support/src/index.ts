@@ -9,5 +9,7 @@ export * from './process.js';
 export * from './influxd.js';
 export * from './redis.js';
 export * from './postgres.js';
+export * from './postgres-image.js';
 export * from './slack.js';
 export * from './cookies.js';
+export * from './prometheus.js';

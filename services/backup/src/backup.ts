@@ -77,15 +77,39 @@ export async function tableSums(c: pg.Client): Promise<TableSum[]> {
   return out;
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+/** Why an attempt was cut short: the reason of the AbortSignal that ended it. */
+export class BackupTimeoutError extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`backup did not finish within ${Math.round(timeoutMs / 1000)} s (BACKUP_TIMEOUT_SECONDS): pg_dump killed`);
+    this.name = 'BackupTimeoutError';
+  }
+}
+
+/** Grace between SIGTERM (pg_dump then cancels its query on the server) and SIGKILL. */
+const KILL_GRACE_MS = 5000;
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
+    let killTimer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      p.kill('SIGTERM');
+      killTimer = setTimeout(() => p.kill('SIGKILL'), KILL_GRACE_MS);
+    };
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
     p.stderr.on('data', (d: Buffer) => {
       err += d.toString();
     });
     p.on('error', reject);
-    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${path.basename(cmd)} exited ${code}: ${err.trim().slice(0, 2000)}`))));
+    p.on('close', (code, sig) => {
+      clearTimeout(killTimer);
+      signal?.removeEventListener('abort', onAbort);
+      if (signal?.aborted) reject(signal.reason);
+      else if (code === 0) resolve();
+      else reject(new Error(`${path.basename(cmd)} exited ${code ?? sig}: ${err.trim().slice(0, 2000)}`));
+    });
   });
 }
 
@@ -95,33 +119,64 @@ async function sha256(file: string): Promise<string> {
   return h.digest('hex');
 }
 
+/** The default of BACKUP_TIMEOUT_SECONDS: a dump of the forum takes minutes; longer means it hangs. */
+export const DEFAULT_BACKUP_TIMEOUT_MS = 30 * 60_000;
+
 /**
  * pg_dump -Fc of the primary. The checksums in the manifest are taken in the SAME snapshot that pg_dump
  * dumps (pg_export_snapshot + --snapshot), so a restore can be verified exactly even under write load.
+ * The whole attempt has a deadline (`timeoutMs`): then pg_dump is killed and a BackupTimeoutError thrown, so a
+ * hung dump (a lock never granted, a server that stopped answering) never blocks the next scheduled backup.
  */
-export async function runBackup(opts: { target: PgTarget; dir: string; pgBinDir?: string; logger: Logger; now?: Date }): Promise<Manifest> {
+export async function runBackup(opts: { target: PgTarget; dir: string; pgBinDir?: string; logger: Logger; now?: Date; timeoutMs?: number }): Promise<Manifest> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_BACKUP_TIMEOUT_MS;
+  const attempt = new AbortController();
+  const timer = setTimeout(() => attempt.abort(new BackupTimeoutError(timeoutMs)), timeoutMs);
+  const deadline = new Promise<never>((_, reject) => attempt.signal.addEventListener('abort', () => reject(attempt.signal.reason), { once: true }));
+  deadline.catch(() => undefined);
+  const inTime = <T>(p: Promise<T>) => Promise.race([p, deadline]);
+  try {
+    await mkdir(opts.dir, { recursive: true });
+    const host = await inTime(findPrimary(opts.target));
+    return await dumpFrom(host, { ...opts, timeoutMs }, attempt, inTime);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function dumpFrom(
+  host: string,
+  opts: { target: PgTarget; dir: string; pgBinDir?: string; logger: Logger; now?: Date; timeoutMs: number },
+  attempt: AbortController,
+  inTime: <T>(p: Promise<T>) => Promise<T>,
+): Promise<Manifest> {
   const { target, dir, logger } = opts;
-  await mkdir(dir, { recursive: true });
-  const host = await findPrimary(target);
   const started = opts.now ?? new Date();
   const stamp = started.toISOString().replace(/[:.]/g, '-');
   const base = `${target.database}-${stamp}`;
   const tmp = path.join(dir, `.${base}.dump.partial`);
   const file = path.join(dir, `${base}.dump`);
   const c = client(target, host);
-  await c.connect();
+  let dump: Promise<void> | undefined;
   try {
-    await c.query('begin isolation level repeatable read read only');
-    const snap = (await c.query<{ s: string }>('select pg_export_snapshot() as s')).rows[0].s;
+    await inTime(c.connect());
+    // the checksum session waits on the same locks as pg_dump: the server ends its statements KILL_GRACE_MS after
+    // the deadline. The margin lets the deadline, not a statement timeout racing it, end the attempt (counted as a
+    // timeout); the cost is a stranded session waiting up to 5 s longer.
+    await inTime(c.query(`set statement_timeout = ${opts.timeoutMs + KILL_GRACE_MS}`));
+    await inTime(c.query('begin isolation level repeatable read read only'));
+    const snap = (await inTime(c.query<{ s: string }>('select pg_export_snapshot() as s'))).rows[0].s;
     const env = { ...process.env, PGPASSWORD: target.password, PGCONNECT_TIMEOUT: '5' };
-    const dump = run(
+    dump = run(
       bin(opts.pgBinDir, 'pg_dump'),
       ['-h', host, '-p', String(target.port), '-U', target.user, '-d', target.database, '-Fc', '--no-owner', `--snapshot=${snap}`, '-f', tmp],
       env,
+      attempt.signal,
     );
-    const tables = await tableSums(c);
-    await dump;
-    await c.query('commit');
+    dump.catch(() => undefined);
+    const tables = await inTime(tableSums(c));
+    await inTime(dump);
+    await inTime(c.query('commit'));
     await rename(tmp, file);
     const manifest: Manifest = {
       file: path.basename(file),
@@ -137,10 +192,16 @@ export async function runBackup(opts: { target: PgTarget; dir: string; pgBinDir?
     logger.info({ file: manifest.file, bytes: manifest.bytes, host, tables: tables.length }, 'backup written');
     return manifest;
   } catch (err) {
+    // pg_dump never outlives a failed attempt (it would hold its snapshot and locks): killed, then waited for
+    if (!attempt.signal.aborted) attempt.abort(err);
+    await dump?.catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
     throw err;
   } finally {
-    await c.end().catch(() => undefined);
+    // after the deadline the session may wait on a lock or a silent server: its close is not waited for (the
+    // server ends a waiting statement at statement_timeout)
+    const closing = c.end().catch(() => undefined);
+    if (!attempt.signal.aborted) await closing;
   }
 }
 
@@ -165,6 +226,8 @@ export interface VerifyResult {
   ok: boolean;
   mismatches: string[];
   tables: number;
+  /** server_version_num of the server restored into (170000 and up: PostgreSQL 17, what production runs) */
+  serverVersionNum: number;
 }
 
 /** pg_restore a dump into `database` (must exist, should be empty) and compare with its manifest. */
@@ -198,6 +261,7 @@ export async function restoreAndVerify(opts: { file: string; target: PgTarget; d
   try {
     await c.query('begin isolation level repeatable read read only');
     const got = new Map((await tableSums(c)).map((t) => [t.table, t]));
+    const serverVersionNum = Number((await c.query<{ v: string }>("select current_setting('server_version_num') as v")).rows[0].v);
     await c.query('commit');
     const mismatches: string[] = [];
     for (const want of manifest.tables) {
@@ -206,8 +270,11 @@ export async function restoreAndVerify(opts: { file: string; target: PgTarget; d
       else if (have.rows !== want.rows || have.md5 !== want.md5)
         mismatches.push(`${want.table}: rows ${have.rows} vs ${want.rows}, md5 ${have.md5} vs ${want.md5}`);
     }
-    opts.logger.info({ file: path.basename(opts.file), database: opts.database, tables: manifest.tables.length, mismatches }, 'restore verified');
-    return { ok: mismatches.length === 0, mismatches, tables: manifest.tables.length };
+    opts.logger.info(
+      { file: path.basename(opts.file), database: opts.database, tables: manifest.tables.length, serverVersionNum, mismatches },
+      'restore verified',
+    );
+    return { ok: mismatches.length === 0, mismatches, tables: manifest.tables.length, serverVersionNum };
   } finally {
     await c.end().catch(() => undefined);
   }

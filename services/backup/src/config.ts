@@ -1,5 +1,5 @@
 import { env, loadConfig, loadConfigOrExit, z } from '@forum/shared';
-import type { PgTarget } from './backup.js';
+import { DEFAULT_BACKUP_TIMEOUT_MS, type PgTarget } from './backup.js';
 
 /** Where the database is: what the scheduled backup and the restore command both need. */
 export const connectionShape = {
@@ -20,6 +20,12 @@ export const configShape = {
   BACKUP_TZ: z.string().default('UTC'),
   BACKUP_RETENTION_DAYS: env.int(14),
   BACKUP_KEEP_MIN: env.int(3),
+  /** a backup attempt running longer is killed and counted as a failure (default 30 min) */
+  BACKUP_TIMEOUT_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(DEFAULT_BACKUP_TIMEOUT_MS / 1000),
 };
 
 /** The scheduled backup service: every problem printed, exit 1. */

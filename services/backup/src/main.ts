@@ -1,10 +1,11 @@
 // Nightly backup job (SPEC §4): pg_dump of the current primary at BACKUP_SCHEDULE (default 02:00),
-// retention by age (always keeping the newest BACKUP_KEEP_MIN). `node dist/main.js --once` runs one backup and exits.
+// retention by age (always keeping the newest BACKUP_KEEP_MIN); an attempt longer than BACKUP_TIMEOUT_SECONDS is killed.
+// `node dist/main.js --once` runs one backup and exits.
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import cron from 'node-cron';
 import { createBaseApp, createLogger, createMetrics, installGracefulShutdown, promClient } from '@forum/shared';
-import { applyRetention, runBackup } from './backup.js';
+import { BackupTimeoutError, applyRetention, runBackup } from './backup.js';
 import { loadBackupConfig, pgTarget } from './config.js';
 
 const cfg = loadBackupConfig();
@@ -14,15 +15,30 @@ const target = pgTarget(cfg);
 let last: { ok: boolean; at: string; file?: string; error?: string } | undefined;
 let running = false;
 
-// /metrics: an alert fires on a stale backup (time() - backup_last_success_timestamp_seconds > 26 h) or a failed one
-// (increase(backup_failures_total[1d]) > 0). The last success is seeded from the newest dump on the volume, so a
-// restarted scheduler does not look stale (nor fresh) for lack of memory.
+// /metrics: the SLA rule backup_age (configs/alerts/sla-rules.yml) alerts on backup_last_success_age_seconds, which
+// metrics-agent scrapes into InfluxDB (the alerter cannot compute now() - timestamp in InfluxQL). The last success
+// is seeded from the newest dump on the volume, so a restarted scheduler does not look stale (nor fresh) for lack
+// of memory; with no dump at all the age counts from the epoch, i.e. an empty volume alerts at once.
+// Trade-off: the age is computed at scrape time, so a scheduler that is down reports nothing and the rule
+// closes as "no data"; Swarm restarts it and its healthcheck failures are visible.
 const metrics = createMetrics('backup');
 const registry = metrics.registry;
-const lastSuccess = new promClient.Gauge({
+let lastSuccessAt = 0; // Unix seconds
+new promClient.Gauge({
   name: 'backup_last_success_timestamp_seconds',
   help: 'Unix time the last successful backup finished (0: none on the volume)',
   registers: [registry],
+  collect() {
+    this.set(lastSuccessAt);
+  },
+});
+new promClient.Gauge({
+  name: 'backup_last_success_age_seconds',
+  help: 'Seconds since the last successful backup finished',
+  registers: [registry],
+  collect() {
+    this.set(Date.now() / 1000 - lastSuccessAt);
+  },
 });
 const lastDuration = new promClient.Gauge({ name: 'backup_last_duration_seconds', help: 'Duration of the last backup attempt', registers: [registry] });
 const lastBytes = new promClient.Gauge({ name: 'backup_last_size_bytes', help: 'Size of the last successful dump', registers: [registry] });
@@ -35,13 +51,18 @@ new promClient.Gauge({
   },
 });
 const runs = new promClient.Counter({ name: 'backup_runs_total', help: 'Backup attempts', registers: [registry] });
-const failures = new promClient.Counter({ name: 'backup_failures_total', help: 'Backup attempts that failed', registers: [registry] });
+const failures = new promClient.Counter({
+  name: 'backup_failures_total',
+  help: 'Backup attempts that failed, by reason (timeout: killed at BACKUP_TIMEOUT_SECONDS)',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+for (const reason of ['timeout', 'error']) failures.inc({ reason }, 0);
 try {
   const dumps = (await readdir(cfg.BACKUP_DIR)).filter((n) => n.endsWith('.dump')).sort();
-  if (dumps.length) lastSuccess.set((await stat(join(cfg.BACKUP_DIR, dumps[dumps.length - 1]))).mtimeMs / 1000);
-  else lastSuccess.set(0);
+  if (dumps.length) lastSuccessAt = (await stat(join(cfg.BACKUP_DIR, dumps[dumps.length - 1]))).mtimeMs / 1000;
 } catch {
-  lastSuccess.set(0); // no volume yet: nothing backed up
+  // no volume yet: nothing backed up
 }
 
 async function backupOnce(): Promise<boolean> {
@@ -53,16 +74,20 @@ async function backupOnce(): Promise<boolean> {
   runs.inc();
   const t0 = Date.now();
   try {
-    const m = await runBackup({ target, dir: cfg.BACKUP_DIR, pgBinDir: cfg.PG_BIN_DIR, logger });
-    lastSuccess.set(Date.parse(m.finishedAt) / 1000);
+    const m = await runBackup({ target, dir: cfg.BACKUP_DIR, pgBinDir: cfg.PG_BIN_DIR, logger, timeoutMs: cfg.BACKUP_TIMEOUT_SECONDS * 1000 });
+    lastSuccessAt = Date.parse(m.finishedAt) / 1000;
     lastBytes.set(m.bytes);
     await applyRetention(cfg.BACKUP_DIR, cfg.BACKUP_RETENTION_DAYS, cfg.BACKUP_KEEP_MIN, logger);
     last = { ok: true, at: m.finishedAt, file: m.file };
     return true;
   } catch (err) {
-    failures.inc();
+    const timedOut = err instanceof BackupTimeoutError;
+    failures.inc({ reason: timedOut ? 'timeout' : 'error' });
     last = { ok: false, at: new Date().toISOString(), error: (err as Error).message };
-    logger.error({ err }, 'backup failed');
+    logger.error(
+      { err, timeoutSeconds: timedOut ? cfg.BACKUP_TIMEOUT_SECONDS : undefined },
+      timedOut ? 'backup failed: timed out, pg_dump killed' : 'backup failed',
+    );
     return false;
   } finally {
     lastDuration.set((Date.now() - t0) / 1000);

@@ -1,55 +1,28 @@
-// Backup + restore against a real temporary PostgreSQL (Debian's postgresql-15 on the host, run as postgres).
+// Backup + restore against PostgreSQL 17, the version production runs: the server and its pg_dump / pg_restore come
+// from the project's forum/postgres image (@forum/test-support startPostgresImage; docs/DATA-TIER.md "Backups").
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, chownSync, rmSync, writeFileSync, readdirSync, utimesSync } from 'node:fs';
-import { createServer } from 'node:net';
-import os from 'node:os';
+import { mkdirSync, writeFileSync, readdirSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { createLogger } from '@forum/shared';
+import { startPostgresImage, type PgImageServer } from '@forum/test-support';
 import { applyRetention, restoreAndVerify, runBackup, type PgTarget } from '../src/backup.js';
 
-const PG_BIN = process.env.TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 const logger = createLogger('backup-test', { level: 'silent' });
+const password = 'test-Pw-123';
+let server: PgImageServer;
 let dir = '';
 let port = 0;
-const password = 'test-Pw-123';
-const asPg = (cmd: string, args: string[]) => execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { stdio: 'pipe' });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
+let PG_BIN = '';
 
 before(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'backup-test-'));
-  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString());
-  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString());
-  chownSync(dir, uid, gid);
-  port = await freePort();
-  writeFileSync(path.join(dir, 'pw'), password);
-  chownSync(path.join(dir, 'pw'), uid, gid);
-  asPg(path.join(PG_BIN, 'initdb'), ['-D', path.join(dir, 'data'), '-U', 'postgres', `--pwfile=${path.join(dir, 'pw')}`, '--auth=scram-sha-256', '-E', 'UTF8']);
-  asPg(path.join(PG_BIN, 'pg_ctl'), [
-    '-D',
-    path.join(dir, 'data'),
-    '-w',
-    '-l',
-    path.join(dir, 'log'),
-    '-o',
-    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`,
-    'start',
-  ]);
+  server = await startPostgresImage({ password, prefix: 'backup-test-' });
+  ({ dir, port, binDir: PG_BIN } = server);
 });
 
-after(() => {
-  if (dir) spawnSync('runuser', ['-u', 'postgres', '--', path.join(PG_BIN, 'pg_ctl'), '-D', path.join(dir, 'data'), '-m', 'immediate', 'stop']);
-  if (dir) rmSync(dir, { recursive: true, force: true });
+after(async () => {
+  await server?.stop();
 });
 
 const target = (database = 'forum'): PgTarget => ({ hosts: ['127.0.0.1'], port, user: 'postgres', password, database });
@@ -63,7 +36,7 @@ async function sql(database: string, q: string) {
   }
 }
 
-test('backup of the primary restores into a new database with equal row counts and checksums', async () => {
+test('When the primary is backed up, then the dump restores into PostgreSQL 17 with equal row counts and checksums', async () => {
   await sql('postgres', 'create database forum');
   await sql(
     'forum',
@@ -85,6 +58,7 @@ test('backup of the primary restores into a new database with equal row counts a
   assert.deepEqual(r.mismatches, []);
   assert.equal(r.ok, true);
   assert.equal(r.tables, 2);
+  assert.ok(r.serverVersionNum >= 170000, `restored into server_version_num ${r.serverVersionNum}, production runs 17`);
   const n = await sql('forum_restore', 'select count(*)::int as n from users');
   assert.equal(n.rows[0].n, 500);
 
@@ -100,9 +74,9 @@ test('backup of the primary restores into a new database with equal row counts a
   await assert.rejects(restoreAndVerify({ file: path.join(backups, m.file), target: target(), database: 'forum_restore', pgBinDir: PG_BIN, logger }), /sha256/);
 });
 
-test('retention removes old dumps but keeps the newest ones', async () => {
+test('When dumps are older than the retention, then they are removed but the newest ones are kept', async () => {
   const d = path.join(dir, 'ret');
-  execFileSync('mkdir', ['-p', d]);
+  mkdirSync(d, { recursive: true });
   const old = Date.now() / 1000 - 30 * 86400;
   for (const n of ['forum-2026-01-01.dump', 'forum-2026-01-02.dump', 'forum-2026-01-03.dump', 'forum-2026-01-04.dump']) {
     writeFileSync(path.join(d, n), 'x');

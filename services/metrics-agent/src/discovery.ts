@@ -16,7 +16,7 @@ export const DEFAULT_TARGETS =
   'pg-0=postgresql:5432,pg-1=postgresql:5432,pg-2=postgresql:5432,redis-proxy=haproxy:8404/stats;csv,' +
   'pgpool=pgpool:5432,api=prometheus:9464/metrics,worker=prometheus:9464/metrics,ipblock=prometheus:8080/metrics,' +
   'autoscaler=prometheus:8080/metrics,alerter=prometheus:8080/metrics,snmp-poller=prometheus:8080/metrics,' +
-  'log-shipper=prometheus:8080/metrics';
+  'log-shipper=prometheus:8080/metrics,backup=prometheus:8080/metrics';
 
 /** Parses `svc=kind:port[/path],...`. Throws naming the bad entry. */
 export function parseTargetMap(spec: string): Map<string, KindRule[]> {

@@ -90,12 +90,13 @@ test('log-shipper: its *_total are counters', async () => {
   ]);
 });
 
-test('backup: /metrics exposes the last success time, the last duration and a failures counter', async () => {
+test('backup: /metrics exposes the last success time and age, the last duration and a failures counter', async () => {
   const pw = tmp.file('pgpw', 'unused\n');
   const p = await node('backup', { PGPASSWORD_FILE: pw, PGHOST: '127.0.0.1', PGPORT: '9', BACKUP_DIR: join(tmp.dir, 'backups') });
   stops.push(() => p.kill());
   await check('backup', `${p.url}/metrics`, [
     ['backup_last_success_timestamp_seconds', 'gauge'],
+    ['backup_last_success_age_seconds', 'gauge'],
     ['backup_last_duration_seconds', 'gauge'],
     ['backup_failures_total', 'counter'],
     ['backup_runs_total', 'counter'],

@@ -50,6 +50,7 @@ test('every SLA alert of Table 2 and every autoscale rule has a TICKscript with 
     node_cpu: ['>', 50],
     node_ram: ['>', 55],
     node_disk: ['>', 70],
+    backup_age: ['>', 26],
     nginx_scale_up: ['>', 350],
     nginx_scale_down: ['<', 20],
     api_scale_up: ['>', 10],
@@ -221,6 +222,7 @@ test('every rule query is valid InfluxQL on real InfluxDB 1.6 and yields the exp
       `http_request_duration_seconds,host=n1,instance=api@10.0.3.2:9464,swarm_service=api,method=POST,status=500,route=/api/ sum=${k * 400},count=${k * 10} ${t}`,
       `http_requests_in_flight,host=n1,instance=api@10.0.3.2:9464,swarm_service=api gauge=1200 ${t}`,
       `snmp,agent_host=10.0.0.1,hostname=node1 cpu_used_percent=60,mem_used_percent=60,dskPercent=75i ${t}`,
+      `backup_last_success_age_seconds,host=n1,instance=backup@10.0.4.2:8080,swarm_service=backup gauge=108000 ${t}`,
     );
   }
   const w = await fetch(`${influx.url}/write?db=telegraf`, { method: 'POST', body: lines.join('\n') });
@@ -250,6 +252,7 @@ test('every rule query is valid InfluxQL on real InfluxDB 1.6 and yields the exp
     node_cpu: 60,
     node_ram: 60,
     node_disk: 75,
+    backup_age: 30,
     nginx_scale_up: 800,
     nginx_scale_down: 800,
     api_scale_up: 27.5,
@@ -297,7 +300,7 @@ test('the CLI installs everything on the VM APIs, idempotently, with secrets onl
   const first = await exec('node', args, { cwd: root });
   assert.match(first.stdout, /"ok":true/);
   assert.ok(!first.stdout.includes('secret-token') && !first.stdout.includes('hooks.slack.example'), 'no secret printed');
-  assert.equal(vm.tasks.size, 17);
+  assert.equal(vm.tasks.size, 18);
   assert.equal(vm.tasks.get('sla_nginx_clients').status, 'enabled');
   assert.deepEqual(vm.tasks.get('sla_nginx_clients').dbrps, [{ db: 'telegraf', rp: 'autogen' }]);
   assert.equal(vm.kapacitorConfig['httppost/autoscaler'].headers.Authorization, 'Bearer autoscaler-secret-token');
@@ -321,7 +324,7 @@ test('the CLI installs everything on the VM APIs, idempotently, with secrets onl
   vm.tasks.set('sla_old_rule', { id: 'sla_old_rule', type: 'batch', dbrps: [], script: 'x' });
   const second = await exec('node', args, { cwd: root });
   assert.match(second.stdout, /"ok":true/);
-  assert.equal(vm.tasks.size, 17);
+  assert.equal(vm.tasks.size, 18);
   assert.ok(!vm.tasks.has('sla_old_rule'));
   assert.equal(vm.dashboards.size, 3);
   assert.equal(vm.sources.length, 1);
