@@ -40,7 +40,8 @@ if [[ ${CLUSTER:-0} == 1 ]]; then
   [[ -f .cluster/env ]] || { log "CLUSTER=1 but no .cluster/env: run 'npm run cluster:up' first"; exit 1; }
   set -a; . .cluster/env; set +a
   # each node's engine, for the data-tier roll's checks inside members that run on other nodes
-  export NODE_DOCKER_HOST=${NODE_DOCKER_HOST:-unix:///run/forum-cluster/{node}/docker.sock}
+  node_socket_template='unix:///run/forum-cluster/{node}/docker.sock' # quoted: a `}` inside ${x:-...} would end it
+  export NODE_DOCKER_HOST=${NODE_DOCKER_HOST:-$node_socket_template}
   # the first manager whose socket answers (a drill may have killed node 1)
   for n in ${CLUSTER_NODES:-}; do
     sock=unix:///run/forum-cluster/$n/docker.sock
@@ -125,9 +126,11 @@ for member in pg-0 pg-1 pg-2 redis-0 redis-1 redis-2 influxdb backup; do
   fi
 done
 
-# 5b. NGINX publishes in host mode: at most one replica per node
+# 5b. NGINX publishes in host mode: at most one replica per node. Sentinel and redis-proxy: at most one per node
+# once there are 3 nodes (docker-stack.yml), so that losing or isolating a node never takes two of them
+nodes=$(( $(docker node ls -q | wc -l) ))
+export SPREAD_MAX_PER_NODE=${SPREAD_MAX_PER_NODE:-$(( nodes >= 3 ? 1 : 0 ))}
 if [[ -z ${NGINX_REPLICAS:-} ]]; then
-  nodes=$(( $(docker node ls -q | wc -l) ))
   NGINX_REPLICAS=$(( nodes < 3 ? nodes : 3 ))
   ((NGINX_REPLICAS == 3)) || log "NOTE: $nodes node(s): nginx runs $NGINX_REPLICAS replica(s) (host-mode port, one per node; 3 with 3+ nodes)"
 fi

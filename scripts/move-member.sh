@@ -62,7 +62,8 @@ if [[ ${CLUSTER:-0} == 1 ]]; then
   root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
   [[ -f "$root/.cluster/env" ]] || die "CLUSTER=1 but no .cluster/env: run 'npm run cluster:up' first"
   set -a; . "$root/.cluster/env"; set +a
-  export NODE_DOCKER_HOST=${NODE_DOCKER_HOST:-unix:///run/forum-cluster/{node}/docker.sock}
+  node_socket_template='unix:///run/forum-cluster/{node}/docker.sock' # quoted: a `}` inside ${x:-...} would end it
+  export NODE_DOCKER_HOST=${NODE_DOCKER_HOST:-$node_socket_template}
   for n in ${CLUSTER_NODES:-}; do
     sock=unix:///run/forum-cluster/$n/docker.sock
     if DOCKER_HOST=$sock timeout 5 docker node ls >/dev/null 2>&1; then export DOCKER_HOST=$sock; break; fi

@@ -94,7 +94,8 @@ export EDGE_URL=http://${EDGE_VIP:?.cluster/env sets EDGE_VIP}
 export STACK=${STACK_NAME:-forum}
 # docker exec reaches only the containers of the endpoint's own node: the member tests find a member's container on
 # the engine of the node that runs it (test/data-tier/lib.ts)
-export NODE_DOCKER_HOST=${NODE_DOCKER_HOST:-unix:///run/forum-cluster/{node}/docker.sock}
+node_socket_template='unix:///run/forum-cluster/{node}/docker.sock' # quoted: a `}` inside ${x:-...} would end it
+export NODE_DOCKER_HOST=${NODE_DOCKER_HOST:-$node_socket_template}
 say "tests against $EDGE_URL (VIP), docker through $DOCKER_HOST"
 shopt -s nullglob
 if [[ $only != drills ]]; then

@@ -17,9 +17,9 @@
 #
 # Environment (all optional):
 #   TEST_PHASES=build,unit,deploy,e2e,undeploy,cluster  the phases to run (default: all); build,unit touch no stack
-#   TEST_CLUSTER=1               run the multi-node suite (phase 7) too. Off by default: on a 2-core machine it
-#                                adds ~30 min (deploy ~6.5 min, member tests ~18 min, drills), and its maintenance
-#                                drill has not passed yet (docs/CLUSTER.md)
+#   TEST_CLUSTER=1               run the multi-node suite (phase 7) too: ~27 min on 2 cores (deploy ~3.5 min,
+#                                member tests ~4.5 min, drills ~19 min). Off by default until its maintenance drill
+#                                passes (docs/CLUSTER.md): a failing drill would fail every CI run
 #   TEST_SKIP_DRILLS=1           leave the failure drills (test/drills, ~6 min) out of the e2e phase
 #   TEST_KEEP_STACK=1            do not undeploy at the end
 #   TEST_UNDEPLOY_VOLUMES=1      delete the data volumes when undeploying (the default under CI=1 / CI=true)

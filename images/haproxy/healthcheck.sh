@@ -1,17 +1,46 @@
 #!/bin/sh
-# healthy = HAProxy answers, its redis-master backend has a server UP (stats CSV field 18 = status), and every
-# server's address (field 74) is one that Docker's DNS gives for its name now.
-# The entrypoint's follow-dns loop keeps the addresses current; this is the safety net if it stops doing so (a
-# stale address once left a proxy routing nowhere). Swarm replaces an unhealthy task (docker-stack.yml: 4 x 5 s),
-# and a fresh task resolves every name anew. A Redis failover (backend DOWN for 5-8 s) and a replaced task (its
-# new address set once it is in DNS) stay far inside that. The drills' full-strength check runs this script too.
+# Liveness of this proxy, as Swarm's healthcheck (docker-stack.yml) and the drills' full-strength check see it.
+# Unhealthy when:
+#   - HAProxy does not answer;
+#   - its redis-master backend is UP but a server's address (stats CSV field 74) is not the one Docker's DNS gives
+#     for its name now (the entrypoint's follow-dns loop keeps them current; this is the safety net if it stops);
+#   - its redis-master backend is not UP while another proxy task reaches a master (this task's path is broken:
+#     a stale address, or its network).
+# When NO proxy reaches a master, Redis itself has none (a failover, a drained or isolated master): restarting the
+# proxies would not bring one, and restarting all of them at once removes the service's DNS name for their start
+# period, so Redis stays unreachable after the master is back. Then the task stays healthy and says so.
+# A lookup of a name with no task can take seconds (Docker's DNS asks the upstream resolvers): the addresses are
+# compared only while the backend is UP (every name then resolves), and every lookup is bounded.
+# --strict (the drills' full-strength check) also fails when the backend is not UP, whatever the other tasks see.
+strict=0; [ "${1:-}" = --strict ] && strict=1
+backend_status() { # stats CSV on stdin -> status of the redis-master backend (field 18)
+  awk -F, '$1 == "redis-master" && $2 == "BACKEND" { print $18 }'
+}
 csv=$(curl -fsS --max-time 2 'http://127.0.0.1:8404/stats;csv') || exit 1
-st=$(printf '%s\n' "$csv" | awk -F, '$1 == "redis-master" && $2 == "BACKEND" { print $18 }')
-[ "$st" = UP ] || { echo "redis-master backend is ${st:-missing}: no Redis master reachable through this proxy"; exit 1; }
-printf '%s\n' "$csv" | awk -F, '$1 == "redis-master" && $2 != "BACKEND" && $2 != "FRONTEND" { sub(/:[0-9]+$/, "", $74); print $2, $74 }' |
-  while read -r name addr; do
-    now=$(getent hosts "$name" | awk '{ print $1 }')
-    # a name that does not resolve (its task is being replaced) says nothing about staleness
-    [ -z "$now" ] && continue
-    printf '%s\n' "$now" | grep -qxF "$addr" || { echo "$name: HAProxy routes to $addr, DNS says $(echo $now)"; exit 1; }
-  done
+st=$(printf '%s\n' "$csv" | backend_status)
+if [ "$st" = UP ]; then
+  printf '%s\n' "$csv" | awk -F, '$1 == "redis-master" && $2 != "BACKEND" && $2 != "FRONTEND" { sub(/:[0-9]+$/, "", $74); print $2, $74 }' |
+    while read -r name addr; do
+      now=$(timeout 1 getent hosts "$name" | awk '{ print $1 }')
+      # a name that does not resolve (its task is being replaced) says nothing about staleness
+      [ -z "$now" ] && continue
+      printf '%s\n' "$now" | grep -qxF "$addr" || { echo "$name: HAProxy routes to $addr, DNS says $(echo $now)"; exit 1; }
+    done || exit 1
+  exit 0
+fi
+why="redis-master backend is ${st:-missing}: no Redis master reachable through this proxy"
+[ $strict = 1 ] && { echo "$why"; exit 1; }
+# a server still on the start-up placeholder (haproxy.cfg: its name did not resolve then) whose name resolves now:
+# the follow-dns loop should have set it within seconds; a restart resolves it
+printf '%s\n' "$csv" | awk -F, '$1 == "redis-master" && $2 != "BACKEND" && $2 != "FRONTEND" { sub(/:[0-9]+$/, "", $74); if ($74 == "192.0.2.1" || $74 == "") print $2 }' |
+  while read -r name; do
+    if [ -n "$(timeout 1 getent hosts "$name")" ]; then echo "$why; $name resolves but HAProxy has no address for it"; exit 1; fi
+  done || exit 1
+for peer in $(timeout 2 getent ahostsv4 "tasks.${PROXY_SERVICE:-redis-proxy}" | awk '$2 == "STREAM" { print $1 }'); do
+  if [ "$(curl -fsS --max-time 1 "http://$peer:8404/stats;csv" 2>/dev/null | backend_status)" = UP ]; then
+    echo "$why, while the proxy at $peer reaches one"
+    exit 1
+  fi
+done
+echo "$why, nor through any other proxy: Redis has no master (healthy: a restart would not help)"
+exit 0

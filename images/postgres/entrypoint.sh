@@ -226,9 +226,63 @@ SQL
   PGOPTIONS='-c synchronous_commit=local' repmgr -f "$CONF" primary register -F >&2
 }
 
+# a standby's WAL receiver is streaming (one backend fork per call)
+standby_streaming() {
+  [[ $(psql -XAtq -h /var/run/postgresql -d postgres -c "select count(*) from pg_stat_wal_receiver where status = 'streaming'" 2>/dev/null) == 1 ]]
+}
+
+# WAL a standby holds (received, else replayed) in bytes; empty when it does not answer or is not a standby.
+# `$1` empty = this node (socket).
+standby_lsn() {
+  local q="select pg_wal_lsn_diff(coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), '0/0')::bigint where pg_is_in_recovery()"
+  if [[ -z "$1" ]]; then psql -XAtq -h /var/run/postgresql -d postgres -c "$q" 2>/dev/null
+  else psql "host=$1 port=5432 user=repmgr dbname=repmgr connect_timeout=2" -XAtqc "$q" 2>/dev/null; fi
+}
+
+# Promotion of last resort. repmgrd's election can end with no primary at all: when the primary shuts down
+# slowly (a drain: its port refuses connections while its walsenders still stream), each standby reads the others'
+# LSN at a different moment, each names another as candidate, none promotes, and all then wait in degraded
+# monitoring. So when no peer has been primary (or promoting) for LAST_RESORT_SECONDS while a majority answers (this
+# node and at least one peer), the standby with the most WAL promotes itself; ties go to the lowest node id, so
+# every standby reaches the same answer. By then no WAL flows, so the answer does not move. Quorum commit means the
+# standby with the most WAL holds every acknowledged commit; a minority side never has a majority to promote with.
+LAST_RESORT_SECONDS=${LAST_RESORT_SECONDS:-20}
+last_resort_winner() { # prints this node's name when it should promote
+  local p st l mine best best_id
+  mine=$(standby_lsn "") || return 1
+  [[ $mine =~ ^[0-9]+$ ]] || return 1
+  best=$mine best_id=$NODE_ID
+  for p in "${PEERS[@]}"; do
+    st=$(peer_state "$p")
+    [[ $st == primary || $st == promoting ]] && return 1
+    [[ $st == standby ]] || continue
+    l=$(standby_lsn "$p")
+    [[ $l =~ ^[0-9]+$ ]] || continue
+    if (( l > best || (l == best && $(node_id_of "$p") < best_id) )); then best=$l best_id=$(node_id_of "$p"); fi
+  done
+  (( best_id == NODE_ID )) && echo "$NODE_NAME"
+}
+
+# TERM (a drain, a scale to 0, a stack update). A primary first checkpoints while it still serves: the shutdown
+# checkpoint is then small, so within about a second of its port closing every standby holds its last WAL record.
+# repmgrd on the standbys compares LSNs that no longer move and every standby elects the same candidate. Without it
+# the shutdown checkpoint of a loaded primary took long enough for the standbys to read each other's LSN while WAL
+# still flowed: each named the other and none promoted. The price: up to PG_STOP_CHECKPOINT_SECONDS more before
+# the stop, inside the service's stop_grace_period.
+stop_member() {
+  log "stopping"
+  [[ -n "$1" ]] && kill "$1" 2>/dev/null
+  if pg_alive && [[ ! -f "$PGDATA/standby.signal" ]]; then
+    log "primary: checkpoint before the shutdown"
+    timeout "${PG_STOP_CHECKPOINT_SECONDS:-20}" psql -XAtq -h /var/run/postgresql -d postgres -c CHECKPOINT >/dev/null 2>&1 || true
+  fi
+  pg_stop
+  exit 143
+}
+
 supervise() {
-  local repmgrd_pid="" down=0 tick=0 other tickfd
-  trap 'log "stopping"; [[ -n "$repmgrd_pid" ]] && kill "$repmgrd_pid" 2>/dev/null; pg_stop; exit 143' TERM INT
+  local repmgrd_pid="" down=0 tick=0 other tickfd stuck=0 orphan_since=""
+  trap 'stop_member "$repmgrd_pid"' TERM INT
   # the 1 s tick is a builtin `read -t` on a pipe nobody writes to, not a `sleep` process a second on each member
   # (a trapped TERM still interrupts it at once)
   exec {tickfd}<> <(:)
@@ -247,6 +301,39 @@ supervise() {
           kill "$repmgrd_pid" 2>/dev/null || true
           pg_ctl -D "$PGDATA" -m immediate stop >/dev/null 2>&1 || true
           exit 1
+        fi
+      fi
+    fi
+    # Standby checks, every 5 s (one backend fork while streaming; the peers are asked only while not streaming).
+    # - Not streaming for ~30 s while a peer is primary: it cannot follow that primary, typically because its WAL went
+    #   past the point where the new primary's timeline forked. The container ends; the start-up path follows, else
+    #   rewinds (rejoin), else re-clones. A standby stuck 30 s costs nothing acknowledged.
+    # - No peer primary for LAST_RESORT_SECONDS while a majority answers: promotion of last resort (above).
+    if (( down == 0 && tick % 5 == 0 )) && [[ -f "$PGDATA/standby.signal" ]]; then
+      if standby_streaming; then
+        stuck=0 orphan_since=""
+      else
+        stuck=$((stuck + 1))
+        scan_peers
+        if [[ -n "$PRIMARY" ]]; then
+          orphan_since=""
+          if (( stuck >= ${STANDBY_STUCK_CHECKS:-6} )); then
+            log "standby not streaming for $((stuck * 5)) s while $PRIMARY is primary: restarting to follow or rewind"
+            kill "$repmgrd_pid" 2>/dev/null || true
+            pg_stop
+            exit 1
+          fi
+        elif (( ANSWERING == 0 )); then
+          orphan_since=""
+        else
+          orphan_since=${orphan_since:-$SECONDS}
+          if (( SECONDS - orphan_since >= LAST_RESORT_SECONDS )) && [[ -n $(last_resort_winner) ]]; then
+            log "LAST RESORT: no primary for $((SECONDS - orphan_since)) s, ${ANSWERING} peer(s) answering, none with more WAL: promoting"
+            if repmgr -f "$CONF" standby promote >&2; then
+              kill "$repmgrd_pid" 2>/dev/null || true # restarted above: it monitors as a primary from then on
+            fi
+            orphan_since="" stuck=0
+          fi
         fi
       fi
     fi

@@ -68,7 +68,7 @@ has_data() { [[ -s /data/dump.rdb ]] || compgen -G '/data/appendonlydir/*.manife
 cold_named() { [[ -z "$1" || "$1" == "$BOOTSTRAP_NODE" ]]; }
 EMPTY=0; has_data || EMPTY=1
 (( EMPTY )) && log "empty data volume: joining as a replica of the current master (never a fresh master while Sentinel knows one)"
-master=""; named_since=""; said=-100
+master=""; named_since=""; quiet_since=""; said=-100
 i=0
 while :; do
   i=$((i + 1))
@@ -77,8 +77,19 @@ while :; do
   other=$(live_master "$NODE_NAME" || true)
   if [[ -n "$other" ]]; then master="$other"; break; fi
   if [[ -z "$named" ]]; then
-    [[ "$NODE_NAME" == "$BOOTSTRAP_NODE" ]] && { master="$NODE_NAME"; break; }
+    # Nobody names a master and none answers: a cold start, if this container sees the others at all (on a cold
+    # start the sentinels' tasks resolve once they run and are healthy). A task that starts on a node just made
+    # active again may resolve no name on the overlay yet (its service discovery is still syncing): silence then
+    # means nothing, and taking the role would make a second master. So the bootstrap node takes it only after
+    # BOOTSTRAP_QUIET_SECONDS of silence with a name of the tier resolving.
+    if [[ "$NODE_NAME" == "$BOOTSTRAP_NODE" ]] && tier_visible "$NODE_NAME"; then
+      quiet_since=${quiet_since:-$SECONDS}
+      (( SECONDS - quiet_since >= ${BOOTSTRAP_QUIET_SECONDS:-5} )) && { master="$NODE_NAME"; break; }
+    else
+      quiet_since=""
+    fi
   else
+    quiet_since=""
     named_since=${named_since:-$SECONDS}
     if (( SECONDS - named_since >= ${SELF_MASTER_WAIT_SECONDS:-20} )) && { (( ! EMPTY )) || cold_named "$named"; }; then
       if is_me "$named"; then master="$NODE_NAME"; break; fi
@@ -91,8 +102,10 @@ while :; do
   if (( EMPTY )) && [[ -n "$named" ]] && ! cold_named "$named"; then
     # an empty node waits for a master for as long as it takes (the healthcheck fails meanwhile)
     if (( SECONDS - said >= 10 )); then said=$SECONDS; log "empty data volume: Sentinel names $named, which does not answer as master: waiting for a master to replicate from"; fi
-  elif (( i >= ${ROLE_WAIT_SECONDS:-90} )); then
+  elif (( i >= ${ROLE_WAIT_SECONDS:-90} )) && tier_visible "$NODE_NAME"; then
     break
+  elif (( i >= ${ROLE_WAIT_SECONDS:-90} && SECONDS - said >= 10 )); then
+    said=$SECONDS; log "no name of the Redis tier resolves from this container yet (overlay service discovery): waiting"
   fi
   sleep 1
 done

@@ -33,3 +33,14 @@ live_master() {
   [[ -n "$any" ]] && echo "$any"
   return 0
 }
+# Docker's DNS answers for a redis-proxy or sentinel task or a redis node other than $1: this container sees the
+# rest of the tier (a task that starts on a node just made active again may resolve nothing on the overlay for a
+# while). The proxies are healthy, hence in DNS, without a master (images/haproxy/healthcheck.sh): on a cold start
+# they are what the bootstrap node sees first.
+tier_visible() {
+  local n
+  [[ -n "$(ipv4s "tasks.${PROXY_SERVICE:-redis-proxy}")" || -n "$(ipv4s "tasks.$SENTINEL_SERVICE")" ]] && return 0
+  IFS=, read -r -a _peers <<<"$REDIS_NODES"
+  for n in "${_peers[@]}"; do [[ "$n" != "${1:-}" && -n "$(ipv4s "$n")" ]] && return 0; done
+  return 1
+}

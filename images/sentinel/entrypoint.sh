@@ -20,6 +20,9 @@ QUORUM=${SENTINEL_QUORUM:-2} DOWN_AFTER_MS=${SENTINEL_DOWN_AFTER_MS:-2500}
 FAILOVER_TIMEOUT_MS=${SENTINEL_FAILOVER_TIMEOUT_MS:-10000} PARALLEL_SYNCS=2
 log "discovering the current master (sentinels, then redis nodes)"
 master=""
+# Not longer, even when no name resolves yet: a sentinel joins Docker's DNS only once it runs and is healthy, and
+# on a cold start the redis nodes wait for the sentinels (images/redis/entrypoint.sh). A wrong guess is corrected
+# by the janitor's re-point below.
 for i in $(seq 1 "${ROLE_WAIT_SECONDS:-15}"); do
   master=$(sentinel_master || true); [[ -n "$master" ]] && break
   master=$(live_master || true); [[ -n "$master" ]] && break

@@ -385,7 +385,7 @@ export async function fullStrength(): Promise<{ ok: boolean; detail: string }> {
     check('redis-proxy', async () => {
       const out = await Promise.all(
         (await containersOf('redis-proxy')).map((c) =>
-          execIn(c, ['/usr/local/bin/healthcheck.sh']).then(
+          execIn(c, ['/usr/local/bin/healthcheck.sh', '--strict']).then(
             () => '',
             (err) => `redis-proxy on ${c.node}: ${(err as { stdout?: string }).stdout?.toString().trim() || firstLine(err)}`,
           ),
@@ -545,6 +545,8 @@ export interface Figures {
   lost: number;
   writeErrors: string[];
   readErrors: string[];
+  /** when each failed write started, in s after `from` */
+  writeFailuresAtS: number[];
 }
 /** what a load saw from `from` on (requests started before it are not counted), and its lost acknowledged writes */
 export async function figures(load: Load, from: number, reader: Client): Promise<Figures> {
@@ -560,6 +562,7 @@ export async function figures(load: Load, from: number, reader: Client): Promise
     lost: await lostWrites(load, reader),
     writeErrors: load.reasons(from, 'writes'),
     readErrors: load.reasons(from, 'reads'),
+    writeFailuresAtS: load.failures(from, 'writes').map((e) => Math.round((e.at - from) / 100) / 10),
   };
 }
 const s = (ms: number) => (Number.isFinite(ms) ? (ms / 1000).toFixed(1) : 'never');

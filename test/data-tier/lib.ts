@@ -243,7 +243,7 @@ export async function wipeVolume(member: string, mountPoint: string): Promise<vo
   }
 }
 /** the member's log lines since `since` (docker service logs goes through the manager) */
-export function memberLogs(member: string, since: Date): string {
+function memberLogsNow(member: string, since: Date): string {
   // filtered here by each line's Docker timestamp: the 20.10 CLI's `service logs --since` returned nothing on this
   // host, absolute or relative; the containers' stderr (where the entrypoints log) comes out on the CLI's stderr
   const r = spawnSync('docker', ['service', 'logs', '--raw', '--timestamps', `${STACK}_${member}`], {
@@ -259,4 +259,17 @@ export function memberLogs(member: string, since: Date): string {
       return Number.isFinite(t) && t >= since.getTime();
     })
     .join('\n');
+}
+
+/**
+ * The member's log lines since `since`, once every pattern of `expect` is in them or after `deadlineMs`: Swarm's log
+ * broker gathers a task's lines from its node some seconds after they were written.
+ */
+export async function memberLogs(member: string, since: Date, expect: RegExp[] = [], deadlineMs = 60_000): Promise<string> {
+  const t0 = Date.now();
+  for (;;) {
+    const logs = memberLogsNow(member, since);
+    if (expect.every((re) => re.test(logs)) || Date.now() - t0 > deadlineMs) return logs;
+    await sleep(2000);
+  }
 }

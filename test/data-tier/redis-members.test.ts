@@ -40,7 +40,7 @@ async function rejoinEmpty(member: string, key: string): Promise<void> {
   assert.equal(s.masters.length, 1, `exactly one master: ${JSON.stringify(s.roles)}`);
   assert.equal(s.roles[member], 'slave', `${member} is a replica: ${JSON.stringify(s.roles)}`);
   assert.equal(redisCli(member, `get ${key}`), 'v', `${key}, written before the wipe, is on ${member}`);
-  const logs = memberLogs(member, since);
+  const logs = await memberLogs(member, since, [/empty data volume/, /starting as replica of/]);
   assert.match(logs, /empty data volume/, `${member} saw an empty volume (its log)`);
   assert.match(logs, /starting as replica of/, `${member} started as a replica`);
 }

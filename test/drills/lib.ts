@@ -306,7 +306,7 @@ export function fullStrength(): { ok: boolean; detail: string } {
     .filter(Boolean);
   for (const id of proxies) {
     try {
-      docker(['exec', id, '/usr/local/bin/healthcheck.sh']);
+      docker(['exec', id, '/usr/local/bin/healthcheck.sh', '--strict']);
     } catch (err) {
       const e = err as { stdout?: string; message: string };
       problems.push(`redis-proxy ${id.slice(0, 12)}: ${e.stdout?.toString().trim() || e.message}`);
