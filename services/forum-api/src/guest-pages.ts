@@ -1,6 +1,7 @@
-import type { Response } from 'express';
-import type { Logger } from '@forum/shared';
+import type { Request, RequestHandler, Response } from 'express';
+import { asyncHandler, type Logger } from '@forum/shared';
 import type { PageCache, Refresh, Ticket } from './cache.js';
+import { currentUser, type SessionUser } from './session.js';
 
 /** Where a guest page lives in the PageCache. */
 export interface Slot {
@@ -59,22 +60,27 @@ function sendBody(res: Response, body: Buffer): void {
   res.end(body);
 }
 
+/** What a page route reads from its request: where its guest body is cached and how the page is built. */
+export interface Page {
+  slot: Slot;
+  build: () => Promise<unknown>;
+}
+
 /**
- * Answers a page: guests get the cached body when fresh, else the shared build's; signed-in users are never
- * cached (per-user fields, read-your-own-writes) and get `build()` as JSON.
+ * A GET answered as a page. `page` reads the request (its refusals come before any build); guests get the cached
+ * body when fresh, else the shared build's; signed-in users are never cached (per-user fields, read-your-own-writes)
+ * and get `build()` as JSON.
  */
-export async function sendPage(
-  deps: { cache: PageCache; logger: Logger },
-  res: Response,
-  signedIn: boolean,
-  slot: Slot,
-  build: () => Promise<unknown>,
-): Promise<void> {
-  if (signedIn) {
-    res.json(await build());
-    return;
-  }
-  const hit = slot.get();
-  if (hit) return sendBody(res, hit);
-  sendBody(res, await guestBuild(deps.cache, deps.logger, slot, build));
+export function pageRoute(deps: { cache: PageCache; logger: Logger }, page: (req: Request, viewer: SessionUser | undefined) => Page): RequestHandler {
+  return asyncHandler(async (req, res) => {
+    const viewer = currentUser(res);
+    const { slot, build } = page(req, viewer);
+    if (viewer) {
+      res.json(await build());
+      return;
+    }
+    const hit = slot.get();
+    if (hit) return sendBody(res, hit);
+    sendBody(res, await guestBuild(deps.cache, deps.logger, slot, build));
+  });
 }

@@ -2,6 +2,9 @@ import { AppError, type Logger } from '@forum/shared';
 import { RULES } from './forum-rules.js';
 import { within, type Redis } from './redis.js';
 
+const WINDOW_MS = RULES.bruteforceWindowSeconds * 1000;
+const failuresKey = (ip: string) => `login:failures:${ip}`;
+
 /**
  * Failed logins per client IP in a 30 s sliding window (a Redis sorted set). The 8th failure answers 429 and
  * emits `login_bruteforce` (pino line + the `security:events` stream that ipblock consumes); further attempts
@@ -15,35 +18,30 @@ export class LoginGuard {
 
   /** Refuses (429) an address that failed too often in the window. */
   async ensureNotLockedOut(ip: string): Promise<void> {
-    const key = `login:failures:${ip}`;
-    const now = Date.now();
-    const res = await closed(
-      this.redis
-        .multi()
-        .zremrangebyscore(key, 0, now - RULES.bruteforceWindowSeconds * 1000)
-        .zcard(key)
-        .exec(),
-    );
+    const res = await closed(this.window(ip, Date.now()).zcard(failuresKey(ip)).exec());
     if (Number(res?.[1]?.[1] ?? 0) >= RULES.bruteforceFailures) throw tooMany();
   }
 
   /** Counts a failure; the one that reaches the limit announces the brute force and answers 429. */
   async recordFailure(ip: string): Promise<void> {
-    const key = `login:failures:${ip}`;
+    const key = failuresKey(ip);
     const now = Date.now();
     const res = await closed(
-      this.redis
-        .multi()
+      this.window(ip, now)
         .zadd(key, now, `${now}-${Math.random().toString(36).slice(2, 10)}`)
-        .zremrangebyscore(key, 0, now - RULES.bruteforceWindowSeconds * 1000)
         .zcard(key)
-        .pexpire(key, RULES.bruteforceWindowSeconds * 1000)
+        .pexpire(key, WINDOW_MS)
         .exec(),
     );
     const failures = Number(res?.[2]?.[1] ?? 0);
     if (failures < RULES.bruteforceFailures) return;
     await this.emitBruteforce(ip, failures);
     throw tooMany();
+  }
+
+  /** A transaction on the address's failures that first drops those older than the window. */
+  private window(ip: string, now: number) {
+    return this.redis.multi().zremrangebyscore(failuresKey(ip), 0, now - WINDOW_MS);
   }
 
   private async emitBruteforce(ip: string, failures: number): Promise<void> {

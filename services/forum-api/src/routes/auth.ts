@@ -1,19 +1,12 @@
-import { Router, type Response } from 'express';
-import { AppError, asyncHandler } from '@forum/shared';
+import { Router } from 'express';
+import { asyncHandler } from '@forum/shared';
 import type { Ctx } from '../context.js';
 import { RULES } from '../forum-rules.js';
 import { body, loginFields } from '../request-validation.js';
 import { anonymousJson, authUserJson } from '../serializers.js';
-import { currentUser, SESSION_COOKIE, type SessionUser } from '../session.js';
+import { currentUser, denySignedIn, SESSION_COOKIE, sessionUserOf } from '../session.js';
+import { ownAccount } from '../use-cases/account.js';
 import { login } from '../use-cases/login.js';
-import { findUser, type UserRow } from '../user-store.js';
-
-export const toSession = (u: UserRow): SessionUser => ({ id: u.id, username: u.username, slug: u.slug, email: u.email, isStaff: u.is_staff });
-
-/** Misago's login and registration views are for guests only (deny_authenticated). */
-export function denySignedIn(res: Response): void {
-  if (currentUser(res)) throw new AppError('permission_denied', 403, 'This action is not available to signed in users.');
-}
 
 /** Who is signed in, login, logout, and the registration criteria. */
 export function authRouter(ctx: Ctx): Router {
@@ -21,8 +14,7 @@ export function authRouter(ctx: Ctx): Router {
   r.get(
     '/api/auth/',
     asyncHandler(async (_req, res) => {
-      const viewer = currentUser(res);
-      const user = viewer && (await findUser(ctx.db.rw, viewer.id));
+      const user = await ownAccount(ctx, currentUser(res));
       res.json(user ? authUserJson(user) : anonymousJson());
     }),
   );
@@ -32,7 +24,7 @@ export function authRouter(ctx: Ctx): Router {
       denySignedIn(res);
       const { username, password } = loginFields(body(req.body));
       const user = await login(ctx, req.ip ?? 'unknown', username, password);
-      await ctx.sessions.create(res, toSession(user));
+      await ctx.sessions.create(res, sessionUserOf(user));
       res.json(authUserJson(user));
     }),
   );

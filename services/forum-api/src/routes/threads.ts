@@ -2,9 +2,9 @@ import { Router, type Request } from 'express';
 import { AppError, asyncHandler, notFound } from '@forum/shared';
 import type { Ctx } from '../context.js';
 import { queryIntOr404 } from '../drf.js';
-import { listSlot, sendPage, threadSlot } from '../guest-pages.js';
+import { listSlot, pageRoute, threadSlot } from '../guest-pages.js';
 import { newThreadFields, parseCategoryQuery, parseId } from '../request-validation.js';
-import { currentUser, requireUser, type SessionUser } from '../session.js';
+import { requireUser, type SessionUser } from '../session.js';
 import { LISTS, type ListName } from '../thread-store.js';
 import { deleteThread } from '../use-cases/delete-thread.js';
 import { patchThread } from '../use-cases/patch-thread.js';
@@ -36,11 +36,9 @@ export function threadsRouter(ctx: Ctx): Router {
   const r = Router();
   r.get(
     '/api/threads/',
-    asyncHandler(async (req, res) => {
-      const viewer = currentUser(res);
+    pageRoute(ctx, (req, viewer) => {
       const q = listQuery(req, viewer);
-      const slot = listSlot(ctx.cache, `${q.category}|${q.list}|${q.start}`);
-      await sendPage(ctx, res, viewer !== undefined, slot, () => threadList(ctx, viewer, q));
+      return { slot: listSlot(ctx.cache, `${q.category}|${q.list}|${q.start}`), build: () => threadList(ctx, viewer, q) };
     }),
   );
   r.get(
@@ -58,10 +56,9 @@ export function threadsRouter(ctx: Ctx): Router {
   );
   r.get(
     '/api/threads/:id/',
-    asyncHandler(async (req, res) => {
-      const viewer = currentUser(res);
+    pageRoute(ctx, (req, viewer) => {
       const id = parseId(req.params.id, NO_THREAD);
-      await sendPage(ctx, res, viewer !== undefined, threadSlot(ctx.cache, id, 'thread'), () => threadPage(ctx, viewer, id));
+      return { slot: threadSlot(ctx.cache, id, 'thread'), build: () => threadPage(ctx, viewer, id) };
     }),
   );
   r.patch(

@@ -1,13 +1,11 @@
 import { Router } from 'express';
-import { AppError, asyncHandler } from '@forum/shared';
+import { asyncHandler } from '@forum/shared';
 import type { Ctx } from '../context.js';
 import { parseId, registrationFields } from '../request-validation.js';
 import { authUserJson, userJson } from '../serializers.js';
-import { currentUser } from '../session.js';
-import { changePassword, setBan } from '../use-cases/account.js';
+import { currentUser, denySignedIn, sessionUserOf } from '../session.js';
+import { changePassword, profile, setBan } from '../use-cases/account.js';
 import { register } from '../use-cases/register.js';
-import { findUser } from '../user-store.js';
-import { denySignedIn, toSession } from './auth.js';
 
 const NO_USER = 'User not found.';
 
@@ -19,7 +17,7 @@ export function usersRouter(ctx: Ctx): Router {
     asyncHandler(async (req, res) => {
       denySignedIn(res);
       const user = await register(ctx, registrationFields(req.body));
-      await ctx.sessions.create(res, toSession(user));
+      await ctx.sessions.create(res, sessionUserOf(user));
       // Misago answers 200 with {activation, username, email}; the signed-in user's fields ride along
       res.json({ ...authUserJson(user), activation: 'active' });
     }),
@@ -29,9 +27,7 @@ export function usersRouter(ctx: Ctx): Router {
     asyncHandler(async (req, res) => {
       const id = parseId(req.params.id, NO_USER);
       const viewer = currentUser(res);
-      const user = await findUser(viewer ? ctx.db.rw : ctx.db.ro, id);
-      if (!user) throw new AppError('not_found', 404, NO_USER);
-      res.json(userJson(user, viewer));
+      res.json(userJson(await profile(ctx, viewer, id), viewer));
     }),
   );
   r.post(

@@ -3,9 +3,21 @@ import type { Ctx } from '../context.js';
 import { hashPassword, verifyPassword } from '../passwords.js';
 import { passwordChangeFields } from '../request-validation.js';
 import type { SessionUser } from '../session.js';
-import { passwordHash, setBanned, setPasswordHash } from '../user-store.js';
+import { findUser, passwordHash, setBanned, setPasswordHash, type UserRow } from '../user-store.js';
 
 const userNotFound = () => new AppError('not_found', 404, 'User not found.');
+
+/** The viewer's own account, read from the primary; undefined for a guest (or an account deleted since). */
+export async function ownAccount(ctx: Ctx, viewer: SessionUser | undefined): Promise<UserRow | undefined> {
+  return viewer && findUser(ctx.db.rw, viewer.id);
+}
+
+/** A user's profile, 404 when there is none; a signed-in viewer reads the primary (their own writes), guests may read a standby. */
+export async function profile(ctx: Ctx, viewer: SessionUser | undefined, id: number): Promise<UserRow> {
+  const user = await findUser(viewer ? ctx.db.rw : ctx.db.ro, id);
+  if (!user) throw userNotFound();
+  return user;
+}
 
 /**
  * A password change by the account's own user. The current session (`keepSession`) stays signed in, as Django's
