@@ -10,7 +10,7 @@
 #   KEEPALIVED_PRIORITIES       "node=prio,node=prio" picked by KEEPALIVED_NODE (Swarm: {{.Node.Hostname}})
 #   KEEPALIVED_NODE             default   hostname
 #   KEEPALIVED_ADVERT_INT       default   1 (seconds between VRRP adverts)
-#   KEEPALIVED_CHECK_URL        default   http://127.0.0.1/nginx-health (the local NGINX)
+#   KEEPALIVED_CHECK_URL        default   http://127.0.0.1/edge-health (the local NGINX and an api task behind it)
 #   KEEPALIVED_CHECK_INTERVAL   default   1;  _FALL default 1, _RISE default 2, _TIMEOUT default 1 (seconds)
 #   KEEPALIVED_CHECK_WEIGHT     default   -10 (priority change while the local NGINX is unhealthy)
 #   KEEPALIVED_PREEMPT_DELAY    default   0 (the original master takes the VIP back as soon as it is healthy)
@@ -57,7 +57,7 @@ CHECK_SCRIPT=${KEEPALIVED_CHECK_SCRIPT:-/usr/local/bin/check-nginx.sh}
 SCRIPT_USER=${KEEPALIVED_SCRIPT_USER:-keepalived_script}
 ROUTER_ID=${KEEPALIVED_ROUTER_ID:-51}
 ADVERT_INT=${KEEPALIVED_ADVERT_INT:-1}
-CHECK_URL=${KEEPALIVED_CHECK_URL:-http://127.0.0.1/nginx-health}
+CHECK_URL=${KEEPALIVED_CHECK_URL:-http://127.0.0.1/edge-health}
 CHECK_INTERVAL=${KEEPALIVED_CHECK_INTERVAL:-1}
 CHECK_FALL=${KEEPALIVED_CHECK_FALL:-1}
 CHECK_RISE=${KEEPALIVED_CHECK_RISE:-2}

@@ -263,18 +263,30 @@ last_resort_winner() { # prints this node's name when it should promote
   (( best_id == NODE_ID )) && echo "$NODE_NAME"
 }
 
-# TERM (a drain, a scale to 0, a stack update). A primary first checkpoints while it still serves: the shutdown
-# checkpoint is then small, so within about a second of its port closing every standby holds its last WAL record.
-# repmgrd on the standbys compares LSNs that no longer move and every standby elects the same candidate. Without it
-# the shutdown checkpoint of a loaded primary took long enough for the standbys to read each other's LSN while WAL
-# still flowed: each named the other and none promoted. The price: up to PG_STOP_CHECKPOINT_SECONDS more before
-# the stop, inside the service's stop_grace_period.
+# TERM (a drain, a scale to 0, a stack update). A primary hands over without failing a write in flight:
+#   1. new transactions become read-only (default_transaction_read_only, reloaded; the running server keeps it, the
+#      data dir does not: it is RESET in postgresql.auto.conf without a reload). A write refused so did nothing,
+#      and the api sends it again until the promoted primary takes it (READ_ONLY_RETRY_MS in forum-api's db.ts);
+#   2. the open write transactions finish (up to PG_STOP_DRAIN_SECONDS) instead of being cut by the fast shutdown,
+#      which left their clients not knowing whether they committed (3 failed posts per drained primary);
+#   3. a checkpoint while it still serves, so the shutdown checkpoint (refusing every connection) is short.
+# Which standby takes over is settled by repmgrd on the standbys (standby_disconnect_on_failover in repmgr.conf).
+# The price: up to ~PG_STOP_DRAIN_SECONDS + PG_STOP_CHECKPOINT_SECONDS more before the stop, inside the service's
+# stop_grace_period (60 s), during which writes wait for the new primary.
 stop_member() {
   log "stopping"
   [[ -n "$1" ]] && kill "$1" 2>/dev/null
   if pg_alive && [[ ! -f "$PGDATA/standby.signal" ]]; then
-    log "primary: checkpoint before the shutdown"
-    timeout "${PG_STOP_CHECKPOINT_SECONDS:-20}" psql -XAtq -h /var/run/postgresql -d postgres -c CHECKPOINT >/dev/null 2>&1 || true
+    local sql=(psql -XAtq -h /var/run/postgresql -d postgres) until=$((SECONDS + ${PG_STOP_DRAIN_SECONDS:-5})) open
+    log "primary: new transactions read-only; waiting for the open write transactions, then a checkpoint"
+    timeout 5 "${sql[@]}" -c "ALTER SYSTEM SET default_transaction_read_only = on" -c "SELECT pg_reload_conf()" \
+      -c "ALTER SYSTEM RESET default_transaction_read_only" >/dev/null 2>&1 || true
+    while (( SECONDS < until )); do
+      open=$(timeout 2 "${sql[@]}" -c "select count(*) from pg_stat_activity where backend_type = 'client backend' and backend_xid is not null and pid <> pg_backend_pid()" 2>/dev/null) || break
+      [[ $open == 0 ]] && break
+      sleep 0.2
+    done
+    timeout "${PG_STOP_CHECKPOINT_SECONDS:-20}" "${sql[@]}" -c CHECKPOINT >/dev/null 2>&1 || true
   fi
   pg_stop
   exit 143

@@ -63,6 +63,15 @@ const SUSPECT_HEDGE_MS = 1000;
 const WRITE_POOL_HEAD_START_MS = 250;
 /** A BEGIN lost with its connection is sent again this many times in all (see beginTx). */
 const BEGIN_ATTEMPTS = 3;
+/**
+ * A write refused as read-only (25006) did nothing, so it is sent again, for up to this long: a primary that is
+ * stopping (a drain, an update) first makes new transactions read-only and lets the open ones finish
+ * (images/postgres/entrypoint.sh, stop_member), and a write may also reach a standby while Pgpool has no primary.
+ * Within this bound the write lands on the promoted primary instead of failing; beyond it, 503 + Retry-After.
+ */
+const READ_ONLY_RETRY_MS = 15_000;
+const READ_ONLY_RETRY_DELAY_MS = 300;
+const isReadOnlyRefusal = (err: unknown) => (err as { code?: string })?.code === '25006';
 
 /**
  * What a request carries through its database calls (set per request by `consistencyMiddleware`): the WAL position
@@ -261,7 +270,8 @@ class RouteState {
  *   `X-Stale: 1`; for the next ROUTE_DOWN_MS reads skip the route, and for SUSPECT_MS a read the route has not
  *   answered in SUSPECT_HEDGE_MS is also tried on the nodes;
  * - with no node answering either, it is retried (8 times over ~20 s) on both.
- * Writes and transactions are never retried here: they may have committed before the connection broke. After a
+ * Writes and transactions are retried only when refused as read-only (25006: nothing done, see READ_ONLY_RETRY_MS),
+ * never after a lost connection: they may have committed before the connection broke. After a
  * write of a request (readScope.wrote set), the primary's WAL position is read once and handed to the request, so
  * its client's later reads know what a standby must have replayed.
  */
@@ -275,17 +285,21 @@ function routeQueries(pool: pg.Pool, kind: 'rw' | 'ro', route: RouteState, direc
     if (!READ_ONLY.test(sql)) {
       if (kind !== 'rw') return orig(...args);
       return (async () => {
-        const client = await writeClient();
-        const query = client.query.bind(client) as (...a: unknown[]) => Promise<unknown>;
-        try {
-          const r = await query(...args);
-          if (scope?.wrote) await noteWrite(query, scope);
-          return r;
-        } catch (err) {
-          if (routeFailure(err)) route.failed();
-          throw err;
-        } finally {
-          client.release();
+        const until = Date.now() + READ_ONLY_RETRY_MS;
+        for (;;) {
+          const client = await writeClient();
+          const query = client.query.bind(client) as (...a: unknown[]) => Promise<unknown>;
+          try {
+            const r = await query(...args);
+            if (scope?.wrote) await noteWrite(query, scope);
+            return r;
+          } catch (err) {
+            if (routeFailure(err) || isReadOnlyRefusal(err)) route.failed();
+            if (!isReadOnlyRefusal(err) || Date.now() >= until) throw err;
+          } finally {
+            client.release();
+          }
+          await sleep(READ_ONLY_RETRY_DELAY_MS);
         }
       })();
     }
@@ -549,20 +563,27 @@ export function createDb(cfg: DbConfig): Db {
     direct,
     primaryDown: () => routes.rw.downUntil > Date.now(),
     stats,
+    // A transaction refused as read-only (25006, see READ_ONLY_RETRY_MS) is rolled back and run again from its start:
+    // the refusal comes at its first write, so it changed nothing. The price: `fn` must not act outside the database
+    // before its first write (none does).
     async tx(fn) {
-      const client = await beginTx();
-      try {
-        const result = await fn(client);
-        await client.query('COMMIT');
-        const scope = readScope.getStore();
-        if (scope?.wrote) await noteWrite(client.query.bind(client) as (...a: unknown[]) => Promise<unknown>, scope);
-        return result;
-      } catch (err) {
-        if (routeFailure(err)) routes.rw.failed();
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        client.release();
+      const until = Date.now() + READ_ONLY_RETRY_MS;
+      for (;;) {
+        const client = await beginTx();
+        try {
+          const result = await fn(client);
+          await client.query('COMMIT');
+          const scope = readScope.getStore();
+          if (scope?.wrote) await noteWrite(client.query.bind(client) as (...a: unknown[]) => Promise<unknown>, scope);
+          return result;
+        } catch (err) {
+          if (routeFailure(err) || isReadOnlyRefusal(err)) routes.rw.failed();
+          await client.query('ROLLBACK').catch(() => undefined);
+          if (!isReadOnlyRefusal(err) || Date.now() >= until) throw err;
+        } finally {
+          client.release();
+        }
+        await sleep(READ_ONLY_RETRY_DELAY_MS);
       }
     },
     async close() {

@@ -3,6 +3,7 @@
 // PG_STANDBY_WAIT_MS answers with `X-Stale: 1`. Writes answer 503 + Retry-After. Real primary + streaming standby
 // (pg_basebackup); "unreachable" = a TCP proxy in front of the primary that drops every connection.
 import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
 import assert from 'node:assert/strict';
 import { Client, startApi, startRedis, waitFor, type InProcessApi, type RedisInstance } from './support/env.js';
 import { startProxy, startReplicated, type CutProxy, type Replicated } from './support/standby.js';
@@ -166,5 +167,48 @@ describe('When only the route (Pgpool) is cut off and the primary itself answers
     assert.equal(page.status, 200, page.text);
     const written = page.body.post_set.results.filter((p: { content?: string; parsed?: string }) => /Direct write number/.test(JSON.stringify(p)));
     assert.equal(written.length, statuses.filter((s) => s === 200).length, 'every acknowledged write is there, once');
+  });
+});
+
+// A stopping primary (images/postgres/entrypoint.sh, stop_member) first makes new transactions read-only and lets the
+// open ones finish. A write refused so (25006) did nothing: the api sends it again until a primary takes it.
+describe('When the primary refuses new writes as read-only for a moment (a primary handing over)', () => {
+  test('then a post sent meanwhile is written once, when writes are accepted again', async () => {
+    const c = new Client(api.url);
+    await c.register('writer3');
+    const t = await c.post('/api/threads/', { title: 'Writes across a read-only moment', post: 'The first post of this thread.', category: 3 });
+    assert.equal(t.status, 200, t.text);
+    const admin = new pg.Client({ host: repl.primary.dir, port: repl.primary.port, user: 'postgres', database: 'postgres' });
+    await admin.connect();
+    const readOnly = async (on: boolean) => {
+      await admin.query(on ? 'ALTER SYSTEM SET default_transaction_read_only = on' : 'ALTER SYSTEM RESET default_transaction_read_only');
+      await admin.query('SELECT pg_reload_conf()');
+    };
+    try {
+      await readOnly(true);
+      await waitFor(
+        'the primary refuses writes',
+        async () => {
+          const r = await admin.query<{ v: string }>('SELECT current_setting($1) AS v', ['default_transaction_read_only']);
+          return r.rows[0].v === 'on';
+        },
+        5_000,
+        100,
+      );
+      const sent = c.post(`/api/threads/${t.body.id}/posts/`, { post: 'Sent while the primary was read-only.' });
+      // the write must still be pending (refused and retried), not answered: give it a moment to meet the refusal
+      const early = await Promise.race([sent.then(() => 'answered'), new Promise((r) => setTimeout(() => r('pending'), 1500))]);
+      assert.equal(early, 'pending', 'the write waited instead of failing');
+      await readOnly(false);
+      const r = await sent;
+      assert.equal(r.status, 200, r.text);
+    } finally {
+      await readOnly(false).catch(() => undefined);
+      await admin.end();
+    }
+    const page = await c.get(`/api/threads/${t.body.id}/posts/`);
+    assert.equal(page.status, 200, page.text);
+    const written = page.body.post_set.results.filter((p: unknown) => /Sent while the primary was read-only/.test(JSON.stringify(p)));
+    assert.equal(written.length, 1, 'written once');
   });
 });
