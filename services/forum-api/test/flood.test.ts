@@ -24,7 +24,12 @@ describe('postHoldingFloodSlot', () => {
     const s = slots(true);
     let wrote = false;
     await assert.rejects(
-      postHoldingFloodSlot(s, 5, async () => (wrote = true), () => true),
+      postHoldingFloodSlot(
+        s,
+        5,
+        async () => (wrote = true),
+        () => true,
+      ),
       (err: { status?: number; code?: string; message?: string }) =>
         err.status === 403 && err.code === 'flood' && err.message === "You can't post message so quickly after previous one.",
     );
@@ -33,12 +38,28 @@ describe('postHoldingFloodSlot', () => {
   });
   test('When the post is written, then the slot stays taken', async () => {
     const s = slots();
-    assert.equal(await postHoldingFloodSlot(s, 5, async () => 'post', () => true), 'post');
+    assert.equal(
+      await postHoldingFloodSlot(
+        s,
+        5,
+        async () => 'post',
+        () => true,
+      ),
+      'post',
+    );
     assert.deepEqual(s.calls, ['take 5']);
   });
   test('When the write wrote nothing, then the slot is given back and the result returned', async () => {
     const s = slots();
-    assert.equal(await postHoldingFloodSlot(s, 5, async () => null, (r) => r !== null), null);
+    assert.equal(
+      await postHoldingFloodSlot(
+        s,
+        5,
+        async () => null,
+        (r) => r !== null,
+      ),
+      null,
+    );
     assert.deepEqual(s.calls, ['take 5', 'giveBack 5']);
   });
   test('When the write fails, then the slot is given back and the error passes through', async () => {

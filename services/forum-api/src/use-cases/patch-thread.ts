@@ -32,18 +32,17 @@ interface Applied {
  */
 export async function patchThread(ctx: Ctx, user: SessionUser, id: number, body: unknown): Promise<Record<string, unknown>> {
   const ops = operationList(id, body);
-  const out: Record<string, unknown> = { id };
-  const detail: string[] = [];
-  let listsChanged = false;
-  const categoryId = await ctx.db.tx(async (c) => {
+  // everything the transaction collects starts afresh in it: db.tx may run it again from its start
+  const { out, detail, listsChanged, categoryId } = await ctx.db.tx(async (c) => {
     const t = await visibleThread(c, id, user, true);
+    const done = { out: { id } as Record<string, unknown>, detail: [] as string[], listsChanged: false, categoryId: t.category_id };
     for (const raw of ops) {
       const applied = await apply(c, t, user, patchOperation(id, raw));
-      Object.assign(out, applied.out);
-      listsChanged ||= applied.listsChanged;
-      detail.push('ok');
+      Object.assign(done.out, applied.out);
+      done.listsChanged ||= applied.listsChanged;
+      done.detail.push('ok');
     }
-    return t.category_id;
+    return done;
   });
   if (detail.length) {
     await ctx.bus.publish(id);
