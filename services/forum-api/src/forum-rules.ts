@@ -20,6 +20,10 @@ export const RULES = {
   bruteforceWindowSeconds: 30,
 } as const;
 
+/** Misago's thread lists: all, the viewer's own, never read, read with news since, subscribed. */
+export const LISTS = ['all', 'my', 'new', 'unread', 'subscribed'] as const;
+export type ListName = (typeof LISTS)[number];
+
 /** Who is asking: a signed-in user (undefined for a guest). */
 export interface Viewer {
   id: number;

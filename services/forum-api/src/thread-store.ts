@@ -1,5 +1,5 @@
 import type { Queryable } from './db.js';
-import { RULES } from './forum-rules.js';
+import { RULES, type ListName } from './forum-rules.js';
 
 /**
  * The SQL of threads and posts. Each page and each post is ONE statement (a round trip to Pgpool costs more than
@@ -68,8 +68,6 @@ export async function findThread(c: Queryable, id: number, viewerId: number, loc
   return rows[0];
 }
 
-export const LISTS = ['all', 'my', 'new', 'unread', 'subscribed'] as const;
-export type ListName = (typeof LISTS)[number];
 const LIST_FILTER: Record<ListName, string> = {
   all: 'true',
   my: 't.starter_id = $2',
