@@ -8,11 +8,16 @@ import { enqueue, queueStats } from './jobs.js';
 import { createRedis, within, type Redis } from './redis.js';
 import { consistencyMiddleware } from './consistency.js';
 import { authRouter } from './routes/auth.js';
+import { categoriesRouter } from './routes/categories.js';
+import { postsRouter } from './routes/posts.js';
 import { threadsRouter } from './routes/threads.js';
+import { usersRouter } from './routes/users.js';
 import { Sessions } from './session.js';
 import { CacheBus, PageCache } from './cache.js';
 import { guestFastPath, healthFastPath } from './fastpath.js';
 import { CategoryStore } from './categories.js';
+import { redisFloodSlots } from './flood.js';
+import { LoginGuard } from './login-guard.js';
 
 export function parseTrustProxy(v: string): boolean | number | string {
   const s = v.trim();
@@ -131,12 +136,13 @@ export function buildRuntime(cfg: Config, logger: Logger, opts: { isDraining?: (
   const cache = new PageCache(cfg.ANON_CACHE_MS);
   const bus = new CacheBus(redis, cache, logger, cfg.ANON_CACHE_MS > 0);
   const ctx: Ctx = {
-    cfg,
     db,
     redis,
     sessions,
     logger,
     cache,
+    flood: redisFloodSlots(redis, cfg.FLOOD_INTERVAL_MS, logger),
+    logins: new LoginGuard(redis, logger),
     categories: new CategoryStore(db),
     bus,
     async enqueue(job) {
@@ -168,7 +174,10 @@ export function buildRuntime(cfg: Config, logger: Logger, opts: { isDraining?: (
   app.use(consistencyMiddleware(cfg.SECURE_COOKIES));
   app.use(sessions.middleware());
   app.use(authRouter(ctx));
+  app.use(usersRouter(ctx));
+  app.use(categoriesRouter(ctx));
   app.use(threadsRouter(ctx));
+  app.use(postsRouter(ctx));
   app.use(dependencyErrors);
   finish(app);
   const fast = guestFastPath(app, cache, metrics, logger);

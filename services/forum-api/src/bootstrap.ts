@@ -3,7 +3,7 @@ import type { Config } from './config.js';
 import type { Db } from './db.js';
 import { migrate } from './migrations.js';
 import { hashPassword } from './passwords.js';
-import { slugify } from './domain.js';
+import { slugify } from './forum-rules.js';
 
 /** Retries `fn` until it succeeds or `deadlineMs` passes (the database may start after us). */
 export async function retryUntil<T>(what: string, fn: () => Promise<T>, logger: Logger, deadlineMs = 60_000): Promise<T> {

@@ -1,6 +1,7 @@
 import type { Db, Queryable } from './db.js';
 import { buildCategoryTree, type CategoryRow, type CategoryTree } from './serializers.js';
 import type { SessionUser } from './session.js';
+import { visibleSql } from './thread-store.js';
 
 const CATEGORY_SQL = `SELECT c.id, c.parent_id, c.special_role, c.name, c.slug, c.description, c.level, c.is_closed, c.threads, c.posts,
     c.last_thread_id, c.last_thread_title, c.last_thread_slug, c.last_post_on, c.last_poster_name, u.id AS last_poster_id,
@@ -53,7 +54,7 @@ export class CategoryStore {
     const { rows } = await c.query<{ id: number }>(
       `SELECT c.id FROM categories c WHERE c.special_role IS NULL AND EXISTS (
          SELECT 1 FROM threads t LEFT JOIN thread_reads tr ON tr.thread_id = t.id AND tr.user_id = $1
-         WHERE t.category_id = c.id AND (NOT t.is_hidden OR t.starter_id = $1 OR $2::boolean)
+         WHERE t.category_id = c.id AND ${visibleSql('$1', '$2::boolean')}
            AND (tr.user_id IS NULL OR t.last_post_id > tr.last_read_post_id))`,
       [user.id, user.isStaff],
     );

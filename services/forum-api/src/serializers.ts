@@ -1,17 +1,11 @@
+import { canDeleteThread, canEditPost, canEditTitle, canModerate, canReply } from './forum-rules.js';
 import type { SessionUser } from './session.js';
+import type { PostRow, ThreadRow } from './thread-store.js';
+import type { UserRow } from './user-store.js';
+
+/** Misago's serializers, one function each: rows in, the JSON a Misago client reads out. */
 
 const iso = (v: unknown): string | null => (v === null || v === undefined ? null : new Date(v as string).toISOString());
-
-export interface UserRow {
-  id: number;
-  username: string;
-  slug: string;
-  email: string;
-  is_staff: boolean;
-  joined_on: Date | string;
-  threads: number;
-  posts: number;
-}
 
 /** Misago's avatar sizes; this forum has no uploads, so every size is the blank avatar (Misago's look with avatars off). */
 const AVATAR_SIZES = [400, 200, 150, 100, 64, 50, 30];
@@ -104,39 +98,6 @@ export const anonymousJson = () => ({
   acl: { can_start_threads: false, can_moderate: false },
 });
 
-/** Columns every thread query selects (with the viewer's read marker and subscription). */
-export const THREAD_COLUMNS = `t.id, t.category_id, t.title, t.slug, t.replies, t.started_on, t.last_post_on, t.first_post_id,
-  t.last_post_id, t.starter_id, t.starter_name, t.starter_slug, t.last_poster_id, t.last_poster_name, t.last_poster_slug,
-  t.weight, t.is_closed, t.is_hidden, tr.last_read_post_id, s.send_email`;
-
-/** `$uid` placeholder must be the viewer's id (0 for anonymous). */
-export const threadJoins = (uid: string) => `FROM threads t
-  LEFT JOIN thread_reads tr ON tr.thread_id = t.id AND tr.user_id = ${uid}
-  LEFT JOIN subscriptions s ON s.thread_id = t.id AND s.user_id = ${uid}`;
-
-export interface ThreadRow {
-  id: number;
-  category_id: number;
-  title: string;
-  slug: string;
-  replies: number;
-  started_on: string | Date;
-  last_post_on: string | Date;
-  first_post_id: number | null;
-  last_post_id: number | null;
-  starter_id: number | null;
-  starter_name: string;
-  starter_slug: string;
-  last_poster_id: number | null;
-  last_poster_name: string;
-  last_poster_slug: string;
-  weight: number;
-  is_closed: boolean;
-  is_hidden: boolean;
-  last_read_post_id: number | null;
-  send_email: boolean | null;
-}
-
 export const threadUrl = (t: { slug: string; id: number }) => `/t/${t.slug}/${t.id}/`;
 
 export function threadIsRead(t: ThreadRow, viewer?: SessionUser): boolean {
@@ -169,16 +130,15 @@ const poster = (id: number | null, username: string) => (id === null ? null : { 
  * edits the title and may delete while there are no replies.
  */
 export function threadAcl(t: Pick<ThreadRow, 'starter_id' | 'is_closed' | 'replies'>, viewer?: SessionUser) {
-  const staff = viewer?.isStaff ?? false;
-  const owner = viewer !== undefined && viewer.id === t.starter_id;
+  const staff = canModerate(viewer);
   return {
-    can_reply: viewer !== undefined && (!t.is_closed || staff),
-    can_edit: staff || owner,
+    can_reply: canReply(t, viewer),
+    can_edit: canEditTitle(t, viewer),
     can_pin: staff,
     can_pin_globally: staff,
     can_hide: staff,
     can_unhide: staff,
-    can_delete: staff || (owner && t.replies === 0),
+    can_delete: canDeleteThread(t, viewer),
     can_close: staff ? 1 : 0,
     can_move: false,
     can_merge: false,
@@ -253,18 +213,6 @@ export function threadJson(t: ThreadRow, viewer?: SessionUser, detail?: { catego
   };
 }
 
-export interface PostRow {
-  id: number;
-  poster_id: number | null;
-  poster_name: string;
-  poster_slug: string | null;
-  poster_posts?: number | null;
-  parsed: string;
-  posted_on: string | Date;
-  updated_on: string | Date | null;
-  edits: number;
-}
-
 /**
  * Misago's PostSerializer. Likes, events, protection, approval and best answers are off here, so their fields answer
  * as Misago does with those features off (likes/last_likes null while `can_see_likes` is 0).
@@ -274,8 +222,6 @@ export function postJson(
   t: { id: number; slug: string; is_closed: boolean; last_read_post_id: number | null; first_post_id?: number | null },
   viewer?: SessionUser,
 ) {
-  const staff = viewer?.isStaff ?? false;
-  const owner = viewer !== undefined && viewer.id === p.poster_id;
   const isRead = !viewer || (t.last_read_post_id !== null && t.last_read_post_id >= p.id);
   const isFirst = t.first_post_id === p.id;
   const api = `/api/threads/${t.id}/posts/${p.id}/`;
@@ -319,8 +265,8 @@ export function postJson(
     event_type: null,
     event_context: null,
     acl: {
-      can_reply: viewer !== undefined && (!t.is_closed || staff),
-      can_edit: staff || (owner && !t.is_closed),
+      can_reply: canReply(t, viewer),
+      can_edit: canEditPost(t, p.poster_id, viewer),
       can_see_hidden: true,
       can_unhide: false,
       can_hide: false,
@@ -504,4 +450,11 @@ export function categoriesJson(tree: CategoryTree, viewer: SessionUser | undefin
     else top.push(n);
   }
   return top;
+}
+
+/** Misago's start-thread editor entry: `post` is false, or what the user may do with a new thread there. */
+export function editorCategoryJson(c: { id: number; name: string; level: number; is_closed: boolean }, user: SessionUser) {
+  const staff = user.isStaff;
+  const post = !c.is_closed || staff ? { close: staff, hide: staff, pin: staff ? 2 : 0 } : false;
+  return { id: c.id, name: c.name, level: c.level, post, close: staff, hide: staff, pin: staff ? 2 : 0 };
 }

@@ -3,6 +3,7 @@ import type { RequestHandler, Response } from 'express';
 import { AppError, safeEqual, type Logger } from '@forum/shared';
 import { readScope, type Db, type Queryable } from './db.js';
 import { within, type Redis } from './redis.js';
+import type { UserRow } from './user-store.js';
 
 export interface SessionUser {
   id: number;
@@ -53,6 +54,14 @@ export function requireUser(res: Response, detail = 'This action is not availabl
   if (!u) throw new AppError('not_authenticated', 403, detail);
   return u;
 }
+
+/** Misago's login and registration views are for guests only (deny_authenticated). */
+export function denySignedIn(res: Response): void {
+  if (currentUser(res)) throw new AppError('permission_denied', 403, 'This action is not available to signed in users.');
+}
+
+/** What a session keeps of a user who just signed in or registered. */
+export const sessionUserOf = (u: UserRow): SessionUser => ({ id: u.id, username: u.username, slug: u.slug, email: u.email, isStaff: u.is_staff });
 
 /** Where a session's user came from (metrics/tests): the in-process cache, Redis, or PostgreSQL while Redis was away. */
 export type SessionSource = 'cache' | 'redis' | 'postgres';

@@ -112,7 +112,7 @@ test('one brute-force rule: the Watcher, the Kibana rule, the Kibana search and 
     .find((o) => o.id === 'forum-failed-logins');
   assert.equal(JSON.parse(search.attributes.kibanaSavedObjectMeta.searchSourceJSON).query.query, kuery);
   // the API's own detection (services/forum-api RULES) must use the same numbers: read as text, services never import each other
-  const domain = readFileSync(join(root, 'services/forum-api/src/domain.ts'), 'utf8');
+  const domain = readFileSync(join(root, 'services/forum-api/src/forum-rules.ts'), 'utf8');
   assert.match(domain, new RegExp(`bruteforceFailures: ${b.failures},`), 'forum-api bruteforceFailures = sla-rules.yml bruteforce.failures');
   assert.match(
     domain,

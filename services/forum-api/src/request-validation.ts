@@ -1,21 +1,7 @@
+/** Reading requests as DRF does: path ids, query parameters and the fields of JSON bodies (DRF's 400s, Misago's messages). */
 import { AppError, badRequest, fieldErrors } from '@forum/shared';
-import { drfBoolean, drfInteger, drfString, type FieldErrors, notADictionary, pythonType } from './drf.js';
-
-/** Misago 0.27 defaults. */
-export const RULES = {
-  usernameMin: 3,
-  usernameMax: 14,
-  passwordMin: 7,
-  passwordMax: 256,
-  titleMin: 5,
-  titleMax: 90,
-  postMin: 5,
-  postMax: 60_000,
-  threadsPerPage: 26,
-  postsPerPage: 18,
-  bruteforceFailures: 8,
-  bruteforceWindowSeconds: 30,
-} as const;
+import { drfBoolean, drfInteger, drfString, FieldErrors, notADictionary, pythonType } from './drf.js';
+import { normalizeTitle, RULES, titleProblem } from './forum-rules.js';
 
 export const PG_INT_MAX = 2_147_483_647;
 
@@ -102,19 +88,6 @@ export function loginFields(b: Record<string, unknown>): { username: string; pas
   return { username: username.trim(), password };
 }
 
-/** Misago's validate_title: what is wrong with a (normalized) title, if anything. */
-export function titleProblem(v: string): { message: string; code: string } | undefined {
-  if (v.length < RULES.titleMin)
-    return { message: `Thread title should be at least ${RULES.titleMin} characters long (it has ${v.length}).`, code: 'title_too_short' };
-  if (v.length > RULES.titleMax)
-    return { message: `Thread title cannot be longer than ${RULES.titleMax} characters (it has ${v.length}).`, code: 'title_too_long' };
-  if (!/[\p{L}\p{N}]/u.test(v)) return { message: 'Thread title should contain alpha-numeric characters.', code: 'title_invalid' };
-  if (v.includes('\u0000')) return { message: 'Null characters are not allowed.', code: 'invalid' };
-  return undefined;
-}
-
-export const normalizeTitle = (v: string) => v.trim().replace(/\s+/g, ' ');
-
 export function validateTitle(e: FieldErrors, b: Record<string, unknown>): string | undefined {
   const raw = text(e, b, 'title');
   if (raw === undefined) return undefined;
@@ -167,14 +140,60 @@ export function attachments(e: FieldErrors, b: Record<string, unknown>): void {
   else if (v.length > 0) e.add('attachments', 'Attachments are not supported.', 'attachments_unsupported');
 }
 
-export function slugify(s: string, fallback = 'thread'): string {
-  const slug = s
-    .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '')
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 80)
-    .replace(/-+$/, '');
-  return slug || fallback;
+/** The body of a reply or an edit: `post` (and `attachments`), DRF's field lists otherwise. */
+export function postFields(raw: unknown): string {
+  const b = body(raw);
+  const e = new FieldErrors();
+  const source = validatePost(e, b);
+  attachments(e, b);
+  check(e);
+  return source as string;
+}
+
+export interface NewThreadFields {
+  title: string;
+  source: string;
+  category: number;
+  close: boolean;
+  hide: boolean;
+  weight: number;
+}
+
+/** The body of a new thread; as Misago's posting middlewares, close/hide/pin are read only for staff, others' are ignored. */
+export function newThreadFields(raw: unknown, isStaff: boolean): NewThreadFields {
+  const b = body(raw);
+  const e = new FieldErrors();
+  const title = validateTitle(e, b);
+  const source = validatePost(e, b);
+  const category = categoryId(e, b);
+  attachments(e, b);
+  const close = isStaff ? flag(e, b, 'close') : false;
+  const hide = isStaff ? flag(e, b, 'hide') : false;
+  const weight = isStaff ? pinWeight(e, b) : 0;
+  check(e);
+  if (title === undefined || source === undefined || category === undefined) throw new Error('validated fields missing');
+  return { title, source, category, close, hide, weight };
+}
+
+/** The body of a registration. */
+export function registrationFields(raw: unknown): { username: string; email: string; password: string } {
+  const b = body(raw);
+  const e = new FieldErrors();
+  const username = validateUsername(e, b);
+  const email = validateEmail(e, b);
+  const password = validatePassword(e, b, username);
+  check(e);
+  if (username === undefined || email === undefined || password === undefined) throw new Error('validated fields missing');
+  return { username, email, password };
+}
+
+/** The body of a password change: the current password and a valid `new_password`. */
+export function passwordChangeFields(raw: unknown, username: string): { current: string; next: string } {
+  const b = body(raw);
+  const e = new FieldErrors();
+  if (typeof b.password !== 'string' || !b.password) e.add('password', 'Enter your current password.');
+  const next = validatePassword(e, b, username, 'new_password');
+  check(e);
+  if (next === undefined || typeof b.password !== 'string') throw new Error('validated fields missing');
+  return { current: b.password, next };
 }
