@@ -67,7 +67,7 @@ async function signIn(username: string, password: string, task = 0): Promise<Cli
 describe('When Redis fails over (frozen: no answers)', () => {
   const pw = 'password-123';
   let a1: Client, a2: Client, b1: Client, b2: Client, c1: Client, admin: Client;
-  let ids: Record<string, number> = {};
+  const ids: Record<string, number> = {};
 
   before(async () => {
     for (const n of ['ann', 'bob', 'cat']) ids[n] = (await new Client(urls[0]).register(n, pw)).id;

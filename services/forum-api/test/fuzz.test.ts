@@ -191,7 +191,7 @@ test('When 1,200 malformed requests arrive, then none is answered 5xx and the pr
     const csrfMode = rand();
     if (csrfMode < 0.7 && c.csrf) headers['x-csrftoken'] = c.csrf;
     else if (csrfMode < 0.8) headers['x-csrftoken'] = pick(['', 'wrong', 'x'.repeat(5000)]);
-    let body: string | undefined = method === 'GET' || method === 'HEAD' ? undefined : pick(bodies)();
+    const body: string | undefined = method === 'GET' || method === 'HEAD' ? undefined : pick(bodies)();
     const ct = rand() < 0.75 ? 'application/json' : pick(contentTypes);
     if (body !== undefined && ct) headers['content-type'] = ct;
     if (rand() < 0.05) headers['x-forwarded-for'] = pick(['not-an-ip', '203.0.113.9', '::1', '1.2.3.4, 5.6.7.8', '']);
