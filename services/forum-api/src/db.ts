@@ -61,6 +61,12 @@ const SUSPECT_MS = 30_000;
 const SUSPECT_HEDGE_MS = 1000;
 /** While the route is suspect, a write waits this long for Pgpool's connection before it also looks for the primary on the nodes. */
 const WRITE_POOL_HEAD_START_MS = 250;
+/**
+ * Otherwise it waits this long. A healthy Pgpool gives a session in milliseconds; one that accepts and does not answer
+ * (a killed standby: new sessions hung for the pool's whole 10 s connection timeout, then the write failed) costs this
+ * much instead. Shorter would send writes to the nodes during ordinary bursts, where the pool's queue is the point.
+ */
+const WRITE_POOL_PATIENCE_MS = 2000;
 /** A BEGIN lost with its connection is sent again this many times in all (see beginTx). */
 const BEGIN_ATTEMPTS = 3;
 /**
@@ -374,11 +380,13 @@ function routeQueries(pool: pg.Pool, kind: 'rw' | 'ro', route: RouteState, direc
  * connection in the last SUSPECT_MS: a failover), Pgpool may hold new sessions for its whole primary search
  * (search_primary_node_timeout, 20 s) or not know the promoted node yet, so the write also looks for the primary on
  * the nodes (DirectNodes.primary: a majority answers and exactly one is primary) and takes whichever connection
- * comes first; the other is released when it arrives. Without a primary on the nodes it waits for Pgpool as before,
+ * comes first; the other is released when it arrives. A route that is not suspect gets WRITE_POOL_PATIENCE_MS before
+ * the nodes are asked (the same race, later). Without a primary on the nodes it waits for Pgpool as before,
  * and when Pgpool refuses, the write fails (503 + Retry-After) instead of waiting longer.
  */
 async function connectForWrite(rw: pg.Pool, route: RouteState, direct: DirectNodes): Promise<pg.PoolClient> {
-  if (!direct.size || route.suspectUntil <= Date.now()) return rw.connect();
+  if (!direct.size) return rw.connect();
+  const headStart = route.suspectUntil > Date.now() ? WRITE_POOL_HEAD_START_MS : WRITE_POOL_PATIENCE_MS;
   let poolSettled = false;
   let poolOk = false;
   let won = false;
@@ -389,7 +397,7 @@ async function connectForWrite(rw: pg.Pool, route: RouteState, direct: DirectNod
   );
   const viaNodes = (async () => {
     // Pgpool first: an idle pooled connection answers at once; the nodes are asked only when it does not
-    await Promise.race([viaPool.catch(() => undefined), sleep(WRITE_POOL_HEAD_START_MS)]);
+    await Promise.race([viaPool.catch(() => undefined), sleep(headStart)]);
     if (poolOk) throw new Error('Pgpool answered');
     for (;;) {
       const primary = await direct.primary().catch(() => undefined);

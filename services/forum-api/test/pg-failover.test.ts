@@ -176,6 +176,29 @@ describe('When only the route (Pgpool) is cut off and the primary itself answers
   });
 });
 
+// A Pgpool that accepts a session and never answers it (seen when a standby was killed: new sessions hung for the
+// pool's whole 10 s connection timeout, then the write failed). A write waits WRITE_POOL_PATIENCE_MS for the route,
+// then also looks for the primary on the nodes.
+describe('When Pgpool accepts connections but answers none, and the primary answers', () => {
+  test('then a write reaches the primary on the nodes and is written once', async () => {
+    const { c, threadId } = await writerWithThread('writer4', 'Writes around a hung Pgpool');
+    await route.stall();
+    // the pool's idle sessions were dropped with the rest: the write must open a new one, which Pgpool never answers
+    await waitFor('idle sessions through the stalled route closed', () => api.rt.db.rw.idleCount === 0);
+    let status = 0;
+    try {
+      status = (await c.post(`/api/threads/${threadId}/posts/`, { post: 'Sent while Pgpool hung.' })).status;
+    } finally {
+      await route.restore();
+    }
+    assert.equal(status, 200, 'the write is acknowledged, not 503 after the pool gave up');
+    const page = await c.get(`/api/threads/${threadId}/posts/`);
+    assert.equal(page.status, 200, page.text);
+    const written = page.body.post_set.results.filter((p: unknown) => /Sent while Pgpool hung/.test(JSON.stringify(p)));
+    assert.equal(written.length, 1, 'written once');
+  });
+});
+
 // A stopping primary (images/postgres/entrypoint.sh, stop_member) first makes new transactions read-only and lets the
 // open ones finish. A write refused so (25006) did nothing: the api sends it again until a primary takes it.
 describe('When the primary refuses new writes as read-only for a moment (a primary handing over)', () => {

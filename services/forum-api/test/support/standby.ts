@@ -80,6 +80,8 @@ export async function startReplicated(): Promise<Replicated> {
 export interface CutProxy {
   port: number;
   cut(): Promise<void>;
+  /** drops every connection, then accepts new ones and never answers them (a hung Pgpool), until restore() */
+  stall(): Promise<void>;
   restore(): Promise<void>;
   close(): Promise<void>;
 }
@@ -88,9 +90,15 @@ export async function startProxy(target: number): Promise<CutProxy> {
   const port = await freePort();
   const sockets = new Set<Socket>();
   let server: Server | undefined;
+  let stalled = false;
   const listen = () =>
     new Promise<void>((resolve) => {
       server = createServer((client) => {
+        if (stalled) {
+          sockets.add(client);
+          client.on('error', () => client.destroy()).on('close', () => sockets.delete(client));
+          return;
+        }
         const upstream = connect(target, '127.0.0.1');
         sockets.add(client).add(upstream);
         const drop = () => {
@@ -104,13 +112,26 @@ export async function startProxy(target: number): Promise<CutProxy> {
         client.pipe(upstream).pipe(client);
       }).listen(port, '127.0.0.1', () => resolve());
     });
+  const dropAll = () => {
+    for (const x of sockets) x.destroy();
+    sockets.clear();
+  };
   const cut = async () => {
     const s = server;
     server = undefined;
-    for (const x of sockets) x.destroy();
-    sockets.clear();
+    dropAll();
     if (s) await new Promise((r) => s.close(() => r(undefined)));
   };
+  const stall = async () => {
+    stalled = true;
+    dropAll();
+    if (!server) await listen();
+  };
+  const restore = async () => {
+    stalled = false;
+    dropAll();
+    if (!server) await listen();
+  };
   await listen();
-  return { port, cut, restore: listen, close: cut };
+  return { port, cut, stall, restore, close: cut };
 }
