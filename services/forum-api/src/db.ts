@@ -401,7 +401,12 @@ async function connectForWrite(rw: pg.Pool, route: RouteState, direct: DirectNod
     if (poolOk) throw new Error('Pgpool answered');
     for (;;) {
       const primary = await direct.primary().catch(() => undefined);
-      if (primary && !won) return primary.connect();
+      if (primary && !won) {
+        // a node pool busy with the reads that also go to the nodes now (5 sessions, 2 s to get one) is asked again
+        // while Pgpool has not answered; a connection that was never made sent nothing
+        const client = await primary.connect().catch(() => undefined);
+        if (client) return client;
+      }
       if (poolSettled || won) throw new Error('no primary on the nodes');
       await sleep(300);
     }
