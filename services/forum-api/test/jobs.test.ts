@@ -201,7 +201,7 @@ describe('Worker jobs', () => {
     }
   });
 
-  test('the worker exposes /metrics and health on METRICS_PORT and exits 0 on SIGTERM', async () => {
+  test('When the worker runs, then /metrics and health answer on METRICS_PORT; when it gets SIGTERM, then it exits 0', async () => {
     const { freePort } = await import('./support/env.js');
     const port = await freePort();
     const w = spawnEntry('worker', workerEnv({ METRICS_PORT: String(port) }));
