@@ -1,19 +1,18 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, startApi, startStack, waitFor, type InProcessApi, type Stack } from './support/env.js';
+import { Client, stackAndApiPerFile, startApi, waitFor, type InProcessApi, type Stack } from './support/env.js';
 
 let stack: Stack;
 let api: InProcessApi;
 const logLines: string[] = [];
 
-before(async () => {
-  stack = await startStack();
-  api = await startApi(stack.env, { logLines });
-});
-after(async () => {
-  await api?.close();
-  await stack?.stop();
-});
+stackAndApiPerFile(
+  (s, a) => {
+    stack = s;
+    api = a;
+  },
+  { logLines },
+);
 
 const client = (headers: Record<string, string> = {}) => new Client(api.url, headers);
 /** Lets a user post again at once (flood protection has its own test). */

@@ -3,21 +3,15 @@
  * written down from Misago's serializers), and reads input as DRF does. The calls are the ones Misago's own frontend and
  * the seed's load scenario send: string booleans, `start=0`, `pin` as a number or a numeric string.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, startApi, startStack, type InProcessApi, type Stack } from './support/env.js';
+import { Client, stackAndApiPerFile, type InProcessApi } from './support/env.js';
 import * as S from './support/misago-shapes.js';
 
-let stack: Stack;
 let api: InProcessApi;
 
-before(async () => {
-  stack = await startStack();
-  api = await startApi(stack.env);
-});
-after(async () => {
-  await api?.close();
-  await stack?.stop();
+stackAndApiPerFile((_stack, a) => {
+  api = a;
 });
 
 const client = () => new Client(api.url);

@@ -1,20 +1,16 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '@forum/shared';
-import { Client, spawnEntry, startApi, startStack, waitFor, type InProcessApi, type Stack } from './support/env.js';
+import { Client, spawnEntry, stackAndApiPerFile, waitFor, type InProcessApi, type Stack } from './support/env.js';
 import { DEAD_STREAM, JOB_GROUP, JOB_STREAM, JobWorker, enqueue, queueStats } from '../src/jobs.js';
 import { createRedis } from '../src/redis.js';
 
 let stack: Stack;
 let api: InProcessApi;
 
-before(async () => {
-  stack = await startStack();
-  api = await startApi(stack.env);
-});
-after(async () => {
-  await api?.close();
-  await stack?.stop();
+stackAndApiPerFile((s, a) => {
+  stack = s;
+  api = a;
 });
 
 let seq = 0;
