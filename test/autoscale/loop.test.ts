@@ -174,7 +174,7 @@ after(async () => {
 });
 
 test(
-  'load -> alert -> autoscaler -> nginx +1 -> Slack; recovery; no flapping inside the cooldown; cooldown survives a killed autoscaler',
+  'When load raises an alert, then the autoscaler adds one nginx and tells Slack, the recovery follows, nothing flaps inside the cooldown, and the cooldown survives a killed autoscaler',
   { timeout: 600_000 },
   async () => {
     const r0 = await replicas();

@@ -17,24 +17,28 @@ function run(cmd: string, args: string[], input?: string) {
   return { code: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
 }
 
-test("Debian 12's docker CLI (/usr/bin/docker) loads docker-stack.yml", { skip: !existsSync('/usr/bin/docker') && 'no /usr/bin/docker' }, () => {
-  const r = spawnSync('/usr/bin/docker', ['stack', 'deploy', '-c', 'docker-stack.yml', 'parse-only'], {
-    cwd: REPO,
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
-  });
-  const out = `${r.stdout}${r.stderr}`;
-  const version = spawnSync('/usr/bin/docker', ['version', '--format', '{{.Client.Version}}'], {
-    encoding: 'utf8',
-    env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
-  }).stdout.trim();
-  console.log(`# /usr/bin/docker ${version}: ${out.trim().split('\n')[0]}`);
-  assert.doesNotMatch(out, /unsupported Compose file version|additional property|must be a|is not allowed|invalid/i, out);
-  assert.match(out, /Cannot connect|nonexistent|no such file/i, `expected a connection error after the file loaded: ${out}`);
-});
+test(
+  "When Debian 12's docker CLI (/usr/bin/docker) reads docker-stack.yml, then it loads it",
+  { skip: !existsSync('/usr/bin/docker') && 'no /usr/bin/docker' },
+  () => {
+    const r = spawnSync('/usr/bin/docker', ['stack', 'deploy', '-c', 'docker-stack.yml', 'parse-only'], {
+      cwd: REPO,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
+    });
+    const out = `${r.stdout}${r.stderr}`;
+    const version = spawnSync('/usr/bin/docker', ['version', '--format', '{{.Client.Version}}'], {
+      encoding: 'utf8',
+      env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
+    }).stdout.trim();
+    console.log(`# /usr/bin/docker ${version}: ${out.trim().split('\n')[0]}`);
+    assert.doesNotMatch(out, /unsupported Compose file version|additional property|must be a|is not allowed|invalid/i, out);
+    assert.match(out, /Cannot connect|nonexistent|no such file/i, `expected a connection error after the file loaded: ${out}`);
+  },
+);
 
-test("Debian 13's docker CLI (docker-cli 26.1 in trixie) renders docker-stack.yml", () => {
+test("When Debian 13's docker CLI (docker-cli 26.1 in trixie) reads docker-stack.yml, then it renders it", () => {
   if (run('docker', ['image', 'inspect', TRIXIE_CLI]).code !== 0) {
     const built = run(
       'docker',

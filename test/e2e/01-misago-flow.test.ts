@@ -9,37 +9,37 @@ const username = `e2e${suffix}`;
 const password = `Pw-${randomBytes(9).toString('base64url')}`;
 const email = `${username}@example.com`;
 
-test('Misago flow through the edge', async (t) => {
+test('When a Misago client walks its flow through the edge, then every step answers as Misago', async (t) => {
   const alice = new Client();
   let threadId = 0;
 
-  await t.test('a page of the web client (GET /) sets the csrftoken cookie, as any Misago page does', async () => {
+  await t.test('When a page of the web client (GET /) is read, then it sets the csrftoken cookie, as any Misago page does', async () => {
     const page = new Client();
     const r = await page.get('/');
     assert.equal(r.status, 200);
     assert.match(page.cookies.get('csrftoken') ?? '', /^[0-9a-f]{32}$/);
   });
 
-  await t.test('first GET sets the csrftoken cookie and answers an anonymous user', async () => {
+  await t.test('When the API is first read, then it sets the csrftoken cookie and answers an anonymous user', async () => {
     const r = await alice.get('/api/auth/');
     assert.equal(r.status, 200, r.text);
     assert.ok(alice.cookies.get('csrftoken'), 'csrftoken cookie set');
     assert.equal(r.json.id ?? null, null, 'anonymous');
   });
 
-  await t.test('an unsafe request without X-CSRFToken is refused with 403', async () => {
+  await t.test('When an unsafe request lacks X-CSRFToken, then it is refused with 403', async () => {
     const r = await alice.post('/api/users/', { username, email, password }, { csrf: false });
     assert.equal(r.status, 403, r.text);
     assert.ok(r.json?.detail, 'JSON {detail}');
   });
 
-  await t.test('register (200, as Misago)', async () => {
+  await t.test('When a user registers, then 200 (as Misago)', async () => {
     const r = await alice.post('/api/users/', { username, email, password });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.username, username);
   });
 
-  await t.test('bad credentials answer 400 {detail, code}', async () => {
+  await t.test('When credentials are bad, then 400 {detail, code}', async () => {
     const bob = new Client();
     await bob.get('/api/auth/');
     const r = await bob.post('/api/auth/', { username, password: 'wrong-password' });
@@ -47,7 +47,7 @@ test('Misago flow through the edge', async (t) => {
     assert.ok(r.json.detail && r.json.code, r.text);
   });
 
-  await t.test('logging in while signed in is 403 (Misago), then log in with CSRF from a fresh cookie jar', async () => {
+  await t.test('When a signed-in user logs in, then 403 (Misago); when a fresh cookie jar logs in with CSRF, then it is signed in', async () => {
     assert.equal((await alice.post('/api/auth/', { username, password })).status, 403);
     alice.cookies.clear();
     await alice.get('/api/auth/');
@@ -59,7 +59,7 @@ test('Misago flow through the edge', async (t) => {
     assert.equal(me.json.username, username);
   });
 
-  await t.test('start a thread', async () => {
+  await t.test('When a user starts a thread, then it is created', async () => {
     const editor = await alice.get('/api/threads/editor/');
     assert.equal(editor.status, 200, editor.text);
     const category = (editor.json as Array<{ id: number; post: unknown }>).find((c) => c.post);
@@ -75,7 +75,7 @@ test('Misago flow through the edge', async (t) => {
     threadId = r.json.id;
   });
 
-  await t.test('reply (waits out the 3 s flood protection)', async () => {
+  await t.test('When the user replies after the 3 s flood protection, then the reply is posted', async () => {
     const r = await until(
       'reply accepted',
       async () => {
@@ -98,13 +98,13 @@ test('Misago flow through the edge', async (t) => {
     assert.equal(posts.json.post_set.count, 2);
   });
 
-  await t.test('subscribe', async () => {
+  await t.test('When the user subscribes, then the subscription is set', async () => {
     const r = await alice.patch(`/api/threads/${threadId}/`, [{ op: 'replace', path: 'subscription', value: 'notify' }]);
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.subscription, false, 'notify = false in Misago');
   });
 
-  await t.test('lists: all, my, subscribed show the thread; anonymous my-list is refused', async () => {
+  await t.test('When the lists are read, then all, my and subscribed show the thread, and the my-list of a guest is refused', async () => {
     for (const list of ['all', 'my', 'subscribed']) {
       const r = await alice.get(`/api/threads/?list=${list}`);
       assert.equal(r.status, 200, `${list}: ${r.text}`);
@@ -123,7 +123,7 @@ test('Misago flow through the edge', async (t) => {
     assert.equal(r.status, 403, r.text);
   });
 
-  await t.test('log out', async () => {
+  await t.test('When the user logs out, then the session ends', async () => {
     const r = await alice.post('/logout/');
     assert.ok(r.status < 400, r.text);
     const me = await alice.get('/api/auth/');

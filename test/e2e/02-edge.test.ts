@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EDGE_URL } from './support.js';
 
-test('index.html is served, never cached, with security headers and no NGINX version', async () => {
+test('When index.html is requested, then it is served, never cached, with security headers and no NGINX version', async () => {
   const r = await fetch(`${EDGE_URL}/`);
   assert.equal(r.status, 200);
   assert.match(r.headers.get('content-type') ?? '', /text\/html/);
@@ -16,7 +16,7 @@ test('index.html is served, never cached, with security headers and no NGINX ver
   assert.match(html, /\/static\/[^"']+\.js/, 'references hashed assets under /static/');
 });
 
-test('static assets: gzip, expires 365d, Cache-Control public, no-transform', async () => {
+test('When a static asset is requested, then it comes gzipped with expires 365d and Cache-Control public, no-transform', async () => {
   const html = await (await fetch(`${EDGE_URL}/`)).text();
   const assets = [...html.matchAll(/["'](\/static\/[^"']+\.(?:js|css))["']/g)].map((m) => m[1]);
   assert.ok(assets.length > 0, 'index.html references assets');
@@ -36,7 +36,7 @@ test('static assets: gzip, expires 365d, Cache-Control public, no-transform', as
   assert.equal(missing.status, 404);
 });
 
-test('API errors come back as JSON through the edge; /metrics is not routed', async () => {
+test('When the API fails a request, then the error comes back as JSON through the edge; when /metrics is asked, then it is not routed', async () => {
   const r = await fetch(`${EDGE_URL}/api/threads/999999999/`);
   assert.ok(r.status >= 400 && r.status < 500, String(r.status));
   const body = (await r.json()) as { detail?: string };
@@ -48,7 +48,7 @@ test('API errors come back as JSON through the edge; /metrics is not routed', as
   assert.doesNotMatch(await s.text(), /Active connections/, 'stub_status only on the internal port');
 });
 
-test('client body limit answers 413 JSON', async () => {
+test('When a body exceeds the client body limit, then the answer is 413 JSON', async () => {
   const big = 'x'.repeat(11 * 1024 * 1024);
   const r = await fetch(`${EDGE_URL}/api/threads/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big });
   assert.equal(r.status, 413);
@@ -56,7 +56,7 @@ test('client body limit answers 413 JSON', async () => {
   assert.equal(body.code, 'request_too_large');
 });
 
-test('webhook paths reach ipblock and autoscaler, which refuse requests without their bearer token', async () => {
+test('When a webhook path is called without its bearer token, then it reaches ipblock or the autoscaler, which refuses it', async () => {
   for (const path of ['/ops/ipblock/v1/blocks', '/ops/autoscaler/v1/hooks/kapacitor']) {
     const r = await fetch(`${EDGE_URL}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     assert.ok(r.status === 401 || r.status === 403, `${path}: ${r.status}`);

@@ -22,7 +22,7 @@ function canConnect(host: string, port: number, timeoutMs = 1500): Promise<boole
   });
 }
 
-test('no service but nginx publishes a port', async () => {
+test('When the stack runs, then no service but nginx publishes a port', async () => {
   const services = await stackServices();
   assert.ok(services.includes(`${STACK}_nginx`), 'nginx service exists');
   for (const svc of services) {
@@ -42,7 +42,7 @@ test('no service but nginx publishes a port', async () => {
   }
 });
 
-test('the internal overlay networks are internal; only edge-net (and egress-net) are not', async () => {
+test('When the overlay networks are inspected, then all are internal but edge-net (and egress-net)', async () => {
   for (const n of ['app-net', 'postgres-net', 'redis-net']) {
     const internal = (await docker('network', 'inspect', `${STACK}_${n}`, '--format', '{{.Internal}}')).trim();
     assert.equal(internal, 'true', `${n} internal`);
@@ -54,7 +54,7 @@ test('the internal overlay networks are internal; only edge-net (and egress-net)
   assert.deepEqual(names.sort(), [`${STACK}_app-net`, `${STACK}_edge-net`]);
 });
 
-test('from the host, the edge answers and the data tier has no address the host can reach', async () => {
+test('When the host connects, then the edge answers and the data tier has no address the host can reach', async () => {
   const edge = new URL(EDGE_URL);
   assert.equal(await canConnect(edge.hostname, Number(edge.port || 80)), true, 'edge reachable');
   // Containers on a non-internal overlay also sit on docker_gwbridge, whose addresses the host reaches: none of the

@@ -11,14 +11,14 @@ const secrets = readdirSync(secretsDir)
   .map((f) => ({ name: f, value: readFileSync(join(secretsDir, f), 'utf8').trim() }))
   .filter((s) => s.value.length >= 8 && !s.value.startsWith('http://127.0.0.1'));
 
-test('the secret files exist', () => {
+test('When the stack is deployed, then the secret files exist', () => {
   const names = secrets.map((s) => s.name);
   for (const n of ['pg_app_password', 'pg_superuser_password', 'redis_password', 'session_secret', 'admin_password', 'ipblock_token']) {
     assert.ok(names.includes(n), n);
   }
 });
 
-test('docker inspect of every service and container shows no secret value', async () => {
+test('When every service and container is inspected, then no secret value shows', async () => {
   const services = await stackServices();
   const containers = await stackContainers();
   assert.ok(services.length >= 15 && containers.length >= 15);
@@ -27,7 +27,7 @@ test('docker inspect of every service and container shows no secret value', asyn
   assert.match(dump, /\/run\/secrets\/pg_app_password/, 'secrets are passed as *_FILE paths');
 });
 
-test("no running container's environment holds a secret value", async () => {
+test('When the environment of a running container is read, then it holds no secret value', async () => {
   let checked = 0;
   for (const id of await stackContainers()) {
     let env: string;

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EDGE_URL, STACK, docker, until } from './support.js';
 
-test('no API replica -> JSON 503 from the edge; recovery is followed', { timeout: 240_000 }, async () => {
+test('When no API replica runs, then the edge answers JSON 503; when they come back, then the recovery is followed', { timeout: 240_000 }, async () => {
   const svc = `${STACK}_api`;
   const replicas = Number((await docker('service', 'inspect', svc, '--format', '{{.Spec.Mode.Replicated.Replicas}}')).trim());
   await docker('service', 'scale', '--detach', `${svc}=0`);

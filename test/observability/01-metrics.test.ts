@@ -89,7 +89,7 @@ async function runningSince(name: string): Promise<number> {
   return ts.length ? Math.min(...ts) : Date.now();
 }
 
-test('within 60 s of deploy every required measurement exists, each with a host tag', async () => {
+test('When 60 s have passed since deploy, then every required measurement exists, each with a host tag', async () => {
   const agentUp = Math.max(await serviceCreated('metrics-agent'), await serviceCreated('influxdb'), await runningSince('metrics-agent'));
   const readyAt: Record<string, number> = {};
   for (const m of REQUIRED) {
@@ -125,7 +125,7 @@ test('within 60 s of deploy every required measurement exists, each with a host 
   }
 });
 
-test('replicas are told apart: one instance tag per running nginx task and per api task', async () => {
+test('When several replicas run, then they are told apart: one instance tag per running nginx task and per api task', async () => {
   let want = { nginx: 0, api: 0 };
   await waitFor(
     'distinct instances',
@@ -147,7 +147,7 @@ test('replicas are told apart: one instance tag per running nginx task and per a
   assert.ok(hosts.length >= 1 && hosts.every((h) => h.host));
 });
 
-test('scaling api to 4 shows a 4th instance', async (t) => {
+test('When api is scaled to 4, then a 4th instance shows', async (t) => {
   const before = await replicas('api');
   t.after(() => scale('api', before));
   await scale('api', 4);
@@ -163,7 +163,7 @@ test('scaling api to 4 shows a 4th instance', async (t) => {
   assert.equal(new Set(inst).size, inst.length);
 });
 
-test('stopping InfluxDB and restarting it loses no agent and resumes writes (outage points are back-filled)', async () => {
+test('When InfluxDB is stopped and restarted, then no agent is lost and writes resume (outage points are back-filled)', async () => {
   const agentsBefore = (await docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${STACK}_metrics-agent`] } })).map((c) => c.Id).sort();
   assert.ok(agentsBefore.length >= 1);
   await scale('influxdb', 0);

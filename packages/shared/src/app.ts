@@ -2,7 +2,7 @@ import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import { accessLog } from './http.js';
 import { createMetrics, type ServiceMetrics } from './metrics.js';
-import { errorMiddleware, notFoundHandler } from './errors.js';
+import { errorMiddleware, notFoundHandler, type Dependency } from './errors.js';
 import { healthRouter, type HealthCheck } from './health.js';
 
 export interface BaseAppOptions {
@@ -15,6 +15,8 @@ export interface BaseAppOptions {
   /** Trusted proxy hops/ranges for req.ip (NGINX realip sets X-Real-IP / X-Forwarded-For). */
   trustProxy?: boolean | string | number | string[];
   metrics?: ServiceMetrics;
+  /** Backing services whose failures the error handler answers by status (errors.ts dependencyError). */
+  dependencies?: Dependency[];
 }
 
 /**
@@ -35,7 +37,7 @@ export function createBaseApp(opts: BaseAppOptions): { app: Express; metrics: Se
     metrics,
     finish: (a) => {
       a.use(notFoundHandler);
-      a.use(errorMiddleware(opts.logger));
+      a.use(errorMiddleware(opts.logger, { dependencies: opts.dependencies }));
     },
   };
 }

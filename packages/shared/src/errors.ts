@@ -28,8 +28,58 @@ export const fieldErrors = (fields: Record<string, string[]>, code = 'invalid') 
 
 export const conflict = (detail: string, code = 'conflict', extra: Record<string, unknown> = {}) => new AppError(code, 409, detail, true, extra);
 
-/** Maps failures of infrastructure we depend on to precise statuses instead of a blanket 500. */
-function classify(err: unknown): AppError {
+/** The backing services whose failures a service declares, so that they are answered by status (see dependencyError). */
+export type Dependency = 'postgres' | 'redis';
+
+/** Connection-class failures of PostgreSQL (through pgpool): the statement may not have run (pgpool restarts every child on a primary failover). */
+export function isConnectionLoss(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  if (typeof e?.code === 'string' && /^(08|57P0[123])/.test(e.code)) return true;
+  // the rest are pgpool's own: refusals while it fails a backend over, and (XX000, FATAL) "unable to read data from DB
+  // node N" / "EOF encountered with backend" when a backend died under a statement (seen at a PG primary kill under
+  // load, a fault run under load: it had become a 500)
+  return /Connection terminated|ECONNRESET|ECONNREFUSED|EPIPE|Client has encountered a connection error|server closed the connection|failed to create a backend connection|not accepting any new connections|executing failover|unable to read data from DB node|EOF encountered with backend/i.test(
+    String(e?.message ?? ''),
+  );
+}
+
+/** node-postgres could not get a connection within its connect timeout. */
+export const isTimeoutToConnect = (err: unknown) => /timeout exceeded when trying to connect/.test(String((err as Error)?.message ?? ''));
+
+const unavailable = (what: string) => new AppError('service_unavailable', 503, `${what} is temporarily unavailable, retry shortly.`);
+
+/**
+ * The one mapping of dependency failures to HTTP statuses, instead of a blanket 500. The rows of a declared
+ * dependency come first: they know its errors by message too, which would be guesswork in a service that does not
+ * use it (an ECONNRESET from a Docker or Slack call is not Redis). The last rows hold for every service.
+ * Undefined: not a dependency failure.
+ */
+export function dependencyError(err: unknown, dependencies: readonly Dependency[] = []): AppError | undefined {
+  const e = err as { name?: string; code?: string; message?: string };
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const msg = String(e?.message ?? '');
+  if (dependencies.includes('redis')) {
+    if (e?.name === 'MaxRetriesPerRequestError' || e?.name === 'RedisTimeout' || /Connection is closed|Stream isn't writeable|ECONNRESET|EPIPE/.test(msg))
+      return unavailable('Redis');
+  }
+  if (dependencies.includes('postgres')) {
+    if (isConnectionLoss(err) || isTimeoutToConnect(err) || /^(08|57P0|53)/.test(code)) return unavailable('The database');
+    // a read-only transaction: the request reached a standby (Pgpool without a primary for a moment)
+    if (code === '25006') return new AppError('service_unavailable', 503, 'The database is failing over, retry shortly.');
+    if (code === '40001' || code === '40P01') return new AppError('conflict_retry', 503, 'Concurrent update, retry.');
+    if (code.startsWith('22')) return new AppError('invalid', 400, 'Invalid value in request.');
+    if (code === '23505') return new AppError('conflict', 409, 'This already exists.');
+    if (code === '23503') return new AppError('not_found', 404, 'A referenced object does not exist.');
+  }
+  // PostgreSQL / pgpool overload and connection failures: the caller may retry
+  if (code === '53300' || code === '57P03' || code === 'ECONNREFUSED' || code === 'ETIMEDOUT')
+    return new AppError('service_unavailable', 503, 'A backing service is temporarily unavailable, retry shortly.', true);
+  if (code === '57014') return new AppError('timeout', 504, 'The operation timed out.', true);
+  return undefined;
+}
+
+/** Maps an error to the answer: our own AppError as it is, request-parsing failures, then dependency failures; else 500. */
+function classify(err: unknown, dependencies: readonly Dependency[]): AppError {
   if (err instanceof AppError) return err;
   const e = err as { type?: string; status?: number; statusCode?: number; code?: string; message?: string };
   // body-parser failures
@@ -40,18 +90,17 @@ function classify(err: unknown): AppError {
   if (e?.type === 'request.aborted') return new AppError('request_aborted', 400, 'Request aborted.');
   const status = e?.status ?? e?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) return new AppError('invalid', status, e.message ?? 'Bad request.');
-  // PostgreSQL / pgpool overload and connection failures: the caller may retry
-  if (e?.code === '53300' || e?.code === '57P03' || e?.code === 'ECONNREFUSED' || e?.code === 'ETIMEDOUT')
-    return new AppError('service_unavailable', 503, 'A backing service is temporarily unavailable, retry shortly.', true);
-  if (e?.code === '57014') return new AppError('timeout', 504, 'The operation timed out.', true);
-  return new AppError('internal_error', 500, 'Internal server error.', false);
+  return dependencyError(err, dependencies) ?? new AppError('internal_error', 500, 'Internal server error.', false);
 }
 
 /** Express error middleware: logs once (with stack for non-operational errors) and answers Django-style `{detail, code}`
- * (DRF's per-field lists for `fieldErrors`; `extra.body` when the answer's whole shape is fixed, e.g. Misago's PATCH). */
-export function errorMiddleware(logger: Logger): ErrorRequestHandler {
+ * (DRF's per-field lists for `fieldErrors`; `extra.body` when the answer's whole shape is fixed, e.g. Misago's PATCH).
+ * A service that declares `dependencies` has their failures mapped by dependencyError, and its every 503 tells the
+ * client to try again in 2 s (a 503 there is a dependency failing over). */
+export function errorMiddleware(logger: Logger, opts: { dependencies?: readonly Dependency[] } = {}): ErrorRequestHandler {
+  const dependencies = opts.dependencies ?? [];
   return (err, req, res, _next) => {
-    const appErr = classify(err);
+    const appErr = classify(err, dependencies);
     const log = (req as { log?: Logger }).log ?? logger;
     if (appErr.operational) log.info({ code: appErr.code, status: appErr.status }, appErr.detail);
     else log.error({ err }, 'unhandled error');
@@ -60,6 +109,7 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
       return;
     }
     if (appErr.status === 429 && appErr.extra.retryAfter !== undefined) res.setHeader('Retry-After', String(appErr.extra.retryAfter));
+    if (appErr.status === 503 && dependencies.length > 0) res.setHeader('Retry-After', '2');
     const { fields, body, ...extra } = appErr.extra as { fields?: Record<string, string[]>; body?: Record<string, unknown> };
     if (body) res.status(appErr.status).json(body);
     else if (fields) res.status(appErr.status).json({ ...fields, code: appErr.code });

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { accessLogger, accessLogPolicyFromEnv, wantsAccessLine, writeAccessLine } from '../src/http.js';
 
-test('ACCESS_LOG: every request by default; errors = server errors and slow requests only', () => {
+test('When ACCESS_LOG is unset, then every request is logged; when it is errors, then only server errors and slow requests', () => {
   assert.deepEqual(accessLogPolicyFromEnv({}), { mode: 'all', slowMs: 500 });
   assert.deepEqual(accessLogPolicyFromEnv({ ACCESS_LOG: 'errors', ACCESS_LOG_SLOW_MS: '250' }), { mode: 'errors', slowMs: 250 });
   assert.deepEqual(accessLogPolicyFromEnv({ ACCESS_LOG: 'errors', ACCESS_LOG_SLOW_MS: 'x' }), { mode: 'errors', slowMs: 500 });
@@ -16,7 +16,7 @@ test('ACCESS_LOG: every request by default; errors = server errors and slow requ
   assert.equal(wantsAccessLine({ mode: 'all', slowMs: 500 }, 200, 1), true);
 });
 
-test('writeAccessLine writes under the policy it is given', () => {
+test('When writeAccessLine is given a policy, then it writes under that policy', () => {
   const lines: string[] = [];
   const out = new Writable({
     write(c: Buffer, _e, cb) {

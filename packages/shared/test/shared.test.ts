@@ -4,7 +4,21 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
-import { loadConfig, ConfigError, readSecret, z, env, createBaseApp, createLogger, AppError, safeEqual, requireBearer, slackBody } from '@forum/shared';
+import {
+  loadConfig,
+  ConfigError,
+  readSecret,
+  z,
+  env,
+  createBaseApp,
+  createLogger,
+  AppError,
+  dependencyError,
+  safeEqual,
+  requireBearer,
+  slackBody,
+  type Dependency,
+} from '@forum/shared';
 
 const dir = mkdtempSync(join(tmpdir(), 'shared-'));
 const secretFile = join(dir, 'db_password');
@@ -49,6 +63,43 @@ test('When a body is malformed JSON, then the base app answers 400 parse_error, 
   assert.deepEqual(h.body, { status: 'OK' });
   const m = await request(app).get('/nope/');
   assert.equal(m.status, 404);
+});
+
+test('When a dependency fails, then only a service that declares it answers by status, and its 503s carry Retry-After', async () => {
+  const logger = createLogger('test', { level: 'silent' });
+  const redisDown = () => Object.assign(new Error('Connection is closed.'), { name: 'Error' });
+  const pgRefused = () => Object.assign(new Error('connect ECONNREFUSED 10.0.0.9:5432'), { code: 'ECONNREFUSED' });
+  const pgUnique = () => Object.assign(new Error('duplicate key value violates unique constraint'), { code: '23505' });
+  const answers = async (dependencies?: Dependency[]) => {
+    const { app, finish } = createBaseApp({ service: 'test', logger, dependencies });
+    app.get('/redis/', () => {
+      throw redisDown();
+    });
+    app.get('/refused/', () => {
+      throw pgRefused();
+    });
+    app.get('/unique/', () => {
+      throw pgUnique();
+    });
+    finish(app);
+    const out: Array<[number, string, string | undefined]> = [];
+    for (const path of ['/redis/', '/refused/', '/unique/']) {
+      const r = await request(app).get(path);
+      out.push([r.status, r.body.code, r.headers['retry-after']]);
+    }
+    return out;
+  };
+  assert.deepEqual(await answers(), [
+    [500, 'internal_error', undefined],
+    [503, 'service_unavailable', undefined],
+    [500, 'internal_error', undefined],
+  ]);
+  assert.deepEqual(await answers(['postgres', 'redis']), [
+    [503, 'service_unavailable', '2'],
+    [503, 'service_unavailable', '2'],
+    [409, 'conflict', undefined],
+  ]);
+  assert.equal(dependencyError(new TypeError('a bug'), ['postgres', 'redis']), undefined);
 });
 
 test('When a bearer token is wrong or missing, then 401; when right, then through', async () => {

@@ -43,7 +43,7 @@ export function transitionMessage(t: Transition, channel?: string): SlackMessage
   };
 }
 
-/** The Kapacitor alert body (INTEGRATIONS.md), so the autoscaler treats the alerter like Kapacitor. */
+/** The Kapacitor alert body (docs/REQUIREMENTS.md §7), so the autoscaler treats the alerter like Kapacitor. */
 export function kapacitorBody(t: Transition) {
   return {
     id: t.rule.id,

@@ -100,7 +100,7 @@ after(async () => {
 
 describe('hysteresis (pure)', () => {
   const rule = { op: '>' as const, warn: 750, crit: 1024, hysteresis: 0.1 };
-  test('enters on the threshold, leaves only past threshold*(1-h)', () => {
+  test('When a value reaches the threshold, then the level is entered; when it falls back, then it is left only past threshold*(1-h)', () => {
     assert.equal(nextLevel('OK', 750, rule), 'OK');
     assert.equal(nextLevel('OK', 751, rule), 'WARNING');
     assert.equal(nextLevel('OK', 1100, rule), 'CRITICAL');
@@ -110,13 +110,13 @@ describe('hysteresis (pure)', () => {
     assert.equal(nextLevel('WARNING', 675, rule), 'OK');
     assert.equal(nextLevel('CRITICAL', 10, rule), 'OK');
   });
-  test('op "<" mirrors it', () => {
+  test('When the op is "<", then entering and leaving mirror it', () => {
     const low = { op: '<' as const, warn: 20, hysteresis: 0.1 };
     assert.equal(nextLevel('OK', 19, low), 'WARNING');
     assert.equal(nextLevel('WARNING', 21, low), 'WARNING');
     assert.equal(nextLevel('WARNING', 22, low), 'OK');
   });
-  test('the shipped rules file validates; bad overrides are refused', () => {
+  test('When the shipped rules file is loaded, then it validates; when overrides are bad, then they are refused', () => {
     const text = require_text(RULES);
     const r = parseRules(text, RULES);
     assert.ok(r.rules.find((x) => x.id === 'nginx_scale_up')?.scale);
@@ -130,7 +130,7 @@ function require_text(f: string) {
 }
 
 describe('alerter against a real influxd', () => {
-  test('per-rule state with hysteresis; every change (and only a change) posts to Slack with its colour', async () => {
+  test('When the level of a rule changes, then Slack gets one post in its colour; when it does not change, then nothing is posted', async () => {
     const p = await startAlerter({ RULE_OVERRIDES: JSON.stringify({ nginx_clients: FAST }) });
     const mine = () => slack.messages.filter((m) => m.text.includes('nginx_clients'));
     const seq: Array<[number, string]> = [
@@ -156,7 +156,7 @@ describe('alerter against a real influxd', () => {
     await p.kill();
   });
 
-  test('scale rule -> autoscaler scales the Swarm service once; sustained load and the recovery cause no flapping inside the cooldown', async () => {
+  test('When a scale rule fires, then the autoscaler scales the Swarm service once, and sustained load and the recovery cause no flapping inside the cooldown', async () => {
     const svc = await createTestService(`${STACK}_nginx`, {
       'autoscale.enabled': 'true',
       'autoscale.min': '1',
@@ -208,7 +208,7 @@ describe('alerter against a real influxd', () => {
     await p.kill();
   });
 
-  test('a scale alert is not re-posted while the service sits at its bound', async () => {
+  test('When the service sits at its bound, then the scale alert is not re-posted', async () => {
     const svc = await createTestService(`${STACK}_web`, { 'autoscale.enabled': 'true', 'autoscale.min': '1', 'autoscale.max': '1', 'autoscale.cooldown': '0' });
     const dir = mkdtempSync(join(tmpdir(), 'alerter-rules-'));
     const rules = join(dir, 'rules.yml');
@@ -239,7 +239,7 @@ autoscale:
     await p.kill();
   });
 
-  test('disabled when an external Kapacitor is configured', async () => {
+  test('When an external Kapacitor is configured, then the alerter stays idle', async () => {
     const before = slack.messages.length;
     const p = await startAlerter({ KAPACITOR_URL: 'http://kapacitor:9092', RULE_OVERRIDES: JSON.stringify({ nginx_clients: FAST }) });
     await influx.write('telegraf', nginxPoint(5000));
@@ -257,7 +257,7 @@ autoscale:
     await p.kill();
   });
 
-  test('InfluxDB down is itself a CRITICAL Slack alert', async () => {
+  test('When InfluxDB is down, then that is itself a CRITICAL Slack alert', async () => {
     const p = await startAlerter({ RULE_OVERRIDES: JSON.stringify({ nginx_clients: FAST }) });
     await step(p, 'nginx_clients', 10);
     await influx.stop();

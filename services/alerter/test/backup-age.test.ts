@@ -1,7 +1,7 @@
 /**
  * The backup_age SLA rule end to end, every hop real: the backup service (its last success seeded from the newest
  * dump on its volume) -> metrics-agent scraping its /metrics as in the stack -> influxd -> the alerter evaluating
- * the shipped configs/alerts/sla-rules.yml -> a Slack stand-in (the incoming-webhook wire format of INTEGRATIONS.md).
+ * the shipped configs/alerts/sla-rules.yml -> a Slack stand-in (the incoming-webhook wire format of docs/REQUIREMENTS.md §7).
  * RULE_OVERRIDES shortens only the rule's windows; its threshold (26 h) is the shipped one. No Swarm, no Docker.
  */
 import { after, before, describe, test } from 'node:test';

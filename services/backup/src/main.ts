@@ -1,4 +1,4 @@
-// Nightly backup job (SPEC §4): pg_dump of the current primary at BACKUP_SCHEDULE (default 02:00),
+// Nightly backup job (docs/REQUIREMENTS.md §4): pg_dump of the current primary at BACKUP_SCHEDULE (default 02:00),
 // retention by age (always keeping the newest BACKUP_KEEP_MIN); an attempt longer than BACKUP_TIMEOUT_SECONDS is killed.
 // `node dist/main.js --once` runs one backup and exits.
 import { readdir, stat } from 'node:fs/promises';

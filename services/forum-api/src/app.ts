@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
+import type { Express, RequestHandler } from 'express';
 import { AppError, createBaseApp, createMetrics, promClient, type Logger, type ServiceMetrics } from '@forum/shared';
 import type { Config } from './config.js';
 import type { Ctx } from './context.js';
-import { createDb, isConnectionLoss, type Db } from './db.js';
+import { createDb, type Db } from './db.js';
 import { enqueue, queueStats } from './jobs.js';
 import { createRedis, within, type Redis } from './redis.js';
 import { consistencyMiddleware } from './consistency.js';
@@ -25,32 +25,6 @@ export function parseTrustProxy(v: string): boolean | number | string {
   if (/^\d+$/.test(s)) return Number(s);
   return s;
 }
-
-/** Failures of our dependencies and data errors become precise statuses instead of a blanket 500. */
-export const dependencyErrors: ErrorRequestHandler = (err, _req, res, next) => {
-  const out = (e: AppError) => {
-    // every 503 here is a dependency failing over: tell the client when to try again
-    if (e.status === 503 && typeof res?.setHeader === 'function' && !res.headersSent) res.setHeader('Retry-After', '2');
-    next(e);
-  };
-  if (err instanceof AppError) return out(err);
-  const e = err as { name?: string; code?: string; message?: string };
-  const msg = String(e?.message ?? '');
-  if (e?.name === 'MaxRetriesPerRequestError' || /Connection is closed|Stream isn't writeable|ECONNRESET|EPIPE/.test(msg))
-    return out(new AppError('service_unavailable', 503, 'Redis is temporarily unavailable, retry shortly.'));
-  if (e?.name === 'RedisTimeout') return out(new AppError('service_unavailable', 503, 'Redis is temporarily unavailable, retry shortly.'));
-  if (isConnectionLoss(err) || /timeout exceeded when trying to connect/.test(msg))
-    return out(new AppError('service_unavailable', 503, 'The database is temporarily unavailable, retry shortly.'));
-  if (typeof e?.code === 'string' && /^(08|57P0|53)/.test(e.code))
-    return out(new AppError('service_unavailable', 503, 'The database is temporarily unavailable, retry shortly.'));
-  // a read-only transaction: the request reached a standby (Pgpool without a primary for a moment)
-  if (e?.code === '25006') return out(new AppError('service_unavailable', 503, 'The database is failing over, retry shortly.'));
-  if (e?.code === '40001' || e?.code === '40P01') return out(new AppError('conflict_retry', 503, 'Concurrent update, retry.'));
-  if (typeof e?.code === 'string' && e.code.startsWith('22')) return next(new AppError('invalid', 400, 'Invalid value in request.'));
-  if (e?.code === '23505') return next(new AppError('conflict', 409, 'This already exists.'));
-  if (e?.code === '23503') return next(new AppError('not_found', 404, 'A referenced object does not exist.'));
-  next(err);
-};
 
 /** DRF answers 415 when an unsafe request carries a body that is not JSON. */
 export const requireJsonBody: RequestHandler = (req, _res, next) => {
@@ -163,6 +137,7 @@ export function buildRuntime(cfg: Config, logger: Logger, opts: { isDraining?: (
     trustProxy: parseTrustProxy(cfg.TRUST_PROXY),
     bodyLimit: '512kb',
     isDraining: opts.isDraining,
+    dependencies: ['postgres', 'redis'],
     checks: {
       postgres: () => db.rw.query('SELECT 1'),
       redis: () => redis.ping(),
@@ -178,7 +153,6 @@ export function buildRuntime(cfg: Config, logger: Logger, opts: { isDraining?: (
   app.use(categoriesRouter(ctx));
   app.use(threadsRouter(ctx));
   app.use(postsRouter(ctx));
-  app.use(dependencyErrors);
   finish(app);
   const fast = guestFastPath(app, cache, metrics, logger);
   const health = healthFastPath(app, metrics, logger);

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { isConnectionLoss, isTimeoutToConnect } from '@forum/shared';
 import type { Config } from './config.js';
 
 // int8 (count(*)) as JS number: our counts stay far below 2^53
@@ -39,17 +40,6 @@ export function isReadOnly(sql: string): boolean {
   return /^\s*with\b/i.test(sql) && !MODIFIES.test(sql);
 }
 const READ_ONLY = { test: isReadOnly };
-/** Connection-class failures: the statement may not have run (pgpool restarts every child on a primary failover). */
-export function isConnectionLoss(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  if (typeof e?.code === 'string' && /^(08|57P0[123])/.test(e.code)) return true;
-  // the rest are pgpool's own: refusals while it fails a backend over, and (XX000, FATAL) "unable to read data from DB
-  // node N" / "EOF encountered with backend" when a backend died under a statement (seen at a PG primary kill under
-  // load, a fault run under load: it had become a 500)
-  return /Connection terminated|ECONNRESET|ECONNREFUSED|EPIPE|Client has encountered a connection error|server closed the connection|failed to create a backend connection|not accepting any new connections|executing failover|unable to read data from DB node|EOF encountered with backend/i.test(
-    String(e?.message ?? ''),
-  );
-}
 // ~20 s in all: a PostgreSQL failover (repmgrd promotion + pgpool's failover, during which pgpool refuses sessions)
 // takes 5-10 s on a quiet machine; under load on a slower one, requests waited 10-13 s (a fault run, BENCHMARKS.md). Between
 // attempts a read also tries the nodes directly (below), so in practice it is answered within the first attempts.
@@ -112,7 +102,6 @@ export function parseLsn(s: string | undefined): bigint | undefined {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const isTimeoutToConnect = (err: unknown) => /timeout exceeded when trying to connect/.test(String((err as Error)?.message ?? ''));
 const routeFailure = (err: unknown) => isConnectionLoss(err) || isTimeoutToConnect(err);
 /** A write refused because the primary is failing over: connection lost, no connection, or routed to a standby (25006). */
 export const isFailoverError = (err: unknown) => routeFailure(err) || isReadOnlyRefusal(err);

@@ -87,7 +87,7 @@ const SESSION_USER_SQL = `SELECT u.id, u.username, u.slug, u.email, u.is_staff F
 
 /**
  * Sessions (docs/DATA-TIER.md "During a failover"). A session is stored twice: in Redis (`session:<sha256 of id>`,
- * the per-request lookup, as SPEC §2 has it) and in PostgreSQL (`sessions`, the record).
+ * the per-request lookup, as docs/REQUIREMENTS.md §6 has it) and in PostgreSQL (`sessions`, the record).
  * - Lookup: in-process cache (cacheMs) -> Redis -> when Redis errs or has not answered in redisTimeoutMs (a failover:
  *   the master died, HAProxy has no route yet), PostgreSQL (primary, or a standby while the primary fails over).
  *   Redis's "no such session" is final: PostgreSQL is asked only when Redis cannot answer.

@@ -1,19 +1,18 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, startApi, startStack, waitFor, type InProcessApi, type Stack } from './support/env.js';
+import { Client, stackAndApiPerFile, startApi, waitFor, type InProcessApi, type Stack } from './support/env.js';
 
 let stack: Stack;
 let api: InProcessApi;
 const logLines: string[] = [];
 
-before(async () => {
-  stack = await startStack();
-  api = await startApi(stack.env, { logLines });
-});
-after(async () => {
-  await api?.close();
-  await stack?.stop();
-});
+stackAndApiPerFile(
+  (s, a) => {
+    stack = s;
+    api = a;
+  },
+  { logLines },
+);
 
 const client = (headers: Record<string, string> = {}) => new Client(api.url, headers);
 /** Lets a user post again at once (flood protection has its own test). */
@@ -68,7 +67,7 @@ describe('When the database is fresh', () => {
 });
 
 describe('Health and metrics', () => {
-  test('liveness and readiness answer OK with both dependencies up', async () => {
+  test('When both dependencies are up, then liveness and readiness answer OK', async () => {
     const c = client();
     assert.deepEqual((await c.get('/healthcheck/')).body, { status: 'OK' });
     const ready = await c.get('/healthcheck/ready/');
@@ -77,7 +76,7 @@ describe('Health and metrics', () => {
     assert.equal(ready.body.checks.redis.status, 'OK');
   });
 
-  test('GET /healthcheck/ answers without Express exactly as the Express route does (headers, body, histogram, access line)', async () => {
+  test('When GET /healthcheck/ is answered without Express, then it answers exactly as the Express route does (headers, body, histogram, access line)', async () => {
     const fast = await fetch(`${api.url}/healthcheck/`, { headers: { 'x-request-id': 'health-fast-1' } });
     // a query string takes the Express route (same handler as before the fast path)
     const viaExpress = await fetch(`${api.url}/healthcheck/?x=1`, { headers: { 'x-request-id': 'health-express-1' } });
@@ -99,7 +98,7 @@ describe('Health and metrics', () => {
     assert.match(text, /http_request_duration_seconds_count\{[^}]*route="\/healthcheck\/"[^}]*status="200"/);
   });
 
-  test('metrics have request histograms by route and status, in-flight, pool and job gauges', async () => {
+  test('When /metrics is read, then it has request histograms by route and status, in-flight, pool and job gauges', async () => {
     await client().get('/api/threads/999999/');
     const text = await api.rt.metrics.registry.metrics();
     assert.match(text, /http_request_duration_seconds_bucket\{[^}]*route="\/api\/threads\/:id\/"[^}]*status="404"/);
@@ -109,7 +108,7 @@ describe('Health and metrics', () => {
     assert.match(text, /forum_jobs\{[^}]*state="pending"/);
   });
 
-  test('every request writes one access log line with method, url, status, bytes, ip, user and time', async () => {
+  test('When a request is answered, then one access log line has its method, url, status, bytes, ip, user and time', async () => {
     const { c, u } = await newUser('logger');
     const res = await c.get('/api/auth/', { headers: { 'x-forwarded-for': '198.51.100.23' } });
     // NGINX's access line records the user from this header (configs/nginx/nginx.conf forum_user)
@@ -128,13 +127,13 @@ describe('Health and metrics', () => {
 });
 
 describe('CSRF (Django rules)', () => {
-  test('a GET sets the csrftoken cookie', async () => {
+  test('When a client sends a GET, then the answer sets the csrftoken cookie', async () => {
     const c = client();
     await c.get('/api/auth/');
     assert.match(c.csrf ?? '', /^[a-f0-9]{48}$/);
   });
 
-  test('an unsafe request without the cookie, without the header or with a wrong header is 403', async () => {
+  test('When an unsafe request lacks the cookie or the header, or the header is wrong, then it is 403', async () => {
     const c = client();
     let r = await c.post('/api/auth/', { username: 'x', password: 'y' }, { csrf: false });
     assert.equal(r.status, 403);
@@ -152,7 +151,7 @@ describe('CSRF (Django rules)', () => {
 });
 
 describe('Users and sessions', () => {
-  test('registering returns 200 + user (as Misago), signs in, and the session lives in Redis', async () => {
+  test('When a user registers, then the answer is 200 with the user (as Misago), the user is signed in, and the session lives in Redis', async () => {
     const c = client();
     const name = uname('reg');
     const r = await c.post('/api/users/', { username: name, email: `${name}@example.com`, password: 'secret-pass-1' });
@@ -179,7 +178,7 @@ describe('Users and sessions', () => {
     assert.equal((await c.get('/api/auth/')).body.id, null);
   });
 
-  test('registration rejects bad fields with DRF per-field lists', async () => {
+  test('When a registration has bad fields, then it is refused with DRF per-field lists', async () => {
     const c = client();
     const cases: [Record<string, unknown>, string, string][] = [
       [{ username: 'ab', email: 'a@b.cd', password: 'password1' }, 'username', 'invalid_username'],
@@ -210,7 +209,7 @@ describe('Users and sessions', () => {
     assert.equal(r2.body.code, 'email_taken');
   });
 
-  test('login: good credentials sign in, bad ones are 400 invalid_login; criteria are published', async () => {
+  test('When credentials are good, then login signs in; when bad, then 400 invalid_login; the criteria are published', async () => {
     const { u } = await newUser('login');
     const c = client();
     let r = await c.post('/api/auth/', { username: u.username, password: 'wrong-password' });
@@ -227,7 +226,7 @@ describe('Users and sessions', () => {
     assert.ok(crit.body.password.some((v: { name: string; min_length?: number }) => v.name === 'MinimumLengthValidator' && v.min_length === 7));
   });
 
-  test('GET /api/users/{id}/ shows e-mail only to the user; unknown ids are 404', async () => {
+  test('When GET /api/users/{id}/ is read, then only the user sees the e-mail; when the id is unknown, then 404', async () => {
     const { c, u } = await newUser('prof');
     assert.equal((await c.get(`/api/users/${u.id}/`)).body.email, `${u.username}@example.com`);
     const other = await client().get(`/api/users/${u.id}/`);
@@ -270,7 +269,7 @@ describe('Users and sessions', () => {
 });
 
 describe('Starting threads', () => {
-  test('guests cannot start threads or open the editor', async () => {
+  test('When a guest starts a thread or opens the editor, then it is refused', async () => {
     const c = client();
     const r = await c.post('/api/threads/', { title: 'Guest thread', post: 'hello there', category: 3 });
     assert.equal(r.status, 403);
@@ -278,7 +277,7 @@ describe('Starting threads', () => {
     assert.equal((await c.get('/api/threads/editor/')).status, 403);
   });
 
-  test('the editor lists the categories a user may post in', async () => {
+  test('When a user opens the editor, then it lists the categories the user may post in', async () => {
     const { c } = await newUser('ed');
     const r = await c.get('/api/threads/editor/');
     assert.deepEqual(r.body, [{ id: 3, name: 'First category', level: 1, post: { close: false, hide: false, pin: 0 }, close: false, hide: false, pin: 0 }]);
@@ -286,7 +285,7 @@ describe('Starting threads', () => {
     assert.deepEqual(a.body[0], { id: 3, name: 'First category', level: 1, post: { close: true, hide: true, pin: 2 }, close: true, hide: true, pin: 2 });
   });
 
-  test('a thread is created with {id, title, url} and can be fetched', async () => {
+  test('When a thread is started, then the answer is {id, title, url} and the thread can be fetched', async () => {
     const { c, u } = await newUser('starter');
     const t = await startThread(c, u.id, 'Why does my loop never end?');
     assert.match(t.url, new RegExp(`^/t/why-does-my-loop-never-end/${t.id}/$`));
@@ -319,7 +318,7 @@ describe('Starting threads', () => {
     assert.equal(r.body.subscription, null);
   });
 
-  test('bad thread input is a 400 with DRF per-field lists', async () => {
+  test('When thread input is bad, then it is a 400 with DRF per-field lists', async () => {
     const { c, u } = await newUser('badin');
     const cases: [Record<string, unknown>, number, string, string][] = [
       [{ title: 'abc', post: 'valid post', category: 3 }, 400, 'title_too_short', 'title'],
@@ -357,7 +356,7 @@ describe('Starting threads', () => {
     assert.deepEqual([text.status, text.body.code], [415, 'unsupported_media_type']);
   });
 
-  test('post content is sanitized HTML: no script survives', async () => {
+  test('When a post holds a script, then its content is sanitized HTML and no script survives', async () => {
     const { c, u } = await newUser('xss');
     const t = await startThread(c, u.id, 'Markdown and XSS', {
       post: '**bold** <script>alert(1)</script> [x](javascript:alert(2)) <img src=x onerror=alert(3)> <a href="https://ok.example/" onclick="evil()">ok</a>',
@@ -369,7 +368,7 @@ describe('Starting threads', () => {
     assert.match(html, /<a href="https:\/\/ok.example\/" rel="nofollow noopener">ok<\/a>/);
   });
 
-  test('flood protection: a second post within 3 s is 403 (Misago) with code flood', async () => {
+  test('When a user posts again within 3 s, then the second post is 403 (Misago) with code flood', async () => {
     const { c, u } = await newUser('flood');
     const t = await startThread(c, u.id);
     await unflood(u.id);
@@ -386,7 +385,7 @@ describe('Starting threads', () => {
 });
 
 describe('Thread lists', () => {
-  test('26 per page with a cursor, newest activity first, pinned first, one SQL statement per page', async () => {
+  test('When a thread list is read, then it has 26 per page with a cursor, newest activity first, pinned first, one SQL statement per page', async () => {
     const { c, u } = await newUser('lister');
     const ids: number[] = [];
     for (let i = 0; i < 30; i++) ids.push((await startThread(c, u.id, `Paging thread number ${i}`)).id);
@@ -426,7 +425,7 @@ describe('Thread lists', () => {
     assert.ok(mine.body.results.every((t: { starter_name: string }) => t.starter_name === u.username));
   });
 
-  test('lists other than all need login; unknown list or start are 404 (Misago), category=abc 400', async () => {
+  test('When a guest asks for a list other than all, then login is needed; when list or start is unknown, then 404 (Misago); when category=abc, then 400', async () => {
     const g = client();
     for (const list of ['my', 'new', 'unread', 'subscribed']) {
       const r = await g.get(`/api/threads/?list=${list}`);
@@ -444,7 +443,7 @@ describe('Thread lists', () => {
     assert.equal((await g.get('/api/threads/?category=3')).status, 200);
   });
 
-  test('my / new / unread / subscribed and read tracking follow the API.md semantics', async () => {
+  test('When threads are read and subscribed, then the my / new / unread / subscribed lists follow Misago (docs/API-DECISIONS.md)', async () => {
     const a = await newUser('alpha');
     const b = await newUser('beta');
     const tA = await startThread(a.c, a.u.id, 'Alpha started this');
@@ -490,7 +489,7 @@ describe('Thread lists', () => {
 });
 
 describe('Thread PATCH (JSON-Patch) and DELETE', () => {
-  test('subscription notify / email / null answers false / true / null', async () => {
+  test('When the subscription is set to notify / email / null, then the answer is false / true / null', async () => {
     const { c, u } = await newUser('sub');
     const t = await startThread(c, u.id);
     const set = (value: unknown) => c.patch(`/api/threads/${t.id}/`, [{ op: 'replace', path: 'subscription', value }]);
@@ -508,7 +507,7 @@ describe('Thread PATCH (JSON-Patch) and DELETE', () => {
     assert.equal(r.status, 400);
   });
 
-  test('malformed patches and permissions', async () => {
+  test('When a patch is malformed or not permitted, then it is refused', async () => {
     const owner = await newUser('own');
     const other = await newUser('oth');
     const t = await startThread(owner.c, owner.u.id);
@@ -555,7 +554,7 @@ describe('Thread PATCH (JSON-Patch) and DELETE', () => {
     assert.equal((await client().get(`/api/threads/${t.id}/`)).body.is_closed, true);
   });
 
-  test('hidden threads are visible to staff and the starter only', async () => {
+  test('When a thread is hidden, then only staff and its starter see it', async () => {
     const owner = await newUser('hid');
     const t = await startThread(owner.c, owner.u.id);
     const adm = await admin();
@@ -566,7 +565,7 @@ describe('Thread PATCH (JSON-Patch) and DELETE', () => {
     assert.ok(!(await client().get('/api/threads/')).body.results.some((x: { id: number }) => x.id === t.id));
   });
 
-  test('delete: the starter while there are no replies, moderators always', async () => {
+  test('When a thread is deleted, then the starter may while it has no replies, and moderators always', async () => {
     const owner = await newUser('del');
     const other = await newUser('del');
     const t1 = await startThread(owner.c, owner.u.id);
@@ -583,7 +582,7 @@ describe('Thread PATCH (JSON-Patch) and DELETE', () => {
 });
 
 describe('Posts', () => {
-  test('18 posts per page with Misago post_set paging; out-of-range pages are 404', async () => {
+  test('When a thread is read, then it has 18 posts per page with Misago post_set paging; when the page is out of range, then 404', async () => {
     const { c, u } = await newUser('pager');
     const t = await startThread(c, u.id);
     for (let i = 0; i < 19; i++) await reply(c, u.id, t.id, `Reply number ${i} here`);
@@ -604,7 +603,7 @@ describe('Posts', () => {
     assert.equal((await client().get('/api/threads/987654/posts/')).status, 404);
   });
 
-  test('reply returns the post and updates the thread; bad replies are 4xx', async () => {
+  test('When a user replies, then the answer is the post and the thread is updated; when the reply is bad, then 4xx', async () => {
     const a = await newUser('rep');
     const b = await newUser('rep');
     const t = await startThread(a.c, a.u.id);
@@ -625,7 +624,7 @@ describe('Posts', () => {
     assert.equal((await client().get(`/api/threads/${t.id}/posts/reply_editor/`)).status, 403);
   });
 
-  test('edit: the poster and moderators may, others may not', async () => {
+  test('When a post is edited, then the poster and moderators may, and others may not', async () => {
     const a = await newUser('edit');
     const b = await newUser('edit');
     const t = await startThread(a.c, a.u.id);
@@ -643,7 +642,7 @@ describe('Posts', () => {
     assert.equal(shown.content, '<p>Moderated content</p>');
   });
 
-  test('a reply enqueues a job on the Redis stream', async () => {
+  test('When a user replies, then a job is enqueued on the Redis stream', async () => {
     const { c, u } = await newUser('jobs');
     const t = await startThread(c, u.id);
     const before = await api.rt.redis.xlen('forum:jobs');
@@ -655,7 +654,7 @@ describe('Posts', () => {
 });
 
 describe('Guest micro-cache (stale-tolerant anonymous reads)', () => {
-  test('a write through this replica is visible to guests at once; a write elsewhere within ANON_CACHE_MS', async () => {
+  test('When a write goes through this replica, then guests see it at once; when elsewhere, then within ANON_CACHE_MS', async () => {
     const { c, u } = await newUser('cache');
     const t = await startThread(c, u.id);
     const g = client();
@@ -686,7 +685,7 @@ describe('Guest micro-cache (stale-tolerant anonymous reads)', () => {
 });
 
 describe('Routing', () => {
-  test('unknown routes are Django-style 404 JSON', async () => {
+  test('When a route is unknown, then the answer is Django-style 404 JSON', async () => {
     const r = await client().get('/api/nope/');
     assert.equal(r.status, 404);
     assert.equal(r.body.code, 'not_found');

@@ -97,7 +97,7 @@ const firstPostId = async (threadId: number) =>
   (await sql.query('SELECT first_post_id FROM threads WHERE id = $1', [threadId])).rows[0].first_post_id as number;
 
 describe("Guests' page cache across two replicas sharing Redis", () => {
-  test('a reply through replica A drops the thread page replica B had cached for guests', async () => {
+  test('When a reply goes through replica A, then the thread page replica B had cached for guests is dropped', async () => {
     const { c } = await user(A, 'writer');
     const t = await thread(c);
     const g = await guest(B);
@@ -134,7 +134,7 @@ describe("Guests' page cache across two replicas sharing Redis", () => {
     assert.equal(fresh.body.post_set.results[0].content, '<p>changed behind the cache</p>', 'rebuilt from the database');
   });
 
-  test('the writer reads their own reply at once on the other replica (signed-in reads are never cached)', async () => {
+  test('When the writer reads on the other replica, then their own reply is there at once (signed-in reads are never cached)', async () => {
     const { c, u } = await user(A, 'ryw');
     const t = await thread(c);
     const g = await guest(B);
@@ -149,7 +149,7 @@ describe("Guests' page cache across two replicas sharing Redis", () => {
     assert.equal((await onB.get(`/api/threads/${t.id}/`)).body.replies, 1);
   });
 
-  test('no stale page after an edit, a title change or a delete through the other replica', async () => {
+  test('When a post is edited, a title changed or a thread deleted through the other replica, then no stale page is served', async () => {
     const { c } = await user(A, 'editor');
     const t = await thread(c, 'Title before the edit');
     const r = await c.post(`/api/threads/${t.id}/posts/`, { post: 'Text before the edit.' });
@@ -189,7 +189,7 @@ describe("Guests' page cache across two replicas sharing Redis", () => {
     assert.ok(!(await g.get('/api/threads/')).body.results.some((x: { id: number }) => x.id === t.id));
   });
 
-  test("hiding a thread through A removes it from B's guests at once", async () => {
+  test("When a thread is hidden through A, then B's guests lose it at once", async () => {
     const { c } = await user(A, 'hider');
     const t = await thread(c);
     const g = await guest(B);
@@ -202,7 +202,7 @@ describe("Guests' page cache across two replicas sharing Redis", () => {
 });
 
 describe('Per-user fields with a cached guest page', () => {
-  test('guests get the shared page; signed-in readers get their own read state, subscription and permissions', async () => {
+  test('When a guest page is cached, then guests get the shared page and signed-in readers their own read state, subscription and permissions', async () => {
     const starter = await user(A, 'starter');
     const t = await thread(starter.c);
     const reply = await starter.c.post(`/api/threads/${t.id}/posts/`, { post: 'The starter replies to himself.' });
@@ -270,7 +270,7 @@ describe('Per-user fields with a cached guest page', () => {
     assert.deepEqual((await (await guest(A)).get(path)).body, gp);
   });
 
-  test('a stale or forged session cookie is a guest (through Express) and gets the guest page', async () => {
+  test('When a session cookie is stale or forged, then the reader is a guest (through Express) and gets the guest page', async () => {
     const { c } = await user(A, 'forged');
     const t = await thread(c);
     const g = await guest(B);
@@ -283,7 +283,7 @@ describe('Per-user fields with a cached guest page', () => {
 });
 
 describe('The cached-page fast path', () => {
-  test('answers as the Express route does: one access line per request, X-Request-Id, JSON headers, the route histogram', async () => {
+  test('When the fast path answers, then it answers as the Express route does: one access line per request, X-Request-Id, JSON headers, the route histogram', async () => {
     const { c } = await user(A, 'fast');
     const t = await thread(c);
     const g = await guest(B);
@@ -325,7 +325,7 @@ describe('The cached-page fast path', () => {
     assert.match(metrics, /http_request_duration_seconds_count\{[^}]*route="\/api\/threads\/:id\/posts\/"[^}]*status="200"[^}]*\} ([0-9]+)/);
   });
 
-  test('a replica whose invalidation subscription drops serves nothing cached until it has resubscribed', async () => {
+  test('When the invalidation subscription of a replica drops, then it serves nothing cached until it has resubscribed', async () => {
     const { c } = await user(A, 'resub');
     const t = await thread(c);
     const g = await guest(B);
@@ -368,7 +368,7 @@ describe('PageCache rules', () => {
     return cache;
   };
 
-  test('nothing is cached while the invalidation channel is not subscribed', () => {
+  test('When the invalidation channel is not subscribed, then nothing is cached', () => {
     const cache = new PageCache(60_000);
     cache.setThread(1, 'posts:1', page('x'), cache.ticket());
     assert.equal(cache.getThread(1, 'posts:1'), undefined);
@@ -381,7 +381,7 @@ describe('PageCache rules', () => {
     assert.equal(cache.getThread(1, 'posts:1'), undefined, 'emptied when the subscription dropped');
   });
 
-  test('a page whose build overlapped an invalidation of its thread is not stored; other threads are', () => {
+  test('When the build of a page overlapped an invalidation of its thread, then it is not stored; pages of other threads are', () => {
     const cache = live();
     const ticket = cache.ticket(); // the read begins (before the write commits)
     cache.invalidateThread(7); // the write's invalidation arrives while the read is in flight
@@ -399,7 +399,7 @@ describe('PageCache rules', () => {
     assert.equal(cache.getThread(8, 'posts:1')?.toString(), 'other thread', 'other threads keep their pages');
   });
 
-  test('a page filled just after its thread changed lives 1 s (a lagging standby), others up to ANON_CACHE_MS', async () => {
+  test('When a page is filled just after its thread changed, then it lives 1 s (a lagging standby); others live up to ANON_CACHE_MS', async () => {
     const cache = live(60_000);
     cache.invalidateThread(3);
     cache.setThread(3, 'posts:1', page('just after'), cache.ticket());
@@ -410,7 +410,7 @@ describe('PageCache rules', () => {
     assert.equal(cache.getThread(4, 'posts:1')?.toString(), 'quiet thread');
   });
 
-  test('in the last quarter of its life a page is rebuilt ahead (once) while still being served', async () => {
+  test('When a page is in the last quarter of its life, then it is rebuilt ahead (once) while still being served', async () => {
     const cache = live(60_000);
     cache.invalidateThread(5); // settle window: this page lives exactly 1 s, refresh from 750 ms
     let refreshes = 0;
@@ -427,7 +427,7 @@ describe('PageCache rules', () => {
     assert.equal(cache.getThread(5, 'posts:1'), undefined, 'never served past its expiry');
   });
 
-  test('the cache holds at most its byte budget, and invalidations give the bytes back', () => {
+  test('When pages exceed the byte budget, then the cache holds at most the budget, and invalidations give the bytes back', () => {
     const cache = new PageCache(60_000, 1000);
     cache.setSubscribed(true);
     for (let i = 1; i <= 12; i++) {
@@ -445,7 +445,7 @@ describe('PageCache rules', () => {
     assert.equal(cache.sizeBytes, before - 200);
   });
 
-  test('ANON_CACHE_MS=0 disables it', () => {
+  test('When ANON_CACHE_MS=0, then nothing is cached', () => {
     const cache = new PageCache(0);
     cache.setSubscribed(true);
     assert.equal(cache.enabled, false);

@@ -1,23 +1,17 @@
 /**
- * The Misago contract: every endpoint of API.md answers with Misago 0.28's status and JSON shape (support/misago-shapes.ts,
+ * The Misago contract: every endpoint of docs/REQUIREMENTS.md §6 answers with Misago 0.28's status and JSON shape (support/misago-shapes.ts,
  * written down from Misago's serializers), and reads input as DRF does. The calls are the ones Misago's own frontend and
  * the seed's load scenario send: string booleans, `start=0`, `pin` as a number or a numeric string.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, startApi, startStack, type InProcessApi, type Stack } from './support/env.js';
+import { Client, stackAndApiPerFile, type InProcessApi } from './support/env.js';
 import * as S from './support/misago-shapes.js';
 
-let stack: Stack;
 let api: InProcessApi;
 
-before(async () => {
-  stack = await startStack();
-  api = await startApi(stack.env);
-});
-after(async () => {
-  await api?.close();
-  await stack?.stop();
+stackAndApiPerFile((_stack, a) => {
+  api = a;
 });
 
 const client = () => new Client(api.url);
@@ -42,7 +36,7 @@ async function admin() {
 }
 
 describe('When a Misago client walks through every endpoint, then each answers with Misago status and shape', () => {
-  test('auth, users, categories, editor, threads, posts, PATCH, DELETE', async () => {
+  test('When auth, users, categories, editor, threads, posts, PATCH and DELETE are called, then each answers as Misago', async () => {
     const g = client();
     const anon = await g.get('/api/auth/');
     assert.equal(anon.status, 200);
@@ -152,7 +146,7 @@ describe('When a Misago client walks through every endpoint, then each answers w
 });
 
 describe('When input takes the forms DRF accepts, then it is accepted; what DRF refuses is refused', () => {
-  test('close / hide / pin as string booleans, 0/1 and numeric strings (Misago frontend and load scenario)', async () => {
+  test('When close / hide / pin come as string booleans, 0/1 or numeric strings (Misago frontend and load scenario), then they are accepted', async () => {
     const adm = await admin();
     const cases: [Record<string, unknown>, { is_closed: boolean; is_hidden: boolean; weight: number }][] = [
       [
@@ -209,7 +203,7 @@ describe('When input takes the forms DRF accepts, then it is accepted; what DRF 
     }
   });
 
-  test('is-closed / is-hidden / weight PATCH values in the same forms', async () => {
+  test('When is-closed / is-hidden / weight PATCH values come in the same forms, then they are accepted', async () => {
     const adm = await admin();
     await unflood(1);
     const { id } = (await adm.post('/api/threads/', { title: 'Patch forms', post: 'Patch values as DRF reads them.', category: 3 })).body;
@@ -227,7 +221,7 @@ describe('When input takes the forms DRF accepts, then it is accepted; what DRF 
     assert.deepEqual([unknown.status, unknown.body], [200, { id, detail: ['ok'] }]);
   });
 
-  test('start=0 and no start are the first page of every list; unknown list and start=abc are 404', async () => {
+  test('When start=0 or no start is given, then every list answers its first page; when the list is unknown or start=abc, then 404', async () => {
     const { c, u } = await user('lists');
     await unflood(u.id);
     const { id } = (await c.post('/api/threads/', { title: 'Listed on every list', post: 'Listed on every list.', category: 3 })).body;
@@ -264,7 +258,7 @@ describe('When input takes the forms DRF accepts, then it is accepted; what DRF 
     assert.equal(abc.status, 400, 'category=abc: 400 where Misago answers 500 (docs/API-DECISIONS.md)');
   });
 
-  test('flood protection answers 403 with Misago message; register answers 200; validation errors are per-field lists', async () => {
+  test('When a post floods, then 403 with the Misago message; when a user registers, then 200; when validation fails, then per-field lists', async () => {
     const { c, u } = await user('flooder');
     await unflood(u.id);
     const { id } = (await c.post('/api/threads/', { title: 'Flood target', post: 'The first post here.', category: 3 })).body;

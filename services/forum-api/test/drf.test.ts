@@ -8,13 +8,13 @@ const refuses = (fn: () => unknown, message: string) =>
   assert.throws(fn, (err: unknown) => err instanceof DrfInvalid && err.message === message, `expected "${message}"`);
 
 describe('drfBoolean', () => {
-  test('accepts every TRUE_VALUES and FALSE_VALUES form', () => {
+  test('When a value is one of TRUE_VALUES or FALSE_VALUES, then it is accepted', () => {
     for (const v of ['t', 'T', 'y', 'Y', 'yes', 'Yes', 'YES', 'true', 'True', 'TRUE', 'on', 'On', 'ON', '1', 1, 1.0, true])
       assert.equal(drfBoolean(v), true, String(v));
     for (const v of ['f', 'F', 'n', 'N', 'no', 'No', 'NO', 'false', 'False', 'FALSE', 'off', 'Off', 'OFF', '0', 0, 0.0, false])
       assert.equal(drfBoolean(v), false, String(v));
   });
-  test('refuses anything else, null unless allowed, and a missing value unless it has a default', () => {
+  test('When a value is anything else, null unless allowed, or missing without a default, then it is refused', () => {
     for (const v of ['maybe', 'tRUE', ' true', '2', 2, -1, 0.5, [], {}, ['true']]) refuses(() => drfBoolean(v), 'Must be a valid boolean.');
     refuses(() => drfBoolean(null), 'This field may not be null.');
     refuses(() => drfBoolean(undefined), 'This field is required.');
@@ -24,7 +24,7 @@ describe('drfBoolean', () => {
 });
 
 describe('drfInteger', () => {
-  test("accepts integers and strings Python's int() reads after a trailing .0 is cut", () => {
+  test("When a value is an integer or a string Python's int() reads after a trailing .0 is cut, then it is accepted", () => {
     const cases: [unknown, number][] = [
       [0, 0],
       [2, 2],
@@ -40,7 +40,7 @@ describe('drfInteger', () => {
     ];
     for (const [v, want] of cases) assert.equal(drfInteger(v), want, JSON.stringify(v));
   });
-  test('refuses booleans, fractions, words, lists and overlong strings; applies bounds', () => {
+  test('When a value is a boolean, fraction, word, list or overlong string, or out of bounds, then it is refused', () => {
     for (const v of [true, false, 1.5, '1.5', 'two', '', '0x10', '1e3', [], {}, '1__0']) refuses(() => drfInteger(v), 'A valid integer is required.');
     refuses(() => drfInteger('1'.repeat(1001)), 'String value too large.');
     refuses(() => drfInteger(3, { max: 2 }), 'Ensure this value is less than or equal to 2.');
@@ -51,7 +51,7 @@ describe('drfInteger', () => {
 });
 
 describe('drfString', () => {
-  test('accepts strings and numbers, trims, refuses blank, booleans, lists and objects', () => {
+  test('When a value is a string or a number, then it is accepted and trimmed; when blank, a boolean, a list or an object, then refused', () => {
     assert.equal(drfString('  hello '), 'hello');
     assert.equal(drfString(12), '12');
     assert.equal(drfString(1.5), '1.5');
@@ -63,7 +63,7 @@ describe('drfString', () => {
 });
 
 describe("Misago's get_int_or_404 for start and page", () => {
-  test('absent is the fallback, digits are a number, anything else is null (404)', () => {
+  test('When the value is absent, then the fallback; when digits, then a number; when anything else, then null (404)', () => {
     assert.equal(queryIntOr404(undefined, 0), 0);
     assert.equal(queryIntOr404('0', 1), 0);
     assert.equal(queryIntOr404('26', 0), 26);
@@ -73,7 +73,7 @@ describe("Misago's get_int_or_404 for start and page", () => {
 });
 
 describe('FieldErrors', () => {
-  test("collects DRF's per-field lists and keeps the first failure's code", () => {
+  test("When several fields fail, then DRF's per-field lists are collected and the first failure's code is kept", () => {
     const e = new FieldErrors();
     assert.equal(
       e.value('close', () => drfBoolean('x')),

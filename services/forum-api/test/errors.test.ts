@@ -3,10 +3,7 @@
 // of 2026-12-01: `unable to read data from DB node 0`, severity FATAL, code XX000); it had become a 500.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { NextFunction, Request, Response } from 'express';
-import { AppError } from '@forum/shared';
-import { dependencyErrors } from '../src/app.js';
-import { isConnectionLoss } from '../src/db.js';
+import { AppError, dependencyError, isConnectionLoss } from '@forum/shared';
 
 function pgpoolLostBackend(): Error {
   return Object.assign(new Error('unable to read data from DB node 0'), {
@@ -16,11 +13,8 @@ function pgpoolLostBackend(): Error {
   });
 }
 
-function classify(err: unknown): unknown {
-  let out: unknown;
-  dependencyErrors(err, {} as Request, {} as Response, ((e?: unknown) => (out = e)) as NextFunction);
-  return out;
-}
+// forum-api declares both of its backing services (app.ts)
+const classify = (err: unknown) => dependencyError(err, ['postgres', 'redis']);
 
 test('When pgpool loses the backend under a statement, then it counts as a connection loss (a read is retried)', () => {
   assert.equal(isConnectionLoss(pgpoolLostBackend()), true);
@@ -34,7 +28,6 @@ test('When pgpool loses the backend under a statement, then the request is answe
   assert.equal(out.code, 'service_unavailable');
 });
 
-test('When the error is not a dependency failure, then it is passed on unchanged (500 stays 500)', () => {
-  const bug = new TypeError('undefined is not a function');
-  assert.equal(classify(bug), bug);
+test('When the error is not a dependency failure, then it is not mapped (500 stays 500)', () => {
+  assert.equal(classify(new TypeError('undefined is not a function')), undefined);
 });

@@ -1,20 +1,16 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '@forum/shared';
-import { Client, spawnEntry, startApi, startStack, waitFor, type InProcessApi, type Stack } from './support/env.js';
+import { Client, spawnEntry, stackAndApiPerFile, waitFor, type InProcessApi, type Stack } from './support/env.js';
 import { DEAD_STREAM, JOB_GROUP, JOB_STREAM, JobWorker, enqueue, queueStats } from '../src/jobs.js';
 import { createRedis } from '../src/redis.js';
 
 let stack: Stack;
 let api: InProcessApi;
 
-before(async () => {
-  stack = await startStack();
-  api = await startApi(stack.env);
-});
-after(async () => {
-  await api?.close();
-  await stack?.stop();
+stackAndApiPerFile((s, a) => {
+  stack = s;
+  api = a;
 });
 
 let seq = 0;
@@ -201,7 +197,7 @@ describe('Worker jobs', () => {
     }
   });
 
-  test('the worker exposes /metrics and health on METRICS_PORT and exits 0 on SIGTERM', async () => {
+  test('When the worker runs, then /metrics and health answer on METRICS_PORT; when it gets SIGTERM, then it exits 0', async () => {
     const { freePort } = await import('./support/env.js');
     const port = await freePort();
     const w = spawnEntry('worker', workerEnv({ METRICS_PORT: String(port) }));

@@ -5,7 +5,7 @@ import { nameStatement, statementName } from '../src/db.js';
 // The naming rule only: services/forum-api/test/api.test.ts drives it against a real PostgreSQL (every query of
 // the API goes through it), and the prepared-statement count below is checked there too.
 
-test('a parameterised statement goes out named, one stable name per SQL text', () => {
+test('When a statement has parameters, then it goes out named, one stable name per SQL text', () => {
   const named = new Set<string>();
   const [a] = nameStatement(['SELECT * FROM threads WHERE id = $1', [7]], named) as [{ name: string; text: string }];
   const [b] = nameStatement(['SELECT * FROM threads WHERE id = $1', [8]], named) as [{ name: string; text: string }];
@@ -17,7 +17,7 @@ test('a parameterised statement goes out named, one stable name per SQL text', (
   assert.equal(named.size, 2);
 });
 
-test('statements without parameters, already named ones and callbacks stay as they are', () => {
+test('When a statement has no parameters, is already named or uses a callback, then it stays as it is', () => {
   const named = new Set<string>();
   const cb = () => undefined;
   assert.deepEqual(nameStatement(['BEGIN'], named), ['BEGIN']);
@@ -32,7 +32,7 @@ test('statements without parameters, already named ones and callbacks stay as th
   assert.match(String(cfg.name), /^f_/);
 });
 
-test('a connection stops naming new texts after 256, so SQL built from data cannot pile up statements', () => {
+test('When a connection has named 256 texts, then it names no new ones, so SQL built from data cannot pile up statements', () => {
   const named = new Set<string>();
   for (let i = 0; i < 300; i++) nameStatement([`SELECT $1::int + ${i}`, [1]], named);
   assert.equal(named.size, 256);

@@ -31,7 +31,7 @@ function renderKibana(template: string, vars: unknown): string {
 
 const ips = async () => (await w.svc.api('GET', '/v1/blocks')).json.blocks.map((b: { ip: string }) => b.ip) as string[];
 
-test('The watcher searches failed logins per source.ip, 8 in 30 s, and posts to /v1/hooks/watcher with the bearer token', () => {
+test('When the Watcher is built, then it searches failed logins per source.ip, 8 in 30 s, and posts to /v1/hooks/watcher with the bearer token', () => {
   const w = elk('elasticsearch/watcher-login-bruteforce.json');
   const body = w.input.search.request.body;
   assert.equal(body.query.bool.filter[0].range['@timestamp'].gte, 'now-30s');

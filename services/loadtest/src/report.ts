@@ -144,11 +144,12 @@ export function lineChart(title: string, unit: string, series: ChartSeries[], ma
   return parts.join('');
 }
 
-export function htmlReport(s: Summary): string {
+/** The report's charts, each with the injected faults marked: latency, throughput, errors, users, replicas, the tool's CPU. */
+function reportCharts(s: Summary): string[] {
   const xMax = Math.max(s.durationS, ...s.series.map((p) => p.t), 1);
   const markers: Marker[] = s.faults.map((f) => ({ t: f.firedAtS, label: `${f.kind}${f.ok ? '' : ' (failed)'}` }));
   const pts = (f: (p: Summary['series'][number]) => number | null): Array<[number, number | null]> => s.series.map((p) => [p.t, f(p)]);
-  const charts = [
+  return [
     lineChart(
       'Response time percentiles',
       'ms',
@@ -185,6 +186,11 @@ export function htmlReport(s: Summary): string {
       : `<p class="note">Replicas per service: not sampled (${esc(s.replicas.note ?? 'Docker API unavailable')}).</p>`,
     lineChart('Load generator CPU', '% of one core', [{ name: 'cpu %', points: pts((p) => p.cpuPct) }], markers, xMax),
   ];
+}
+
+/** The standalone HTML report: verdicts, Table 4, the SLA rows, faults, charts, errors, the tool's own cost, and the summary as JSON. */
+export function htmlReport(s: Summary): string {
+  const charts = reportCharts(s);
   const mark = (p: boolean | null): string => (p === null ? '<td class="na">n/a</td>' : p ? '<td class="pass">PASS</td>' : '<td class="fail">FAIL</td>');
   const slaRows = (rows: Summary['sla']['rows']): string =>
     rows.map((r) => `<tr><td>${esc(r.objective)}</td><td>${esc(r.limit)}</td><td>${esc(r.measured)}</td>${mark(r.pass)}</tr>`).join('');

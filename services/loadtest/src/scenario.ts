@@ -1,10 +1,10 @@
-// The usage scenario of SPEC §2, as pure data and rules (no I/O).
+// The usage scenario of docs/REQUIREMENTS.md §2, as pure data and rules (no I/O).
 
 export const ACTIONS = ['read thread', 'reply', 'start thread', 'subscribe', 'list subscribed', 'list unread', 'list new', 'list mine'] as const;
 export type Action = (typeof ACTIONS)[number];
 export type Row = Action | 'login';
 
-/** Per-operation weights, in percent (SPEC §2: 75/7/5/3/3/3/3/1). */
+/** Per-operation weights, in percent (REQUIREMENTS §2: 75/7/5/3/3/3/3/1). */
 export const MIX: Readonly<Record<Action, number>> = {
   'read thread': 75,
   reply: 7,
@@ -41,7 +41,7 @@ const CUMULATIVE: Array<[number, Action]> = (() => {
   });
 })();
 
-/** Maps a uniform random number in [0,1) to an action with the SPEC §2 weights. */
+/** Maps a uniform random number in [0,1) to an action with the REQUIREMENTS §2 weights. */
 export function pickAction(r: number): Action {
   for (const [edge, a] of CUMULATIVE) if (r < edge) return a;
   return ACTIONS[ACTIONS.length - 1];

@@ -1,4 +1,4 @@
-// SLA verdict against SPEC §5 Table 1 (the objectives a client can observe), plus the capacity
+// SLA verdict against Table 1 of docs/REQUIREMENTS.md §5 (the objectives a client can observe), plus the capacity
 // goal of the benchmark (BENCHMARKS.md, "Load test"). Pure: takes the run's summary figures, returns rows.
 
 export interface SlaInput {

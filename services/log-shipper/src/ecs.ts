@@ -105,15 +105,7 @@ export function nginxAccessToEcs(line: string, src: Source, fallbackTs: string):
     },
     url: { original, path, ...(query !== undefined ? { query } : {}), domain: dash(j.host) },
     user_agent: parseUserAgent(dash(j.http_user_agent)),
-    event: {
-      kind: 'event',
-      category: ['web'],
-      type: ['access'],
-      outcome: status >= 400 ? 'failure' : 'success',
-      dataset: 'nginx.access',
-      module: 'nginx',
-      duration: Number.isFinite(requestTime) ? Math.round(requestTime * 1e9) : undefined,
-    },
+    event: accessEvent(status, 'nginx.access', 'nginx', Number.isFinite(requestTime) ? Math.round(requestTime * 1e9) : undefined),
     fileset: { name: 'access' },
     service: { type: 'nginx', name: src.service },
     nginx: {
@@ -187,15 +179,7 @@ export function apiToEcs(line: string, src: Source, fallbackTs: string): EcsDoc 
       },
       url: { original, path, ...(query !== undefined ? { query } : {}) },
       user_agent: parseUserAgent(dash(j.userAgent)),
-      event: {
-        kind: 'event',
-        category: ['web'],
-        type: ['access'],
-        outcome: status >= 400 ? 'failure' : 'success',
-        dataset: 'forum.api.access',
-        module: 'forum',
-        duration: Number.isFinite(ms) ? Math.round(ms * 1e6) : undefined,
-      },
+      event: accessEvent(status, 'forum.api.access', 'forum', Number.isFinite(ms) ? Math.round(ms * 1e6) : undefined),
       forum: { response_time_ms: Number.isFinite(ms) ? ms : undefined },
       message: String(j.msg ?? 'request'),
     });
@@ -209,6 +193,11 @@ export function apiToEcs(line: string, src: Source, fallbackTs: string): EcsDoc 
     event: { kind: 'event', dataset: 'forum.api.app', module: 'forum', action: dash(rest.event) },
     forum: { app: Object.keys(rest).length ? JSON.parse(JSON.stringify(rest)) : undefined },
   });
+}
+
+/** ECS's event of one HTTP access line, NGINX's or the API's (`durationNs` undefined when the line has none). */
+function accessEvent(status: number, dataset: string, module: string, durationNs: number | undefined) {
+  return { kind: 'event', category: ['web'], type: ['access'], outcome: status >= 400 ? 'failure' : 'success', dataset, module, duration: durationNs };
 }
 
 /** Removes undefined values and empty objects (Elasticsearch would store explicit nulls). */

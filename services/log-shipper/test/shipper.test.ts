@@ -85,7 +85,7 @@ async function realNginxLines(): Promise<string[]> {
   }
 }
 
-test('real NGINX JSON access lines map to ECS exactly as Filebeat nginx module names fields', async () => {
+test('When real NGINX JSON access lines are mapped, then their ECS fields are named exactly as the nginx module of Filebeat names them', async () => {
   const lines = await realNginxLines();
   const get = ecsFor(lines.find((l) => l.includes('/api/threads/'))!);
   assert.equal(get.event.dataset, 'nginx.access');
@@ -128,7 +128,7 @@ function ecsFor(line: string): any {
   return d;
 }
 
-test('API pino access and app lines map to ECS (forum.api.*), with event.duration in ns', () => {
+test('When API pino access and app lines are mapped, then they become ECS (forum.api.*) with event.duration in ns', () => {
   const access = apiToEcs(
     JSON.stringify({
       level: 30,
@@ -166,7 +166,7 @@ test('API pino access and app lines map to ECS (forum.api.*), with event.duratio
   assert.equal(indexFor('filebeat-forum', '2026-01-02T03:04:05.000Z'), 'filebeat-forum-2026.01.02');
 });
 
-test('bulk shipping through the real client: valid NDJSON, idempotent ids, retries on 503 and item 429, no loss', async () => {
+test('When lines are shipped in bulk through the real client, then the NDJSON is valid, ids are idempotent, 503 and item 429 are retried and nothing is lost', async () => {
   const shipper = new EsShipper({ node: es.url, logger, batchSize: 50, flushIntervalMs: 50 });
   const base = es.docs.size;
   es.failNext(2, 503); // the client's own retries absorb these
@@ -191,7 +191,7 @@ test('bulk shipping through the real client: valid NDJSON, idempotent ids, retri
   await shipper.stop();
 });
 
-test('Elasticsearch down: bounded buffer keeps the newest, counts the dropped, and delivers after recovery', async () => {
+test('When Elasticsearch is down, then the bounded buffer keeps the newest lines, counts the dropped, and delivers after recovery', async () => {
   const shipper = new EsShipper({ node: es.url, logger, batchSize: 10, bufferLimit: 25, flushIntervalMs: 50, requestTimeoutMs: 1000 });
   es.setDown(true);
   const before = es.docs.size;
@@ -216,7 +216,7 @@ test('Elasticsearch down: bounded buffer keeps the newest, counts the dropped, a
   await shipper.stop();
 });
 
-test('follows a real container log stream through the Docker API and ships its NGINX lines', async (t) => {
+test('When a real container logs, then its stream is followed through the Docker API and its NGINX lines are shipped', async (t) => {
   const docker = new Docker({ socketPath: '/var/run/docker.sock' });
   const img = (await docker.listImages()).flatMap((i) => i.RepoTags ?? []).find((x) => x.startsWith('debian:trixie')) ?? 'debian:trixie-slim';
   const line = JSON.stringify({
@@ -270,7 +270,7 @@ test('follows a real container log stream through the Docker API and ships its N
   assert.equal(normTs('2026-01-01T00:00:00.1Z') > normTs('2026-01-01T00:00:00.09Z'), true);
 });
 
-test('dockerode demuxStream + line sinks: frames split across chunks, UTF-8 split across frames, stdout/stderr apart', () => {
+test('When Docker frames split across chunks and UTF-8 splits across frames, then the line sinks rebuild whole lines with stdout and stderr apart', () => {
   const got: string[] = [];
   const src = new PassThrough();
   new Docker().modem.demuxStream(
@@ -294,7 +294,7 @@ test('dockerode demuxStream + line sinks: frames split across chunks, UTF-8 spli
   assert.deepEqual(got, ['stdout:a 1', 'stderr:oops', 'stdout:b €2']);
 });
 
-test('NGINX access lines over UDP syslog: one line per request, with the api-named user, from the identified container', async () => {
+test('When NGINX sends access lines over UDP syslog, then each request is one line, with the api-named user, from the identified container', async () => {
   const got: Array<{ line: string; src: Source }> = [];
   const asked: string[] = [];
   const rx = new SyslogReceiver({
@@ -347,7 +347,7 @@ test('NGINX access lines over UDP syslog: one line per request, with the api-nam
   }
 });
 
-test('parseSyslog: the BSD format NGINX sends', () => {
+test('When parseSyslog reads the BSD format NGINX sends, then it finds the host, the tag and the message', () => {
   assert.deepEqual(parseSyslog('<190>Dec  3 12:31:47 0123456789ab nginx: {"a":1}'), { host: '0123456789ab', tag: 'nginx', msg: '{"a":1}' });
   assert.deepEqual(parseSyslog('<190>Dec 13 02:01:07 host nginx: x: y\n'), { host: 'host', tag: 'nginx', msg: 'x: y' });
   assert.equal(parseSyslog('not syslog'), undefined);

@@ -1,47 +1,17 @@
 import './threadpool.js';
 import os from 'node:os';
 import Docker from 'dockerode';
-import { callbackCounters, callbackGauges, createBaseApp, createLogger, env, installGracefulShutdown, loadConfigOrExit, z } from '@forum/shared';
+import { callbackCounters, callbackGauges, createBaseApp, createLogger, installGracefulShutdown } from '@forum/shared';
 import { InfluxWriter, type Point } from '@forum/shared/influx';
 import { Agent } from './agent.js';
-import { DEFAULT_TARGETS, discoverDns, discoverDocker, parseStaticTargets, parseTargetMap } from './discovery.js';
+import { loadMetricsAgentConfig } from './config.js';
+import { discoverDns, discoverDocker, parseStaticTargets, parseTargetMap } from './discovery.js';
 import { HostCollector } from './collectors/host.js';
 import { collectDocker } from './collectors/docker.js';
 import type { Target } from './collectors/types.js';
 
 const logger = createLogger('metrics-agent');
-const cfg = loadConfigOrExit(
-  {
-    PORT: env.int(8080),
-    INFLUX_URL: z.string().url().default('http://influxdb:8086'),
-    INFLUX_DB: z.string().default('telegraf'),
-    INFLUX_RP: z.string().optional(),
-    INFLUX_USER: z.string().optional(),
-    INFLUX_PASSWORD: z.string().optional(),
-    INTERVAL_SECONDS: env.int(10),
-    TIMEOUT_SECONDS: env.int(8),
-    BUFFER_LIMIT: env.int(100_000),
-    BATCH_SIZE: env.int(5000),
-    REDIS_PASSWORD: z.string().optional(),
-    PG_USER: z.string().default('postgres'),
-    PG_PASSWORD: z.string().optional(),
-    PGPASSWORD: z.string().optional(),
-    PG_DATABASE: z.string().default('postgres'),
-    HOST_PROC: z.string().default('/proc'),
-    DISK_PATHS: env.list('/'),
-    DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
-    DISCOVERY: z.enum(['docker', 'dns', 'static', 'none']).default('docker'),
-    TARGETS: z.string().default(DEFAULT_TARGETS),
-    STATIC_TARGETS: z.string().default(''),
-    DNS_SERVICES: env.list(''),
-    SCRAPE_NETWORKS: env.list('app-net,redis-net,postgres-net'),
-    NODE_HOSTNAME: z.string().optional(),
-    STACK_NAMESPACE: z.string().default('forum'),
-    HOST_METRICS: env.bool(true),
-    DOCKER_METRICS: env.bool(true),
-  },
-  { secrets: ['INFLUX_PASSWORD', 'REDIS_PASSWORD', 'PG_PASSWORD', 'PGPASSWORD'] },
-);
+const cfg = loadMetricsAgentConfig();
 
 let targetMap: ReturnType<typeof parseTargetMap>;
 let statics: Target[];

@@ -54,7 +54,7 @@ async function fieldTypes(measurement: string): Promise<Record<string, string>> 
   return Object.fromEntries(r.map((x) => [x.fieldKey, x.fieldType]));
 }
 
-test('scrapes real nginx, redis, haproxy, postgresql and a prom-client /metrics into InfluxDB with Telegraf names and types', async () => {
+test('When the agent gathers from real nginx, redis, haproxy, postgresql and a prom-client /metrics, then InfluxDB gets the names and types of Telegraf', async () => {
   const writer = new InfluxWriter({ url: influx.url, database: 'telegraf', logger });
   const targets = [
     `nginx=stub_status@127.0.0.1:${nginx.port}/stub_status`,
@@ -156,7 +156,7 @@ test('scrapes real nginx, redis, haproxy, postgresql and a prom-client /metrics 
   assert.ok(cpuTags.includes('cpu-total'));
 });
 
-test('an unreachable target is reported and does not stop the others', async () => {
+test('When a target is unreachable, then it is reported and the others are still gathered', async () => {
   const writer = new InfluxWriter({ url: influx.url, database: 'unreach', logger });
   const dead = await startRedis('x');
   await dead.stop();
@@ -169,7 +169,7 @@ test('an unreachable target is reported and does not stop the others', async () 
   assert.deepEqual(up.map((x) => `${x.swarm_service}=${x.last}`).sort(), ['nginx=1', 'redis=0']);
 });
 
-test('InfluxDB outage: the agent keeps gathering, buffers, then resumes writes with nothing lost', async () => {
+test('When InfluxDB is out, then the agent keeps gathering and buffers, and resumes writes with nothing lost', async () => {
   const writer = new InfluxWriter({ url: influx.url, database: 'outage', logger, bufferLimit: 10_000 });
   const agent = makeAgent(writer, `nginx=stub_status@127.0.0.1:${nginx.port}/stub_status`);
   await agent.gather();
@@ -198,7 +198,7 @@ test('InfluxDB outage: the agent keeps gathering, buffers, then resumes writes w
   assert.equal(writer.stats.dropped, 0);
 });
 
-test('a server that accepts but never answers cannot wedge the writer: the flush fails in bounded time and retries', async () => {
+test('When InfluxDB accepts but never answers, then the flush fails in bounded time and retries: the writer is not wedged', async () => {
   const net = await import('node:net');
   const sockets: import('node:net').Socket[] = [];
   const srv = net.createServer((s) => sockets.push(s)); // never answers
@@ -220,7 +220,7 @@ test('a server that accepts but never answers cannot wedge the writer: the flush
   }
 });
 
-test('a flush of an empty buffer does not block later flushes (regression: wedged writer on the deployed stack)', async () => {
+test('When an empty buffer is flushed, then later flushes are not blocked', async () => {
   const writer = new InfluxWriter({ url: influx.url, database: 'emptyfirst', logger });
   await writer.flush(); // nothing queued yet, as at agent start
   writer.add([{ measurement: 'm', tags: { host: 'h' }, fields: { v: int(1) } }]);
@@ -229,7 +229,7 @@ test('a flush of an empty buffer does not block later flushes (regression: wedge
   assert.equal(rows(await influx.query('SELECT * FROM m', 'emptyfirst')).length, 1);
 });
 
-test('redis: one kept connection across gathers, back after a Redis restart, a wrong password reported', async () => {
+test('When Redis is gathered repeatedly, then one connection is kept, it comes back after a Redis restart, and a wrong password is reported', async () => {
   const r = await redisServer({ password: 'pw-keep', prefix: 'obs-redis-keep-' });
   let back: Awaited<ReturnType<typeof redisServer>> | undefined;
   try {
@@ -256,7 +256,7 @@ test('redis: one kept connection across gathers, back after a Redis restart, a w
   }
 });
 
-test('prometheus conversion follows Telegraf v1 (counter/gauge/histogram fields)', () => {
+test('When Prometheus metrics are converted, then the fields follow Telegraf v1 (counter, gauge, histogram)', () => {
   const pts = prometheusToPoints(
     '# TYPE req_total counter\nreq_total{code="200"} 5\n# TYPE inflight gauge\ninflight 2\n# TYPE d histogram\nd_bucket{le="0.1"} 1\nd_bucket{le="+Inf"} 3\nd_sum 1.5\nd_count 3\nuntyped_x 7\n',
   );

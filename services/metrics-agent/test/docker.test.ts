@@ -6,7 +6,7 @@ import { discoverDocker, parseTargetMap, DEFAULT_TARGETS } from '../src/discover
 import { waitFor } from '@forum/test-support';
 import { isInt } from '@forum/shared/influx';
 
-test('real Docker: per-container cpu/mem/net with the swarm service label, and node-local target discovery', async (t) => {
+test('When real Docker is read, then each container has cpu, mem and net with its swarm service label, and targets on the node are discovered', async (t) => {
   const docker = new Docker({ socketPath: '/var/run/docker.sock' });
   const img = (await docker.listImages()).flatMap((i) => i.RepoTags ?? []).find((x) => x.startsWith('debian:trixie')) ?? 'debian:trixie-slim';
   const stack = `madtest${process.pid}`;

@@ -2,7 +2,7 @@ import type { Rules } from './rules.js';
 import { ipblockHook } from './edge.js';
 
 /**
- * The brute-force Watcher (SPEC §5: the same IP fails login N times within W seconds -> Slack + ipblock).
+ * The brute-force Watcher (docs/REQUIREMENTS.md §5: the same IP fails login N times within W seconds -> Slack + ipblock).
  * Placeholders ${EDGE_URL}, ${IPBLOCK_TOKEN} and ${SLACK_WEBHOOK_URL} are substituted at install time, so the
  * generated JSON (and its snapshot) never holds a secret or a deployment's address. The ipblock body is the contract
  * of POST /v1/hooks/watcher (through the edge: /ops/ipblock/v1/hooks/watcher); `ttlSeconds` is the block's TTL.

@@ -4,7 +4,7 @@
  * the REAL ipblock (redis-server) and autoscaler (this machine's Swarm, throwaway services cprobe<pid>_nginx/_api,
  * never the `forum` stack), and a real Prometheus Alertmanager drives the autoscaler hook. Only the VM tools that
  * cannot run here (Kapacitor, Watcher, Kibana) are replaced by rendering their documented body formats
- * (INTEGRATIONS.md) with the real Mustache engine.
+ * (docs/REQUIREMENTS.md §7) with the real Mustache engine.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -120,7 +120,7 @@ async function cooldownOver(svc: string): Promise<void> {
   });
 }
 
-/** Kapacitor's .post() body (INTEGRATIONS.md) for the alert a generated TICKscript raises. */
+/** Kapacitor's .post() body (docs/REQUIREMENTS.md §7) for the alert a generated TICKscript raises. */
 function kapacitorBody(id: string, level: 'OK' | 'WARNING' | 'CRITICAL', measurement: string, value: number) {
   const time = new Date().toISOString();
   return {
@@ -136,7 +136,7 @@ function kapacitorBody(id: string, level: 'OK' | 'WARNING' | 'CRITICAL', measure
   };
 }
 
-test('each autoscale TICKscript: the alert Kapacitor posts (through the edge, every evaluation while firing) scales its service one step per cooldown', async () => {
+test('When an autoscale TICKscript fires, then the alert Kapacitor posts (through the edge, every evaluation while firing) scales its service one step per cooldown', async () => {
   const kapacitorUrl = autoscalerHook('kapacitor', EDGE); // what provisioning sets as the httppost endpoint's URL
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${AS_TOKEN}` }; // the endpoint's configured header
   const scale = allRules(rules).filter((r) => r.kind === 'autoscale');
@@ -181,7 +181,7 @@ test('each autoscale TICKscript: the alert Kapacitor posts (through the edge, ev
   assert.equal(await probes.api.version(), v);
 });
 
-test('the Kibana autoscaler connector: each generated action body, posted to the connector URL with its headers, scales', async () => {
+test('When each generated action body of the Kibana autoscaler connector is posted to the connector URL with its headers, then the service scales', async () => {
   const c = JSON.parse(subst(committed('kibana/connector-autoscaler.json'), { EDGE_URL: EDGE, AUTOSCALER_TOKEN: AS_TOKEN }));
   assert.equal(c.connector.config.url, `${EDGE}/ops/autoscaler/v1/hooks/kibana`);
   for (const r of rules.autoscale.rules) {
@@ -215,7 +215,7 @@ function renderWatcher(template: string, ctx: unknown): string {
 
 const blocks = async () => (await ipblock.api('GET', '/v1/blocks')).json.blocks as Array<{ ip: string; expiresAt: string; reason: string }>;
 
-test('the Watcher: its webhook (URL, headers, body as Elasticsearch renders it) blocks the offenders at ipblock for bruteforce.blockSeconds', async () => {
+test('When the Watcher webhook is sent (URL, headers, body as Elasticsearch renders it), then ipblock blocks the offenders for bruteforce.blockSeconds', async () => {
   const w = JSON.parse(
     subst(committed('elasticsearch/watcher-login-bruteforce.json'), {
       EDGE_URL: EDGE,
@@ -253,7 +253,7 @@ test('the Watcher: its webhook (URL, headers, body as Elasticsearch renders it) 
   assert.ok(!(await blocks()).some((x) => x.ip === '203.0.113.72'), 'below the threshold: not blocked');
 });
 
-test('the Kibana rule + ipblock connector: the action body, posted to the connector URL with its headers, blocks the IP', async () => {
+test('When the action body of the Kibana rule is posted to the ipblock connector URL with its headers, then the IP is blocked', async () => {
   const vars = { EDGE_URL: EDGE, IPBLOCK_TOKEN: IB_TOKEN, KIBANA_IPBLOCK_CONNECTOR_ID: 'c1' };
   const connector = JSON.parse(subst(committed('kibana/connector-ipblock.json'), vars));
   const rule = JSON.parse(subst(committed('kibana/rule-login-bruteforce.json'), vars));
@@ -276,7 +276,7 @@ test('the Kibana rule + ipblock connector: the action body, posted to the connec
   assert.ok(Math.abs((Date.parse(got.expiresAt) - t0) / 1000 - rules.bruteforce.blockSeconds) < 10);
 });
 
-test('Alertmanager (Debian prometheus-alertmanager) with the generated config scales the service through the edge', async () => {
+test('When Alertmanager (Debian prometheus-alertmanager) runs the generated config, then it scales the service through the edge', async () => {
   const bin = ['/usr/bin/prometheus-alertmanager', '/usr/bin/alertmanager'].find((p) => existsSync(p));
   assert.ok(bin, 'prometheus-alertmanager is installed (scripts/lib/ensure-test-deps.sh)');
   const cfgText = subst(committed('alertmanager/alertmanager.yml'), { EDGE_URL: EDGE, AUTOSCALER_TOKEN_FILE: asTokenFile });
@@ -325,7 +325,7 @@ test('Alertmanager (Debian prometheus-alertmanager) with the generated config sc
   }
 });
 
-test('cleanup guard: the probes are not part of the forum stack', async () => {
+test('When the probe services are created, then none of them is part of the forum stack', async () => {
   const ns = await docker('service', 'inspect', probes.api.name, '--format', '{{ index .Spec.Labels "com.docker.stack.namespace" }}');
   assert.notEqual(ns, 'forum');
 });

@@ -47,13 +47,13 @@ after(async () => {
   tmp.remove();
 });
 
-test('the promtool check itself fails on a counter typed as a gauge (the defect it guards against)', () => {
+test('When a counter is typed as a gauge, then the promtool check fails (the defect it guards against)', () => {
   const bad = promtool('# HELP x_dropped_total Dropped\n# TYPE x_dropped_total gauge\nx_dropped_total 3\n');
   assert.equal(bad.ok, false);
   assert.match(bad.out, /_total/);
 });
 
-test('metrics-agent: dropped/written/errors are counters', async () => {
+test('When metrics-agent is scraped, then dropped/written/errors are counters', async () => {
   const p = await node('metrics-agent', {
     INFLUX_URL: DEAD_INFLUX,
     HOST_PROC: '/proc',
@@ -70,7 +70,7 @@ test('metrics-agent: dropped/written/errors are counters', async () => {
   ]);
 });
 
-test('snmp-poller: snmp_dropped_points_total is a counter', async () => {
+test('When snmp-poller is scraped, then snmp_dropped_points_total is a counter', async () => {
   const community = tmp.file('community', 'promtool-community\n');
   const p = await node('snmp-poller', { INFLUX_URL: DEAD_INFLUX, SNMP_COMMUNITY_FILE: community, STACK_NAME: `promtool${process.pid}` });
   stops.push(() => p.kill());
@@ -80,7 +80,7 @@ test('snmp-poller: snmp_dropped_points_total is a counter', async () => {
   ]);
 });
 
-test('log-shipper: its *_total are counters', async () => {
+test('When log-shipper is scraped, then its *_total are counters', async () => {
   const p = await node('log-shipper', { INFLUX_URL: DEAD_INFLUX, ES_URL: '' });
   stops.push(() => p.kill());
   await check('log-shipper', `${p.url}/metrics`, [
@@ -90,7 +90,7 @@ test('log-shipper: its *_total are counters', async () => {
   ]);
 });
 
-test('backup: /metrics exposes the last success time and age, the last duration and a failures counter', async () => {
+test('When backup is scraped, then /metrics has the last success time and age, the last duration and a failures counter', async () => {
   const pw = tmp.file('pgpw', 'unused\n');
   const p = await node('backup', { PGPASSWORD_FILE: pw, PGHOST: '127.0.0.1', PGPORT: '9', BACKUP_DIR: join(tmp.dir, 'backups') });
   stops.push(() => p.kill());
@@ -103,7 +103,7 @@ test('backup: /metrics exposes the last success time and age, the last duration 
   ]);
 });
 
-test('ipblock, autoscaler and alerter', async () => {
+test('When ipblock, autoscaler and alerter are scraped, then promtool accepts their metrics', async () => {
   const ib = await startIpblock({ redis, secretsDir: tmp.dir });
   stops.push(() => ib.stop());
   await check('ipblock', `${ib.url}/metrics`);
@@ -119,7 +119,7 @@ test('ipblock, autoscaler and alerter', async () => {
 });
 
 let stack: Stack;
-test('forum-api and its worker (real PostgreSQL + Redis)', async () => {
+test('When forum-api and its worker are scraped (real PostgreSQL + Redis), then promtool accepts their metrics', async () => {
   stack = await startStack();
   stops.push(() => stack.stop());
   for (const entry of ['main', 'worker'] as const) {

@@ -23,7 +23,7 @@ function walk(dir: string): string[] {
   return readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? walk(join(dir, n)) : [join(dir, n)]));
 }
 
-test('snapshot: generated TICKscripts, watcher and dashboards equal the committed configs/monitoring files', () => {
+test('When TICKscripts, watcher and dashboards are generated, then they equal the committed configs/monitoring files', () => {
   const committed = walk(SNAP)
     .map((p) => relative(SNAP, p))
     .filter((p) => !p.startsWith('logstash/'))
@@ -32,7 +32,7 @@ test('snapshot: generated TICKscripts, watcher and dashboards equal the committe
   for (const [rel, text] of Object.entries(generated)) assert.equal(readFileSync(join(SNAP, rel), 'utf8'), text, `${rel} is stale`);
 });
 
-test('every SLA alert of Table 2 and every autoscale rule has a TICKscript with its thresholds from the rules file', () => {
+test('When the TICKscripts are generated, then every SLA alert of Table 2 and every autoscale rule has one with its thresholds from the rules file', () => {
   const all = allRules(rules);
   assert.equal(all.length, rules.alerts.length + rules.autoscale.rules.length);
   const want: Record<string, [string, number]> = {
@@ -70,7 +70,7 @@ test('every SLA alert of Table 2 and every autoscale rule has a TICKscript with 
   assert.ok(generated['kapacitor/sla_nginx_scale_down.tick'].includes('.warnReset(lambda: "value" >= warn * (1.0 + hyst))'));
 });
 
-test('watcher JSON: 8 failed POST /api/auth/ per source.ip in 30 s -> ipblock webhook + Slack, secrets as placeholders', () => {
+test('When the watcher JSON is generated, then 8 failed POST /api/auth/ per source.ip in 30 s call the ipblock webhook and Slack, secrets as placeholders', () => {
   const w = JSON.parse(generated['elasticsearch/watcher-login-bruteforce.json']);
   const body = w.input.search.request.body;
   assert.deepEqual(w.input.search.request.indices, ['filebeat-*']);
@@ -91,7 +91,7 @@ test('watcher JSON: 8 failed POST /api/auth/ per source.ip in 30 s -> ipblock we
   assert.equal(tpl.template.settings['index.lifecycle.name'], 'filebeat-forum');
 });
 
-test('one brute-force rule: the Watcher, the Kibana rule, the Kibana search and ipblock all take sla-rules.yml bruteforce', () => {
+test('When the brute-force rule is set, then the Watcher, the Kibana rule, the Kibana search and ipblock all take sla-rules.yml bruteforce', () => {
   const b = rules.bruteforce;
   const w = JSON.parse(generated['elasticsearch/watcher-login-bruteforce.json']);
   const k = JSON.parse(generated['kibana/rule-login-bruteforce.json']);
@@ -121,7 +121,7 @@ test('one brute-force rule: the Watcher, the Kibana rule, the Kibana search and 
   );
 });
 
-test('every VM webhook goes through the edge: ${EDGE_URL} + a route configs/nginx/forum.conf has', () => {
+test('When a VM webhook is generated, then it goes through the edge: ${EDGE_URL} + a route configs/nginx/forum.conf has', () => {
   const conf = readFileSync(join(root, 'configs/nginx/forum.conf'), 'utf8');
   const urls = [
     JSON.parse(generated['elasticsearch/watcher-login-bruteforce.json']).actions.block_ips.webhook.url,
@@ -137,7 +137,7 @@ test('every VM webhook goes through the edge: ${EDGE_URL} + a route configs/ngin
   assert.ok(!Object.values(generated).some((t) => /http:\/\/(ipblock|autoscaler):8080/.test(t)), 'no in-stack name in a VM artefact');
 });
 
-test('scale alerts repeat while they fire; SLA alerts notify on state changes only', () => {
+test('When alerts fire, then scale alerts repeat while they fire and SLA alerts notify on state changes only', () => {
   for (const r of allRules(rules)) {
     const tick = generated[`kapacitor/sla_${r.id}.tick`];
     const nodes = tick.split('|alert()').slice(1);
@@ -155,7 +155,7 @@ test('scale alerts repeat while they fire; SLA alerts notify on state changes on
   assert.equal(am.route.repeat_interval, `${rules.autoscale.cooldownSeconds}s`, 'Alertmanager re-sends a firing alert once per cooldown');
 });
 
-test('Chronograf dashboards are in its export format {meta, dashboard}', () => {
+test('When Chronograf dashboards are generated, then they are in its export format {meta, dashboard}', () => {
   const dash = Object.keys(generated).filter((k) => k.startsWith('chronograf/'));
   assert.equal(dash.length, 3);
   for (const k of dash) {
@@ -171,7 +171,7 @@ test('Chronograf dashboards are in its export format {meta, dashboard}', () => {
   }
 });
 
-test('retention and lifecycle come from one setting (retention.days)', () => {
+test('When retention.days is set, then retention and lifecycle both come from it', () => {
   const d = rules.retention.days;
   const ilm = JSON.parse(generated['elasticsearch/ilm-policy-filebeat-forum.json']);
   assert.equal(ilm.policy.phases.delete.min_age, `${d}d`);
@@ -188,7 +188,7 @@ after(async () => {
   await influx?.stop();
 });
 
-test('the generated retention statements run on real InfluxDB 1.6 (twice: idempotent) and bound both databases', async () => {
+test('When the generated retention statements run on real InfluxDB 1.6 (twice: idempotent), then both databases are bounded', async () => {
   const statements = build(rules).influxRetention;
   for (let round = 0; round < 2; round++) {
     for (const q of statements) {
@@ -206,7 +206,7 @@ test('the generated retention statements run on real InfluxDB 1.6 (twice: idempo
   }
 });
 
-test('every rule query is valid InfluxQL on real InfluxDB 1.6 and yields the expected value from Telegraf-schema data', async () => {
+test('When every rule query runs on real InfluxDB 1.6, then it is valid InfluxQL and yields the expected value from Telegraf-schema data', async () => {
   await influx.query('CREATE DATABASE telegraf');
   const now = Date.now();
   const lines: string[] = [];
@@ -266,7 +266,7 @@ test('every rule query is valid InfluxQL on real InfluxDB 1.6 and yields the exp
 });
 
 let vm: VmStub;
-test('the CLI installs everything on the VM APIs, idempotently, with secrets only from files', async (t) => {
+test('When the CLI runs, then it installs everything on the VM APIs, idempotently, with secrets only from files', async (t) => {
   vm = await startVmStub();
   t.after(() => vm.close());
   const dir = mkdtempSync(join(tmpdir(), 'obs-prov-'));
@@ -332,7 +332,7 @@ test('the CLI installs everything on the VM APIs, idempotently, with secrets onl
   assert.ok(vm.requests.some((r) => r.method === 'PUT' && r.path.startsWith('/chronograf/v1/dashboards/')));
 });
 
-test('bad input: a clear error and exit 2, nothing installed', async () => {
+test('When the input is bad, then a clear error, exit 2 and nothing installed', async () => {
   const stub = await startVmStub();
   try {
     const bad = await exec('node', ['--import', 'tsx', CLI, '--kapacitor', 'not-a-url'], { cwd: root }).catch((e) => e);

@@ -24,6 +24,9 @@ const command = sep >= 0 && process.argv.length > sep + 1 ? process.argv.slice(s
 const drainFile = cfg.NGINX_DRAIN_FILE ?? join(dirname(cfg.BLOCKLIST_FILE), 'draining');
 rmSync(drainFile, { force: true });
 
+// Assigned once, at the spawn below, but declared here: the signal handlers may run during the initial sync, before
+// the spawn, and must then see `undefined` (a const declared at the spawn would still be in its temporal dead zone).
+// eslint-disable-next-line prefer-const
 let nginx: ReturnType<typeof spawn> | undefined;
 let stopping = false;
 

@@ -22,7 +22,7 @@ import { ACCESS_LOG_STDOUT, NO_SERVER, renderAccessLog, renderUpstream, Upstream
 const logger = createLogger('upstream-test');
 
 describe('UpstreamWatcher', () => {
-  test('writes the servers of the name, keeps them on a DNS failure, and a never-tried server when the name is gone', async () => {
+  test('When the name resolves, then its servers are written; when DNS fails, then they are kept; when the name is gone, then a never-tried server is written', async () => {
     const t = tempDir('upstream-');
     const file = join(t.dir, 'api-upstream.conf');
     let answer: () => Promise<string[]> = async () => ['10.0.0.7', '10.0.0.3', '10.0.0.7'];
@@ -80,7 +80,7 @@ describe('nginx-agent upstream with real NGINX', () => {
     t.remove();
   });
 
-  test('NGINX proxies to the servers the agent resolved and keeps its connections to them open', async () => {
+  test('When the agent has resolved the servers, then NGINX proxies to them and keeps its connections open', async () => {
     chmodSync(t.dir, 0o755);
     const port = await freePort();
     const upstreamFile = join(t.dir, 'api-upstream.conf');
@@ -134,7 +134,7 @@ http {
   });
 });
 
-test('renderAccessLog: syslog to the first log-shipper address, stdout while there is none', () => {
+test('When a log-shipper address is known, then access lines go to the first by syslog; when there is none, then to stdout', () => {
   assert.match(renderAccessLog(['10.0.1.9', '10.0.1.4'], 5140), /^access_log syslog:server=10\.0\.1\.4:5140,tag=nginx,severity=info json;$/m);
   assert.match(renderAccessLog([], 5140), new RegExp(`^${ACCESS_LOG_STDOUT.replace(/[.*/]/g, '\\$&')}$`, 'm'));
 });

@@ -1,4 +1,4 @@
-/** The OIDs the seed polled (INTEGRATIONS.md): field name -> numeric OID. sysName.0 becomes the `hostname` tag. */
+/** The OIDs the seed polled (docs/REQUIREMENTS.md §7): field name -> numeric OID. sysName.0 becomes the `hostname` tag. */
 export const OIDS: Record<string, string> = {
   sysUpTimeInstance: '1.3.6.1.2.1.1.3.0',
   sysName: '1.3.6.1.2.1.1.5.0',

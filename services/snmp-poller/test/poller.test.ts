@@ -26,7 +26,7 @@ after(async () => {
   await Promise.all([influx?.stop(), snmpd?.stop()]);
 });
 
-test('polls a real snmpd (v2c, read-only view) for the seed OIDs with integer fields and sysName as hostname', async () => {
+test('When a real snmpd (v2c, read-only view) is polled, then the seed OIDs come back as integer fields with sysName as hostname', async () => {
   const cpu = new Map<string, number[]>();
   const node = { name: 'n1', address: '127.0.0.1', port: snmpd.port };
   await waitFor('snmpd answers', async () => (await pollNode(node, { version: '2c', community: 'obs-ro' }, 1000, 0, cpu)).ok);
@@ -66,13 +66,13 @@ test('polls a real snmpd (v2c, read-only view) for the seed OIDs with integer fi
   assert.equal(p.fields.sysLocation, 'obs-test-rack');
 });
 
-test('a wrong community gets no answer (read-only community is enforced) and is reported as a timeout', async () => {
+test('When the community is wrong, then there is no answer (the read-only community is enforced) and it is reported as a timeout', async () => {
   const r = await pollNode({ name: 'n1', address: '127.0.0.1', port: snmpd.port }, { version: '2c', community: 'wrong' }, 300, 0);
   assert.equal(r.ok, false);
   assert.match(r.error!, /time/i);
 });
 
-test('one batch for all nodes: a slow agent times out and a dead one is reported, the healthy one is written', async () => {
+test('When all nodes are polled in one batch, then a slow agent times out, a dead one is reported, and the healthy one is written', async () => {
   const writer = new InfluxWriter({ url: influx.url, database: 'telegraf', logger: pino({ level: 'silent' }) });
   const nodes = [
     { name: 'good', address: '127.0.0.1', port: snmpd.port },
@@ -101,7 +101,7 @@ test('one batch for all nodes: a slow agent times out and a dead one is reported
   assert.equal(types.find((t) => t.fieldKey === 'memTotalReal')?.fieldType, 'integer');
 });
 
-test('asks the real Swarm manager which nodes run tasks of a stack; nodes of other stacks are not listed', async (t) => {
+test('When the real Swarm manager is asked which nodes run tasks of a stack, then nodes of other stacks are not listed', async (t) => {
   const docker = new Docker({ socketPath: '/var/run/docker.sock' });
   const stack = `obssnmp${process.pid}`;
   const img = (await docker.listImages()).flatMap((i) => i.RepoTags ?? []).find((x) => x.startsWith('debian:trixie')) ?? 'debian:trixie-slim';

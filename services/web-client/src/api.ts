@@ -1,4 +1,4 @@
-// Thin client for the Misago 0.27 REST dialect (see shared/spec/API.md): cookie session,
+// Thin client for the Misago 0.27 REST dialect (docs/REQUIREMENTS.md §6): cookie session,
 // `csrftoken` cookie echoed in `X-CSRFToken` on unsafe methods, errors as {detail, code}
 // or DRF field errors ({field: ["message"]}).
 

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import pg from 'pg';
 import { pino } from 'pino';
 import { createLogger, loadConfig } from '@forum/shared';
@@ -107,6 +108,24 @@ export interface InProcessApi {
   rt: Runtime;
   cfg: Config;
   close(): Promise<void>;
+}
+
+/**
+ * A private stack and an in-process API for the whole test file: started before its first test (handed to `started`),
+ * stopped after its last one.
+ */
+export function stackAndApiPerFile(started: (stack: Stack, api: InProcessApi) => void, opts: { logLines?: string[] } = {}): void {
+  let stack: Stack | undefined;
+  let api: InProcessApi | undefined;
+  before(async () => {
+    stack = await startStack();
+    api = await startApi(stack.env, opts);
+    started(stack, api);
+  });
+  after(async () => {
+    await api?.close();
+    await stack?.stop();
+  });
 }
 
 /** The API in this process on a free port (bootstrap = migrations + admin, as main.ts does). */
