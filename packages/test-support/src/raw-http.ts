@@ -24,7 +24,16 @@ export function rawHead(method: string, target: string, headers: readonly (reado
  * resets the rest of a large upload still yields its answer; a connection that ends without any status line
  * rejects. Bodies beyond `maxBytes` are cut (the status and headers are what a fuzzer checks).
  */
-export function rawRequest(opts: { host: string; port: number; head: Buffer; body?: Buffer; timeoutMs?: number; maxBytes?: number }): Promise<RawResponse> {
+export function rawRequest(opts: {
+  host: string;
+  port: number;
+  head: Buffer;
+  body?: Buffer;
+  timeoutMs?: number;
+  maxBytes?: number;
+  /** a HEAD request: the answer has headers only, whatever its Content-Length says */
+  headersOnly?: boolean;
+}): Promise<RawResponse> {
   const started = Date.now();
   const maxBytes = opts.maxBytes ?? 1024 * 1024;
   return new Promise((resolve, reject) => {
@@ -33,16 +42,26 @@ export function rawRequest(opts: { host: string; port: number; head: Buffer; bod
     let failure: Error | undefined;
     const sock = connect({ host: opts.host, port: opts.port });
     sock.setTimeout(opts.timeoutMs ?? 30_000, () => sock.destroy(new Error(`no answer within ${opts.timeoutMs ?? 30_000} ms`)));
-    sock.on('data', (c: Buffer) => {
-      if (size < maxBytes) chunks.push(c);
-      size += c.length;
-    });
-    sock.on('error', (err) => (failure = err));
-    sock.on('close', () => {
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
       const res = parseResponse(Buffer.concat(chunks));
       if (res) resolve({ ...res, ms: Date.now() - started });
       else reject(failure ?? new Error(size ? `no HTTP status line in ${size} bytes` : 'connection closed without an answer'));
+    };
+    sock.on('data', (c: Buffer) => {
+      if (size < maxBytes) chunks.push(c);
+      size += c.length;
+      // a complete answer ends the exchange even if the server keeps the connection open (a client header may
+      // have asked for keep-alive)
+      if (size >= maxBytes || complete(Buffer.concat(chunks), opts.headersOnly === true)) {
+        finish();
+        sock.destroy();
+      }
     });
+    sock.on('error', (err) => (failure = err));
+    sock.on('close', finish);
     sock.on('connect', () => {
       sock.write(opts.head);
       // a server that answered early may close while we still write; that error is kept and its answer read
@@ -70,6 +89,28 @@ function parseResponse(buf: Buffer): Omit<RawResponse, 'ms'> | undefined {
       continue;
     }
     return { status, headers, body: /chunked/i.test(headers['transfer-encoding'] ?? '') ? dechunk(body) : body };
+  }
+}
+
+/** Whether `buf` holds a whole answer (final status, headers and the body its framing announces). */
+function complete(buf: Buffer, headersOnly: boolean): boolean {
+  let rest = buf;
+  for (;;) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (end === -1) return false;
+    const head = rest.subarray(0, end).toString('latin1');
+    const status = Number(/^HTTP\/\d(?:\.\d)? (\d{3})/.exec(head)?.[1] ?? 0);
+    const body = rest.subarray(end + 4);
+    if (status >= 100 && status < 200) {
+      rest = body;
+      continue;
+    }
+    if (!status) return false;
+    if (headersOnly || status === 204 || status === 304) return true;
+    if (/^transfer-encoding:.*chunked/im.test(head))
+      return body.indexOf('0\r\n\r\n') !== -1 && (body.indexOf('0\r\n\r\n') === 0 || body.indexOf('\r\n0\r\n\r\n') !== -1);
+    const length = /^content-length:\s*(\d+)/im.exec(head);
+    return length ? body.length >= Number(length[1]) : false;
   }
 }
 

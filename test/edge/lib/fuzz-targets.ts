@@ -207,15 +207,19 @@ function body(p: Prng, shaped: (p: Prng) => unknown): { body?: Buffer; ct?: stri
 
 const odd = (p: Prng) => p.pick(ODD_SCALARS);
 
-/** An object of `fields` with values from `values` (or odd scalars), sometimes an extra key. */
+/**
+ * An object of `fields` with values from their lists, some left out, some replaced by odd scalars, sometimes an extra
+ * key. How odd is drawn per object: a near-valid one (list values only) gets past the type checks to the handler's
+ * own rules (policy, lookups), a very odd one tests the type checks themselves.
+ */
 function shapedObject(p: Prng, fields: Record<string, readonly unknown[]>): Record<string, unknown> {
   const o: Record<string, unknown> = {};
+  const oddness = p.pick([0, 0.1, 0.4, 0.6]);
   for (const [k, vs] of Object.entries(fields)) {
-    const r = p.next();
-    if (r < 0.15) continue;
-    o[k] = r < 0.6 ? p.pick(vs) : odd(p);
+    if (p.chance(0.1)) continue;
+    o[k] = p.chance(oddness) ? odd(p) : p.pick(vs);
   }
-  if (p.chance(0.15)) o[p.pick(['extra', '__proto__', 'constructor', 'x'.repeat(300), ''])] = odd(p);
+  if (p.chance(0.1)) o[p.pick(['extra', '__proto__', 'constructor', 'x'.repeat(300), ''])] = odd(p);
   return o;
 }
 
@@ -425,7 +429,7 @@ export function ipblockRequest(p: Prng, ctx: FuzzContext): FuzzRequest {
     [
       '/ops/ipblock/v1/blocks',
       p.pick(['GET', 'POST', 'PUT', 'DELETE']),
-      (q) => shapedObject(q, { ip: IPS, ttlSeconds: [0, -5, 1.5, 1e9, '60', 60], reason: ['', ' ', 'fuzz', 'r'.repeat(600)] }),
+      (q) => shapedObject(q, { ip: IPS, ttlSeconds: [60, 3600, 0, -5, 1.5, 1e9, '60'], reason: ['fuzz', 'edge fuzz', '', ' ', 'r'.repeat(600)] }),
     ],
     [`/ops/ipblock/v1/blocks?since=${int()}&wait=${int()}`, 'GET', () => ({})],
     [`/ops/ipblock/v1/blocks?${p.pick(['since[]=1&wait=1', 'since=1&since=2', 'wait[a]=1', 'since=__proto__'])}`, 'GET', () => ({})],
