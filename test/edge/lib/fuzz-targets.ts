@@ -133,9 +133,10 @@ const ODD_HOSTS = ['', 'evil.example', 'ipblock:8080', 'autoscaler', '127.0.0.1:
 function authorization(p: Prng, token: string): { headers: [string, string][]; kind: TokenKind } {
   const r = p.next();
   if (r < 0.3) return { headers: [], kind: 'none' };
-  if (r < 0.6) return { headers: [['Authorization', `Bearer ${token}`]], kind: 'valid' };
-  if (r < 0.65) return { headers: [['Authorization', `bearer   ${token}  `]], kind: 'valid' };
-  if (r < 0.7)
+  if (r < 0.62) return { headers: [['Authorization', `Bearer ${token}`]], kind: 'valid' };
+  if (r < 0.67) return { headers: [['Authorization', `bearer   ${token}  `]], kind: 'valid' };
+  // NGINX refuses a repeated Authorization header (400) before any service sees it: a few are enough
+  if (r < 0.69)
     return {
       headers: [
         ['Authorization', `Bearer ${token}`],
@@ -157,7 +158,7 @@ function authorization(p: Prng, token: string): { headers: [string, string][]; k
     'Bearer %00',
     `Bearer ${token}\u0000`,
   ]);
-  if (r < 0.75)
+  if (r < 0.71)
     return {
       headers: [
         ['Authorization', 'Bearer wrong'],
