@@ -137,3 +137,44 @@ export function requireBearer(token: string): RequestHandler {
     next();
   };
 }
+
+const CLIENT_ERRORS: Record<string, [number, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large'],
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'Payload Too Large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout'],
+};
+
+/**
+ * Answers requests Node's HTTP parser refuses (unknown method, malformed request line, header or framing) with a JSON
+ * 400 (431, 413, 408) and a clean close. Node's default writes its 400 and destroys the socket at once; with the rest
+ * of the request body still unread the kernel then resets the connection, and over the overlay network NGINX lost the
+ * answer to that reset and told its client 502/503 ("readv() failed (104) while reading upstream"). Here the answer
+ * is sent with our end of the connection closed (FIN), and what the peer still sends is read and dropped until it
+ * closes too, at most `drainMs` (a peer that never stops is cut off then).
+ */
+export function answerClientErrors(server: import('node:http').Server, drainMs = 10_000): void {
+  const answered = new WeakSet<object>();
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: import('node:stream').Duplex) => {
+    // the parser reports every later chunk of the same connection again: answer once
+    if (answered.has(socket)) return;
+    answered.add(socket);
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const [status, reason] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'Bad Request'];
+    const body = JSON.stringify({ detail: `Malformed HTTP request (${err.code ?? 'parse error'}).`, code: 'bad_request' });
+    const started = (socket as { bytesWritten?: number }).bytesWritten ?? 0;
+    // a response already under way (bytes written) cannot be followed by another: just close
+    socket.end(
+      started > 0
+        ? undefined
+        : `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    socket.on('error', () => undefined);
+    socket.resume();
+    const cutoff = setTimeout(() => socket.destroy(), drainMs);
+    cutoff.unref();
+    socket.once('close', () => clearTimeout(cutoff));
+  });
+}

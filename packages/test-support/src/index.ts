@@ -13,3 +13,5 @@ export * from './postgres-image.js';
 export * from './slack.js';
 export * from './cookies.js';
 export * from './prometheus.js';
+export * from './fuzz.js';
+export * from './raw-http.js';

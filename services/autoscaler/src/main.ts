@@ -1,5 +1,5 @@
 import Docker from 'dockerode';
-import { SlackQueue, createLogger, installGracefulShutdown } from '@forum/shared';
+import { SlackQueue, answerClientErrors, createLogger, installGracefulShutdown } from '@forum/shared';
 import { loadAutoscalerConfig } from './config.js';
 import { buildApp } from './app.js';
 import { RepeatedRefusals, decisionMessage } from './notify.js';
@@ -47,5 +47,6 @@ const server = app.listen(config.PORT, () => {
     'autoscaler listening',
   );
 });
+answerClientErrors(server);
 const shutdown = installGracefulShutdown([server], { logger, onClose: [() => slack.drain(4000)] });
 draining = shutdown.isDraining;

@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import express from 'express';
-import { createLogger, installGracefulShutdown } from '@forum/shared';
+import { answerClientErrors, createLogger, installGracefulShutdown } from '@forum/shared';
 import { buildRuntime } from './app.js';
 import { bootstrap } from './bootstrap.js';
 import { loadServiceConfig } from './config.js';
@@ -20,6 +20,8 @@ try {
 const server = createServer(rt.handler);
 server.keepAliveTimeout = 65_000; // longer than NGINX's upstream keepalive_timeout
 server.headersTimeout = 66_000;
+// malformed requests get their 400 without a connection reset (NGINX would turn a reset into 502)
+answerClientErrors(server);
 const metricsApp = express();
 metricsApp.get('/metrics', rt.metrics.handler);
 const metricsServer = createServer(metricsApp);

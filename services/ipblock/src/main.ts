@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { loadSlaRules } from '@forum/shared/sla-rules';
 import { Redis } from 'ioredis';
-import { SlackQueue, createLogger, installGracefulShutdown } from '@forum/shared';
+import { SlackQueue, answerClientErrors, createLogger, installGracefulShutdown } from '@forum/shared';
 import { loadIpblockConfig } from './config.js';
 import { BlockPolicy } from './ip-policy.js';
 import { BlockStore } from './store.js';
@@ -86,6 +86,7 @@ const app = createApp({
 });
 const server = createServer(app);
 server.keepAliveTimeout = 65_000;
+answerClientErrors(server);
 server.listen(cfg.PORT, () => logger.info({ port: cfg.PORT }, 'ipblock listening'));
 
 // waiting long-polls answer at once with the current list, so the server can close within the grace period
