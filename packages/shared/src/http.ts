@@ -164,10 +164,12 @@ export function answerClientErrors(server: import('node:http').Server, drainMs =
     }
     const [status, reason] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'Bad Request'];
     const body = JSON.stringify({ detail: `Malformed HTTP request (${err.code ?? 'parse error'}).`, code: 'bad_request' });
-    const started = (socket as { bytesWritten?: number }).bytesWritten ?? 0;
-    // a response already under way (bytes written) cannot be followed by another: just close
+    // A response already under way on this connection cannot be followed by another: just close. Bytes written are
+    // no measure: a kept-alive connection (NGINX's) carries earlier responses, and closing it unanswered made NGINX
+    // count the task as failed. Node's own handler asks the same of the connection's current response.
+    const current = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
     socket.end(
-      started > 0
+      current?.headersSent
         ? undefined
         : `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );

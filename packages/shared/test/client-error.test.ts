@@ -72,3 +72,21 @@ test('When the request line is garbage or the headers too large, then the answer
     200,
   );
 });
+
+test('When a kept-alive connection carried an answered request, then an unknown method after it still gets its 400', async () => {
+  const answer = await new Promise<string>((resolve) => {
+    const chunks: Buffer[] = [];
+    const sock = connect({ host: '127.0.0.1', port }, () => {
+      sock.write('GET /first HTTP/1.1\r\nHost: a\r\n\r\n');
+    });
+    sock.on('data', (c: Buffer) => {
+      chunks.push(c);
+      // the first answer is in: send the bad request on the same connection (as NGINX's upstream keepalive does)
+      if (chunks.length === 1) sock.write('DEBUG /x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}');
+    });
+    sock.on('error', () => undefined);
+    sock.on('close', () => resolve(Buffer.concat(chunks).toString()));
+  });
+  const statuses = [...answer.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
+  assert.deepEqual(statuses, ['200', '400'], answer);
+});
