@@ -2,17 +2,21 @@
 # Builds every image of the stack: images/<name>/Dockerfile -> forum/<name>:<content tag>.
 #
 # Build conventions (all images):
-# - FROM ${BASE_IMAGE} (ARG BASE_IMAGE=debian:trixie-slim); scripts/lib/base-image.sh provides it.
+# - images/base is the base of every shell-entrypoint image: FROM ${BASE_IMAGE} (ARG BASE_IMAGE=debian:trixie-slim,
+#   scripts/lib/base-image.sh provides it), resolver options, /usr/local/lib/forum/lib.sh (JSON log, file_env,
+#   start_loop), run-service and loop-alive. The others start with `ARG FORUM_BASE=forum/base:latest` /
+#   `FROM ${FORUM_BASE}`; this script builds base first and passes FORUM_BASE=forum/base:<its content tag>.
+#   images/node (and the test cluster's cluster-node) build FROM ${BASE_IMAGE} directly: the Node services keep
+#   glibc's default resolver options.
 # - The CLASSIC builder is used (DOCKER_BUILDKIT=0): this engine (Debian docker.io 20.10) has no buildx, so
 #   BuildKit-only syntax (COPY --chmod, RUN --mount, heredocs) is not available: chmod in a RUN instead.
-# - Build context = the image's own folder (images/<name>/), unless the Dockerfile's first line is
-#   `# context: <dir>` (relative to the repo root; `repo-root` = the repo root, see .dockerignore).
-#   The data-tier images (postgres, pgpool, redis, sentinel) use `# context: images` to COPY images/common/lib.sh.
-#   images/node uses .build/node-app, staged on the host by scripts/lib/prepare-node-app.sh.
+# - Build context = the image's own folder (images/<name>/), except: images/node uses .build/node-app (staged on the
+#   host by scripts/lib/prepare-node-app.sh); images/nginx the repo root (configs/nginx, see .dockerignore);
+#   images/sentinel images/ (it COPYs the redis image's redis/redis-lib.sh). See context_of below.
 # - images/node is built first; others may `ARG NODE_IMAGE` / `FROM ${NODE_IMAGE}` to copy compiled code from it.
 # - Each image gets a CONTENT tag, computed before building from what the commit determines: the Dockerfile, the
-#   files its COPY/ADD lines take from the context (path, executable bit, bytes), BASE_IMAGE (its name), the node
-#   image's tag for images built FROM it, and IMAGE_TAG_SALT. Not the image ID: it holds build timestamps, so
+#   files its COPY/ADD lines take from the context (path, executable bit, bytes), BASE_IMAGE (its name), the base and
+#   node images' tags for the images built on them, and IMAGE_TAG_SALT. Not the image ID: it holds build timestamps, so
 #   any rebuild of the same sources (another clone, another machine, a pruned build cache) would get a new tag and
 #   roll every service. When forum/<name>:<tag> exists already it is reused without building. Trade-off: packages that the Dockerfiles apt-get install are not in the tag (the build
 #   cache never refreshed them either): set IMAGE_TAG_SALT (e.g. to the month) to rebuild and roll every image
@@ -48,10 +52,14 @@ if ((${#names[@]} == 0)); then
   # cluster-node is the test cluster's Docker-in-Docker node (scripts/cluster-up.sh), not a stack image
   for f in images/*/Dockerfile; do n=$(basename "$(dirname "$f")"); [[ $n == cluster-node ]] || names+=("$n"); done
 fi
-# node first (others may copy from it), nginx right after it
+# base with any image built on it (its tag is part of theirs)
+for m in "${names[@]}"; do
+  if [[ $m != base ]] && grep -qs FORUM_BASE "images/$m/Dockerfile" && [[ " ${names[*]} " != *" base "* ]]; then names+=(base); fi
+done
+# node and base first (others are built on them), nginx right after them
 ordered=()
-for n in node nginx; do for m in "${names[@]}"; do [[ $m == "$n" ]] && ordered+=("$n"); done; done
-for m in "${names[@]}"; do [[ $m == node || $m == nginx ]] || ordered+=("$m"); done
+for n in node base nginx; do for m in "${names[@]}"; do [[ $m == "$n" ]] && ordered+=("$n"); done; done
+for m in "${names[@]}"; do [[ $m == node || $m == base || $m == nginx ]] || ordered+=("$m"); done
 
 set_tag() { # NAME_TAG value
   local var=$1 val=$2
@@ -61,10 +69,12 @@ set_tag() { # NAME_TAG value
 }
 
 context_of() { # name -> build context directory
-  local first ctx=images/$1
-  first=$(head -1 "images/$1/Dockerfile")
-  if [[ $first =~ ^#\ context:\ (.+)$ ]]; then ctx=${BASH_REMATCH[1]}; [[ $ctx == repo-root ]] && ctx=.; fi
-  printf '%s\n' "$ctx"
+  case $1 in
+    node) echo .build/node-app ;;
+    nginx) echo . ;;
+    sentinel) echo images ;;
+    *) echo "images/$1" ;;
+  esac
 }
 
 # The sources of the Dockerfile's COPY/ADD lines that come from the build context (not --from=<stage>).
@@ -93,13 +103,14 @@ tree_digest() { # context paths...
 }
 
 content_tag() { # name [node tag]: prints the content tag of forum/<name>
-  local name=$1 node_tag=${2:-} df=images/$1/Dockerfile ctx
+  local name=$1 node_tag=${2:-} base_tag=${3:-} df=images/$1/Dockerfile ctx
   ctx=$(context_of "$name")
   local -a srcs=()
   mapfile -t srcs < <(copy_sources "$df")
   {
     printf 'image %s\nbase %s\nsalt %s\n' "$name" "$BASE_IMAGE" "${IMAGE_TAG_SALT:-}"
     grep -q 'NODE_IMAGE' "$df" && printf 'node %s\n' "$node_tag"
+    grep -q 'FORUM_BASE' "$df" && printf 'forum-base %s\n' "$base_tag"
     cat "$df"
     tree_digest "$ctx" "${srcs[@]}"
   } | sha256sum | cut -c1-12
@@ -107,13 +118,14 @@ content_tag() { # name [node tag]: prints the content tag of forum/<name>
 
 # when node is not rebuilt in this run, images FROM it use the node image of the last build
 node_tag=$(sed -n 's/^NODE_TAG=//p' "$tags_file" | tail -1)
+base_tag=$(sed -n 's/^BASE_TAG=//p' "$tags_file" | tail -1)
 build_one() { # name: builds forum/<name>:<content tag> unless it exists, records <NAME>_TAG in .build/tags/<name>
   local name=$1 df ctx start tag var
   df=images/$name/Dockerfile
   [[ -f $df ]] || { log "no $df"; return 1; }
   ctx=$(context_of "$name")
   [[ $name == node ]] && bash scripts/lib/prepare-node-app.sh
-  tag=$(content_tag "$name" "$node_tag")
+  tag=$(content_tag "$name" "$node_tag" "$base_tag")
   var=$(printf '%s' "$name" | tr '[:lower:]-' '[:upper:]_')_TAG
   if ((tags_only)); then printf '%s %s\n' "$var" "$tag" >".build/tags/$name"; return 0; fi
   start=$SECONDS
@@ -124,6 +136,7 @@ build_one() { # name: builds forum/<name>:<content tag> unless it exists, record
     log "$name (context $ctx) ..."
     if ! docker build -f "$df" -t "forum/$name:$tag" -t "forum/$name:latest" \
           --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "NODE_IMAGE=forum/node:${node_tag:-latest}" \
+          --build-arg "FORUM_BASE=forum/base:${base_tag:-latest}" \
           "$ctx" >".build/logs/$name.log" 2>&1; then
       log "FAILED to build forum/$name; last lines of .build/logs/$name.log:"
       tail -25 ".build/logs/$name.log" >&2
@@ -138,7 +151,7 @@ build_one() { # name: builds forum/<name>:<content tag> unless it exists, record
   fi
 }
 
-# node alone first (nginx copies from it); then the rest BUILD_JOBS at a time: most of a cold build is apt
+# node and base alone first (nginx copies from node; the others build on base); then the rest BUILD_JOBS at a time: most of a cold build is apt
 # downloading and unpacking packages, which overlaps well even on 2 cores
 rm -rf .build/tags; mkdir -p .build/tags
 rest=()
@@ -146,6 +159,9 @@ for name in "${ordered[@]}"; do
   if [[ $name == node ]]; then
     build_one node
     read -r _ node_tag <.build/tags/node
+  elif [[ $name == base ]]; then
+    build_one base
+    read -r _ base_tag <.build/tags/base
   else
     rest+=("$name")
   fi

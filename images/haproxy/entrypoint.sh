@@ -1,37 +1,14 @@
 #!/usr/bin/env bash
 # The Redis password reaches haproxy.cfg's health check through the environment of this process only.
 set -Eeuo pipefail
-if [[ -n "${REDIS_PASSWORD_FILE:-}" ]]; then REDIS_PASSWORD="$(< "$REDIS_PASSWORD_FILE")"; fi
-[[ -n "${REDIS_PASSWORD:-}" ]] || { echo "REDIS_PASSWORD_FILE (secret redis_password) is required" >&2; exit 1; }
-export REDIS_PASSWORD REDIS_NODES="${REDIS_NODES:-redis-0,redis-1,redis-2}"
+LOG_TAG=haproxy-entrypoint
+source /usr/local/lib/forum/lib.sh   # log, die, file_env, start_loop (images/base/lib.sh)
+file_env REDIS_PASSWORD
+[[ -n "$REDIS_PASSWORD" ]] || die "REDIS_PASSWORD_FILE (secret redis_password) is required"
+export REDIS_NODES="${REDIS_NODES:-redis-0,redis-1,redis-2}"
 CFG=${HAPROXY_CFG:-/usr/local/etc/haproxy/haproxy.cfg}
 haproxy -c -q -f "$CFG"
-# follow-dns: every FOLLOW_DNS_INTERVAL (3 s), each redis node's address in HAProxy is set to what Docker's DNS
-# answers for its name, when that differs (a replaced task has a new IP). A name that does not resolve (task being
-# replaced) is left alone. Why not HAProxy's resolvers: see haproxy.cfg. One getent (all names), one admin-socket
-# read and one awk per round, and the wait is a builtin `read -t`, not a `sleep` process: this loop runs for the life
-# of the proxy. A failover needs no new address (Sentinel promotes a running replica, which HAProxy's check finds);
-# only a replaced redis task does, and it is a replica until it has synced, so 3 s instead of 1 s costs no failover
-# time (the 1 s loop forked ~7 processes a second per proxy).
 SOCK=/var/run/haproxy/admin.sock
-follow_dns() {
-  set +e
-  local cmds tickfd
-  exec {tickfd}<> <(:)
-  while ! read -r -t "${FOLLOW_DNS_INTERVAL:-3}" -u "$tickfd" _; do
-    [[ -S $SOCK ]] || continue
-    # "show servers state" rows: <be_id> <be_name> <srv_id> <srv_name> <srv_addr> ...; getent ahostsv4: "<ip> STREAM <name>"
-    cmds=$( { echo "show servers state redis-master" | socat -t2 - "UNIX-CONNECT:$SOCK"; echo "#dns"; \
-              getent ahostsv4 ${REDIS_NODES//,/ } | awk '$2 == "STREAM" && NF == 3 {print "dns", $3, $1}'; } 2>/dev/null |
-      awk '$1 == "#dns" {dns = 1; next}
-           !dns && $2 == "redis-master" {cur[$4] = $5}
-           dns && $1 == "dns" && ($2 in cur) && !($2 in seen) {seen[$2] = 1; if (cur[$2] != $3) print $2, cur[$2], $3}')
-    [[ -n $cmds ]] || continue
-    while read -r name cur ip; do
-      echo "set server redis-master/$name addr $ip port 6379" | socat -t2 - "UNIX-CONNECT:$SOCK" >/dev/null 2>&1 &&
-        echo "follow-dns: $name $cur -> $ip" >&2
-    done <<<"$cmds"
-  done
-}
-follow_dns &
+# follow-dns.sh keeps each redis node's address in HAProxy current; healthcheck.sh fails while it is not running
+start_loop follow-dns /usr/local/bin/follow-dns.sh "$SOCK"
 exec /usr/local/bin/run-service haproxy -W -db -f "$CFG"

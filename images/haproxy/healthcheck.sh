@@ -1,9 +1,10 @@
 #!/bin/sh
 # Liveness of this proxy, as Swarm's healthcheck (docker-stack.yml) and the drills' full-strength check see it.
 # Unhealthy when:
+#   - the follow-dns loop (follow-dns.sh) is not running;
 #   - HAProxy does not answer;
 #   - its redis-master backend is UP but a server's address (stats CSV field 74) is not the one Docker's DNS gives
-#     for its name now (the entrypoint's follow-dns loop keeps them current; this is the safety net if it stops);
+#     for its name now (follow-dns.sh keeps them current; this is the safety net if it stops);
 #   - its redis-master backend is not UP while another proxy task reaches a master (this task's path is broken:
 #     a stale address, or its network).
 # When NO proxy reaches a master, Redis itself has none (a failover, a drained or isolated master): restarting the
@@ -13,6 +14,7 @@
 # compared only while the backend is UP (every name then resolves), and every lookup is bounded.
 # --strict (the drills' full-strength check) also fails when the backend is not UP, whatever the other tasks see.
 strict=0; [ "${1:-}" = --strict ] && strict=1
+loop-alive follow-dns || exit 1
 backend_status() { # stats CSV on stdin -> status of the redis-master backend (field 18)
   awk -F, '$1 == "redis-master" && $2 == "BACKEND" { print $18 }'
 }

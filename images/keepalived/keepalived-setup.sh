@@ -28,18 +28,14 @@
 #   KEEPALIVED_CHECK_SCRIPT     default   /usr/local/bin/check-nginx.sh
 #   KEEPALIVED_SCRIPT_USER      default   keepalived_script (an unprivileged user that runs the check)
 set -Eeuo pipefail
+LOG_TAG=keepalived-setup
+# lib.sh: log, die, file_env (images/base/lib.sh; from the repository when run from it, as the edge tests do)
+lib=$(dirname "$(readlink -f "$0")")/../base/lib.sh
+[[ -r $lib ]] || lib=/usr/local/lib/forum/lib.sh
+source "$lib"
 
 errors=()
 err() { errors+=("$1"); }
-
-# file_env VAR: VAR or VAR_FILE (a Docker secret), never both (docker-library's rule)
-file_env() {
-  local var=$1 file_var="${1}_FILE"
-  if [[ -n "${!var:-}" && -n "${!file_var:-}" ]]; then err "both $var and $file_var are set; set only one"; return; fi
-  if [[ -n "${!file_var:-}" ]]; then
-    if [[ -r "${!file_var}" ]]; then printf -v "$var" '%s' "$(<"${!file_var}")"; else err "$file_var=${!file_var} cannot be read"; fi
-  fi
-}
 
 is_int() { [[ "$1" =~ ^-?[0-9]+$ ]] && (( $2 <= $1 && $1 <= $3 )); }
 is_ipv4() {
@@ -50,7 +46,9 @@ is_ipv4() {
 }
 is_ip() { is_ipv4 "$1" || [[ "$1" =~ ^[0-9a-fA-F:]+$ && "$1" == *:* ]]; }
 
+# both KEEPALIVED_AUTH_PASS and _FILE set, or an unreadable file: fatal at once, before the other checks
 file_env KEEPALIVED_AUTH_PASS
+export -n KEEPALIVED_AUTH_PASS   # not in keepalived's environment (it reads the rendered config)
 NODE=${KEEPALIVED_NODE:-$(hostname)}
 CONF=${KEEPALIVED_CONF:-/etc/keepalived/keepalived.conf}
 CHECK_SCRIPT=${KEEPALIVED_CHECK_SCRIPT:-/usr/local/bin/check-nginx.sh}
@@ -134,9 +132,8 @@ fi
 [[ -z "${KEEPALIVED_UNICAST_SRC_IP:-}" ]] || is_ip "$KEEPALIVED_UNICAST_SRC_IP" || err "KEEPALIVED_UNICAST_SRC_IP is not an IP address"
 
 if (( ${#errors[@]} )); then
-  printf 'keepalived setup: invalid configuration:\n' >&2
-  printf '  - %s\n' "${errors[@]}" >&2
-  exit 1
+  for e in "${errors[@]}"; do error "invalid configuration: $e"; done
+  die "invalid configuration: ${#errors[@]} problem(s), see above"
 fi
 
 unicast=''
@@ -219,8 +216,6 @@ CONF
 # --config-test prints each problem; some builds (2.2.x) end it with SIGTERM (143) even for a good file
 rc=0; out=$(keepalived --config-test -f "$CONF" 2>&1) || rc=$?
 if [[ -n "$out" ]] || (( rc != 0 && rc != 143 )); then
-  printf 'keepalived setup: the rendered %s does not pass keepalived --config-test:\n%s\n' "$CONF" "$out" >&2
-  exit 1
+  die "the rendered $CONF does not pass keepalived --config-test: $out"
 fi
-printf '{"level":"info","component":"keepalived-setup","node":"%s","priority":%s,"interface":"%s","vips":"%s","msg":"keepalived.conf rendered"}\n' \
-  "$NODE" "$PRIORITY" "$INTERFACE" "${KEEPALIVED_VIRTUAL_IPS}"
+log "keepalived.conf rendered (node $NODE, priority $PRIORITY, interface $INTERFACE, vips ${KEEPALIVED_VIRTUAL_IPS})"

@@ -1,8 +1,10 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # nginx-agent (services/nginx-agent) is the container's main process: it fetches the full IP blocklist from
 # ipblock BEFORE starting NGINX as its child (bounded by BLOCKLIST_INITIAL_SYNC_TIMEOUT_SECONDS), reloads NGINX when
 # the list changes, forwards stop signals (graceful SIGQUIT) and exits when NGINX exits.
 set -eu
+LOG_TAG=nginx-entrypoint
+source /usr/local/lib/forum/lib.sh   # log, warn, die (images/base/lib.sh)
 mkdir -p /tmp/nginx /run/nginx "$(dirname "$BLOCKLIST_FILE")"
 [ -f "$BLOCKLIST_FILE" ] || : >"$BLOCKLIST_FILE"
 # the api upstream's servers (nginx-agent writes the real ones from DNS before NGINX starts)
@@ -14,5 +16,5 @@ agent=/app/services/nginx-agent/dist/main.js
 if [ -f "$agent" ] && [ "$(wc -c <"$agent")" -gt 64 ]; then
   exec /usr/local/bin/run-service node "$agent" -- nginx -g 'daemon off;'
 fi
-printf '{"level":"warn","msg":"nginx-agent not built: IP blocks are not synced","component":"nginx-entrypoint"}\n' >&2
+warn "nginx-agent not built: IP blocks are not synced"
 exec /usr/local/bin/run-service nginx -g 'daemon off;'

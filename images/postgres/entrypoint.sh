@@ -18,7 +18,7 @@
 set -Eeuo pipefail
 
 LOG_TAG=pg-entrypoint
-source /usr/local/lib/forum/lib.sh   # log, die, file_env VAR [default] (images/common/lib.sh)
+source /usr/local/lib/forum/lib.sh   # log, die, file_env VAR [default] (images/base/lib.sh)
 
 file_env POSTGRES_PASSWORD
 file_env REPMGR_PASSWORD

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Shared by the redis and sentinel entrypoints (both images COPY this one file): master discovery.
 LOG_TAG=${LOG_TAG:-redis}
-source /usr/local/lib/forum/lib.sh   # log, die, file_env (images/common/lib.sh)
+source /usr/local/lib/forum/lib.sh   # log, die, file_env (images/base/lib.sh)
 MASTER_NAME=${MASTER_NAME:-mymaster}
 REDIS_NODES=${REDIS_NODES:-redis-0,redis-1,redis-2}
 SENTINEL_SERVICE=${SENTINEL_SERVICE:-sentinel}

@@ -3,11 +3,12 @@
 #   SNMP_COMMUNITY_FILE (secret, required), SNMPD_PORT (default 161), SNMP_ALLOW (source network, default: any),
 #   SNMP_LOCATION, SNMP_DISK (default /hostfs = the node root mounted read-only, else /).
 set -euo pipefail
-log() { printf '{"level":"%s","service":"snmpd","msg":"%s"}\n' "$1" "$2" >&2; }
-if [[ -n "${SNMP_COMMUNITY:-}" ]]; then log fatal "set SNMP_COMMUNITY_FILE (a Docker secret), not SNMP_COMMUNITY"; exit 1; fi
-[[ -r "${SNMP_COMMUNITY_FILE:-}" ]] || { log fatal "SNMP_COMMUNITY_FILE must name a readable secret file"; exit 1; }
-COMMUNITY="$(tr -d '\r\n' <"$SNMP_COMMUNITY_FILE")"
-[[ "$COMMUNITY" =~ ^[A-Za-z0-9._~-]{8,}$ ]] || { log fatal "the SNMP community must be 8+ characters of [A-Za-z0-9._~-]"; exit 1; }
+LOG_TAG=snmpd
+source /usr/local/lib/forum/lib.sh   # log, die, file_env (images/base/lib.sh)
+file_env --file-only SNMP_COMMUNITY
+COMMUNITY=${SNMP_COMMUNITY//[$'\r\n']/}
+unset SNMP_COMMUNITY   # not in snmpd's environment
+[[ "$COMMUNITY" =~ ^[A-Za-z0-9._~-]{8,}$ ]] || die "the SNMP community must be 8+ characters of [A-Za-z0-9._~-]"
 PORT="${SNMPD_PORT:-161}"
 CONF=/etc/snmp/run/snmpd.conf
 umask 077
@@ -28,5 +29,5 @@ pid=$!
 # a signal stop exits 143 (never 0): with restart_policy on-failure a 0 would leave the service stopped for good
 trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid"; exit 143' TERM INT
 wait "$pid" || rc=$?
-log error "snmpd exited (${rc:-0})"
+error "snmpd exited (${rc:-0})"
 exit "${rc:-1}"

@@ -65,7 +65,7 @@ node -e '
   }' "$stage"/app/packages/* "$stage"/app/services/*
 # configs the services read at runtime from the image (e.g. SLA rules); small, no secrets
 [[ -d configs/alerts ]] && mkdir -p "$stage/app/configs" && cp -a configs/alerts "$stage/app/configs/"
-cp images/node/healthcheck.sh images/common/run-service "$stage/"
+cp images/node/healthcheck.sh images/base/run-service "$stage/"
 # "layout 2": deps/ holds the workspaces' own node_modules too (see below), so an older deps/ is not reused
 key=$({ echo "deps layout 2"; cat package-lock.json packages/*/package.json services/*/package.json; } | sha256sum | cut -c1-16)
 if [[ -d $out/deps/node_modules && $(cat "$out/deps/.key" 2>/dev/null) == "$key" ]]; then

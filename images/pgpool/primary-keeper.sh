@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# primary-keeper.sh: started by entrypoint.sh next to pgpool (healthcheck.sh fails while it is not running, so Swarm
+# replaces the task). Reads pgpool through PCP (~/.pcppass) and the backends as repmgr (~/.pgpass).
+# Pgpool's auto_failback re-attaches only STANDBYS that stream from a known primary; a primary that was
+# detached (cold start before it accepted connections, or a blip under load) stays down forever, and a promoted standby
+# that pgpool never re-recognised leaves it without a primary: every write fails. Every 5 s: if pgpool has had no
+# primary for longer than its own search (search_primary_node_timeout), re-attach the one backend that answers
+# pg_is_in_recovery() = false (detached: attach; attached but not seen as primary: detach + attach, which makes pgpool
+# search again). Only while pgpool has no primary, and only a node not in recovery, so it never creates a second one.
+set -uo pipefail
+LOG_TAG=primary-keeper
+source /usr/local/lib/forum/lib.sh
+IFS=, read -r -a NODES <<<"${PG_NODES:-pg-0,pg-1,pg-2}"
+since=0
+# the wait is a builtin `read -t` on a pipe nobody writes to, not a `sleep` process per round
+exec {tickfd}<> <(:)
+while ! read -r -t "${PGPOOL_KEEPER_INTERVAL:-5}" -u "$tickfd" _; do
+  attached_primary=""; candidate=""; cand_status=""
+  for i in "${!NODES[@]}"; do
+    # pgpool's own view, from its shared memory: "<id> <host> <port> <status> <role> ...", status up/waiting/down.
+    # Not pcp_node_info: that one opens two connections to the backend (its pg_status and pg_role columns) per
+    # call, i.e. 1.2 backend forks a second on the primary from 3 pgpools (the connection log).
+    st=$(pcp_health_check_stats -h localhost -p 9898 -U admin -w -n "$i" 2>/dev/null) || continue 2
+    read -r _ _ _ status role _ <<<"$st"
+    if [[ $status != down && $role == primary ]]; then attached_primary=$i; break; fi
+    if [[ -z $candidate ]] && [[ $(psql -h "${NODES[$i]}" -U repmgr -d postgres -XAtw -c 'select pg_is_in_recovery()' 2>/dev/null) == f ]]; then
+      candidate=$i; cand_status=$status
+    fi
+  done
+  printf -v now "%(%s)T" -1
+  if [[ -n $attached_primary || -z $candidate ]]; then since=0; continue; fi
+  ((since == 0)) && since=$now
+  ((now - since >= ${PGPOOL_KEEPER_GRACE:-25})) || continue
+  log "no primary for $((now - since)) s: re-attaching node $candidate (${NODES[$candidate]}), which is not in recovery"
+  [[ $cand_status != down ]] && pcp_detach_node -h localhost -p 9898 -U admin -w -n "$candidate" >/dev/null 2>&1
+  pcp_attach_node -h localhost -p 9898 -U admin -w -n "$candidate" >/dev/null 2>&1 || log "pcp_attach_node $candidate failed"
+  since=0
+done

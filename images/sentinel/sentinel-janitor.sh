@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# sentinel-janitor.sh QUORUM DOWN_AFTER_MS FAILOVER_TIMEOUT_MS PARALLEL_SYNCS: started by entrypoint.sh next to
+# redis-sentinel (healthcheck.sh fails while it is not running, so Swarm replaces the task). Re-points Sentinel at the
+# live master when the monitored one is down with no failover, and resets it when it knows more sentinels than
+# SENTINEL_EXPECTED (why and when: entrypoint.sh's header). No errexit: a failed lookup or redis-cli call is one
+# skipped round, not the end of the loop.
+set -uo pipefail
+LOG_TAG=sentinel-janitor
+source /usr/local/bin/redis-lib.sh
+QUORUM=$1 DOWN_AFTER_MS=$2 FAILOVER_TIMEOUT_MS=$3 PARALLEL_SYNCS=$4
+down_since="" prev_stale="" stale_rounds=0 last_addr="" changed_at=$SECONDS
+expected=${SENTINEL_EXPECTED:-3}
+# the waits are a builtin `read -t` on a pipe nobody writes to, not a `sleep` process
+exec {tickfd}<> <(:)
+read -r -t 20 -u "$tickfd" _ || true
+while true; do
+  addr=$(rcli 127.0.0.1 26379 SENTINEL get-master-addr-by-name "$MASTER_NAME" | head -1)
+  [[ "$addr" != "$last_addr" ]] && { last_addr=$addr; changed_at=$SECONDS; }
+  live=$(ipv4s "tasks.$SENTINEL_SERVICE")
+  known=$(rcli 127.0.0.1 26379 SENTINEL sentinels "$MASTER_NAME" | awk 'p{print; p=0} /^ip$/{p=1}')
+  stale=""
+  if [[ -n "$live" ]] && (( $(wc -w <<<"$known") + 1 > expected )); then
+    for ip in $known; do grep -qx "$ip" <<<"$live" || stale+=" $ip"; done
+  fi
+  flags=$(rcli 127.0.0.1 26379 SENTINEL master "$MASTER_NAME" | awk 'p{print; p=0} /^flags$/{p=1}')
+  # Every redis node restarted together: the monitored address is dead and Sentinel knows none of the new
+  # ones, so it can never fail over. Once the nodes have a master again (images/redis/entrypoint.sh: the
+  # bootstrap node takes the role), monitor that one instead.
+  if [[ "$flags" == *_down* ]]; then
+    down_since=${down_since:-$SECONDS}
+    if (( SECONDS - down_since >= ${REPOINT_AFTER_SECONDS:-20} )); then
+      cur=$addr
+      lm=$(live_master || true)
+      lmip=""; [[ -n "$lm" ]] && lmip=$(ipv4s "$lm" | head -1)
+      if [[ -n "$lmip" && "$lmip" != "$cur" ]]; then
+        log "master $cur down for $(( SECONDS - down_since )) s with no failover; $lm ($lmip) answers as master: monitoring it"
+        rcli 127.0.0.1 26379 SENTINEL REMOVE "$MASTER_NAME" >/dev/null || true
+        rcli 127.0.0.1 26379 SENTINEL MONITOR "$MASTER_NAME" "$lmip" 6379 "$QUORUM" >/dev/null || true
+        # the password goes on stdin (-x: last argument from stdin), never on a command line (ps shows those)
+        printf '%s' "$REDIS_PASSWORD" | rcli 127.0.0.1 26379 -x SENTINEL SET "$MASTER_NAME" auth-pass >/dev/null || true
+        rcli 127.0.0.1 26379 SENTINEL SET "$MASTER_NAME" down-after-milliseconds "$DOWN_AFTER_MS" \
+          failover-timeout "$FAILOVER_TIMEOUT_MS" parallel-syncs "$PARALLEL_SYNCS" >/dev/null || true
+        down_since=""
+      fi
+    fi
+  else
+    down_since=""
+  fi
+  if [[ -n "$stale" && "$flags" == "master" && "$stale" == "$prev_stale" ]]; then
+    stale_rounds=$((stale_rounds + 1))
+  elif [[ -n "$stale" && "$flags" == "master" ]]; then
+    stale_rounds=1
+  else
+    stale_rounds=0
+  fi
+  prev_stale=$stale
+  if (( stale_rounds >= ${RESET_AFTER_ROUNDS:-3} && SECONDS - changed_at >= ${FAILOVER_QUIET_SECONDS:-120} )) &&
+    [[ $(rcli 127.0.0.1 26379 SENTINEL master "$MASTER_NAME" | awk 'p{print; p=0} /^num-slaves$/{p=1}') -ge 1 ]]; then
+    log "knowing $(( $(wc -w <<<"$known") + 1 )) sentinels (> $expected); forgetting dead ones:$stale (gone for $stale_rounds rounds, master up; SENTINEL RESET)"
+    rcli 127.0.0.1 26379 SENTINEL RESET "$MASTER_NAME" >/dev/null || true
+    stale_rounds=0 prev_stale=""
+  fi
+  read -r -t 10 -u "$tickfd" _ || true
+done
