@@ -127,7 +127,14 @@ test('When the rendered config is wrong, then setup names every problem and exit
   });
   assert.equal(r.status, 1);
   // one JSON line per problem: the quotes in the messages arrive escaped
-  for (const m of [/KEEPALIVED_PRIORITY=300/, /\\"192\.0\.2\.500\/24\\"/, /\\"abc\\"/, /nope0 does not exist/, /at most 8 characters/, /KEEPALIVED_ROUTER_ID=0/])
+  for (const m of [
+    /KEEPALIVED_PRIORITY=300/,
+    /\\"192\.0\.2\.500\/24\\"/,
+    /\\"abc\\"/,
+    /nope0 does not exist/,
+    /at most 8 characters/,
+    /KEEPALIVED_ROUTER_ID=0/,
+  ])
     assert.match(r.stderr, m);
 });
 
