@@ -22,8 +22,6 @@ request = function()
   local h = #sessions > 0 and sessions[(i % #sessions) + 1] or headers
   return wrk.format("GET", string.format(path, math.random(1, n)), h)
 end
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT requests=%d duration_us=%d errors=%d non2xx=%d p50_us=%d p95_us=%d p99_us=%d max_us=%d\n",
-    summary.requests, summary.duration, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.errors.status, latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max))
-end
+-- result.lua sits beside this script, wherever wrk is started from
+done = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "result.lua")
+
