@@ -49,6 +49,26 @@ const ROUTE_DOWN_MS = 1500;
 /** For this long after a connection loss a route is suspect: a read it has not answered within SUSPECT_HEDGE_MS is also tried on the nodes. */
 const SUSPECT_MS = 30_000;
 const SUSPECT_HEDGE_MS = 1000;
+/**
+ * A read on a healthy route that has no answer after this long is also tried on the nodes. A Pgpool whose new session
+ * hangs (right after a backend died, before anything on this api task failed) held a signed-in read for the pool's
+ * whole 10 s connection timeout: a reader noticed the failover. The price: a read slower than this under heavy load
+ * runs twice, bounded by the node pools' 5 sessions per node.
+ */
+const READ_POOL_PATIENCE_MS = 3000;
+/** true when `p` settles within `ms` (resolved or rejected: its outcome is then awaited by the caller) */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = await Promise.race([
+    p.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms))),
+  ]);
+  clearTimeout(timer);
+  return settled;
+}
 /** While the route is suspect, a write waits this long for Pgpool's connection before it also looks for the primary on the nodes. */
 const WRITE_POOL_HEAD_START_MS = 250;
 /**
@@ -325,21 +345,23 @@ function routeQueries(pool: pg.Pool, kind: 'rw' | 'ro', route: RouteState, direc
         }
         try {
           const p = orig(...args);
-          if (!direct.size || route.suspectUntil <= now) return await p;
-          // suspect route: this read is its probe; it does not wait on the route longer than SUSPECT_HEDGE_MS (a
-          // SELECT left running does no harm), and an answer makes the route healthy again
-          route.probing = true;
-          p.then(
-            () => {
-              route.probing = false;
-              route.suspectUntil = 0;
-            },
-            () => {
-              route.probing = false;
-            },
-          );
-          const won = await Promise.race([p.then(() => true), sleep(SUSPECT_HEDGE_MS).then(() => false)]);
-          if (won) return await p;
+          if (!direct.size) return await p;
+          const suspect = route.suspectUntil > now;
+          if (suspect) {
+            // suspect route: this read is its probe; it does not wait on the route longer than SUSPECT_HEDGE_MS (a
+            // SELECT left running does no harm), and an answer makes the route healthy again
+            route.probing = true;
+            p.then(
+              () => {
+                route.probing = false;
+                route.suspectUntil = 0;
+              },
+              () => {
+                route.probing = false;
+              },
+            );
+          }
+          if (await settlesWithin(p, suspect ? SUSPECT_HEDGE_MS : READ_POOL_PATIENCE_MS)) return await p;
           try {
             return await viaNodes();
           } catch {

@@ -180,18 +180,24 @@ describe('When only the route (Pgpool) is cut off and the primary itself answers
 // pool's whole 10 s connection timeout, then the write failed). A write waits WRITE_POOL_PATIENCE_MS for the route,
 // then also looks for the primary on the nodes.
 describe('When Pgpool accepts connections but answers none, and the primary answers', () => {
-  test('then a write reaches the primary on the nodes and is written once', async () => {
+  test('then a write reaches the primary on the nodes and is written once, and a read is answered from the nodes', async () => {
     const { c, threadId } = await writerWithThread('writer4', 'Writes around a hung Pgpool');
     await route.stall();
     // the pool's idle sessions were dropped with the rest: the write must open a new one, which Pgpool never answers
     await waitFor('idle sessions through the stalled route closed', () => api.rt.db.rw.idleCount === 0);
     let status = 0;
+    let read = { status: 0, ms: 0 };
     try {
       status = (await c.post(`/api/threads/${threadId}/posts/`, { post: 'Sent while Pgpool hung.' })).status;
+      // a signed-in read meanwhile is answered from the nodes well before the pool's own 10 s connection timeout
+      const t0 = Date.now();
+      read = { status: (await c.get(`/api/threads/${threadId}/posts/`)).status, ms: Date.now() - t0 };
     } finally {
       await route.restore();
     }
     assert.equal(status, 200, 'the write is acknowledged, not 503 after the pool gave up');
+    assert.equal(read.status, 200);
+    assert.ok(read.ms < 8000, `the read waited ${read.ms} ms on the hung route (the pool gives up after 10 s)`);
     const page = await c.get(`/api/threads/${threadId}/posts/`);
     assert.equal(page.status, 200, page.text);
     const written = page.body.post_set.results.filter((p: unknown) => /Sent while Pgpool hung/.test(JSON.stringify(p)));
