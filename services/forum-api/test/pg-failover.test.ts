@@ -65,6 +65,22 @@ describe('When the PostgreSQL primary is unreachable', () => {
     const t = await c.post('/api/threads/', { title: 'Read through a failover', post: 'The first post of this thread.', category: 3 });
     assert.equal(t.status, 200, t.text);
     threadId = t.body.id;
+    // the standby must hold the schema and this thread before the primary goes away: on a loaded machine its replay
+    // of the migrations once came later than the cut, and the standby answered "relation does not exist"
+    const primary = new pg.Client({ host: repl.primary.dir, port: repl.primary.port, user: 'postgres', database: 'postgres' });
+    await primary.connect();
+    const { rows } = await primary.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l');
+    await primary.end();
+    const standby = repl.standbyAdmin();
+    await standby.connect();
+    try {
+      await waitFor('the standby replayed the primary up to the thread', async () => {
+        const r = await standby.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [rows[0].l]);
+        return r.rows[0].ok === true;
+      });
+    } finally {
+      await standby.end();
+    }
   });
 
   test('then a signed-in reader gets their own latest write from the standby, not stale', async () => {
