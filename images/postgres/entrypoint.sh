@@ -36,6 +36,10 @@ PG_WITNESS_PORT="${PG_WITNESS_PORT:-5433}"
 PG_BOOTSTRAP="${PG_BOOTSTRAP:-}"
 # read by healthcheck.sh: "witness" = empty, waiting for the cluster's first primary (reported healthy, see below)
 STATE_FILE=/tmp/pg-member-state
+# present from initdb until the bootstrap node's repmgr registration: a data dir that still has it is a bootstrap that
+# died half-way (e.g. a setup step timed out on an overloaded machine). Such a primary is unregistered, so the empty
+# peers never clone from it and it would wait behind the fence for good; it is redone once every peer is still empty.
+BOOTSTRAP_MARKER="$PGDATA/forum-bootstrap-incomplete"
 PG_MAX_CONNECTIONS="${PG_MAX_CONNECTIONS:-200}"
 PG_SHARED_BUFFERS="${PG_SHARED_BUFFERS:-128MB}"
 REPMGR_RECONNECT_ATTEMPTS="${REPMGR_RECONNECT_ATTEMPTS:-2}"
@@ -174,7 +178,9 @@ wipe_data() { log "removing local data dir contents for a re-clone"; find "$PGDA
 clone_from() {
   local src="$1"
   log "cloning from $src"
-  repmgr -f "$CONF" -h "$src" -U repmgr -d repmgr standby clone --fast-checkpoint -F >&2
+  # a clone is no failover step: a busy source gets 15 s to accept the connection, not the peers' 2 s
+  PGCONNECT_TIMEOUT=15 repmgr -f "$CONF" -h "$src" -U repmgr -d repmgr standby clone --fast-checkpoint -F >&2
+  rm -f "$BOOTSTRAP_MARKER" # copied only if the clone raced the source's last bootstrap step
   ensure_include
   pg_start
   repmgr -f "$CONF" standby register -F --upstream-node-id="$(node_id_of "$src")" --wait-sync=60 >&2 || \
@@ -207,10 +213,12 @@ bootstrap_primary() {
   local pw; pw=$(mktemp); printf '%s' "$POSTGRES_PASSWORD" > "$pw"
   initdb -D "$PGDATA" -U postgres --pwfile="$pw" -E UTF8 --locale=C.UTF-8 --data-checksums --auth-local=peer --auth-host=scram-sha-256 >/dev/null
   rm -f "$pw"
+  : > "$BOOTSTRAP_MARKER"
   ensure_include
   pg_start
   # no standby exists yet: this session must not wait for a synchronous standby
-  PGOPTIONS='-c synchronous_commit=local' psql -XAtq -v ON_ERROR_STOP=1 -d postgres \
+  # the local socket on a machine this busy can take longer than the 2 s meant for peers that may be gone
+  PGCONNECT_TIMEOUT=30 PGOPTIONS='-c synchronous_commit=local' psql -XAtq -v ON_ERROR_STOP=1 -d postgres \
     -v repmgr_pw="$REPMGR_PASSWORD" -v app_pw="$APP_PASSWORD" -v app_user="$APP_USER" -v app_db="$APP_DB" <<'SQL'
 CREATE ROLE repmgr LOGIN SUPERUSER REPLICATION PASSWORD :'repmgr_pw';
 -- repmgr's own metadata writes (promote, follow, monitoring) must never wait for a sync standby:
@@ -223,7 +231,8 @@ CREATE ROLE :"app_user" LOGIN PASSWORD :'app_pw';
 CREATE DATABASE :"app_db" OWNER :"app_user";
 \endif
 SQL
-  PGOPTIONS='-c synchronous_commit=local' repmgr -f "$CONF" primary register -F >&2
+  PGCONNECT_TIMEOUT=30 PGOPTIONS='-c synchronous_commit=local' repmgr -f "$CONF" primary register -F >&2
+  rm -f "$BOOTSTRAP_MARKER"
 }
 
 # a standby's WAL receiver is streaming (one backend fork per call)
@@ -393,6 +402,11 @@ main() {
     while true; do
       scan_peers
       if [[ -n "$PRIMARY" ]]; then rejoin_to "$PRIMARY"; break; fi
+      if [[ -f "$BOOTSTRAP_MARKER" && "$NODE_NAME" == "$BOOTSTRAP_NODE" ]] && (( ANSWERING == 0 )) && bootstrap_allowed; then
+        log "the bootstrap of this data dir never finished and every peer is still empty: starting the bootstrap again"
+        wipe_data
+        exit 1 # Swarm restarts the task on the empty dir: the bootstrap path
+      fi
       if (( SECONDS - start >= FENCE_WAIT_SECONDS && ANSWERING >= 1 )); then
         if evidence=$(stale_primary_evidence); then
           log "fence: primary data, no primary reachable, but $evidence: this data is from before a failover; waiting for that primary (never a second one)"

@@ -8,8 +8,36 @@ set -uo pipefail
 LOG_TAG=sentinel-janitor
 source /usr/local/bin/redis-lib.sh
 QUORUM=$1 DOWN_AFTER_MS=$2 FAILOVER_TIMEOUT_MS=$3 PARALLEL_SYNCS=$4
-down_since="" prev_stale="" stale_rounds=0 last_addr="" changed_at=$SECONDS
+down_since="" prev_stale="" stale_rounds=0 last_addr="" changed_at=$SECONDS masterless_since=""
 expected=${SENTINEL_EXPECTED:-3}
+# monitor $1 (an IP) as the master, with the same settings as sentinel.conf
+monitor() {
+  rcli 127.0.0.1 26379 SENTINEL REMOVE "$MASTER_NAME" >/dev/null || true
+  rcli 127.0.0.1 26379 SENTINEL MONITOR "$MASTER_NAME" "$1" 6379 "$QUORUM" >/dev/null || true
+  # the password goes on stdin (-x: last argument from stdin), never on a command line (ps shows those)
+  printf '%s' "$REDIS_PASSWORD" | rcli 127.0.0.1 26379 -x SENTINEL SET "$MASTER_NAME" auth-pass >/dev/null || true
+  rcli 127.0.0.1 26379 SENTINEL SET "$MASTER_NAME" down-after-milliseconds "$DOWN_AFTER_MS" \
+    failover-timeout "$FAILOVER_TIMEOUT_MS" parallel-syncs "$PARALLEL_SYNCS" >/dev/null || true
+}
+# Sets BEST to the reachable replica holding the most data (ties: the first in REDIS_NODES) and REPLICAS to every
+# reachable replica, and succeeds, when a majority of the redis nodes answer and not one of them is a master.
+# Fails as soon as any node answers as master.
+masterless() {
+  local n info off best_off=-1 reachable=0 total
+  IFS=, read -r -a _nodes <<<"$REDIS_NODES"
+  total=${#_nodes[@]}
+  BEST="" REPLICAS=""
+  for n in "${_nodes[@]}"; do
+    info=$(rcli "$n" 6379 info replication | tr -d '\r') || continue
+    [[ -n "$info" ]] || continue
+    grep -q '^role:master' <<<"$info" && return 1
+    reachable=$((reachable + 1))
+    REPLICAS+=" $n"
+    off=$(sed -n 's/^slave_repl_offset://p' <<<"$info"); [[ $off =~ ^[0-9]+$ ]] || off=0
+    if (( off > best_off )); then best_off=$off; BEST=$n; fi
+  done
+  (( reachable * 2 > total ))
+}
 # the waits are a builtin `read -t` on a pipe nobody writes to, not a `sleep` process
 exec {tickfd}<> <(:)
 read -r -t 20 -u "$tickfd" _ || true
@@ -34,17 +62,35 @@ while true; do
       lmip=""; [[ -n "$lm" ]] && lmip=$(ipv4s "$lm" | head -1)
       if [[ -n "$lmip" && "$lmip" != "$cur" ]]; then
         log "master $cur down for $(( SECONDS - down_since )) s with no failover; $lm ($lmip) answers as master: monitoring it"
-        rcli 127.0.0.1 26379 SENTINEL REMOVE "$MASTER_NAME" >/dev/null || true
-        rcli 127.0.0.1 26379 SENTINEL MONITOR "$MASTER_NAME" "$lmip" 6379 "$QUORUM" >/dev/null || true
-        # the password goes on stdin (-x: last argument from stdin), never on a command line (ps shows those)
-        printf '%s' "$REDIS_PASSWORD" | rcli 127.0.0.1 26379 -x SENTINEL SET "$MASTER_NAME" auth-pass >/dev/null || true
-        rcli 127.0.0.1 26379 SENTINEL SET "$MASTER_NAME" down-after-milliseconds "$DOWN_AFTER_MS" \
-          failover-timeout "$FAILOVER_TIMEOUT_MS" parallel-syncs "$PARALLEL_SYNCS" >/dev/null || true
+        monitor "$lmip"
         down_since=""
       fi
     fi
   else
     down_since=""
+  fi
+  # Last resort: a majority of the redis nodes answer, every one of them as a replica, for LAST_RESORT_SECONDS, and
+  # Sentinel has not produced a master (it can elect only replicas it knows and judges fresh: after a RESET, or with
+  # every replica following a dead address, it aborts each failover with no good replica). Then the replica holding
+  # the most data becomes master and the others follow it; every janitor picks the same one, so they agree. A
+  # minority side of a partition reaches fewer than a majority of the nodes and never acts. Trade-off: a write that
+  # only a replica which is not reachable now had acknowledged is lost; without this the tier takes no write at all
+  # until an operator steps in.
+  # (no scan while Sentinel sees its master up: the scan costs ~20 processes a round)
+  if [[ "$flags" != "master" ]] && masterless; then
+    masterless_since=${masterless_since:-$SECONDS}
+    if (( SECONDS - masterless_since >= ${LAST_RESORT_SECONDS:-30} )) && [[ -n "$BEST" ]]; then
+      bip=$(ipv4s "$BEST" | head -1)
+      if [[ -n "$bip" ]]; then
+        log "LAST RESORT: no Redis master for $(( SECONDS - masterless_since )) s, replicas:$REPLICAS; promoting $BEST ($bip), the one with the most data"
+        rcli "$BEST" 6379 REPLICAOF NO ONE >/dev/null || true
+        for n in $REPLICAS; do [[ "$n" == "$BEST" ]] || rcli "$n" 6379 REPLICAOF "$bip" 6379 >/dev/null || true; done
+        monitor "$bip"
+        masterless_since="" down_since=""
+      fi
+    fi
+  else
+    masterless_since=""
   fi
   if [[ -n "$stale" && "$flags" == "master" && "$stale" == "$prev_stale" ]]; then
     stale_rounds=$((stale_rounds + 1))

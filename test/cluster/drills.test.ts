@@ -33,6 +33,7 @@ import {
   pgRoles,
   redisCli,
   redisMaster,
+  recentLogs,
   redisMembers,
   restoreCluster,
   runningTasks,
@@ -84,6 +85,10 @@ async function timed<T>(from: number, p: Promise<T>): Promise<{ ms?: number; val
 }
 async function preflight(): Promise<void> {
   const fs = await waitFullStrength(RECOVERY_MS);
+  if (!fs.ok) {
+    const logs = await recentLogs(['sentinel', 'redis-0', 'redis-1', 'redis-2', 'redis-proxy', 'pg-0', 'pg-1', 'pg-2']);
+    process.stdout.write(logs.replace(/^/gm, '# ') + '\n');
+  }
   assert.ok(fs.ok, `cluster not at full strength before the drill: ${fs.detail}`);
   // the VIP may move to any node: each must run an edge. The alerter's nginx_scale_down rule scales NGINX down to
   // its autoscale.min on a quiet cluster (seen: 3 -> 1, and then the VIP's new holder refused connections for 78 s)

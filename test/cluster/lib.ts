@@ -399,6 +399,21 @@ export async function fullStrength(): Promise<{ ok: boolean; detail: string }> {
   return { ok: problems.length === 0, detail: problems.join('; ') };
 }
 
+/** the last `lines` lines (stdout and stderr) of each service's tasks, for the report of a failed check */
+export async function recentLogs(services: string[], lines = 40): Promise<string> {
+  const sock = socketOf(await manager());
+  const one = (svc: string) =>
+    new Promise<string>((resolve) =>
+      execFile(
+        'sh',
+        ['-c', `docker -H "$1" service logs --no-trunc --tail ${lines} "$2" 2>&1 | tail -n ${lines}`, 'sh', sock, `${STACK}_${svc}`],
+        { encoding: 'utf8', timeout: 30_000, maxBuffer: 16 << 20 },
+        (_err, stdout) => resolve(`==== ${svc}\n${stdout ?? ''}`),
+      ),
+    );
+  return (await Promise.all(services.map(one))).join('\n');
+}
+
 export async function waitFullStrength(deadlineMs: number): Promise<{ ok: boolean; ms: number; detail: string }> {
   const t0 = Date.now();
   let last = { ok: false, detail: '' };

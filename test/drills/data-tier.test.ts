@@ -1,9 +1,24 @@
 // Failover drills against the deployed stack (STACK, default forum) under steady write + read load through the
 // edge (EDGE_URL). Each drill prints "# DRILL {json}" with RTO, failed reads/writes, lost acknowledged writes and
 // the time to full strength. Run: node --test --test-concurrency=1 --import tsx test/drills/data-tier.test.ts
+import { spawnSync } from 'node:child_process';
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { containerOf, docker, EDGE_URL, pgPrimary, pgRoles, printTimeline, redisMasterContainer, runDrill, waitFullStrength, type DrillReport } from './lib.js';
+import {
+  containerOf,
+  containersOf,
+  docker,
+  EDGE_URL,
+  pgPrimary,
+  pgRoles,
+  printTimeline,
+  redisCli,
+  redisMasterContainer,
+  runDrill,
+  STACK,
+  waitFullStrength,
+  type DrillReport,
+} from './lib.js';
 
 // RTO: the targets (PG 15 s, Redis 10 s) are figures each drill prints and BENCHMARKS.md records; the assertion is the
 // design bound, twice the target, because machines of this kind differ 2-3x between sessions (CI once took 23.7 s for
@@ -61,6 +76,45 @@ test('When the Redis master is killed, then the stack recovers within the RTO, l
 
 test('When a redis-proxy task is killed, then the stack recovers within the RTO, losing no acknowledged write', { timeout: 400_000 }, async () => {
   common(await runDrill('redis-proxy-task', () => kill(containerOf('redis-proxy'))), REDIS_RTO_MS);
+});
+
+test('When every Redis node follows a dead address and the sentinels know no replica, then one master is restored', { timeout: 400_000 }, async () => {
+  // Sentinel can elect only replicas it knows: after a RESET, with the monitored master a replica itself, it aborts
+  // every failover ("no good slave"). images/sentinel/sentinel-janitor.sh's last resort must end that state.
+  const members = ['redis-0', 'redis-1', 'redis-2'];
+  for (const m of members) redisCli(containerOf(m), 6379, 'replicaof', '192.0.2.1', '6379'); // TEST-NET-1: nobody answers
+  for (const s of containersOf('sentinel')) redisCli(s, 26379, 'sentinel', 'reset', 'mymaster');
+  const t0 = Date.now();
+  const since = new Date(t0 - 1000).toISOString();
+  const roles = () =>
+    members.map((m) => {
+      try {
+        const info = redisCli(containerOf(m), 6379, 'info', 'replication');
+        const get = (k: string) => new RegExp(`^${k}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? '';
+        return { m, role: get('role'), replicas: Number(get('connected_slaves') || 0) };
+      } catch {
+        return { m, role: 'down', replicas: 0 };
+      }
+    });
+  let now = roles();
+  let restoredMs = -1;
+  while (Date.now() - t0 < 150_000) {
+    now = roles();
+    const masters = now.filter((r) => r.role === 'master');
+    if (masters.length === 1 && masters[0].replicas === 2) {
+      restoredMs = Date.now() - t0;
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const logs = spawnSync('docker', ['service', 'logs', '--since', since, `${STACK}_sentinel`], { encoding: 'utf8', timeout: 30_000 });
+  const lastResort = `${logs.stdout}${logs.stderr}`.includes('LAST RESORT');
+  process.stdout.write(
+    `# redis-masterless: ${restoredMs < 0 ? 'NOT restored' : `one master with 2 replicas after ${(restoredMs / 1000).toFixed(1)} s`} (janitor's last resort: ${lastResort ? 'yes' : 'no'}); ${JSON.stringify(now)}\n`,
+  );
+  assert.ok(restoredMs >= 0, `no single master with 2 replicas within 150 s: ${JSON.stringify(now)}`);
+  const fs = await waitFullStrength(180_000);
+  assert.ok(fs.ok, `not back to full strength: ${fs.detail}`);
 });
 
 test('When an api task is killed mid-request, then the stack recovers within the RTO, losing no acknowledged write', { timeout: 400_000 }, async () => {

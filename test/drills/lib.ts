@@ -254,13 +254,22 @@ export function pgPrimary(): string {
   if (p.length !== 1) throw new Error(`expected one primary, got ${JSON.stringify(roles)}`);
   return p[0][0];
 }
+/** every running container of a service */
+export function containersOf(service: string): string[] {
+  return docker(['ps', '-q', '--filter', `name=${STACK}_${service}.`, '--filter', 'status=running'])
+    .split('\n')
+    .filter(Boolean);
+}
 function redisPassword(c: string): string {
   return docker(['exec', c, 'cat', '/run/secrets/redis_password']);
 }
+/** redis-cli in container `c` against its own server: port 6379 (Redis) or 26379 (Sentinel) */
+export function redisCli(c: string, port: number, ...args: string[]): string {
+  return docker(['exec', '-e', `REDISCLI_AUTH=${redisPassword(c)}`, c, 'redis-cli', '--no-auth-warning', '-p', String(port), ...args]);
+}
 /** `SENTINEL <args>` on a running sentinel task */
 function sentinel(...args: string[]): string {
-  const s = containerOf('sentinel');
-  return docker(['exec', '-e', `REDISCLI_AUTH=${redisPassword(s)}`, s, 'redis-cli', '--no-auth-warning', '-p', '26379', 'sentinel', ...args]);
+  return redisCli(containerOf('sentinel'), 26379, 'sentinel', ...args);
 }
 export function redisMasterContainer(): string {
   const ip = sentinel('get-master-addr-by-name', 'mymaster').split('\n')[0];
