@@ -17,6 +17,12 @@
 #                            checks members on their own node; the manager's engine sees only its containers)
 #   EDGE_VIP=a.b.c.d         run keepalived (stack/edge-vip.yml) with this VIP in front of the edges
 #                            (EDGE_VIP_CIDR, KEEPALIVED_INTERFACE, KEEPALIVED_PRIORITIES: docs/CLUSTER.md)
+#   EDGE_RATE_LIMIT_EXEMPT="cidr ..."  addresses the edge never rate-limits (docs/EDGE.md "Rate limits"; the
+#                            other EDGE_RATE_LIMIT_* / EDGE_CONN_LIMIT are in docker-stack.yml). Empty by default;
+#                            npm test's deploy (FORUM_TEST_RUN=1) and CLUSTER=1 exempt the private ranges unless it is
+#                            set (even to empty): the load tool, the e2e suites and the drills come from ONE address.
+#                            A load test from your own machine needs it too, e.g. its docker_gwbridge gateway
+#                            (from loopback) or "172.16.0.0/12"
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -47,6 +53,14 @@ if [[ ${CLUSTER:-0} == 1 ]]; then
     sock=unix:///run/forum-cluster/$n/docker.sock
     if DOCKER_HOST=$sock timeout 5 docker node ls >/dev/null 2>&1; then export DEPLOY_DOCKER_HOST=$sock; break; fi
   done
+fi
+
+# the test harness reaches the edge from one address: from loopback through the docker_gwbridge gateway (172.16/12
+# unless Docker was configured otherwise), the test cluster's VIP through its bridge (172.30.0.1); its own client
+# namespaces (203.0.113.x) stay limited, which is what test/edge/rate-limit.test.ts checks
+HARNESS_RATE_LIMIT_EXEMPT="127.0.0.0/8 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 ::1/128 fc00::/7"
+if [[ ${FORUM_TEST_RUN:-0} == 1 || ${CLUSTER:-0} == 1 ]]; then
+  export EDGE_RATE_LIMIT_EXEMPT=${EDGE_RATE_LIMIT_EXEMPT-$HARNESS_RATE_LIMIT_EXEMPT}
 fi
 
 # preflight: Node 20+, root or Docker access, the edge port free or our own (seconds, not a 900 s timeout)
@@ -280,6 +294,7 @@ cat >&2 <<MSG
     Forum:       $edge_url/        (API: $edge_url/api/threads/, liveness: $edge_url/healthcheck/)
 ${others:+$others
 }    Admin:       user '${ADMIN_USERNAME:-admin}', password in $root/secrets/admin_password
+    Rate limits: per client address at the edge; never limited: ${EDGE_RATE_LIMIT_EXEMPT:-nobody} (EDGE_RATE_LIMIT_EXEMPT)
     IP blocks:   $edge_url/ops/ipblock/v1/blocks   (GET list, POST {"ip","reason","ttlSeconds"}; DELETE .../blocks/<ip>)
                  hooks: $edge_url/ops/ipblock/v1/hooks/watcher  $edge_url/ops/ipblock/v1/hooks/kibana
     Autoscaler:  $edge_url/ops/autoscaler/v1/services   (GET; POST .../services/<name>/scale {"direction":"up"})

@@ -2,6 +2,8 @@
 # npm run test:cluster: the multi-node path on this machine (docs/CLUSTER.md).
 #   1. npm run cluster:up, if no node of the test cluster answers
 #   2. CLUSTER=1 npm run deploy: the stack across the three nodes, keepalived's VIP in front
+#      (CLUSTER=1 exempts the private ranges from the edge's rate limits: the drills' load comes from this host's one
+#      address on the cluster bridge; EDGE_RATE_LIMIT_EXEMPT, docs/EDGE.md "Rate limits")
 #   3. the member tests (test/data-tier/*.test.ts: moving / re-cloning members), if present
 #   4. the failure drills (test/cluster/*.test.ts: node loss, partition, maintenance, manager loss) under load
 #      through the VIP; each prints one line `drill <name>: RTO ..., failed requests ..., lost acknowledged writes ...`

@@ -24,7 +24,10 @@
 #   TEST_UNDEPLOY_VOLUMES=1      delete the data volumes when undeploying (the default under CI=1 / CI=true)
 #   TEST_ALLOW_EXISTING_STACK=1  run against / deploy over a `forum` stack that npm test did not create
 #   EDGE_URL=http://127.0.0.1:80 where the e2e suites reach the edge (default from EDGE_HTTP_PORT)
-#   STACK_NAME, EDGE_HTTP_PORT, ... are passed on to `npm run deploy` (npm run deploy -- --help)
+#   STACK_NAME, EDGE_HTTP_PORT, ... are passed on to `npm run deploy` (npm run deploy -- --help); its deploy exempts
+#                                the private ranges from the edge's rate limits (EDGE_RATE_LIMIT_EXEMPT, docs/EDGE.md):
+#                                the suites come from this machine's one address. With TEST_PHASES=e2e against a stack
+#                                deployed otherwise, deploy it with that exemption too (a warning says so)
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -124,6 +127,13 @@ fi
 if phase_on e2e; then
   if ((deployed)) || ! phase_on deploy; then
     export EDGE_URL=${EDGE_URL:-http://127.0.0.1:${EDGE_HTTP_PORT:-80}}
+    # a stack this run did not deploy may rate-limit the suites' one address (sign-ups: a few per minute)
+    if ! phase_on deploy; then
+      exempt=$(docker service inspect -f '{{range .Spec.TaskTemplate.ContainerSpec.Env}}{{println .}}{{end}}' "${STACK}_nginx" 2>/dev/null | sed -n 's/^EDGE_RATE_LIMIT_EXEMPT=//p')
+      if [[ -z $exempt ]]; then
+        say "WARNING: ${STACK}_nginx exempts no address from its rate limits: the suites' sign-ups and logins from this machine will be answered 429. Deploy with EDGE_RATE_LIMIT_EXEMPT='127.0.0.0/8 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16' (npm test's own deploy does)"
+      fi
+    fi
     shopt -s nullglob
     # against the deployed stack; the disruptive ones (autoscale loop, InfluxDB outage, failure drills) last.
     # web first: e2e's API-down test scales the API to 0 and back, and the browser flow once failed in the window

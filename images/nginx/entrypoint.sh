@@ -11,6 +11,8 @@ mkdir -p /tmp/nginx /run/nginx "$(dirname "$BLOCKLIST_FILE")"
 [ -f /run/nginx/api-upstream.conf ] || echo 'server 127.0.0.1:1 down;' >/run/nginx/api-upstream.conf
 # access lines to stdout until nginx-agent finds the log-shipper (ACCESS_LOG_SYSLOG_NAME)
 [ -f /run/nginx/access-log.conf ] || echo 'access_log /dev/stdout json;' >/run/nginx/access-log.conf
+# per-address rate limits from EDGE_RATE_LIMIT_* / EDGE_CONN_LIMIT (every bad variable is reported)
+/usr/local/bin/rate-limits.sh || die "bad rate-limit settings (docs/EDGE.md, Rate limits)"
 nginx -t -q
 agent=/app/services/nginx-agent/dist/main.js
 if [ -f "$agent" ] && [ "$(wc -c <"$agent")" -gt 64 ]; then

@@ -17,7 +17,7 @@ import { CacheBus, PageCache } from './cache.js';
 import { guestFastPath, healthFastPath } from './fastpath.js';
 import { CategoryStore } from './categories.js';
 import { redisFloodSlots } from './flood.js';
-import { LoginGuard } from './login-guard.js';
+import { DEFAULT_LOGIN_LIMITS, LoginGuard } from './login-guard.js';
 
 export function parseTrustProxy(v: string): boolean | number | string {
   const s = v.trim();
@@ -116,7 +116,11 @@ export function buildRuntime(cfg: Config, logger: Logger, opts: { isDraining?: (
     logger,
     cache,
     flood: redisFloodSlots(redis, cfg.FLOOD_INTERVAL_MS, logger),
-    logins: new LoginGuard(redis, logger),
+    logins: new LoginGuard(redis, logger, {
+      ...DEFAULT_LOGIN_LIMITS,
+      accountAttempts: cfg.LOGIN_ACCOUNT_MAX_ATTEMPTS,
+      accountWindowSeconds: cfg.LOGIN_ACCOUNT_WINDOW_SECONDS,
+    }),
     categories: new CategoryStore(db),
     bus,
     async enqueue(job) {

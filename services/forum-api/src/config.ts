@@ -31,6 +31,14 @@ export const configShape = {
   RUN_MIGRATIONS: env.bool(true),
   /** One post per user per this interval (Misago's flood protection). */
   FLOOD_INTERVAL_MS: env.int(3000),
+  /**
+   * Login attempts at ONE account (username or e-mail, from any addresses) whose password is checked per window;
+   * more answer 429 too_many_account_login_attempts (login-guard.ts). The per-address limit is the brute-force rule
+   * (configs/alerts/sla-rules.yml, 8 in 30 s). Higher = more guesses at one account from many addresses; lower =
+   * an attacker locks a user out with fewer requests.
+   */
+  LOGIN_ACCOUNT_MAX_ATTEMPTS: env.int(20),
+  LOGIN_ACCOUNT_WINDOW_SECONDS: env.int(600),
   /** A job unacknowledged this long (its worker died) is claimed by another worker. */
   JOB_CLAIM_IDLE_MS: env.int(30000),
   JOB_MAX_ATTEMPTS: env.int(5),

@@ -16,7 +16,7 @@ export interface Ctx {
   cache: PageCache;
   /** one post per user per FLOOD_INTERVAL_MS */
   flood: FloodSlots;
-  /** failed logins per client IP (brute-force detection) */
+  /** login attempts per client IP and per account (brute-force limits) */
   logins: LoginGuard;
   /** the category tree thread pages carry (cached a few seconds) */
   categories: CategoryStore;

@@ -249,7 +249,9 @@ describe('Users and sessions', () => {
     const eighth = await c.post('/api/auth/', { username: u.username, password: 'wrong-8' });
     assert.equal(eighth.status, 429);
     assert.equal(eighth.body.code, 'too_many_login_attempts');
-    assert.equal(eighth.headers.get('retry-after'), '30');
+    // what remains of the 30 s window that began with the first attempt
+    const retryAfter = Number(eighth.headers.get('retry-after'));
+    assert.ok(retryAfter >= 20 && retryAfter <= 30, `Retry-After ${retryAfter}`);
     // blocked even with the right password while the window lasts
     assert.equal((await c.post('/api/auth/', { username: u.username, password: 'password-123' })).status, 429);
     // another IP is not affected
@@ -265,6 +267,48 @@ describe('Users and sessions', () => {
     assert.ok(!Number.isNaN(Date.parse(mine[0].at)));
     const logged = logLines.map((l) => JSON.parse(l)).find((o) => o.event === 'login_bruteforce' && o.ip === ip);
     assert.deepEqual([logged.failures, logged.windowSeconds], [8, 30]);
+  });
+});
+
+describe('Login limits (counted before the password is checked)', () => {
+  test('When 50 wrong passwords for one account arrive at once from one address, then exactly 7 are checked (400) and 43 answer 429', async () => {
+    const { u } = await newUser('par');
+    const c = client({ 'x-forwarded-for': '203.0.113.90' });
+    const rs = await Promise.all(Array.from({ length: 50 }, (_, i) => c.post('/api/auth/', { username: u.username, password: `wrong-${i}` })));
+    const codes = rs.map((r) => `${r.status} ${r.body.code}`);
+    assert.equal(codes.filter((x) => x === '400 invalid_login').length, 7, codes.join(','));
+    assert.equal(codes.filter((x) => x === '429 too_many_login_attempts').length, 43, codes.join(','));
+  });
+
+  test('When one account is guessed at from 25 addresses, then the 21st and later get 429 naming the account, even with the right password; other accounts are not affected', async () => {
+    const { u } = await newUser('many');
+    const rs = await Promise.all(
+      Array.from({ length: 25 }, (_, i) =>
+        client({ 'x-forwarded-for': `198.51.100.${i + 10}` }).post('/api/auth/', { username: u.username, password: `wrong-${i}` }),
+      ),
+    );
+    const codes = rs.map((r) => `${r.status} ${r.body.code}`);
+    assert.equal(codes.filter((x) => x === '400 invalid_login').length, 20, codes.join(','));
+    assert.equal(codes.filter((x) => x === '429 too_many_account_login_attempts').length, 5, codes.join(','));
+    const refused = rs.find((r) => r.status === 429)!;
+    assert.match(refused.body.detail, /this account/);
+    assert.ok(Number(refused.headers.get('retry-after')) > 500, String(refused.headers.get('retry-after')));
+    // e-mail or username, any case: the same account
+    const byMail = await client({ 'x-forwarded-for': '198.51.100.60' }).post('/api/auth/', { username: `${u.username}@EXAMPLE.com`, password: 'password-123' });
+    assert.equal(byMail.status, 200, byMail.text);
+    const right = await client({ 'x-forwarded-for': '198.51.100.61' }).post('/api/auth/', { username: u.username.toUpperCase(), password: 'password-123' });
+    assert.deepEqual([right.status, right.body.code], [429, 'too_many_account_login_attempts']);
+    const { u: other } = await newUser('many');
+    assert.equal((await client({ 'x-forwarded-for': '198.51.100.10' }).post('/api/auth/', { username: other.username, password: 'password-123' })).status, 200);
+  });
+
+  test('When a user mistypes a few times and then signs in, then those attempts no longer count against the address', async () => {
+    const { u } = await newUser('typo');
+    const ip = '203.0.113.91';
+    for (let i = 0; i < 5; i++)
+      assert.equal((await client({ 'x-forwarded-for': ip }).post('/api/auth/', { username: u.username, password: `typo-${i}` })).status, 400);
+    assert.equal((await client({ 'x-forwarded-for': ip }).post('/api/auth/', { username: u.username, password: 'password-123' })).status, 200);
+    assert.equal(await api.rt.redis.exists(`login:attempts:ip:${ip}`), 0);
   });
 });
 

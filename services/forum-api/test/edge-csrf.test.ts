@@ -5,7 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,8 @@ function renderConfigs(port: number, statusPort: number, apiPort: number): strin
   writeFileSync(join(dir, 'run', 'api-upstream.conf'), `server 127.0.0.1:${apiPort};\n`);
   writeFileSync(join(dir, 'blocklist', 'blocklist.conf'), '');
   writeFileSync(join(dir, 'run', 'access-log.conf'), 'access_log off;\n');
+  // the rate-limit files as the image's entrypoint renders them (its defaults: nothing exempt)
+  execFileSync('bash', [join(CONFIGS, '../../images/nginx/rate-limits.sh')], { env: { PATH: process.env.PATH, RATE_LIMITS_DIR: join(dir, 'run') } });
   const main = readFileSync(join(CONFIGS, 'nginx.conf'), 'utf8')
     .replace('worker_processes auto;', 'worker_processes 1;')
     .replace('/run/nginx/nginx.pid', join(dir, 'run', 'nginx.pid'))
@@ -41,7 +43,7 @@ function renderConfigs(port: number, statusPort: number, apiPort: number): strin
     .replace('listen 80 default_server;', `listen 127.0.0.1:${port} default_server;`)
     .replace('listen 8081;', `listen 127.0.0.1:${statusPort};`)
     .replace('root /usr/share/forum/www;', `root ${join(dir, 'www')};`)
-    .replace('/run/nginx/api-upstream.conf', join(dir, 'run', 'api-upstream.conf'))
+    .replaceAll('/run/nginx/', `${join(dir, 'run')}/`)
     .replace('access_log /dev/stdout json;', 'access_log off;');
   writeFileSync(join(dir, 'conf.d', 'forum.conf'), forum);
   const conf = join(dir, 'nginx.conf');

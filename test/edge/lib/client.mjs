@@ -1,6 +1,9 @@
 // A forum client run inside a test network namespace (so NGINX sees its own address).
 //   node client.mjs get <url>                 -> {"status": n}
 //   node client.mjs bad-logins <base> <n>     -> {"statuses": [...]}  (CSRF cookie first, then n wrong passwords)
+//   node client.mjs burst <method> <url> <n> <concurrency>
+//                                             -> {"statuses": [...], "limited": {status, retryAfter, contentType, body}}
+//      n requests (no cookies, empty JSON body for POST), at most <concurrency> at once; `limited` is the first 429
 const [cmd, url, n] = process.argv.slice(2);
 const out = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 try {
@@ -30,6 +33,29 @@ try {
     process.stderr.write(`all statuses: ${statuses.join(',')}\n`);
     const judged = statuses.filter((s) => s === 400 || s === 429 || s === 403);
     out({ statuses: judged, all: statuses, at: Date.now() });
+  } else if (cmd === 'burst') {
+    const [, method, target, count, concurrency] = process.argv.slice(2);
+    const statuses = [];
+    let limited;
+    let next = 0;
+    const worker = async () => {
+      while (next < Number(count)) {
+        const i = next++;
+        const res = await fetch(target, {
+          method,
+          headers: method === 'POST' ? { 'content-type': 'application/json' } : {},
+          body: method === 'POST' ? '{}' : undefined,
+          signal: AbortSignal.timeout(15000),
+        });
+        const body = await res.text();
+        statuses[i] = res.status;
+        if (res.status === 429 && !limited) {
+          limited = { status: res.status, retryAfter: res.headers.get('retry-after'), contentType: res.headers.get('content-type'), body };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Number(concurrency) }, worker));
+    out({ statuses, limited });
   } else throw new Error(`unknown command ${cmd}`);
 } catch (err) {
   out({ error: err.message });
