@@ -16,7 +16,7 @@ const secrets = readdirSync(secretsDir)
   .filter((s) => s.value.length >= 8 && !s.value.startsWith('http://127.0.0.1'));
 
 /** Rounds of the scan and the pause between them: short children (healthchecks every 10 s, loops every few s). */
-const ROUNDS = Number(process.env.PROC_SCAN_ROUNDS ?? 6);
+const ROUNDS = Number(process.env.PROC_SCAN_ROUNDS ?? 4);
 const PAUSE_MS = Number(process.env.PROC_SCAN_PAUSE_MS ?? 2000);
 /** The stack runs more than this many containers (a smaller number means the scan missed some). */
 const MIN_CONTAINERS = Number(process.env.PROC_SCAN_MIN_CONTAINERS ?? 15);
@@ -30,7 +30,7 @@ const SCAN = `
 for d in /proc/[0-9]*; do
   pid=\${d#/proc/}
   [ "$pid" = "$$" ] && continue
-  comm=$(cat "$d/comm" 2>/dev/null) || continue
+  read -r comm 2>/dev/null <"$d/comm" || continue
   u=; g=
   while read -r k a _; do case $k in Uid:) u=$a ;; Gid:) g=$a ;; esac; done 2>/dev/null <"$d/status"
   for kind in environ cmdline; do
