@@ -254,13 +254,12 @@ export function pgPrimary(): string {
   if (p.length !== 1) throw new Error(`expected one primary, got ${JSON.stringify(roles)}`);
   return p[0][0];
 }
-function redisPassword(c: string): string {
-  return docker(['exec', c, 'cat', '/run/secrets/redis_password']);
-}
 /** `SENTINEL <args>` on a running sentinel task */
 function sentinel(...args: string[]): string {
   const s = containerOf('sentinel');
-  return docker(['exec', '-e', `REDISCLI_AUTH=${redisPassword(s)}`, s, 'redis-cli', '--no-auth-warning', '-p', '26379', 'sentinel', ...args]);
+  // the password on stdin from the container's own secret (--askpass), never in an argument or an environment
+  const cmd = 'exec redis-cli --askpass --no-auth-warning -p 26379 sentinel "$@" </run/secrets/redis_password';
+  return docker(['exec', s, 'sh', '-c', cmd, 'sh', ...args]);
 }
 export function redisMasterContainer(): string {
   const ip = sentinel('get-master-addr-by-name', 'mymaster').split('\n')[0];
