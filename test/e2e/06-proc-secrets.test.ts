@@ -16,7 +16,7 @@ const secrets = readdirSync(secretsDir)
   .filter((s) => s.value.length >= 8 && !s.value.startsWith('http://127.0.0.1'));
 
 /** Rounds of the scan and the pause between them: short children (healthchecks every 10 s, loops every few s). */
-const ROUNDS = Number(process.env.PROC_SCAN_ROUNDS ?? 4);
+const ROUNDS = Number(process.env.PROC_SCAN_ROUNDS ?? 3);
 const PAUSE_MS = Number(process.env.PROC_SCAN_PAUSE_MS ?? 2000);
 /** The stack runs more than this many containers (a smaller number means the scan missed some). */
 const MIN_CONTAINERS = Number(process.env.PROC_SCAN_MIN_CONTAINERS ?? 15);
