@@ -20,8 +20,10 @@ warn() { log_at warn "$@"; }
 error() { log_at error "$@"; }
 die() { log_at fatal "$@"; exit 1; }
 # file_env [--file-only] VAR [default]: the value of VAR or of the file VAR_FILE names (a Docker secret), never
-# both; sets VAR (exported: callers that must keep it out of a long-lived process's environment unset it first),
-# unsets VAR_FILE. --file-only: VAR itself may not be set (secrets only from files), VAR_FILE is required.
+# both; sets VAR as a shell variable NOT exported (a value given in the environment is un-exported too), unsets
+# VAR_FILE. So no child sees the secret in its environment (/proc/<pid>/environ): a caller hands it on through a
+# mode-600 file, stdin or a rendered config, never through `export` or a command-line argument (docs/SECURITY.md).
+# --file-only: VAR itself may not be set (secrets only from files), VAR_FILE is required.
 file_env() {
   local only=0
   [[ $1 == --file-only ]] && { only=1; shift; }
@@ -37,7 +39,8 @@ file_env() {
     [[ -r "${!fileVar}" ]] || die "$fileVar=${!fileVar} is not readable"
     val="$(< "${!fileVar}")"
   fi
-  export "$var"="$val"
+  printf -v "$var" '%s' "$val"
+  export -n "$var"
   unset "$fileVar"
 }
 # start_loop NAME COMMAND...: runs a control loop (a named script) in the background and records its PID in

@@ -24,13 +24,18 @@ for _ in $(seq 1 300); do
   sleep 0.2
 done
 
-q() { curl -fsS -o /dev/null -XPOST http://127.0.0.1:8086/query "$@"; }
+# q: a POST to /query whose options (the query, the credentials) curl reads as a config file on stdin (-K -), so the
+# password is never one of curl's arguments (/proc/<pid>/cmdline)
+q() { curl -fsS -o /dev/null -XPOST -K - http://127.0.0.1:8086/query; }
 esc() { printf '%s' "$1" | sed "s/\\\\/\\\\\\\\/g; s/'/\\\\'/g"; }
+# cq VALUE: VALUE as a double-quoted string of a curl config file (backslash and double quote escaped)
+cq() { local v=${1//\\/\\\\}; v=${v//\"/\\\"}; printf '"%s"' "$v"; }
 # the first admin user can be created without credentials only while no user exists
-q --data-urlencode "q=CREATE USER \"${USER_NAME}\" WITH PASSWORD '$(esc "$PASSWORD")' WITH ALL PRIVILEGES" 2>/dev/null \
-  && log "created admin user ${USER_NAME}" || true
+printf 'data-urlencode = %s\n' "$(cq "q=CREATE USER \"${USER_NAME}\" WITH PASSWORD '$(esc "$PASSWORD")' WITH ALL PRIVILEGES")" \
+  | q 2>/dev/null && log "created admin user ${USER_NAME}" || true
 for db in "$DB" ${EXTRA//,/ }; do
-  q -u "${USER_NAME}:${PASSWORD}" --data-urlencode "q=CREATE DATABASE \"${db}\"" || error "cannot create database ${db} (wrong password for ${USER_NAME}?)"
+  printf 'user = %s\ndata-urlencode = %s\n' "$(cq "${USER_NAME}:${PASSWORD}")" "$(cq "q=CREATE DATABASE \"${db}\"")" \
+    | q || error "cannot create database ${db} (wrong password for ${USER_NAME}?)"
 done
 log "ready"
 wait "$pid" || rc=$?

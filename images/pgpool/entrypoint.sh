@@ -35,11 +35,14 @@ cp "$D/templates/pool_hba.conf" "$D/pool_hba.conf"
 # AES-encrypted pool_passwd: pgpool authenticates clients with scram and logs in to the backends itself
 head -c 32 /dev/urandom | base64 | tr -d '\n' > "$HOME/.pgpoolkey"
 : > "$D/pool_passwd"
-enc() { pg_enc -m -k "$HOME/.pgpoolkey" -f "$D/pgpool.conf" -u "$1" "$2" >/dev/null; }
-enc "$APP_USER" "$APP_PASSWORD"
-enc repmgr "$REPMGR_PASSWORD"
-[[ -n "$POSTGRES_PASSWORD" ]] && enc postgres "$POSTGRES_PASSWORD"
-printf 'admin:%s\n' "$(pg_md5 "$PCP_PASSWORD")" > "$D/pcp.conf"
+# pg_enc and the md5 of pcp.conf read the passwords on stdin (pg_enc -i: user:password lines), never as arguments
+# (/proc/<pid>/cmdline); pcp.conf holds md5(password) in hex, what `pg_md5 PASSWORD` prints
+{
+  printf '%s:%s\n' "$APP_USER" "$APP_PASSWORD" repmgr "$REPMGR_PASSWORD"
+  [[ -z "$POSTGRES_PASSWORD" ]] || printf 'postgres:%s\n' "$POSTGRES_PASSWORD"
+} | pg_enc -m -k "$HOME/.pgpoolkey" -f "$D/pgpool.conf" -i /dev/stdin >/dev/null
+pcp_md5=$(printf '%s' "$PCP_PASSWORD" | md5sum)
+printf 'admin:%s\n' "${pcp_md5%% *}" > "$D/pcp.conf"
 printf 'localhost:9898:admin:%s\n' "$PCP_PASSWORD" > "$HOME/.pcppass"
 printf '*:5432:*:repmgr:%s\n' "$REPMGR_PASSWORD" > "$HOME/.pgpass"
 unset APP_PASSWORD REPMGR_PASSWORD POSTGRES_PASSWORD PCP_PASSWORD

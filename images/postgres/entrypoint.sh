@@ -208,6 +208,13 @@ rejoin_to() {
   clone_from "$src"
 }
 
+# psql_set NAME VALUE: a psql `\set` line for stdin (backslash and quote escaped inside psql's single quotes)
+psql_set() {
+  local q="'" v=${2//\\/\\\\}
+  v=${v//$q/$q$q}
+  printf '\\set %s %s%s%s\n' "$1" "$q" "$v" "$q"
+}
+
 bootstrap_primary() {
   log "initialising a new cluster on $NODE_NAME (bootstrap node)"
   local pw; pw=$(mktemp); printf '%s' "$POSTGRES_PASSWORD" > "$pw"
@@ -217,9 +224,8 @@ bootstrap_primary() {
   ensure_include
   pg_start
   # no standby exists yet: this session must not wait for a synchronous standby
-  # the local socket on a machine this busy can take longer than the 2 s meant for peers that may be gone
-  PGCONNECT_TIMEOUT=30 PGOPTIONS='-c synchronous_commit=local' psql -XAtq -v ON_ERROR_STOP=1 -d postgres \
-    -v repmgr_pw="$REPMGR_PASSWORD" -v app_pw="$APP_PASSWORD" -v app_user="$APP_USER" -v app_db="$APP_DB" <<'SQL'
+  # the passwords reach psql on stdin (\set), never as `-v name=value` arguments (visible in /proc/<pid>/cmdline)
+  { psql_set repmgr_pw "$REPMGR_PASSWORD"; psql_set app_pw "${APP_PASSWORD:-}"; cat; } <<'SQL' |
 CREATE ROLE repmgr LOGIN SUPERUSER REPLICATION PASSWORD :'repmgr_pw';
 -- repmgr's own metadata writes (promote, follow, monitoring) must never wait for a sync standby:
 -- during a failover the new primary has no standby yet.
@@ -231,6 +237,7 @@ CREATE ROLE :"app_user" LOGIN PASSWORD :'app_pw';
 CREATE DATABASE :"app_db" OWNER :"app_user";
 \endif
 SQL
+    PGCONNECT_TIMEOUT=30 PGOPTIONS='-c synchronous_commit=local' psql -XAtq -v ON_ERROR_STOP=1 -d postgres -v app_user="$APP_USER" -v app_db="$APP_DB"
   PGCONNECT_TIMEOUT=30 PGOPTIONS='-c synchronous_commit=local' repmgr -f "$CONF" primary register -F >&2
   rm -f "$BOOTSTRAP_MARKER"
 }

@@ -56,5 +56,10 @@ if [[ ${SENTINEL_SLOT:-} =~ ^[0-9]+$ ]]; then
   log "sentinel id $myid (slot $SENTINEL_SLOT)"
 fi
 # sentinel-janitor.sh re-points and resets Sentinel (see above); healthcheck.sh fails while it is not running
-start_loop sentinel-janitor /usr/local/bin/sentinel-janitor.sh "$QUORUM" "$DOWN_AFTER_MS" "$FAILOVER_TIMEOUT_MS" "$PARALLEL_SYNCS"
+# The janitor reads the password from a file descriptor (a pipe holding one line), so neither it nor
+# redis-sentinel has it in its environment or arguments
+exec {pwfd}<<<"$REDIS_PASSWORD"
+start_loop sentinel-janitor /usr/local/bin/sentinel-janitor.sh "$QUORUM" "$DOWN_AFTER_MS" "$FAILOVER_TIMEOUT_MS" "$PARALLEL_SYNCS" "$pwfd"
+exec {pwfd}<&-
+unset REDIS_PASSWORD
 exec /usr/local/bin/run-service redis-sentinel "$CONF"

@@ -216,11 +216,11 @@ test('When the node of the PG primary and the Redis master is killed, then write
  * counters and job hints that a sweep recovers) counts it acknowledged only when WAIT says >= 1. The drill asserts
  * that no such write is lost, and reports the plain RPUSH replies that were (min-replicas-max-lag bounds them).
  */
-const REDIS_PROBE = `key=$1; secs=$2; export REDISCLI_AUTH=$(cat /run/secrets/redis_password)
+const REDIS_PROBE = `key=$1; secs=$2; pw=$(cat /run/secrets/redis_password)
 end=$(( $(date +%s) + secs )); seq=0
 while (( $(date +%s) < end )); do
   seq=$((seq + 1)); t=$(date +%s%3N)
-  out=$(printf 'RPUSH %s %s\\nWAIT 1 1000\\n' "$key" "$seq" | timeout 3 redis-cli --no-auth-warning -h 127.0.0.1 2>&1 | tr -d '\\r' | tr '\\n' ' ')
+  out=$(printf '%s\\nRPUSH %s %s\\nWAIT 1 1000\\n' "$pw" "$key" "$seq" | timeout 3 redis-cli --askpass --no-auth-warning -h 127.0.0.1 2>&1 | tr -d '\\r' | tr '\\n' ' ')
   echo "$t $seq $out"; sleep 0.25
 done`;
 

@@ -195,9 +195,10 @@ export async function pgPrimary(nodes?: string[]): Promise<string> {
 }
 
 // ---------------------------------------------------------------- Redis
-/** redis-cli in a Redis or Sentinel container, authenticated from the container's own secret (not on a command line) */
+/** redis-cli in a Redis or Sentinel container, authenticated from the container's own secret on stdin (--askpass: not
+ * on a command line nor in an environment) */
 export async function redisCli(c: Located, args: string[], port = 6379, timeoutMs = 10_000): Promise<string> {
-  const cmd = 'REDISCLI_AUTH=$(cat /run/secrets/redis_password) exec redis-cli --no-auth-warning -p "$0" "$@"';
+  const cmd = 'exec redis-cli --askpass --no-auth-warning -p "$0" "$@" </run/secrets/redis_password';
   return execIn(c, ['sh', '-c', cmd, String(port), ...args], timeoutMs);
 }
 export interface RedisMember {

@@ -104,7 +104,8 @@ export function pgWhy(s: PgState): string {
   return '';
 }
 
-const REDIS_CLI = 'REDISCLI_AUTH="$(cat /run/secrets/redis_password)" redis-cli --no-auth-warning';
+// the password on stdin (--askpass), never in REDISCLI_AUTH (the container's /proc/<pid>/environ) nor -a
+const REDIS_CLI = 'redis-cli --askpass --no-auth-warning </run/secrets/redis_password';
 export interface RedisState {
   /** role per member (master / slave / down), with the master a replica follows */
   roles: Record<string, string>;

@@ -260,12 +260,11 @@ export function containersOf(service: string): string[] {
     .split('\n')
     .filter(Boolean);
 }
-function redisPassword(c: string): string {
-  return docker(['exec', c, 'cat', '/run/secrets/redis_password']);
-}
 /** redis-cli in container `c` against its own server: port 6379 (Redis) or 26379 (Sentinel) */
 export function redisCli(c: string, port: number, ...args: string[]): string {
-  return docker(['exec', '-e', `REDISCLI_AUTH=${redisPassword(c)}`, c, 'redis-cli', '--no-auth-warning', '-p', String(port), ...args]);
+  // the password on stdin from the container's own secret (--askpass), never in an argument or an environment
+  const cmd = `exec redis-cli --askpass --no-auth-warning -p ${port} "$@" </run/secrets/redis_password`;
+  return docker(['exec', c, 'sh', '-c', cmd, 'sh', ...args]);
 }
 /** `SENTINEL <args>` on a running sentinel task */
 function sentinel(...args: string[]): string {

@@ -50,8 +50,15 @@ export async function startPostgresImage(opts: { password: string; prefix?: stri
   const binDir = join(t.dir, 'bin');
   mkdirSync(binDir);
   for (const tool of ['pg_dump', 'pg_restore', 'psql']) {
-    // root in the container: it writes and reads the dumps in the bind-mounted temp dir, owned by the host's user
-    writeFileSync(join(binDir, tool), `#!/bin/sh\nexec docker exec -u root -e PGPASSWORD -e PGCONNECT_TIMEOUT ${name} ${tool} "$@"\n`);
+    // root in the container: it writes and reads the dumps in the bind-mounted temp dir, owned by the host's user.
+    // A PGPASSFILE is a host path: its content goes on stdin into a mode-600 file inside the container.
+    const exec = `docker exec -u root -e PGPASSWORD -e PGCONNECT_TIMEOUT`;
+    writeFileSync(
+      join(binDir, tool),
+      `#!/bin/sh\nif [ -n "\${PGPASSFILE:-}" ]; then\n` +
+        `  exec ${exec} -i ${name} sh -c 'f=$(mktemp); cat >"$f"; PGPASSFILE=$f exec "$0" "$@"' ${tool} "$@" <"$PGPASSFILE"\n` +
+        `fi\nexec ${exec} ${name} ${tool} "$@"\n`,
+    );
     chmodSync(join(binDir, tool), 0o755);
   }
   const server = [

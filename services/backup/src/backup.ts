@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, rename, stat, unlink, writeFile, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm, stat, unlink, writeFile, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -113,6 +114,20 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, signal?: Abort
   });
 }
 
+/**
+ * The environment of one pg_dump/pg_restore: the password in a libpq password file (mode 600, in a private temp dir;
+ * `remove` deletes it), not in PGPASSWORD, which any process of the container could read in /proc/<pid>/environ
+ * while the child runs. The price: the password is on the container's disk for the length of the run.
+ */
+export async function pgChildEnv(password: string): Promise<{ env: NodeJS.ProcessEnv; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'forum-pgpass-'));
+  const file = path.join(dir, 'pgpass');
+  await writeFile(file, `*:*:*:*:${password.replace(/[\\:]/g, (ch) => `\\${ch}`)}\n`, { mode: 0o600 });
+  const env: NodeJS.ProcessEnv = { ...process.env, PGPASSFILE: file, PGCONNECT_TIMEOUT: '5' };
+  delete env.PGPASSWORD;
+  return { env, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
 async function sha256(file: string): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
@@ -158,6 +173,7 @@ async function dumpFrom(
   const file = path.join(dir, `${base}.dump`);
   const c = client(target, host);
   let dump: Promise<void> | undefined;
+  let child: Awaited<ReturnType<typeof pgChildEnv>> | undefined;
   try {
     await inTime(c.connect());
     // the checksum session waits on the same locks as pg_dump: the server ends its statements KILL_GRACE_MS after
@@ -166,11 +182,11 @@ async function dumpFrom(
     await inTime(c.query(`set statement_timeout = ${opts.timeoutMs + KILL_GRACE_MS}`));
     await inTime(c.query('begin isolation level repeatable read read only'));
     const snap = (await inTime(c.query<{ s: string }>('select pg_export_snapshot() as s'))).rows[0].s;
-    const env = { ...process.env, PGPASSWORD: target.password, PGCONNECT_TIMEOUT: '5' };
+    child = await pgChildEnv(target.password);
     dump = run(
       bin(opts.pgBinDir, 'pg_dump'),
       ['-h', host, '-p', String(target.port), '-U', target.user, '-d', target.database, '-Fc', '--no-owner', `--snapshot=${snap}`, '-f', tmp],
-      env,
+      child.env,
       attempt.signal,
     );
     dump.catch(() => undefined);
@@ -198,6 +214,8 @@ async function dumpFrom(
     await unlink(tmp).catch(() => undefined);
     throw err;
   } finally {
+    // pg_dump has ended here (awaited above on both paths)
+    await child?.remove().catch(() => undefined);
     // after the deadline the session may wait on a lock or a silent server: its close is not waited for (the
     // server ends a waiting statement at statement_timeout)
     const closing = c.end().catch(() => undefined);
@@ -236,26 +254,30 @@ export async function restoreAndVerify(opts: { file: string; target: PgTarget; d
   const actualSha = await sha256(opts.file);
   if (actualSha !== manifest.sha256) throw new Error(`${opts.file}: sha256 ${actualSha} does not match the manifest (${manifest.sha256})`);
   const host = await findPrimary(opts.target);
-  const env = { ...process.env, PGPASSWORD: opts.target.password, PGCONNECT_TIMEOUT: '5' };
-  await run(
-    bin(opts.pgBinDir, 'pg_restore'),
-    [
-      '-h',
-      host,
-      '-p',
-      String(opts.target.port),
-      '-U',
-      opts.target.user,
-      '-d',
-      opts.database,
-      '--no-owner',
-      '--no-privileges',
-      '--exit-on-error',
-      '--single-transaction',
-      opts.file,
-    ],
-    env,
-  );
+  const child = await pgChildEnv(opts.target.password);
+  try {
+    await run(
+      bin(opts.pgBinDir, 'pg_restore'),
+      [
+        '-h',
+        host,
+        '-p',
+        String(opts.target.port),
+        '-U',
+        opts.target.user,
+        '-d',
+        opts.database,
+        '--no-owner',
+        '--no-privileges',
+        '--exit-on-error',
+        '--single-transaction',
+        opts.file,
+      ],
+      child.env,
+    );
+  } finally {
+    await child.remove().catch(() => undefined);
+  }
   const c = client(opts.target, host, opts.database);
   await c.connect();
   try {

@@ -78,7 +78,8 @@ export class DockerProbe {
       for (const c of cands) {
         const out = await this.exec(
           c.id,
-          `REDISCLI_AUTH="$(cat "\${REDIS_PASSWORD_FILE:-/run/secrets/redis_password}" 2>/dev/null)" redis-cli --no-auth-warning role 2>/dev/null | head -n 1`,
+          // the password on stdin (--askpass), never in REDISCLI_AUTH: the container's /proc/<pid>/environ would show it
+          `redis-cli --askpass --no-auth-warning role <"\${REDIS_PASSWORD_FILE:-/run/secrets/redis_password}" 2>/dev/null | head -n 1`,
         ).catch(() => '');
         if (out === 'master') return { ...c, why: `${c.service} is the master (ROLE = master)` };
       }
