@@ -43,6 +43,7 @@ interface Outcome {
   error?: string;
 }
 const results: Outcome[] = [];
+let retried = 0;
 let ctx: FuzzContext;
 let tasksBefore: Record<string, string[]>;
 let fuzzStarted = '';
@@ -127,7 +128,9 @@ before(async () => {
 after(() => {
   if (!results.length) return;
   // replay: FUZZ_SEED reproduces the same request sequence (ids of the user/thread differ per run)
-  process.stdout.write(`# edge fuzz: FUZZ_SEED=${SEED}, ${results.length} requests in ${(runMs / 1000).toFixed(1)} s\n`);
+  process.stdout.write(
+    `# edge fuzz: FUZZ_SEED=${SEED}, ${results.length} requests in ${(runMs / 1000).toFixed(1)} s, ${retried} sent again after a closed connection\n`,
+  );
 });
 
 test(`When ${PER_TARGET} malformed requests each reach the API, ipblock and the autoscaler through the edge, then all are answered`, async (t) => {
@@ -142,9 +145,9 @@ test(`When ${PER_TARGET} malformed requests each reach the API, ipblock and the 
   const worker = async () => {
     for (let req = next(), index = i - 1; req; req = next(), index = i - 1) {
       const at = Date.now() - started;
-      try {
-        // 65 s: above NGINX's proxy_read_timeout (60 s), so a hung upstream shows as NGINX's answer, not ours
-        const res = await rawRequest({
+      // 65 s: above NGINX's proxy_read_timeout (60 s), so a hung upstream shows as NGINX's answer, not ours
+      const send = () =>
+        rawRequest({
           host: HOST,
           port: PORT,
           head: rawHead(req.method, req.path, req.headers, req.version),
@@ -152,9 +155,21 @@ test(`When ${PER_TARGET} malformed requests each reach the API, ipblock and the 
           timeoutMs: 65_000,
           headersOnly: req.method === 'HEAD',
         });
-        results.push({ req, index, at, res });
+      try {
+        results.push({ req, index, at, res: await send() });
       } catch (err) {
-        results.push({ req, index, at, error: (err as Error).message });
+        // A connection the edge closed before answering anything (EPIPE/ECONNRESET while we still wrote: e.g. an NGINX
+        // worker leaving after a reload) is sent once more, as HTTP clients do (RFC 9112 9.3.1); a second failure, or
+        // any other one, counts.
+        const first = (err as Error).message;
+        const retry = /EPIPE|ECONNRESET/.test(first) && (req.body?.length ?? 0) <= OVER_LIMIT;
+        if (retry) retried++;
+        try {
+          if (!retry) throw err;
+          results.push({ req, index, at, res: await send() });
+        } catch (err2) {
+          results.push({ req, index, at, error: retry ? `${(err2 as Error).message} (retried after: ${first})` : first });
+        }
       }
     }
   };
