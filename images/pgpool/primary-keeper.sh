@@ -11,7 +11,7 @@ set -uo pipefail
 LOG_TAG=primary-keeper
 source /usr/local/lib/forum/lib.sh
 IFS=, read -r -a NODES <<<"${PG_NODES:-pg-0,pg-1,pg-2}"
-since=0
+since=0 tries=0
 # the wait is a builtin `read -t` on a pipe nobody writes to, not a `sleep` process per round
 exec {tickfd}<> <(:)
 while ! read -r -t "${PGPOOL_KEEPER_INTERVAL:-5}" -u "$tickfd" _; do
@@ -28,9 +28,18 @@ while ! read -r -t "${PGPOOL_KEEPER_INTERVAL:-5}" -u "$tickfd" _; do
     fi
   done
   printf -v now "%(%s)T" -1
-  if [[ -n $attached_primary || -z $candidate ]]; then since=0; continue; fi
+  if [[ -n $attached_primary || -z $candidate ]]; then since=0 tries=0; continue; fi
   ((since == 0)) && since=$now
   ((now - since >= ${PGPOOL_KEEPER_GRACE:-25})) || continue
+  # Seen once after a cold start: a pgpool whose re-attach never made it search again, all nodes "standby" for 25 min
+  # while its two siblings saw the primary. After PGPOOL_KEEPER_MAX_TRIES re-attaches in a row without a primary the
+  # keeper ends: healthcheck.sh then fails and Swarm replaces the task (up to 3 x 30 s later; a fresh pgpool finds the
+  # primary at once). The other tasks serve meanwhile, and this one served no write anyway.
+  if ((tries >= ${PGPOOL_KEEPER_MAX_TRIES:-3})); then
+    log "no primary after $tries re-attaches of ${NODES[$candidate]}, which is not in recovery: leaving this pgpool task to be replaced"
+    exit 1
+  fi
+  tries=$((tries + 1))
   log "no primary for $((now - since)) s: re-attaching node $candidate (${NODES[$candidate]}), which is not in recovery"
   [[ $cand_status != down ]] && pcp_detach_node -h localhost -p 9898 -U admin -w -n "$candidate" >/dev/null 2>&1
   pcp_attach_node -h localhost -p 9898 -U admin -w -n "$candidate" >/dev/null 2>&1 || log "pcp_attach_node $candidate failed"
