@@ -206,17 +206,31 @@ export async function lostWrites(load: Load, reader: Client, deadlineMs = 30_000
     if (!byThread.has(a.threadId)) byThread.set(a.threadId, new Set());
     byThread.get(a.threadId)!.add(a.postId);
   }
+  const until = Date.now() + deadlineMs;
+  // the check reads after the drill, outside the measured load: a read that fails here (a request caught by the
+  // failover's tail) is reported and made again until the deadline, then it fails the drill
+  const read = async (path: string) => {
+    for (;;) {
+      try {
+        const r = await reader.req('GET', path, undefined, 10_000);
+        if (r.status === 200) return r;
+        throw new Error(`status ${r.status}`);
+      } catch (err) {
+        if (Date.now() >= until) throw new Error(`reading ${path} for lost writes: ${(err as Error).message}`);
+        process.stdout.write(`# lost-writes check: GET ${path} failed (${(err as Error).message}); reading it again\n`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  };
   const missing = async (tid: number, want: Set<number>): Promise<number> => {
     const seen = new Set<number>();
     for (let page = 1; page < 200; page++) {
-      const r = await reader.req('GET', `/api/threads/${tid}/posts/?page=${page}`, undefined, 10_000);
-      if (r.status !== 200) throw new Error(`reading thread ${tid} page ${page}: ${r.status}`);
+      const r = await read(`/api/threads/${tid}/posts/?page=${page}`);
       for (const p of r.json?.post_set?.results ?? []) seen.add(Number(p.id));
       if (!r.json?.post_set?.next) break;
     }
     return [...want].filter((id) => !seen.has(id)).length;
   };
-  const until = Date.now() + deadlineMs;
   let lost = 0;
   for (const [tid, want] of byThread) {
     let n = await missing(tid, want);
