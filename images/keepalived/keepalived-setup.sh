@@ -11,7 +11,8 @@
 #   KEEPALIVED_NODE             default   hostname
 #   KEEPALIVED_ADVERT_INT       default   1 (seconds between VRRP adverts)
 #   KEEPALIVED_CHECK_URL        default   http://127.0.0.1/edge-health (the local NGINX and an api task behind it)
-#   KEEPALIVED_CHECK_INTERVAL   default   1;  _FALL default 1, _RISE default 2, _TIMEOUT default 1 (seconds)
+#   KEEPALIVED_CHECK_INTERVAL   default   1;  _FALL default 1, _RISE default 2, _TIMEOUT default 2 (seconds; above
+#                               check-nginx.sh's own 1 s, which decides what a slow answer means)
 #   KEEPALIVED_CHECK_WEIGHT     default   -10 (priority change while the local NGINX is unhealthy)
 #   KEEPALIVED_PREEMPT_DELAY    default   0 (the original master takes the VIP back as soon as it is healthy)
 #   KEEPALIVED_DOWN_TIMER_ADVERTS default 1 (missed adverts before a backup takes over; VRRP's 3 gives ~3.6 s)
@@ -59,7 +60,7 @@ CHECK_URL=${KEEPALIVED_CHECK_URL:-http://127.0.0.1/edge-health}
 CHECK_INTERVAL=${KEEPALIVED_CHECK_INTERVAL:-1}
 CHECK_FALL=${KEEPALIVED_CHECK_FALL:-1}
 CHECK_RISE=${KEEPALIVED_CHECK_RISE:-2}
-CHECK_TIMEOUT=${KEEPALIVED_CHECK_TIMEOUT:-1}
+CHECK_TIMEOUT=${KEEPALIVED_CHECK_TIMEOUT:-2}
 CHECK_WEIGHT=${KEEPALIVED_CHECK_WEIGHT:--10}
 PREEMPT_DELAY=${KEEPALIVED_PREEMPT_DELAY:-0}
 DOWN_TIMER_ADVERTS=${KEEPALIVED_DOWN_TIMER_ADVERTS:-1}
