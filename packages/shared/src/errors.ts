@@ -108,8 +108,9 @@ export function errorMiddleware(logger: Logger, opts: { dependencies?: readonly 
       res.destroy();
       return;
     }
-    if (appErr.status === 429 && appErr.extra.retryAfter !== undefined) res.setHeader('Retry-After', String(appErr.extra.retryAfter));
-    if (appErr.status === 503 && dependencies.length > 0) res.setHeader('Retry-After', '2');
+    if ((appErr.status === 429 || appErr.status === 503) && appErr.extra.retryAfter !== undefined)
+      res.setHeader('Retry-After', String(appErr.extra.retryAfter));
+    else if (appErr.status === 503 && dependencies.length > 0) res.setHeader('Retry-After', '2');
     const { fields, body, ...extra } = appErr.extra as { fields?: Record<string, string[]>; body?: Record<string, unknown> };
     if (body) res.status(appErr.status).json(body);
     else if (fields) res.status(appErr.status).json({ ...fields, code: appErr.code });

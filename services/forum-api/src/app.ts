@@ -18,6 +18,7 @@ import { guestFastPath, healthFastPath } from './fastpath.js';
 import { CategoryStore } from './categories.js';
 import { redisFloodSlots } from './flood.js';
 import { DEFAULT_LOGIN_LIMITS, LoginGuard } from './login-guard.js';
+import { boundPasswordWork } from './passwords.js';
 
 export function parseTrustProxy(v: string): boolean | number | string {
   const s = v.trim();
@@ -98,6 +99,7 @@ export interface Runtime {
 }
 
 export function buildRuntime(cfg: Config, logger: Logger, opts: { isDraining?: () => boolean; db?: Db; redis?: Redis } = {}): Runtime {
+  boundPasswordWork(cfg.ARGON2_CONCURRENCY, cfg.ARGON2_QUEUE);
   const db = opts.db ?? createDb(cfg);
   const redis = opts.redis ?? createRedis(cfg.REDIS_URL, cfg.REDIS_PASSWORD, logger);
   const sessions = new Sessions(redis, db, logger, {

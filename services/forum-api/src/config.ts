@@ -39,6 +39,12 @@ export const configShape = {
    */
   LOGIN_ACCOUNT_MAX_ATTEMPTS: env.int(20),
   LOGIN_ACCOUNT_WINDOW_SECONDS: env.int(600),
+  /**
+   * argon2 hashes/verifications at once per task, and how many may wait; one more answers 503 password_work_busy +
+   * Retry-After 1 (passwords.ts, WorkGate: why).
+   */
+  ARGON2_CONCURRENCY: z.coerce.number().int().min(1).default(2),
+  ARGON2_QUEUE: z.coerce.number().int().min(0).default(64),
   /** A job unacknowledged this long (its worker died) is claimed by another worker. */
   JOB_CLAIM_IDLE_MS: env.int(30000),
   JOB_MAX_ATTEMPTS: env.int(5),
