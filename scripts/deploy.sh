@@ -17,6 +17,8 @@
 #                            checks members on their own node; the manager's engine sees only its containers)
 #   EDGE_VIP=a.b.c.d         run keepalived (stack/edge-vip.yml) with this VIP in front of the edges
 #                            (EDGE_VIP_CIDR, KEEPALIVED_INTERFACE, KEEPALIVED_PRIORITIES: docs/CLUSTER.md)
+#   SNMP_ALLOW=a.b.c.d,net/n  the sources snmpd answers (default: the swarm's node addresses, docker_gwbridge and
+#                            loopback; `default` = any source)
 #   EDGE_RATE_LIMIT_EXEMPT="cidr ..."  addresses the edge never rate-limits (docs/EDGE.md "Rate limits"; the
 #                            other EDGE_RATE_LIMIT_* / EDGE_CONN_LIMIT are in docker-stack.yml). Empty by default;
 #                            npm test's deploy (FORUM_TEST_RUN=1) and CLUSTER=1 exempt the private ranges unless it is
@@ -151,6 +153,21 @@ fi
 export NGINX_REPLICAS
 # the autoscaler never takes NGINX below one per edge node: the VIP (and DNS round robin) expect an edge on each
 export NGINX_AUTOSCALE_MIN=${NGINX_AUTOSCALE_MIN:-$NGINX_REPLICAS}
+
+# 5c. snmpd (host network, v2c) answers only the poller's possible sources: every swarm node's address (a poller on
+# another node arrives from that node's address), this engine's docker_gwbridge networks (a poller on the same node
+# arrives from its container address) and loopback (the healthcheck). Nodes that join later: deploy again. An
+# explicit SNMP_ALLOW (e.g. adding a monitoring VM's address, or `default` for any) replaces the computed list.
+if [[ -z ${SNMP_ALLOW:-} ]]; then
+  allow=(127.0.0.1)
+  while read -r a; do [[ -n $a && $a != 0.0.0.0 && $a != 127.* ]] && allow+=("$a"); done \
+    < <(docker node ls -q | xargs docker node inspect --format '{{.Status.Addr}}')
+  while read -r net; do [[ -n $net ]] && allow+=("$net"); done \
+    < <(docker network inspect docker_gwbridge --format '{{range .IPAM.Config}}{{println .Subnet}}{{end}}' 2>/dev/null | grep -E '^[0-9.]+/[0-9]+$')
+  SNMP_ALLOW=$(IFS=,; echo "${allow[*]}")
+fi
+export SNMP_ALLOW
+log "snmpd answers: $SNMP_ALLOW (SNMP_ALLOW)"
 
 # a task that exited 0 (e.g. someone ran `docker stop` on it) is not restarted under restart_policy on-failure:
 # re-running the deploy brings such services back
