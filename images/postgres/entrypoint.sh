@@ -23,6 +23,7 @@ source /usr/local/lib/forum/lib.sh   # log, die, file_env VAR [default] (images/
 file_env POSTGRES_PASSWORD
 file_env REPMGR_PASSWORD
 file_env APP_PASSWORD
+file_env MONITOR_PASSWORD   # forum_monitor's (metrics-agent); optional: no role without it
 [[ -n "$POSTGRES_PASSWORD" ]] || die "POSTGRES_PASSWORD_FILE (secret pg_superuser_password) is required"
 [[ -n "$REPMGR_PASSWORD" ]] || die "REPMGR_PASSWORD_FILE (secret pg_repmgr_password) is required"
 
@@ -242,6 +243,27 @@ SQL
   rm -f "$BOOTSTRAP_MARKER"
 }
 
+# forum_monitor: metrics-agent's login, a member of pg_monitor (every pg_stat_* view, nothing else). Made or given
+# its current password by whichever member is primary, once per container start (also after a promotion); standbys
+# get it by replication. Returns 0 when done (or nothing to do), 1 to try again on a later tick.
+ensure_monitor_role() {
+  [[ -n "${MONITOR_PASSWORD:-}" ]] || return 0
+  [[ -f "$PGDATA/standby.signal" ]] && return 1
+  { psql_set monitor_pw "$MONITOR_PASSWORD"; cat; } <<'SQL' |
+SELECT pg_is_in_recovery() AS standby \gset
+\if :standby
+\quit
+\endif
+SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'forum_monitor') AS missing \gset
+\if :missing
+CREATE ROLE forum_monitor LOGIN IN ROLE pg_monitor;
+\endif
+ALTER ROLE forum_monitor PASSWORD :'monitor_pw';
+SELECT 'done';
+SQL
+    PGCONNECT_TIMEOUT=5 PGOPTIONS='-c synchronous_commit=local' timeout 20 psql -XAtq -v ON_ERROR_STOP=1 -d postgres 2>/dev/null | grep -qx done
+}
+
 # a standby's WAL receiver is streaming (one backend fork per call)
 standby_streaming() {
   [[ $(psql -XAtq -h /var/run/postgresql -d postgres -c "select count(*) from pg_stat_wal_receiver where status = 'streaming'" 2>/dev/null) == 1 ]]
@@ -310,7 +332,7 @@ stop_member() {
 }
 
 supervise() {
-  local repmgrd_pid="" down=0 tick=0 other tickfd stuck=0 orphan_since=""
+  local repmgrd_pid="" down=0 tick=0 other tickfd stuck=0 orphan_since="" monitor_role=0
   trap 'stop_member "$repmgrd_pid"' TERM INT
   # the 1 s tick is a builtin `read -t` on a pipe nobody writes to, not a `sleep` process a second on each member
   # (a trapped TERM still interrupts it at once)
@@ -333,6 +355,7 @@ supervise() {
         fi
       fi
     fi
+    if (( down == 0 && monitor_role == 0 && tick % 10 == 2 )) && ensure_monitor_role; then monitor_role=1; fi
     # Standby checks, every 5 s (one backend fork while streaming; the peers are asked only while not streaming).
     # - Not streaming for ~30 s while a peer is primary: it cannot follow that primary, typically because its WAL went
     #   past the point where the new primary's timeline forked. The container ends; the start-up path follows, else

@@ -94,7 +94,15 @@ async function containerNames(ids: string[]): Promise<Map<string, string>> {
 
 test('When the stack is deployed, then there are secret values to look for', () => {
   const names = secrets.map((s) => s.name);
-  for (const n of ['pg_superuser_password', 'pg_app_password', 'pg_repmgr_password', 'pgpool_admin_password', 'redis_password', 'influxdb_password']) {
+  for (const n of [
+    'pg_superuser_password',
+    'pg_app_password',
+    'pg_repmgr_password',
+    'pg_monitor_password',
+    'pgpool_admin_password',
+    'redis_password',
+    'influxdb_password',
+  ]) {
     assert.ok(names.includes(n), n);
   }
 });

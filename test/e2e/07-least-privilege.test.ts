@@ -1,0 +1,60 @@
+// Least privilege on the deployed stack: metrics-agent reads PostgreSQL's statistics as forum_monitor, a member of
+// pg_monitor and nothing more, and its task has no superuser password to read.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { docker, STACK, until } from './support.js';
+
+/** a running container of `service` on this engine */
+async function containerOf(service: string): Promise<string> {
+  const out = await docker('ps', '-q', '--filter', `label=com.docker.swarm.service.name=${STACK}_${service}`);
+  const id = out.split('\n').find(Boolean);
+  assert.ok(id, `no running ${STACK}_${service} container`);
+  return id;
+}
+
+test('When metrics-agent reads PostgreSQL, then it logs in as forum_monitor (pg_monitor, not superuser) and has no superuser password', async () => {
+  // the role as every member sees it (made by the primary, replicated to the standbys)
+  for (const member of ['pg-0', 'pg-1', 'pg-2']) {
+    const c = await containerOf(member);
+    let row = '';
+    await until(`${member}: forum_monitor exists`, async () => {
+      row = (
+        await docker(
+          'exec',
+          c,
+          'psql',
+          '-XAtq',
+          '-d',
+          'postgres',
+          '-c',
+          "select rolsuper, rolcreaterole, rolcreatedb, pg_has_role(oid, 'pg_monitor', 'member') from pg_roles where rolname = 'forum_monitor'",
+        )
+      ).trim();
+      return row !== '';
+    });
+    assert.equal(row, 'f|f|f|t', `${member}: forum_monitor is (super, createrole, createdb, pg_monitor) = ${row}`);
+  }
+  // its sessions: metrics-agent's connections use forum_monitor, and none of its connections is a superuser's
+  const c = await containerOf('pg-0');
+  await until('metrics-agent connected as forum_monitor', async () => {
+    const users = (
+      await docker(
+        'exec',
+        c,
+        'psql',
+        '-XAtq',
+        '-d',
+        'postgres',
+        '-c',
+        "select distinct usename from pg_stat_activity where application_name like 'metrics-agent%' or usename = 'forum_monitor'",
+      )
+    )
+      .split('\n')
+      .filter(Boolean);
+    return users.length > 0 && users.every((u) => u === 'forum_monitor');
+  });
+  const agent = await containerOf('metrics-agent');
+  const secrets = (await docker('exec', agent, 'ls', '/run/secrets')).split('\n').filter(Boolean);
+  assert.ok(!secrets.includes('pg_superuser_password'), `metrics-agent holds ${secrets.join(', ')}`);
+  assert.ok(secrets.includes('pg_monitor_password'));
+});
