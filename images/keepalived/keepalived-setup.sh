@@ -175,7 +175,10 @@ global_defs {
     vrrp_garp_master_refresh 60
 }
 
-# the local NGINX: unhealthy lowers this node's priority by ${CHECK_WEIGHT#-}, so a healthy peer takes the VIP
+# the local NGINX: unhealthy lowers this node's priority by ${CHECK_WEIGHT#-}, so a healthy peer takes the VIP.
+# init_fail: a keepalived that starts (a node back from a crash or a reboot) counts its NGINX as down until the check
+# has passed ${CHECK_RISE} times. Without it the returning node took the VIP back by preemption at once, while its
+# NGINX was not listening yet: 13 reads refused on the VIP in the node-loss drill.
 vrrp_script chk_nginx {
     script "${CHECK_SCRIPT} ${CHECK_URL}"
     interval ${CHECK_INTERVAL}
@@ -183,6 +186,7 @@ vrrp_script chk_nginx {
     fall ${CHECK_FALL}
     rise ${CHECK_RISE}
     weight ${CHECK_WEIGHT}
+    init_fail
 }
 ${quorum_script}
 
