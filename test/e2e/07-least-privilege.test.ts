@@ -2,15 +2,8 @@
 // pg_monitor and nothing more, and its task has no superuser password to read.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { docker, STACK, until } from './support.js';
+import { containerOf, docker, until } from './support.js';
 
-/** a running container of `service` on this engine */
-async function containerOf(service: string): Promise<string> {
-  const out = await docker('ps', '-q', '--filter', `label=com.docker.swarm.service.name=${STACK}_${service}`);
-  const id = out.split('\n').find(Boolean);
-  assert.ok(id, `no running ${STACK}_${service} container`);
-  return id;
-}
 /** one query through psql in a postgres container (as the postgres superuser, on its socket) */
 const psql = async (container: string, sql: string) => (await docker('exec', container, 'psql', '-XAtq', '-d', 'postgres', '-c', sql)).trim();
 

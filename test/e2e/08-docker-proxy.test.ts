@@ -3,13 +3,7 @@
 // node's http client, as their dockerode would make them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { docker, STACK, stackServices } from './support.js';
-
-async function containerOf(service: string): Promise<string> {
-  const id = (await docker('ps', '-q', '--filter', `label=com.docker.swarm.service.name=${STACK}_${service}`)).split('\n').find(Boolean);
-  assert.ok(id, `no running ${STACK}_${service} container`);
-  return id;
-}
+import { containerOf, docker, STACK, stackServices } from './support.js';
 
 /** the HTTP status of `method path` sent to the UNIX socket `socket` from inside `container` */
 async function statusThrough(container: string, socket: string, method: string, path: string): Promise<number> {

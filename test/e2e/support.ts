@@ -57,3 +57,10 @@ export async function stackServices(): Promise<string[]> {
   const out = await docker('service', 'ls', '--filter', `label=com.docker.stack.namespace=${STACK}`, '--format', '{{.Name}}');
   return out.split('\n').filter(Boolean);
 }
+
+/** a running container of the stack's `service` on this engine (throws when there is none) */
+export async function containerOf(service: string): Promise<string> {
+  const id = (await docker('ps', '-q', '--filter', `label=com.docker.swarm.service.name=${STACK}_${service}`)).split('\n').find(Boolean);
+  if (!id) throw new Error(`no running ${STACK}_${service} container`);
+  return id;
+}
