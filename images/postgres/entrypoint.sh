@@ -269,6 +269,30 @@ standby_streaming() {
   [[ $(psql -XAtq -h /var/run/postgresql -d postgres -c "select count(*) from pg_stat_wal_receiver where status = 'streaming'" 2>/dev/null) == 1 ]]
 }
 
+# A standby's primary_conninfo names every peer (`host=pg-0,pg-2 target_session_attrs=primary`), not only the primary
+# repmgr wrote there (clone, follow, rejoin). After a failover the sibling's WAL receiver, which retries every second,
+# then finds the promoted node by itself within ~2 s; repmgr's follow of that sibling took 5-9 s on a busy host, and
+# quorum commit (ANY 1) holds every write on the new primary until one standby streams from it. It follows the new
+# timeline itself (recovery_target_timeline latest); the election gave the promoted node the most WAL, so the sibling
+# is never past the fork. The price: rewriting it restarts the WAL receiver once (a reload), after each clone, follow
+# or rejoin; while the other standby streams, quorum commit does not notice. Set PG_STANDBY_ANY_PEER=0 to keep
+# repmgr's single host.
+widen_primary_conninfo() {
+  [[ ${PG_STANDBY_ANY_PEER:-1} == 1 ]] || return 0
+  local cur hosts new
+  cur=$(sed -n "s/^primary_conninfo = '\(.*\)'$/\1/p" "$PGDATA/postgresql.auto.conf" 2>/dev/null | tail -1)
+  [[ -n $cur && $cur != *target_session_attrs* ]] || return 0
+  cur=${cur//\'\'/\'}   # postgresql.auto.conf doubles quotes inside the value
+  hosts=$(IFS=,; echo "${PEERS[*]}")
+  new=$(sed -E "s/host=('[^']*'|[^ ]*)/host=${hosts}/" <<<"$cur")
+  [[ $new == *"host=${hosts}"* ]] || return 0
+  new="$new target_session_attrs=primary"
+  log "standby: primary_conninfo names every peer (${hosts}) so its WAL receiver finds a promoted peer by itself"
+  # on stdin: psql interpolates :'v' (quoted as a literal) there, not in -c
+  printf '%s\n' "ALTER SYSTEM SET primary_conninfo = :'v';" "SELECT pg_reload_conf();" |
+    psql -XAtq -h /var/run/postgresql -d postgres -v ON_ERROR_STOP=1 -v v="$new" >/dev/null 2>&1 || true
+}
+
 # WAL a standby holds (received, else replayed) in bytes; empty when it does not answer or is not a standby.
 # `$1` empty = this node (socket).
 standby_lsn() {
@@ -364,6 +388,7 @@ supervise() {
     if (( down == 0 && tick % 5 == 0 )) && [[ -f "$PGDATA/standby.signal" ]]; then
       if standby_streaming; then
         stuck=0 orphan_since=""
+        widen_primary_conninfo
       else
         stuck=$((stuck + 1))
         scan_peers
