@@ -109,8 +109,10 @@ content_tag() { # name [node tag]: prints the content tag of forum/<name>
   mapfile -t srcs < <(copy_sources "$df")
   {
     printf 'image %s\nbase %s\nsalt %s\n' "$name" "$BASE_IMAGE" "${IMAGE_TAG_SALT:-}"
-    grep -q 'NODE_IMAGE' "$df" && printf 'node %s\n' "$node_tag"
-    grep -q 'FORUM_BASE' "$df" && printf 'forum-base %s\n' "$base_tag"
+    # only an image that takes them as build arguments depends on them: base's own Dockerfile names FORUM_BASE in a
+    # comment, and matching that made base's tag depend on its previous tag, so every deploy rolled every image
+    grep -q '^ARG NODE_IMAGE' "$df" && printf 'node %s\n' "$node_tag"
+    grep -q '^ARG FORUM_BASE' "$df" && printf 'forum-base %s\n' "$base_tag"
     cat "$df"
     tree_digest "$ctx" "${srcs[@]}"
   } | sha256sum | cut -c1-12

@@ -59,6 +59,18 @@ test('When the PG primary is killed, then a standby takes over and the old prima
   common(r, PG_RTO_MS);
   const roles = pgRoles();
   assert.equal(roles[old], 'standby', `old primary ${old} must be a standby now: ${JSON.stringify(roles)}`);
+  // each standby's WAL receiver names every peer (entrypoint.sh widen_primary_conninfo), so at the next failover the
+  // sibling finds the promoted node without waiting for repmgr's follow; the supervisor widens it within ~5 s
+  const standbys = Object.entries(roles).filter(([, r]) => r === 'standby').map(([n]) => n);
+  const conninfo = (n: string) => docker(['exec', containerOf(n), 'sh', '-c', 'grep ^primary_conninfo "$PGDATA/postgresql.auto.conf" | tail -1']);
+  const widened = (n: string) => {
+    const c = conninfo(n);
+    const peers = ['pg-0', 'pg-1', 'pg-2'].filter((p) => p !== n);
+    return /target_session_attrs=primary/.test(c) && new RegExp(`host=${peers.join(',')}\\b`).test(c);
+  };
+  const until = Date.now() + 60_000;
+  while (!standbys.every(widened) && Date.now() < until) await new Promise((r) => setTimeout(r, 1000));
+  for (const n of standbys) assert.ok(widened(n), `${n}'s primary_conninfo must name every peer: ${conninfo(n)}`);
 });
 
 test('When a PG standby is killed, then the stack recovers within the RTO, losing no acknowledged write', { timeout: 400_000 }, async () => {
