@@ -355,6 +355,20 @@ stop_member() {
   exit 143
 }
 
+# repmgr stores each node's conninfo in repmgr.nodes when the node registers (clone, bootstrap), and repmgrd pings
+# peers AND its own node with that stored string, not repmgr.conf's. On a primary, once after start: records whose
+# connect_timeout differs from repmgr.conf's (a data dir registered by an older image) get repmgr.conf's, so a new
+# timeout reaches a running cluster on its next roll instead of only on fresh volumes.
+sync_node_conninfo() {
+  [[ -f "$PGDATA/standby.signal" ]] && return 0
+  local t
+  t=$(sed -n "s/^conninfo=.*connect_timeout=\([0-9]*\).*/\1/p" "$CONF")
+  [[ $t =~ ^[0-9]+$ ]] || return 0
+  psql -XAtq -h /var/run/postgresql -d repmgr -c "SET synchronous_commit = local" \
+    -c "UPDATE repmgr.nodes SET conninfo = regexp_replace(conninfo, 'connect_timeout=[0-9]+', 'connect_timeout=$t') WHERE conninfo !~ 'connect_timeout=$t( |$)'" \
+    >/dev/null 2>&1 || true
+}
+
 supervise() {
   local repmgrd_pid="" down=0 tick=0 other tickfd stuck=0 orphan_since="" monitor_role=0
   trap 'stop_member "$repmgrd_pid"' TERM INT
@@ -380,6 +394,7 @@ supervise() {
       fi
     fi
     if (( down == 0 && monitor_role == 0 && tick % 10 == 2 )) && ensure_monitor_role; then monitor_role=1; fi
+    if (( down == 0 && tick == 7 )); then sync_node_conninfo; fi
     # Standby checks, every 5 s (one backend fork while streaming; the peers are asked only while not streaming).
     # - Not streaming for ~30 s while a peer is primary: it cannot follow that primary, typically because its WAL went
     #   past the point where the new primary's timeline forked. The container ends; the start-up path follows, else
@@ -401,7 +416,9 @@ supervise() {
             exit 1
           fi
         elif (( ANSWERING == 0 )); then
-          orphan_since=""
+          # no majority now: no promotion, but a peer that did not answer one scan (its postmaster slow in the
+          # reconnection storm after a primary's loss) does not restart the count either
+          :
         else
           orphan_since=${orphan_since:-$SECONDS}
           if (( SECONDS - orphan_since >= LAST_RESORT_SECONDS )) && [[ -n $(last_resort_winner) ]]; then
