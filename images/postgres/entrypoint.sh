@@ -356,7 +356,8 @@ stop_member() {
 }
 
 # repmgr stores each node's conninfo in repmgr.nodes when the node registers (clone, bootstrap), and repmgrd pings
-# peers AND its own node with that stored string, not repmgr.conf's. On a primary, once after start: records whose
+# peers AND its own node with that stored string, not repmgr.conf's. On a primary, once a minute (one connection, an
+# UPDATE that matches nothing once done; a standby returns without one, and may be promoted later): records whose
 # connect_timeout differs from repmgr.conf's (a data dir registered by an older image) get repmgr.conf's, so a new
 # timeout reaches a running cluster on its next roll instead of only on fresh volumes.
 sync_node_conninfo() {
@@ -394,7 +395,7 @@ supervise() {
       fi
     fi
     if (( down == 0 && monitor_role == 0 && tick % 10 == 2 )) && ensure_monitor_role; then monitor_role=1; fi
-    if (( down == 0 && tick == 7 )); then sync_node_conninfo; fi
+    if (( down == 0 && tick % 60 == 7 )); then sync_node_conninfo; fi
     # Standby checks, every 5 s (one backend fork while streaming; the peers are asked only while not streaming).
     # - Not streaming for ~30 s while a peer is primary: it cannot follow that primary, typically because its WAL went
     #   past the point where the new primary's timeline forked. The container ends; the start-up path follows, else
