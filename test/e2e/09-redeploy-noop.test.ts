@@ -26,7 +26,10 @@ test('When the same checkout is built again, then every image keeps its tag and 
   assert.deepEqual(second, first, 'two builds of one checkout computed different tags');
   for (const [svc, image] of Object.entries(SERVICES)) {
     const deployed = (await docker('service', 'inspect', '-f', '{{.Spec.TaskTemplate.ContainerSpec.Image}}', `${STACK}_${svc}`)).trim();
-    const tag = deployed.replace(/@sha256:.*$/, '').split(':').pop();
+    const tag = deployed
+      .replace(/@sha256:.*$/, '')
+      .split(':')
+      .pop();
     assert.equal(tag, first[image], `${STACK}_${svc} runs ${deployed}; a deploy now would roll it to forum/${image}:${first[image]}`);
   }
 });
