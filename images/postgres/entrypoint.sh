@@ -278,9 +278,12 @@ standby_streaming() {
 # or rejoin; while the other standby streams, quorum commit does not notice. Set PG_STANDBY_ANY_PEER=0 to keep
 # repmgr's single host.
 widen_primary_conninfo() {
-  [[ ${PG_STANDBY_ANY_PEER:-1} == 1 ]] || return 0
-  local cur hosts new
-  cur=$(sed -n "s/^primary_conninfo = '\(.*\)'$/\1/p" "$PGDATA/postgresql.auto.conf" 2>/dev/null | tail -1)
+  [[ ${PG_STANDBY_ANY_PEER:-1} == 1 && -r $PGDATA/postgresql.auto.conf ]] || return 0
+  local line cur="" hosts new
+  # builtins only until a rewrite is due: this runs every 5 s on every streaming standby (no fork, like the tick)
+  while IFS= read -r line; do
+    [[ $line == "primary_conninfo = '"*"'" ]] && { cur=${line#"primary_conninfo = '"}; cur=${cur%"'"}; }
+  done <"$PGDATA/postgresql.auto.conf"
   [[ -n $cur && $cur != *target_session_attrs* ]] || return 0
   cur=${cur//\'\'/\'}   # postgresql.auto.conf doubles quotes inside the value
   hosts=$(IFS=,; echo "${PEERS[*]}")
@@ -362,8 +365,9 @@ stop_member() {
 # timeout reaches a running cluster on its next roll instead of only on fresh volumes.
 sync_node_conninfo() {
   [[ -f "$PGDATA/standby.signal" ]] && return 0
-  local t
-  t=$(sed -n "s/^conninfo=.*connect_timeout=\([0-9]*\).*/\1/p" "$CONF")
+  # repmgr.conf is written once at start: its timeout is read once
+  : "${CONF_CONNECT_TIMEOUT:=$(sed -n "s/^conninfo=.*connect_timeout=\([0-9]*\).*/\1/p" "$CONF")}"
+  local t=$CONF_CONNECT_TIMEOUT
   [[ $t =~ ^[0-9]+$ ]] || return 0
   psql -XAtq -h /var/run/postgresql -d repmgr -c "SET synchronous_commit = local" \
     -c "UPDATE repmgr.nodes SET conninfo = regexp_replace(conninfo, 'connect_timeout=[0-9]+', 'connect_timeout=$t') WHERE conninfo !~ 'connect_timeout=$t( |$)'" \
