@@ -3,10 +3,12 @@
 # replaces the task). Reads pgpool through PCP (~/.pcppass) and the backends as repmgr (~/.pgpass).
 # Pgpool's auto_failback re-attaches only STANDBYS that stream from a known primary; a primary that was
 # detached (cold start before it accepted connections, or a blip under load) stays down forever, and a promoted standby
-# that pgpool never re-recognised leaves it without a primary: every write fails. Every 5 s: if pgpool has had no
+# that pgpool never re-recognised leaves it without a primary: every write fails. Every 10 s: if pgpool has had no
 # primary for longer than its own search (search_primary_node_timeout), re-attach the one backend that answers
 # pg_is_in_recovery() = false (detached: attach; attached but not seen as primary: detach + attach, which makes pgpool
 # search again). Only while pgpool has no primary, and only a node not in recovery, so it never creates a second one.
+# 10 s rather than 5: each round is a PCP call, a process here plus a forked PCP child in pgpool, and the keeper acts
+# only after 25 s without a primary; the price is up to 5 s more in that rare repair.
 set -uo pipefail
 LOG_TAG=primary-keeper
 source /usr/local/lib/forum/lib.sh
@@ -14,7 +16,7 @@ IFS=, read -r -a NODES <<<"${PG_NODES:-pg-0,pg-1,pg-2}"
 since=0 tries=0
 # the wait is a builtin `read -t` on a pipe nobody writes to, not a `sleep` process per round
 exec {tickfd}<> <(:)
-while ! read -r -t "${PGPOOL_KEEPER_INTERVAL:-5}" -u "$tickfd" _; do
+while ! read -r -t "${PGPOOL_KEEPER_INTERVAL:-10}" -u "$tickfd" _; do
   attached_primary=""; candidate=""; cand_status=""
   for i in "${!NODES[@]}"; do
     # pgpool's own view, from its shared memory: "<id> <host> <port> <status> <role> ...", status up/waiting/down.

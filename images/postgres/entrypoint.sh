@@ -264,6 +264,21 @@ SQL
     PGCONNECT_TIMEOUT=5 PGOPTIONS='-c synchronous_commit=local' timeout 20 psql -XAtq -v ON_ERROR_STOP=1 -d postgres 2>/dev/null | grep -qx done
 }
 
+# primary_streams: succeeds when a WAL sender of this member streams to a standby. PostgreSQL writes a WAL sender's
+# state into its title (/proc/<pid>/cmdline): "postgres: walsender repmgr 10.0.4.16(41234) streaming 0/50F5FA8".
+# Builtins only: the supervisor asks every 3 s on the primary, and the runtime fence's psql was a process plus a
+# backend fork (~30 ms of CPU on this host) each time. A missing title only means the fence runs as before.
+# Not used for a standby's WAL receiver: its title says "streaming" only after it has written WAL, so on an idle
+# cluster a freshly (re)connected receiver looks like one that cannot stream (seen: a standby restarted itself).
+primary_streams() {
+  local f t
+  for f in /proc/[0-9]*/cmdline; do
+    t=""; { IFS= read -r -d '' t < "$f"; } 2>/dev/null
+    [[ $t == "postgres: walsender "*" streaming "* ]] && return 0
+  done
+  return 1
+}
+
 # a standby's WAL receiver is streaming (one backend fork per call)
 standby_streaming() {
   [[ $(psql -XAtq -h /var/run/postgresql -d postgres -c "select count(*) from pg_stat_wal_receiver where status = 'streaming'" 2>/dev/null) == 1 ]]
@@ -388,7 +403,8 @@ supervise() {
     if pg_alive; then down=0; else down=$((down + 1)); fi
     # runtime fence: a primary that lost its standbys to another primary stops and rejoins (restart -> startup fence)
     tick=$((tick + 1))
-    if (( down == 0 && tick % 3 == 0 )); then
+    # (a primary with a streaming standby is never stale: no fence process, no psql, for the normal case)
+    if (( down == 0 && tick % 3 == 0 )) && [[ ! -f "$PGDATA/standby.signal" ]] && ! primary_streams; then
       if other=$(primary-fence.sh); then :; else
         if [[ $? -eq 3 ]]; then
           log "FENCE: $other is primary with streaming standbys and this primary has none: stopping to rejoin as standby"

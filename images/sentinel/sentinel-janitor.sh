@@ -45,19 +45,33 @@ masterless() {
   done
   (( reachable * 2 > total ))
 }
+# values_after KEY TEXT: VALUES = every line of TEXT (redis-cli's flat key/value reply) that follows a line equal to
+# KEY. Builtins, like the parsing in the loop below: each round used to run ~20 processes (head, awk, wc, grep, sort)
+# on each of the 3 sentinels, most of the sentinel service's idle CPU.
+values_after() {
+  local l take=0
+  VALUES=()
+  while IFS= read -r l; do
+    ((take)) && VALUES+=("${l%$'\r'}")
+    take=0; [[ ${l%$'\r'} == "$1" ]] && take=1
+  done <<<"$2"
+  return 0
+}
 # the waits are a builtin `read -t` on a pipe nobody writes to, not a `sleep` process
 exec {tickfd}<> <(:)
 read -r -t 20 -u "$tickfd" _ || true
 while true; do
-  addr=$(rcli 127.0.0.1 26379 SENTINEL get-master-addr-by-name "$MASTER_NAME" | head -1)
+  addr=$(rcli 127.0.0.1 26379 SENTINEL get-master-addr-by-name "$MASTER_NAME"); addr=${addr%%$'\n'*}
   [[ "$addr" != "$last_addr" ]] && { last_addr=$addr; changed_at=$SECONDS; }
-  live=$(ipv4s "tasks.$SENTINEL_SERVICE")
-  known=$(rcli 127.0.0.1 26379 SENTINEL sentinels "$MASTER_NAME" | awk 'p{print; p=0} /^ip$/{p=1}')
+  # the sentinel tasks' addresses, space-delimited (" ip1  ip2 "), parsed with builtins
+  live=""
+  while read -r ip _; do [[ $live == *" $ip "* ]] || live+=" $ip "; done < <(timeout 3 getent ahostsv4 "tasks.$SENTINEL_SERVICE" 2>/dev/null)
+  values_after ip "$(rcli 127.0.0.1 26379 SENTINEL sentinels "$MASTER_NAME")"; known=("${VALUES[@]}")
   stale=""
-  if [[ -n "$live" ]] && (( $(wc -w <<<"$known") + 1 > expected )); then
-    for ip in $known; do grep -qx "$ip" <<<"$live" || stale+=" $ip"; done
+  if [[ -n "$live" ]] && (( ${#known[@]} + 1 > expected )); then
+    for ip in "${known[@]}"; do [[ $live == *" $ip "* ]] || stale+=" $ip"; done
   fi
-  flags=$(rcli 127.0.0.1 26379 SENTINEL master "$MASTER_NAME" | awk 'p{print; p=0} /^flags$/{p=1}')
+  values_after flags "$(rcli 127.0.0.1 26379 SENTINEL master "$MASTER_NAME")"; flags=${VALUES[0]:-}
   # Every redis node restarted together: the monitored address is dead and Sentinel knows none of the new
   # ones, so it can never fail over. Once the nodes have a master again (images/redis/entrypoint.sh: the
   # bootstrap node takes the role), monitor that one instead.
@@ -108,8 +122,8 @@ while true; do
   fi
   prev_stale=$stale
   if (( stale_rounds >= ${RESET_AFTER_ROUNDS:-3} && SECONDS - changed_at >= ${FAILOVER_QUIET_SECONDS:-120} )) &&
-    [[ $(rcli 127.0.0.1 26379 SENTINEL master "$MASTER_NAME" | awk 'p{print; p=0} /^num-slaves$/{p=1}') -ge 1 ]]; then
-    log "knowing $(( $(wc -w <<<"$known") + 1 )) sentinels (> $expected); forgetting dead ones:$stale (gone for $stale_rounds rounds, master up; SENTINEL RESET)"
+    values_after num-slaves "$(rcli 127.0.0.1 26379 SENTINEL master "$MASTER_NAME")" && [[ ${VALUES[0]:-0} -ge 1 ]]; then
+    log "knowing $(( ${#known[@]} + 1 )) sentinels (> $expected); forgetting dead ones:$stale (gone for $stale_rounds rounds, master up; SENTINEL RESET)"
     rcli 127.0.0.1 26379 SENTINEL RESET "$MASTER_NAME" >/dev/null || true
     stale_rounds=0 prev_stale=""
   fi
