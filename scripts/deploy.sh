@@ -3,7 +3,12 @@
 # of whatever changed (images are tagged by content, secrets/configs named by content hash).
 #
 # Environment (all optional):
-#   EDGE_HTTP_PORT=80        host port of the edge (NGINX, host mode)
+#   EDGE_HTTPS_PORT=443      host port of the edge's HTTPS (NGINX, host mode; HTTP/2, TLS 1.2+)
+#   EDGE_HTTP_PORT=80        host port of the edge's plain HTTP: redirects to HTTPS (and keepalived's /nginx-health)
+#   TLS_CERT_FILE=path TLS_KEY_FILE=path  the edge's certificate (PEM, leaf first, then intermediates) and key. Unset:
+#                            secrets/generate.sh makes a local CA (secrets/tls_ca.pem: give it to your clients) and
+#                            a certificate from it for this machine, the swarm's nodes, EDGE_VIP and TLS_SERVER_NAMES
+#   TLS_SERVER_NAMES="forum.example.org ..."  extra DNS names / addresses for the generated certificate
 #   REGISTRY=host:port       tag + push images there so every node of a multi-node swarm can pull them
 #   INFLUX_URL=http://vm:8086  ship metrics to the external monitoring VM instead of the in-stack InfluxDB
 #   DEPLOY_TIMEOUT=900       seconds to wait for every service to be healthy before failing
@@ -39,7 +44,7 @@ for arg in "$@"; do
 done
 STACK=${STACK_NAME:-forum}
 DEPLOY_TIMEOUT=${DEPLOY_TIMEOUT:-900}
-export EDGE_HTTP_PORT=${EDGE_HTTP_PORT:-80}
+export EDGE_HTTP_PORT=${EDGE_HTTP_PORT:-80} EDGE_HTTPS_PORT=${EDGE_HTTPS_PORT:-443}
 t0=$SECONDS
 log() { printf '[deploy %4ds] %s\n' "$((SECONDS - t0))" "$*" >&2; }
 
@@ -86,7 +91,28 @@ else
 fi
 export EDGE_HOST=${EDGE_HOST:-127.0.0.1}
 
-# 2. secrets (never overwritten)
+# 2. secrets (never overwritten). The edge's certificate: the operator's pair (TLS_CERT_FILE/TLS_KEY_FILE, paths
+#    relative to where npm was run), checked here so that a wrong file fails now and not as a crash-looping NGINX;
+#    or the generated one, naming every address the edge answers on.
+if [[ -n ${TLS_CERT_FILE:-}${TLS_KEY_FILE:-} ]]; then
+  [[ -n ${TLS_CERT_FILE:-} && -n ${TLS_KEY_FILE:-} ]] || { log "set both TLS_CERT_FILE and TLS_KEY_FILE, or neither"; exit 1; }
+  for v in TLS_CERT_FILE TLS_KEY_FILE; do
+    f=${!v}; [[ $f == /* ]] || f=${INIT_CWD:-$PWD}/$f
+    [[ -r $f ]] || { log "$v=${!v}: no such readable file"; exit 1; }
+    export "$v=$(realpath "$f")"
+  done
+  openssl x509 -in "$TLS_CERT_FILE" -noout >/dev/null 2>&1 || { log "TLS_CERT_FILE=$TLS_CERT_FILE is not a PEM certificate"; exit 1; }
+  [[ $(openssl x509 -in "$TLS_CERT_FILE" -noout -pubkey 2>/dev/null | sha256sum) == "$(openssl pkey -in "$TLS_KEY_FILE" -pubout 2>/dev/null | sha256sum)" ]] \
+    || { log "TLS_KEY_FILE=$TLS_KEY_FILE is not the key of TLS_CERT_FILE=$TLS_CERT_FILE (or not an unencrypted PEM key)"; exit 1; }
+  openssl x509 -in "$TLS_CERT_FILE" -noout -checkend 0 >/dev/null || { log "TLS_CERT_FILE=$TLS_CERT_FILE has expired"; exit 1; }
+  log "edge certificate: $TLS_CERT_FILE ($(openssl x509 -in "$TLS_CERT_FILE" -noout -enddate))"
+else
+  san_extra=(${TLS_SERVER_NAMES:-} ${EDGE_VIP:-} ${EDGE_HOST:-})
+  if DOCKER_HOST=${DEPLOY_DOCKER_HOST:-${DOCKER_HOST:-}} docker node ls -q >/dev/null 2>&1; then
+    san_extra+=($(DOCKER_HOST=${DEPLOY_DOCKER_HOST:-${DOCKER_HOST:-}} docker node ls -q | xargs docker node inspect --format '{{.Status.Addr}}' 2>/dev/null | grep -v '^0\.0\.0\.0$' || true))
+  fi
+  export TLS_SAN_EXTRA="${san_extra[*]}"
+fi
 bash secrets/generate.sh
 
 # 3. images
@@ -109,6 +135,8 @@ fi
 
 # 4. content hashes of every secret/config file the stack names (name: ..._${X_HASH:-v1})
 while read -r var file; do
+  # `file: ${VAR:-default}` (the operator's TLS pair): the path the stack will read
+  if [[ $file =~ ^\$\{([A-Z0-9_]+):-(.*)\}$ ]]; then v=${BASH_REMATCH[1]}; file=${!v:-${BASH_REMATCH[2]}}; fi
   [[ -f $file ]] || { log "missing file $file (referenced by docker-stack.yml)"; exit 1; }
   export "$var=$(sha256sum "$file" | cut -c1-12)"
 done < <(awk '
@@ -282,28 +310,44 @@ for kind in secret config; do
 done
 
 # 9. smoke check through the edge
-base="http://${EDGE_HOST}:${EDGE_HTTP_PORT}"
+https_suffix=; [[ $EDGE_HTTPS_PORT == 443 ]] || https_suffix=:$EDGE_HTTPS_PORT
+base="https://${EDGE_HOST}${https_suffix}"
+# the generated certificate is checked against its CA; an operator's own against the system's CAs, unless it does
+# not name EDGE_HOST (a public name's certificate, smoke-checked on 127.0.0.1): then only the handshake counts
+smoke_tls=(--cacert secrets/tls_ca.pem)
+if [[ -n ${TLS_CERT_FILE:-} ]]; then
+  smoke_tls=(); openssl x509 -in "$TLS_CERT_FILE" -noout -checkip "$EDGE_HOST" 2>/dev/null | grep -q 'does match' \
+    || openssl x509 -in "$TLS_CERT_FILE" -noout -checkhost "$EDGE_HOST" 2>/dev/null | grep -q 'does match' || smoke_tls=(-k)
+fi
 smoke_deadline=$((SECONDS + 90))
-until curl -fsS -o /dev/null --max-time 5 "$base/healthcheck/" && curl -fsS -o /dev/null --max-time 5 "$base/api/threads/" \
-      && curl -fsS -o /dev/null --max-time 5 "$base/"; do
+until curl "${smoke_tls[@]}" -fsS -o /dev/null --max-time 5 "$base/healthcheck/" && curl "${smoke_tls[@]}" -fsS -o /dev/null --max-time 5 "$base/api/threads/" \
+      && curl "${smoke_tls[@]}" -fsS -o /dev/null --max-time 5 "$base/" \
+      && [[ $(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 "http://${EDGE_HOST}:${EDGE_HTTP_PORT}/") == 301 ]]; do
   if ((SECONDS > smoke_deadline)); then
     log "smoke check through the edge failed:"
-    for u in /healthcheck/ /api/threads/ /; do printf '  GET %s -> ' "$u" >&2; curl -sS -o /dev/null -w '%{http_code}\n' --max-time 5 "$base$u" >&2 || true; done
+    for u in /healthcheck/ /api/threads/ /; do printf '  GET %s -> ' "$u" >&2; curl "${smoke_tls[@]}" -sS -o /dev/null -w '%{http_code}\n' --max-time 5 "$base$u" >&2 || true; done
+    printf '  GET http://%s:%s/ (redirect) -> ' "$EDGE_HOST" "$EDGE_HTTP_PORT" >&2; curl -sS -o /dev/null -w '%{http_code}\n' --max-time 5 "http://${EDGE_HOST}:${EDGE_HTTP_PORT}/" >&2 || true
     report_failure "${STACK}_nginx"; report_failure "${STACK}_api"
     exit 1
   fi
   sleep 1
 done
-log "smoke check passed (GET /healthcheck/, /api/threads/, / through the edge)"
+log "smoke check passed (GET /healthcheck/, /api/threads/, / over HTTPS; http:// redirects)"
 
 # the URLs printed are the ones NGINX routes (configs/nginx/forum.conf): the webhooks only under /v1/
-edge_url="http://${EDGE_HOST:-127.0.0.1}:${EDGE_HTTP_PORT}"
+edge_url="https://${EDGE_HOST:-127.0.0.1}${https_suffix}"
 others=
 if [[ -n ${EDGE_VIP:-} ]]; then
-  others="    Via the VIP: http://${EDGE_VIP}:${EDGE_HTTP_PORT}/"
+  others="    Via the VIP: https://${EDGE_VIP}${https_suffix}/"
 elif [[ -z ${DEPLOY_DOCKER_HOST:-} && ${EDGE_HOST:-127.0.0.1} =~ ^(127\.|localhost$) ]]; then
   host_ip=$(hostname -I 2>/dev/null | awk '{print $1}')
-  [[ -z $host_ip ]] || others="    From other machines: http://${host_ip}:${EDGE_HTTP_PORT}/"
+  [[ -z $host_ip ]] || others="    From other machines: https://${host_ip}${https_suffix}/"
+fi
+curl_ca=
+if [[ -z ${TLS_CERT_FILE:-} ]]; then
+  curl_ca="--cacert $root/secrets/tls_ca.pem "
+  others+="${others:+
+}    TLS:         certificate from the local CA $root/secrets/tls_ca.pem: trust it in your clients (curl --cacert ...)"
 fi
 cat >&2 <<MSG
 
@@ -316,8 +360,8 @@ ${others:+$others
                  hooks: $edge_url/ops/ipblock/v1/hooks/watcher  $edge_url/ops/ipblock/v1/hooks/kibana
     Autoscaler:  $edge_url/ops/autoscaler/v1/services   (GET; POST .../services/<name>/scale {"direction":"up"})
                  hooks: $edge_url/ops/autoscaler/v1/hooks/kapacitor  .../hooks/alertmanager  .../hooks/kibana
-    Try:         curl -H "Authorization: Bearer \$(cat $root/secrets/ipblock_token)" $edge_url/ops/ipblock/v1/blocks
-                 curl -H "Authorization: Bearer \$(cat $root/secrets/autoscaler_token)" $edge_url/ops/autoscaler/v1/services
+    Try:         curl ${curl_ca}-H "Authorization: Bearer \$(cat $root/secrets/ipblock_token)" $edge_url/ops/ipblock/v1/blocks
+                 curl ${curl_ca}-H "Authorization: Bearer \$(cat $root/secrets/autoscaler_token)" $edge_url/ops/autoscaler/v1/services
     Status:      docker stack ps $STACK    Remove: npm run undeploy (keeps data; npm run undeploy -- --volumes deletes it)
 
 MSG

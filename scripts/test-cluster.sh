@@ -92,7 +92,10 @@ fi
 
 sock=$(live_socket) || { failed=$((failed + 1)); say "FAILED: no cluster manager answers"; finish; }
 export DOCKER_HOST=$sock
-export EDGE_URL=http://${EDGE_VIP:?.cluster/env sets EDGE_VIP}
+export EDGE_URL=https://${EDGE_VIP:?.cluster/env sets EDGE_VIP}
+# the deploy's certificate names the VIP and the nodes (secrets/generate.sh); the clients trust only the local CA
+export EDGE_TLS_CA=${EDGE_TLS_CA:-$PWD/secrets/tls_ca.pem}
+export NODE_EXTRA_CA_CERTS=$EDGE_TLS_CA CURL_CA_BUNDLE=$EDGE_TLS_CA
 export STACK=${STACK_NAME:-forum}
 # docker exec reaches only the containers of the endpoint's own node: the member tests find a member's container on
 # the engine of the node that runs it (test/data-tier/lib.ts)

@@ -26,7 +26,8 @@
 #   TEST_KEEP_STACK=1            do not undeploy at the end
 #   TEST_UNDEPLOY_VOLUMES=1      delete the data volumes when undeploying (the default under CI=1 / CI=true)
 #   TEST_ALLOW_EXISTING_STACK=1  run against / deploy over a `forum` stack that npm test did not create
-#   EDGE_URL=http://127.0.0.1:80 where the e2e suites reach the edge (default from EDGE_HTTP_PORT)
+#   EDGE_URL=https://127.0.0.1:443 where the e2e suites reach the edge (default from EDGE_HTTPS_PORT); the suites trust
+#                                the local CA secrets/tls_ca.pem (EDGE_TLS_CA; NODE_EXTRA_CA_CERTS and CURL_CA_BUNDLE)
 #   STACK_NAME, EDGE_HTTP_PORT, ... are passed on to `npm run deploy` (npm run deploy -- --help); its deploy exempts
 #                                the private ranges from the edge's rate limits (EDGE_RATE_LIMIT_EXEMPT, docs/EDGE.md):
 #                                the suites come from this machine's one address. With TEST_PHASES=e2e against a stack
@@ -129,7 +130,12 @@ fi
 
 if phase_on e2e; then
   if ((deployed)) || ! phase_on deploy; then
-    export EDGE_URL=${EDGE_URL:-http://127.0.0.1:${EDGE_HTTP_PORT:-80}}
+    https_suffix=; [[ ${EDGE_HTTPS_PORT:-443} == 443 ]] || https_suffix=:$EDGE_HTTPS_PORT
+    export EDGE_URL=${EDGE_URL:-https://127.0.0.1${https_suffix}} EDGE_HTTP_PORT=${EDGE_HTTP_PORT:-80} EDGE_HTTPS_PORT=${EDGE_HTTPS_PORT:-443}
+    # the clients trust the edge's certificate through the local CA only: Node (fetch/undici, https) and curl read
+    # these, Chromium gets the CA's key pinned (test/web)
+    export EDGE_TLS_CA=${EDGE_TLS_CA:-$root/secrets/tls_ca.pem}
+    export NODE_EXTRA_CA_CERTS=$EDGE_TLS_CA CURL_CA_BUNDLE=$EDGE_TLS_CA
     # a stack this run did not deploy may rate-limit the suites' one address (sign-ups: a few per minute)
     if ! phase_on deploy; then
       exempt=$(docker service inspect -f '{{range .Spec.TaskTemplate.ContainerSpec.Env}}{{println .}}{{end}}' "${STACK}_nginx" 2>/dev/null | sed -n 's/^EDGE_RATE_LIMIT_EXEMPT=//p')

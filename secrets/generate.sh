@@ -47,3 +47,71 @@ if [[ -n ${SLACK_WEBHOOK_URL:-} ]]; then
 else
   put slack_webhook_url "http://127.0.0.1:9/slack-disabled"
 fi
+
+# TLS for the edge (docs/SECURITY.md "TLS"). A deploy with TLS_CERT_FILE/TLS_KEY_FILE uses the operator's own pair
+# and nothing is generated. Otherwise: a local CA (tls_ca.pem + tls_ca.key, 10 years, created once and never
+# replaced: clients that trust it keep trusting it) and a server certificate for the edge signed by it (tls_cert.pem,
+# tls_key.pem). The server key is never replaced. The server certificate is re-issued from the same CA and key only
+# when it is this CA's own and either expires within 30 days or lacks a name this deploy serves (TLS_SAN_EXTRA:
+# deploy.sh passes the swarm nodes' addresses, EDGE_VIP, EDGE_HOST and TLS_SERVER_NAMES): a certificate signed by
+# anyone else is never touched, only reported. ECDSA P-256: the cheapest handshake every current client accepts.
+# 825 days: the longest validity Apple's clients accept for a server certificate, from any CA.
+tls_generate() {
+  local ca=$dir/tls_ca.pem ca_key=$dir/tls_ca.key cert=$dir/tls_cert.pem key=$dir/tls_key.pem
+  if ! command -v openssl >/dev/null; then
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+      printf '[secrets] installing Debian'\''s openssl\n' >&2
+      apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssl >/dev/null
+    else
+      printf '[secrets] openssl is needed to make the edge'\''s TLS certificate: apt-get install openssl\n' >&2; return 1
+    fi
+  fi
+  if [[ ! -s $ca && ! -s $ca_key ]]; then
+    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$ca_key" -out "$ca" -days 3650 \
+      -subj "/O=forum/CN=forum local CA $(hostname -s 2>/dev/null || hostname) $(date -u +%Y%m%d%H%M%S)" \
+      -addext 'basicConstraints=critical,CA:TRUE,pathlen:0' -addext 'keyUsage=critical,keyCertSign,cRLSign' 2>/dev/null
+    chmod 600 "$ca_key"; chmod 644 "$ca"
+    printf '[secrets] generated tls_ca.pem (the local CA: give this file to clients and browsers to trust the edge)\n' >&2
+  fi
+  # the names the edge answers to: this machine, loopback, and TLS_SAN_EXTRA
+  local -a names=(localhost 127.0.0.1 ::1)
+  local n
+  for n in "$(hostname 2>/dev/null)" "$(hostname -f 2>/dev/null)" $(hostname -I 2>/dev/null) ${TLS_SAN_EXTRA:-}; do
+    n=${n//,/}
+    [[ -n $n && $n != 0.0.0.0 && " ${names[*]} " != *" $n "* ]] && names+=("$n")
+  done
+  local why= opt
+  if [[ ! -s $cert ]]; then
+    why=new
+  elif openssl verify -CAfile "$ca" "$cert" >/dev/null 2>&1; then
+    openssl x509 -in "$cert" -noout -checkend $((30 * 86400)) >/dev/null || why="expires within 30 days"
+    for n in "${names[@]}"; do
+      if [[ $n =~ ^[0-9.]+$ || $n == *:* ]]; then
+        openssl x509 -in "$cert" -noout -checkip "$n" | grep -q 'does match' || why="${why:+$why, }adds $n"
+      else
+        openssl x509 -in "$cert" -noout -checkhost "$n" | grep -q 'does match' || why="${why:+$why, }adds $n"
+      fi
+    done
+  else
+    for n in "${names[@]}"; do
+      [[ $n =~ ^[0-9.]+$ || $n == *:* ]] && opt=-checkip || opt=-checkhost
+      openssl x509 -in "$cert" -noout "$opt" "$n" | grep -q 'does match' \
+        || printf '[secrets] NOTE: tls_cert.pem (not signed by tls_ca.pem: kept as it is) does not name %s\n' "$n" >&2
+    done
+  fi
+  [[ -n $why ]] || return 0
+  [[ -s $ca_key ]] || { printf '[secrets] tls_cert.pem needs issuing (%s) but tls_ca.key is missing: restore it, or pass TLS_CERT_FILE/TLS_KEY_FILE\n' "$why" >&2; return 1; }
+  [[ -s $key ]] || { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$key" 2>/dev/null; chmod 600 "$key"; }
+  local san= ext
+  for n in "${names[@]}"; do
+    if [[ $n =~ ^[0-9.]+$ || $n == *:* ]]; then san+="${san:+,}IP:$n"; else san+="${san:+,}DNS:$n"; fi
+  done
+  ext=$(mktemp)
+  printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=%s\n' "$san" >"$ext"
+  openssl req -new -key "$key" -subj "/O=forum/CN=${names[3]:-localhost}" 2>/dev/null \
+    | openssl x509 -req -CA "$ca" -CAkey "$ca_key" -set_serial "0x$(openssl rand -hex 16)" -days 825 -extfile "$ext" -out "$cert.new" 2>/dev/null
+  rm -f "$ext"
+  chmod 644 "$cert.new"; mv "$cert.new" "$cert"
+  printf '[secrets] issued tls_cert.pem from tls_ca.pem (%s): %s\n' "$why" "$san" >&2
+}
+if [[ -z ${TLS_CERT_FILE:-} ]]; then tls_generate; fi

@@ -2,12 +2,11 @@
 # Checks that make `npm run deploy` (and `npm test`) fail in seconds with a clear message instead of minutes later:
 #   node     Node.js 20+ (the build and the scripts need it)
 #   docker   root, or a user who may use the Docker socket (the deploy installs/starts the engine as root)
-#   port     EDGE_HTTP_PORT (default 80) is free on this machine, or held by this stack's own nginx (a redeploy)
-# Usage: preflight.sh [node|docker|port]... (default: all three). Env: STACK_NAME (forum), EDGE_HTTP_PORT (80).
+#   port     EDGE_HTTP_PORT (80) and EDGE_HTTPS_PORT (443) are free on this machine, or held by this stack's own nginx (a redeploy)
+# Usage: preflight.sh [node|docker|port]... (default: all three). Env: STACK_NAME (forum), EDGE_HTTP_PORT (80), EDGE_HTTPS_PORT (443).
 # The port is not checked when the stack goes to another swarm (DEPLOY_DOCKER_HOST): its edges are elsewhere.
 set -euo pipefail
 STACK=${STACK_NAME:-forum}
-PORT=${EDGE_HTTP_PORT:-80}
 fail() { printf '[preflight] %s\n' "$*" >&2; exit 1; }
 
 check_node() {
@@ -32,7 +31,8 @@ check_docker() {
   fail "not root, and the Docker engine does not answer as user $(id -un) (${err%%$'\n'*}): run as root, which starts the engine when it is not running."
 }
 
-check_port() {
+check_port() { # port variable-name
+  local PORT=$1 VAR=$2
   [[ -z ${DEPLOY_DOCKER_HOST:-} ]] || return 0
   command -v ss >/dev/null 2>&1 || return 0
   local listeners procs ours=0 other="" c
@@ -47,10 +47,10 @@ check_port() {
   fi
   ((ours)) && [[ -z $other ]] && return 0
   if [[ -n $other ]]; then
-    fail "port $PORT (EDGE_HTTP_PORT) is published by $other, not by stack '$STACK': remove that or deploy on another port, e.g. EDGE_HTTP_PORT=8080 npm run deploy"
+    fail "port $PORT ($VAR) is published by $other, not by stack '$STACK': remove that or deploy on another port, e.g. $VAR=8$PORT npm run deploy"
   fi
   procs=$(grep -o 'users:(.*)' <<<"$listeners" | grep -o '"[^"]*",pid=[0-9]*' | sort -u | sed 's/"//g; s/,pid=/ pid /' | paste -sd, - || true)
-  fail "port $PORT (EDGE_HTTP_PORT) is already taken on this machine${procs:+ by $procs}: stop it, or deploy on another port, e.g. EDGE_HTTP_PORT=8080 npm run deploy"
+  fail "port $PORT ($VAR) is already taken on this machine${procs:+ by $procs}: stop it, or deploy on another port, e.g. $VAR=8$PORT npm run deploy"
 }
 
 checks=("$@")
@@ -59,7 +59,7 @@ for c in "${checks[@]}"; do
   case $c in
     node) check_node ;;
     docker) check_docker ;;
-    port) check_port ;;
+    port) check_port "${EDGE_HTTP_PORT:-80}" EDGE_HTTP_PORT; check_port "${EDGE_HTTPS_PORT:-443}" EDGE_HTTPS_PORT ;;
     *) fail "unknown check '$c' (node, docker, port)" ;;
   esac
 done

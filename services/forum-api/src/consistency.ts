@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { parseLsn, readScope, type ReadScope } from './db.js';
-import { parseCookies } from './session.js';
+import { parseCookies, secureCookie } from './session.js';
 
 /** The cookie that carries the WAL position of this client's last write (hex "X/Y", as PostgreSQL prints an LSN). */
 export const WRITE_LSN_COOKIE = 'wlsn';
@@ -31,7 +31,13 @@ export function consistencyMiddleware(secureCookies: boolean): RequestHandler {
       wrote: (lsn) => {
         if (res.headersSent || !parseLsn(lsn)) return;
         scope.minLsn = parseLsn(lsn);
-        res.cookie(WRITE_LSN_COOKIE, lsn, { httpOnly: true, sameSite: 'lax', secure: secureCookies, path: '/', maxAge: WRITE_LSN_MAX_AGE_MS });
+        res.cookie(WRITE_LSN_COOKIE, lsn, {
+          httpOnly: true,
+          sameSite: 'lax',
+          secure: secureCookie(res, secureCookies),
+          path: '/',
+          maxAge: WRITE_LSN_MAX_AGE_MS,
+        });
       },
     };
     readScope.run(scope, next);

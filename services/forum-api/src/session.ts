@@ -19,6 +19,15 @@ const SESSION_TTL_S = 14 * 24 * 3600;
 export const CSRF_RE = /^[A-Za-z0-9]{32,64}$/;
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
+/**
+ * Cookies carry `Secure` whenever the request came over TLS: Express's `req.secure` reads NGINX's X-Forwarded-Proto
+ * from a trusted proxy only (TRUST_PROXY). SECURE_COOKIES forces it for a TLS terminator that does not send the
+ * header; a cookie marked Secure on a plain-HTTP request would never come back, so it is not forced by default.
+ */
+export function secureCookie(res: Response, always: boolean): boolean {
+  return always || res.req.secure;
+}
+
 export function parseCookies(header: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (!header) return out;
@@ -161,7 +170,7 @@ export class Sessions {
     res.cookie(SESSION_COOKIE, `${id}.${this.sign(id)}`, {
       httpOnly: true,
       sameSite: 'lax',
-      secure: this.opts.secureCookies,
+      secure: secureCookie(res, this.opts.secureCookies),
       path: '/',
       maxAge: SESSION_TTL_S * 1000,
     });
@@ -310,7 +319,7 @@ export class Sessions {
 
   setCsrf(res: Response): string {
     const token = randomBytes(24).toString('hex');
-    res.cookie(CSRF_COOKIE, token, { sameSite: 'lax', secure: this.opts.secureCookies, path: '/', maxAge: 365 * 24 * 3600 * 1000 });
+    res.cookie(CSRF_COOKIE, token, { sameSite: 'lax', secure: secureCookie(res, this.opts.secureCookies), path: '/', maxAge: 365 * 24 * 3600 * 1000 });
     return token;
   }
 

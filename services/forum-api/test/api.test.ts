@@ -178,6 +178,26 @@ describe('Users and sessions', () => {
     assert.equal((await c.get('/api/auth/')).body.id, null);
   });
 
+  test('When a request came over TLS (NGINX sends X-Forwarded-Proto: https), then the session and CSRF cookies are Secure; over plain HTTP they are not', async () => {
+    const secure = client({ 'x-forwarded-proto': 'https' });
+    const name = uname('tls');
+    const r = await secure.post('/api/users/', { username: name, email: `${name}@example.com`, password: 'secret-pass-1' });
+    assert.equal(r.status, 200, r.text);
+    const set = r.headers.getSetCookie();
+    for (const cookie of ['sessionid', 'csrftoken']) {
+      const line = set.find((l) => l.startsWith(`${cookie}=`));
+      assert.ok(line, `${cookie} set: ${set.join(' | ')}`);
+      assert.match(line, /;\s*Secure/i, line);
+    }
+    const plain = client();
+    const name2 = uname('plain');
+    const r2 = await plain.post('/api/users/', { username: name2, email: `${name2}@example.com`, password: 'secret-pass-1' });
+    assert.equal(r2.status, 200, r2.text);
+    const line2 = r2.headers.getSetCookie().find((l) => l.startsWith('sessionid='));
+    assert.ok(line2);
+    assert.doesNotMatch(line2, /;\s*Secure/i);
+  });
+
   test('When a registration has bad fields, then it is refused with DRF per-field lists', async () => {
     const c = client();
     const cases: [Record<string, unknown>, string, string][] = [

@@ -12,7 +12,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const USAGE = `usage: npm run monitoring:provision -- [--influx URL] [--kapacitor URL] [--es URL] [--kibana URL] [--chronograf URL]
   [--edge-url URL] [--rules FILE] [--slack-webhook-file FILE] [--ipblock-token-file FILE] [--autoscaler-url URL] [--autoscaler-token-file FILE]
   [--es-user NAME --es-password-file FILE] [--chronograf-influx-url URL] [--generate DIR] [--dry-run]
---edge-url (default: $EDGE_URL) is the stack's edge as the VM reaches it, e.g. http://<edge-host>: Kapacitor and
+--edge-url (default: $EDGE_URL) is the stack's edge as the VM reaches it, https://<edge-host>: Kapacitor and
 the watcher reach the autoscaler and ipblock through its /ops/autoscaler/v1/ and /ops/ipblock/v1/ routes.
 Secrets are read from files (Docker secrets / 0600 files), never from arguments.`;
 

@@ -83,7 +83,10 @@ export async function provision(a: Artifacts, t: Targets, s: Secrets, o: Options
   const timeoutMs = o.timeoutMs;
 
   const needEdge = (what: string): string => {
-    if (!o.edgeUrl) throw new Error(`${what} goes through the edge: give --edge-url http://<edge-host> (or EDGE_URL)`);
+    if (!o.edgeUrl) throw new Error(`${what} goes through the edge: give --edge-url https://<edge-host> (or EDGE_URL)`);
+    // the webhooks carry bearer tokens: the edge answers plain HTTP only with a redirect, and a token sent there has
+    // already crossed the network in clear
+    if (!/^https:\/\//i.test(o.edgeUrl)) throw new Error(`${what} sends a bearer token: --edge-url must be the edge's https:// URL, not ${o.edgeUrl}`);
     return o.edgeUrl.replace(/\/+$/, '');
   };
 
