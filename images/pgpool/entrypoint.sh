@@ -9,6 +9,7 @@ file_env REPMGR_PASSWORD
 file_env POSTGRES_PASSWORD
 file_env PCP_PASSWORD
 file_env MONITOR_PASSWORD   # forum_monitor (metrics-agent's SHOW POOL_NODES); optional
+file_env MIGRATOR_PASSWORD  # forum_migrator (the api's and worker's migrations); optional
 [[ -n "$APP_PASSWORD" ]] || die "APP_PASSWORD_FILE (secret pg_app_password) is required"
 [[ -n "$REPMGR_PASSWORD" ]] || die "REPMGR_PASSWORD_FILE (secret pg_repmgr_password) is required (health/sr checks)"
 [[ -n "$PCP_PASSWORD" ]] || die "PCP_PASSWORD_FILE (secret pgpool_admin_password) is required"
@@ -42,12 +43,13 @@ head -c 32 /dev/urandom | base64 | tr -d '\n' > "$HOME/.pgpoolkey"
   printf '%s:%s\n' "$APP_USER" "$APP_PASSWORD" repmgr "$REPMGR_PASSWORD"
   [[ -z "$POSTGRES_PASSWORD" ]] || printf 'postgres:%s\n' "$POSTGRES_PASSWORD"
   [[ -z "$MONITOR_PASSWORD" ]] || printf 'forum_monitor:%s\n' "$MONITOR_PASSWORD"
+  [[ -z "$MIGRATOR_PASSWORD" ]] || printf 'forum_migrator:%s\n' "$MIGRATOR_PASSWORD"
 } | pg_enc -m -k "$HOME/.pgpoolkey" -f "$D/pgpool.conf" -i /dev/stdin >/dev/null
 pcp_md5=$(printf '%s' "$PCP_PASSWORD" | md5sum)
 printf 'admin:%s\n' "${pcp_md5%% *}" > "$D/pcp.conf"
 printf 'localhost:9898:admin:%s\n' "$PCP_PASSWORD" > "$HOME/.pcppass"
 printf '*:5432:*:repmgr:%s\n' "$REPMGR_PASSWORD" > "$HOME/.pgpass"
-unset APP_PASSWORD REPMGR_PASSWORD POSTGRES_PASSWORD PCP_PASSWORD MONITOR_PASSWORD
+unset APP_PASSWORD REPMGR_PASSWORD POSTGRES_PASSWORD PCP_PASSWORD MONITOR_PASSWORD MIGRATOR_PASSWORD
 
 # primary-keeper.sh re-attaches a primary that pgpool lost; healthcheck.sh fails while it is not running
 start_loop primary-keeper /usr/local/bin/primary-keeper.sh

@@ -24,6 +24,7 @@ file_env POSTGRES_PASSWORD
 file_env REPMGR_PASSWORD
 file_env APP_PASSWORD
 file_env MONITOR_PASSWORD   # forum_monitor's (metrics-agent); optional: no role without it
+file_env MIGRATOR_PASSWORD  # forum_migrator's (the api's migrations); optional: without it the app role keeps owning the schema
 [[ -n "$POSTGRES_PASSWORD" ]] || die "POSTGRES_PASSWORD_FILE (secret pg_superuser_password) is required"
 [[ -n "$REPMGR_PASSWORD" ]] || die "REPMGR_PASSWORD_FILE (secret pg_repmgr_password) is required"
 
@@ -240,28 +241,58 @@ CREATE DATABASE :"app_db" OWNER :"app_user";
 SQL
     PGCONNECT_TIMEOUT=30 PGOPTIONS='-c synchronous_commit=local' psql -XAtq -v ON_ERROR_STOP=1 -d postgres -v app_user="$APP_USER" -v app_db="$APP_DB"
   PGCONNECT_TIMEOUT=30 PGOPTIONS='-c synchronous_commit=local' repmgr -f "$CONF" primary register -F >&2
+  # the migrator and monitor roles before any client can connect (the api migrates as forum_migrator)
+  ensure_roles || log "WARNING: forum_migrator/forum_monitor not made yet: the supervisor retries"
   rm -f "$BOOTSTRAP_MARKER"
 }
 
-# forum_monitor: metrics-agent's login, a member of pg_monitor (every pg_stat_* view, nothing else). Made or given
-# its current password by whichever member is primary, once per container start (also after a promotion); standbys
-# get it by replication. Returns 0 when done (or nothing to do), 1 to try again on a later tick.
-ensure_monitor_role() {
-  [[ -n "${MONITOR_PASSWORD:-}" ]] || return 0
+# The roles beside the app's, made or given their current passwords by whichever member is primary, once per
+# container start (also after a promotion); standbys get them by replication. One psql run for both. Returns 0 when
+# done (or nothing to do), 1 to try again on a later tick.
+# - forum_monitor: metrics-agent's login, a member of pg_monitor (every pg_stat_* view, nothing else).
+# - forum_migrator: owns the app database and everything in it, and runs the migrations. The app role (`forum`)
+#   keeps only row rights: SELECT/INSERT/UPDATE/DELETE on tables, USAGE/SELECT/UPDATE on sequences, also on every
+#   table the migrator creates later (default privileges). So a query the app is tricked into running can read and
+#   change rows but cannot drop, alter or create anything. On a cluster made before this role existed, the app's
+#   objects are handed over here (REASSIGN OWNED), which takes a brief lock on each of them.
+ensure_roles() {
+  [[ -n "${MONITOR_PASSWORD:-}${MIGRATOR_PASSWORD:-}" ]] || return 0
   [[ -f "$PGDATA/standby.signal" ]] && return 1
-  { psql_set monitor_pw "$MONITOR_PASSWORD"; cat; } <<'SQL' |
+  { psql_set monitor_pw "${MONITOR_PASSWORD:-}"; psql_set migrator_pw "${MIGRATOR_PASSWORD:-}"; cat; } <<'SQL' |
 SELECT pg_is_in_recovery() AS standby \gset
 \if :standby
 \quit
 \endif
-SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'forum_monitor') AS missing \gset
+SELECT :'monitor_pw' <> '' AS want, NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'forum_monitor') AS missing \gset
+\if :want
 \if :missing
 CREATE ROLE forum_monitor LOGIN IN ROLE pg_monitor;
 \endif
 ALTER ROLE forum_monitor PASSWORD :'monitor_pw';
+\endif
+SELECT :'migrator_pw' <> '' AS want, NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'forum_migrator') AS missing,
+       EXISTS (SELECT FROM pg_database WHERE datname = :'app_db') AND EXISTS (SELECT FROM pg_roles WHERE rolname = :'app_user') AS have_db \gset
+\if :want
+\if :missing
+CREATE ROLE forum_migrator LOGIN;
+\endif
+ALTER ROLE forum_migrator PASSWORD :'migrator_pw';
+\if :have_db
+ALTER DATABASE :"app_db" OWNER TO forum_migrator;
+\connect :"app_db"
+REASSIGN OWNED BY :"app_user" TO forum_migrator;
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO :"app_user";
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO :"app_user";
+GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO :"app_user";
+ALTER DEFAULT PRIVILEGES FOR ROLE forum_migrator IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO :"app_user";
+ALTER DEFAULT PRIVILEGES FOR ROLE forum_migrator IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO :"app_user";
+\endif
+\endif
 SELECT 'done';
 SQL
-    PGCONNECT_TIMEOUT=5 PGOPTIONS='-c synchronous_commit=local' timeout 20 psql -XAtq -v ON_ERROR_STOP=1 -d postgres 2>/dev/null | grep -qx done
+    PGCONNECT_TIMEOUT=5 PGOPTIONS='-c synchronous_commit=local' timeout 20 psql -XAtq -v ON_ERROR_STOP=1 -d postgres \
+      -v app_user="$APP_USER" -v app_db="$APP_DB" 2>/dev/null | grep -qx done
 }
 
 # primary_streams: succeeds when a WAL sender of this member streams to a standby. PostgreSQL writes a WAL sender's
@@ -390,7 +421,7 @@ sync_node_conninfo() {
 }
 
 supervise() {
-  local repmgrd_pid="" down=0 tick=0 other tickfd stuck=0 orphan_since="" monitor_role=0
+  local repmgrd_pid="" down=0 tick=0 other tickfd stuck=0 orphan_since="" roles_done=0
   trap 'stop_member "$repmgrd_pid"' TERM INT
   # the 1 s tick is a builtin `read -t` on a pipe nobody writes to, not a `sleep` process a second on each member
   # (a trapped TERM still interrupts it at once)
@@ -414,7 +445,7 @@ supervise() {
         fi
       fi
     fi
-    if (( down == 0 && monitor_role == 0 && tick % 10 == 2 )) && ensure_monitor_role; then monitor_role=1; fi
+    if (( down == 0 && roles_done == 0 && tick % 10 == 2 )) && ensure_roles; then roles_done=1; fi
     if (( down == 0 && tick % 60 == 7 )); then sync_node_conninfo; fi
     # Standby checks, every 5 s (one backend fork while streaming; the peers are asked only while not streaming).
     # - Not streaming for ~30 s while a peer is primary: it cannot follow that primary, typically because its WAL went

@@ -28,3 +28,43 @@ test('When metrics-agent reads PostgreSQL, then it logs in as forum_monitor (pg_
   assert.ok(!secrets.includes('pg_superuser_password'), `metrics-agent holds ${secrets.join(', ')}`);
   assert.ok(secrets.includes('pg_monitor_password'));
 });
+
+test('When the api has migrated, then forum_migrator owns the forum database and every table in it, and the app role owns nothing and can create nothing', async () => {
+  // the primary: DDL on a standby fails as read-only, not as a missing right
+  let c = '';
+  await until('a PostgreSQL primary', async () => {
+    for (const member of ['pg-0', 'pg-1', 'pg-2']) {
+      const id = await containerOf(member).catch(() => '');
+      if (id && (await psql(id, 'select pg_is_in_recovery()').catch(() => '')) === 'f') c = id;
+    }
+    return c !== '';
+  });
+  const inForum = async (sql: string) => (await docker('exec', c, 'psql', '-XAtq', '-d', 'forum', '-c', sql)).trim();
+  // the primary's supervisor hands the objects over once per start; poll until it has
+  await until('every table of forum owned by forum_migrator', async () => {
+    const owners = (await inForum("select distinct tableowner from pg_tables where schemaname = 'public'")).split('\n').filter(Boolean);
+    return owners.length === 1 && owners[0] === 'forum_migrator';
+  });
+  assert.equal(await inForum("select pg_get_userbyid(datdba) from pg_database where datname = 'forum'"), 'forum_migrator');
+  assert.ok(Number(await inForum('select count(*) from schema_migrations')) >= 1, 'migrations recorded');
+  // objects of any kind owned by the app role in this database: none
+  const owned = await inForum(
+    "select count(*) from pg_class c join pg_roles r on r.oid = c.relowner where r.rolname = 'forum'" +
+      " union all select count(*) from pg_namespace n join pg_roles r on r.oid = n.nspowner where r.rolname = 'forum'",
+  );
+  assert.deepEqual(owned.split('\n'), ['0', '0'], 'relations, schemas owned by forum');
+  // what the app role may do: rows yes, DDL no (checked as the role itself, inside a transaction that is rolled back)
+  const asApp = (sql: string) =>
+    docker('exec', c, 'psql', '-XAtq', '-d', 'forum', '-v', 'ON_ERROR_STOP=1', '-c', `begin; set local role forum; ${sql}; rollback;`);
+  await asApp('select count(*) from users');
+  await assert.rejects(asApp('create table app_made (id int)'), /permission denied for schema public/);
+  await assert.rejects(asApp('drop table posts'), /must be owner of table posts/);
+  await assert.rejects(asApp('alter table users add column x int'), /must be owner of table users/);
+  const rights = await inForum(
+    "select has_table_privilege('forum', 'users', 'select, insert, update, delete'), has_table_privilege('forum', 'users', 'truncate')",
+  );
+  assert.equal(rights, 't|f');
+  // the api's and worker's pools log in as forum; forum_migrator is only seen while migrations run
+  const apiSecrets = (await docker('exec', await containerOf('api'), 'ls', '/run/secrets')).split('\n').filter(Boolean);
+  assert.ok(apiSecrets.includes('pg_migrator_password') && apiSecrets.includes('pg_app_password'));
+});

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import type { Logger } from '@forum/shared';
 import type { Config } from './config.js';
 import type { Db } from './db.js';
@@ -21,7 +22,30 @@ export async function retryUntil<T>(what: string, fn: () => Promise<T>, logger: 
 
 /** Migrations (advisory-locked) and the admin account from ADMIN_* (created once; never overwritten). */
 export async function bootstrap(cfg: Config, db: Db, logger: Logger): Promise<void> {
-  if (cfg.RUN_MIGRATIONS) await retryUntil('migrations', () => migrate(db.rw, logger), logger);
+  if (cfg.RUN_MIGRATIONS) {
+    if (cfg.PG_MIGRATOR_PASSWORD) {
+      // the schema's owner, on a pool of one that lives only for the migrations; the service's own pools log in as
+      // PGUSER, which has row rights only (images/postgres/entrypoint.sh ensure_roles)
+      const owner = new pg.Pool({
+        host: cfg.PGHOST,
+        port: cfg.PGPORT,
+        database: cfg.PGDATABASE,
+        user: cfg.PG_MIGRATOR_USER,
+        password: cfg.PG_MIGRATOR_PASSWORD,
+        max: 1,
+        application_name: cfg.PG_APP_NAME_PRIMARY,
+        connectionTimeoutMillis: 10_000,
+      });
+      owner.on('error', () => undefined);
+      try {
+        await retryUntil('migrations', () => migrate(owner, logger), logger, 120_000);
+      } finally {
+        await owner.end().catch(() => undefined);
+      }
+    } else {
+      await retryUntil('migrations', () => migrate(db.rw, logger), logger);
+    }
+  }
   if (cfg.ADMIN_PASSWORD) {
     const hash = await hashPassword(cfg.ADMIN_PASSWORD);
     const { rowCount } = await retryUntil(

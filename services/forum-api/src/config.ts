@@ -9,6 +9,12 @@ export const configShape = {
   PGDATABASE: z.string().min(1).default('forum'),
   PGUSER: z.string().min(1).default('forum'),
   PGPASSWORD: z.string().optional(),
+  /**
+   * The role that owns the schema and runs the migrations (one connection, closed after them). Without its password
+   * the migrations run as PGUSER, which must then own the schema (a local database without the stack's roles).
+   */
+  PG_MIGRATOR_USER: z.string().min(1).default('forum_migrator'),
+  PG_MIGRATOR_PASSWORD: z.string().optional(),
   PG_POOL_MAX: env.int(10),
   /** pgpool's app_name_redirect_preference_list keys on these (see docs/API-DECISIONS.md). */
   PG_APP_NAME_PRIMARY: z.string().min(1).default('forum-api-rw'),
@@ -67,7 +73,7 @@ export const configShape = {
   WORKER_FAULT: z.enum(['', 'before_commit', 'after_commit']).default(''),
 };
 
-export const secretKeys = ['PGPASSWORD', 'REDIS_PASSWORD', 'SESSION_SECRET', 'ADMIN_PASSWORD'] as (keyof typeof configShape)[];
+export const secretKeys = ['PGPASSWORD', 'PG_MIGRATOR_PASSWORD', 'REDIS_PASSWORD', 'SESSION_SECRET', 'ADMIN_PASSWORD'] as (keyof typeof configShape)[];
 
 export type Config = z.infer<z.ZodObject<typeof configShape>>;
 
