@@ -6,9 +6,17 @@
 #   3. pgbench select-only tps inside the current PostgreSQL primary (scale 10, scratch database `pgbench`)
 # and prints read-thread / trivial (goal >= 0.5). wrk runs on this machine, competing for the same 2 cores as the
 # stack, as a real client on this box would.
-# Env: EDGE_URL (http://127.0.0.1:80), STACK (forum), CEIL_DURATION (20s), CEIL_CONNECTIONS (64), PGBENCH_CLIENTS (8)
+# Both edge figures are over HTTPS (what users get; wrk's TLS, HTTP/1.1 on keep-alive connections, so the handshakes
+# are few): wrk does not verify certificates, which is fine for a measurement; curl (the thread lookup) checks the
+# edge's certificate against the stack's CA (EDGE_TLS_CA, default secrets/tls_ca.pem).
+# Env: EDGE_URL (https://127.0.0.1:${EDGE_HTTPS_PORT:-443}), EDGE_TLS_CA, STACK (forum), CEIL_DURATION (20s),
+#      CEIL_CONNECTIONS (64), PGBENCH_CLIENTS (8)
 set -euo pipefail
-EDGE_URL=${EDGE_URL:-http://127.0.0.1:${EDGE_HTTP_PORT:-80}}
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+EDGE_URL=${EDGE_URL:-https://127.0.0.1:${EDGE_HTTPS_PORT:-443}}
+EDGE_TLS_CA=${EDGE_TLS_CA:-$root/secrets/tls_ca.pem}
+cacert=()
+[[ -f $EDGE_TLS_CA ]] && cacert=(--cacert "$EDGE_TLS_CA")
 STACK=${STACK:-forum}
 DUR=${CEIL_DURATION:-20s}
 CONN=${CEIL_CONNECTIONS:-64}
@@ -26,7 +34,7 @@ rps() { # url -> "req/s p50 p99" (wrk --latency)
   printf '%s %s %s %s\n' "$r" "$p50" "$p99" "${non2xx:-0}"
 }
 
-tid=$(curl -fsS "$EDGE_URL/api/threads/?list=all" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);const t=(j.results||[])[0];if(!t){process.exit(3)}console.log(t.id)})') \
+tid=$(curl "${cacert[@]}" -fsS "$EDGE_URL/api/threads/?list=all" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);const t=(j.results||[])[0];if(!t){process.exit(3)}console.log(t.id)})') \
   || { log "no thread to read at $EDGE_URL (deploy and seed first: npm run loadtest seeds threads)"; exit 1; }
 
 log "trivial endpoint GET /healthcheck/ ($DUR, $CONN connections)"

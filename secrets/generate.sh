@@ -73,10 +73,16 @@ tls_generate() {
     chmod 600 "$ca_key"; chmod 644 "$ca"
     printf '[secrets] generated tls_ca.pem (the local CA: give this file to clients and browsers to trust the edge)\n' >&2
   fi
-  # the names the edge answers to: this machine, loopback, and TLS_SAN_EXTRA
-  local -a names=(localhost 127.0.0.1 ::1)
+  # the names the edge answers to: this machine (its global addresses, not the bridges Docker makes: those come and
+  # go with networks, and each change would re-issue the certificate and roll nginx), loopback, and TLS_SAN_EXTRA
+  local -a names=(localhost 127.0.0.1 ::1) addrs=()
   local n
-  for n in "$(hostname 2>/dev/null)" "$(hostname -f 2>/dev/null)" $(hostname -I 2>/dev/null) ${TLS_SAN_EXTRA:-}; do
+  if command -v ip >/dev/null; then
+    mapfile -t addrs < <(ip -o addr show scope global 2>/dev/null | awk '$2 !~ /^(docker|br-|veth|virbr)/ { sub(/\/.*/, "", $4); print $4 }')
+  else
+    read -r -a addrs <<<"$(hostname -I 2>/dev/null)"
+  fi
+  for n in "$(hostname 2>/dev/null)" "$(hostname -f 2>/dev/null)" "${addrs[@]}" ${TLS_SAN_EXTRA:-}; do
     n=${n//,/}
     [[ -n $n && $n != 0.0.0.0 && " ${names[*]} " != *" $n "* ]] && names+=("$n")
   done

@@ -9,19 +9,20 @@
  * (on the docker_gwbridge gateway address, reachable from egress-net) and lowers two thresholds with the
  * alerter's RULE_OVERRIDES; it restores both services, nginx's replicas and its autoscale state afterwards.
  *
- * Env: EDGE_URL (default http://127.0.0.1:${EDGE_HTTP_PORT:-80}), STACK (default forum),
+ * Env: EDGE_URL (default https://127.0.0.1:${EDGE_HTTPS_PORT:-443}; the stack's CA through NODE_EXTRA_CA_CERTS), STACK (default forum),
  *      LOAD_CONNECTIONS (default 60), AUTOSCALER_TOKEN_FILE (default secrets/autoscaler_token).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { Agent, request } from 'node:http';
+import http from 'node:http';
+import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, docker, startSlackReceiver, until, type SlackReceiver } from '../../services/autoscaler/test/helpers.js';
 
 const STACK = process.env.STACK ?? 'forum';
-const EDGE = process.env.EDGE_URL ?? `http://127.0.0.1:${process.env.EDGE_HTTP_PORT ?? '80'}`;
+const EDGE = process.env.EDGE_URL ?? `https://127.0.0.1:${process.env.EDGE_HTTPS_PORT ?? '443'}`;
 const CONNECTIONS = Number(process.env.LOAD_CONNECTIONS ?? 60);
 const TOKEN = readFileSync(process.env.AUTOSCALER_TOKEN_FILE ?? join(REPO_ROOT, 'secrets', 'autoscaler_token'), 'utf8').trim();
 const NGINX = `${STACK}_nginx`;
@@ -84,6 +85,7 @@ async function swapSlack(svc: string, to: string) {
 
 /** Keeps `n` keep-alive connections busy with GET / until stopped. */
 function startLoad(n: number) {
+  const { Agent, request } = EDGE.startsWith('https:') ? https : http;
   const agent = new Agent({ keepAlive: true, maxSockets: n });
   let stop = false;
   let ok = 0;

@@ -5,7 +5,7 @@
 //
 // Run: scripts/test-cluster.sh (npm run test:cluster), or with the stack deployed on the cluster:
 //   set -a; . .cluster/env; set +a; DOCKER_HOST=unix:///run/forum-cluster/forum-node-2/docker.sock \
-//   EDGE_URL=http://$EDGE_VIP node --test --import tsx --test-concurrency=1 test/cluster/drills.test.ts
+//   EDGE_URL=https://$EDGE_VIP EDGE_TLS_CA=$PWD/secrets/tls_ca.pem NODE_EXTRA_CA_CERTS=$PWD/secrets/tls_ca.pem node --test --import tsx --test-concurrency=1 test/cluster/drills.test.ts
 // Env: CLUSTER_DRILLS=node-loss,partition,maintenance,manager-loss (default all), DRILL_USERS (6),
 //   DRILL_BEFORE_MS (8000), DRILL_AFTER_MS (40000), PARTITION_MS (60000), DRILL_RECOVERY_MS (300000),
 //   NODE_LOSS_RTO_MS (20000), NODE_LOSS_MAX_READ_ERR_PCT (1), MAINT_MAX_FAILED_PCT (0.1).
@@ -18,6 +18,7 @@ import {
   dockerOut,
   drillLine,
   EDGE_URL,
+  edgeFailure,
   figures,
   holderOf,
   killNode,
@@ -112,7 +113,7 @@ async function primaryNode(): Promise<{ node: string; primary: string; redisMemb
 
 before(async () => {
   const r = await fetch(`${EDGE_URL}/api/auth/`, { signal: AbortSignal.timeout(5000) }).catch((e: Error) => e);
-  assert.ok(!(r instanceof Error) && r.status === 200, `the edge at ${EDGE_URL} must serve /api/auth/ (stack deployed on the cluster?)`);
+  assert.ok(!(r instanceof Error) && r.status === 200, `the edge at ${EDGE_URL} must serve /api/auth/ (stack deployed on the cluster?): ${edgeFailure(r)}`);
 });
 
 test('When the node of the PG primary and the Redis master is killed, then writes resume', { timeout: 1_200_000, skip: skip('node-loss') }, async (t) => {
@@ -239,8 +240,10 @@ test('When the primary node is cut off, then the majority takes over and nothing
   // writes; its client waits 45 s, the SLA's budget for a POST, so a late acknowledgement is seen), and a majority
   // node's edge (the majority serves writes whoever holds the VIP)
   const mainUsers = await users(Math.max(2, USERS - 2), 'pv');
-  const minUsers = await users(2, 'pi', `http://${nodeIp(node)}`, 45_000);
-  const majUsers = await users(2, 'pa', `http://${nodeIp(others[0])}`);
+  // a node's own edge, with the scheme of EDGE_URL (https: the certificate names every swarm node's address)
+  const scheme = new URL(EDGE_URL).protocol;
+  const minUsers = await users(2, 'pi', `${scheme}//${nodeIp(node)}`, 45_000);
+  const majUsers = await users(2, 'pa', `${scheme}//${nodeIp(others[0])}`);
   const main = new Load(mainUsers);
   const minority = new Load(minUsers);
   const majority = new Load(majUsers);

@@ -7,7 +7,7 @@
 // node containers (docker kill/start, iptables inside the node container).
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { Client, EDGE_URL, Load, lostWrites, newUser, STACK } from '../drills/lib.js';
+import { Client, EDGE_URL, edgeFailure, Load, lostWrites, newUser, STACK } from '../drills/lib.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -596,7 +596,7 @@ export const secs = s;
 
 /** the bearer token of the autoscaler (secrets/autoscaler_token, as deployed) */
 export const autoscalerToken = () => readFileSync(process.env.AUTOSCALER_TOKEN_FILE ?? 'secrets/autoscaler_token', 'utf8').trim();
-export { EDGE_URL, Load, STACK };
+export { EDGE_URL, edgeFailure, Load, STACK };
 
 /** a long-running docker command (a probe inside a container): its stdout when it exits, whatever the exit code */
 export function dockerOut(args: string[], timeoutMs: number): Promise<string> {

@@ -1,6 +1,7 @@
 // Failover drills against the deployed stack (STACK, default forum) under steady write + read load through the
 // edge (EDGE_URL). Each drill prints "# DRILL {json}" with RTO, failed reads/writes, lost acknowledged writes and
-// the time to full strength. Run: node --test --test-concurrency=1 --import tsx test/drills/data-tier.test.ts
+// the time to full strength. Run: npm run test:drills, or NODE_EXTRA_CA_CERTS=secrets/tls_ca.pem (the edge's CA)
+// node --test --test-concurrency=1 --import tsx test/drills/data-tier.test.ts
 import { spawnSync } from 'node:child_process';
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import {
   containersOf,
   docker,
   EDGE_URL,
+  edgeFailure,
   pgPrimary,
   pgRoles,
   printTimeline,
@@ -34,7 +36,7 @@ const kill = (container: string) => docker(['kill', container]);
 
 before(async () => {
   const r = await fetch(`${EDGE_URL}/api/auth/`, { signal: AbortSignal.timeout(5000) }).catch((e: Error) => e);
-  assert.ok(!(r instanceof Error) && r.status === 200, `the edge at ${EDGE_URL} must serve /api/auth/ (stack up?)`);
+  assert.ok(!(r instanceof Error) && r.status === 200, `the edge at ${EDGE_URL} must serve /api/auth/ (stack up?): ${edgeFailure(r)}`);
   const fs = await waitFullStrength(180_000);
   assert.ok(fs.ok, `stack not at full strength before the drills: ${fs.detail}`);
 });

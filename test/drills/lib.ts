@@ -2,9 +2,20 @@
 // RTO / failed requests / lost acknowledged writes / return to full strength.
 import { execFileSync, spawnSync } from 'node:child_process';
 
-export const EDGE_URL = (process.env.EDGE_URL ?? 'http://127.0.0.1:80').replace(/\/$/, '');
+// HTTPS: Node trusts the stack's local CA through NODE_EXTRA_CA_CERTS (scripts/test.sh, test-cluster.sh export it)
+export const EDGE_URL = (process.env.EDGE_URL ?? `https://127.0.0.1:${process.env.EDGE_HTTPS_PORT ?? '443'}`).replace(/\/$/, '');
 export const STACK = process.env.STACK ?? 'forum';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Why a request to the edge failed, for a preflight's message: an untrusted certificate names the CA to give. */
+export function edgeFailure(r: Response | Error): string {
+  if (!(r instanceof Error)) return `HTTP ${r.status}`;
+  const cause = (r as Error & { cause?: { code?: string; message?: string } }).cause;
+  const why = [cause?.code, cause?.message ?? r.message].filter(Boolean).join(': ');
+  return /CERT|UNABLE_TO|SELF_SIGNED/.test(why)
+    ? `${why}; Node must trust the stack's CA: NODE_EXTRA_CA_CERTS=<checkout>/secrets/tls_ca.pem (npm test and npm run test:drills set it)`
+    : why;
+}
 
 export function docker(args: string[], timeoutMs = 20_000): string {
   return execFileSync('docker', args, { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] }).trim();

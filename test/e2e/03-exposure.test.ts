@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { EDGE_URL, STACK, docker, stackContainers, stackServices } from './support.js';
+import { EDGE_URL, STACK, docker, stackContainers, stackServices, urlPort } from './support.js';
 
 const run = async (cmd: string, args: string[]) => (await promisify(execFile)(cmd, args)).stdout;
 
@@ -28,9 +28,10 @@ test('When the stack runs, then no service but nginx publishes a port', async ()
   for (const svc of services) {
     const ports = JSON.parse(await docker('service', 'inspect', svc, '--format', '{{json .Spec.EndpointSpec.Ports}}')) ?? [];
     if (svc === `${STACK}_nginx`) {
-      assert.equal(ports.length, 1, 'nginx publishes exactly one port');
-      assert.equal(ports[0].PublishMode, 'host');
-      assert.equal(ports[0].TargetPort, 80);
+      // HTTPS (443) and plain HTTP (80), which only redirects to it and answers keepalived's /nginx-health
+      const targets = (ports as Array<{ TargetPort: number; PublishMode: string }>).map((p) => p.TargetPort).sort((a, b) => a - b);
+      assert.deepEqual(targets, [80, 443], 'nginx publishes exactly its HTTP and HTTPS ports');
+      for (const p of ports) assert.equal(p.PublishMode, 'host', `port ${p.TargetPort}`);
     } else {
       assert.deepEqual(ports, [], `${svc} publishes nothing`);
     }
@@ -56,7 +57,7 @@ test('When the overlay networks are inspected, then all are internal but edge-ne
 
 test('When the host connects, then the edge answers and the data tier has no address the host can reach', async () => {
   const edge = new URL(EDGE_URL);
-  assert.equal(await canConnect(edge.hostname, Number(edge.port || 80)), true, 'edge reachable');
+  assert.equal(await canConnect(edge.hostname, urlPort(edge)), true, 'edge reachable');
   // Containers on a non-internal overlay also sit on docker_gwbridge, whose addresses the host reaches: none of the
   // data tier may be there. Their overlay addresses must have no local route (we never connect to them: without a
   // local route the packets would leave the machine).

@@ -6,7 +6,20 @@ import { cookieHeader, readBody, storeCookies, waitForWith } from '@forum/test-s
 const run = promisify(execFile);
 
 export const STACK = process.env.STACK_NAME ?? 'forum';
-export const EDGE_URL = (process.env.EDGE_URL ?? `http://127.0.0.1:${process.env.EDGE_HTTP_PORT ?? '80'}`).replace(/\/$/, '');
+/**
+ * The edge serves the site over HTTPS only (plain HTTP redirects). Node's fetch trusts the stack's local CA through
+ * NODE_EXTRA_CA_CERTS (read at start-up; scripts/test.sh exports it with EDGE_TLS_CA and CURL_CA_BUNDLE). To run a
+ * suite by hand: `export EDGE_TLS_CA=$PWD/secrets/tls_ca.pem NODE_EXTRA_CA_CERTS=$PWD/secrets/tls_ca.pem`.
+ */
+export const EDGE_URL = (process.env.EDGE_URL ?? `https://127.0.0.1:${process.env.EDGE_HTTPS_PORT ?? '443'}`).replace(/\/$/, '');
+export const EDGE_HTTPS_PORT = process.env.EDGE_HTTPS_PORT ?? '443';
+export const EDGE_HTTP_PORT = process.env.EDGE_HTTP_PORT ?? '80';
+
+/** The port of an http(s) URL, its scheme's default when it names none. */
+export function urlPort(url: string | URL): number {
+  const u = new URL(url);
+  return Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+}
 
 export async function docker(...args: string[]): Promise<string> {
   const { stdout } = await run('docker', args, { maxBuffer: 64 * 1024 * 1024 });

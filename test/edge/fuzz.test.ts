@@ -7,7 +7,9 @@
 // Shared stack, so the fuzz changes nothing it must not: no login with a well-formed body (failed logins get the
 // test host blocked), valid-token webhook requests that could block an address or reach a scaling decision are
 // refused by construction or defused (test/edge/lib/fuzz-targets.ts). It does register one user and start one thread.
-// Env: EDGE_URL (default http://127.0.0.1:80), STACK_NAME (forum), FUZZ_SEED (default random; printed),
+// The raw requests go over TLS when EDGE_URL is https (the edge's certificate verified as fetch does: the stack's CA
+// through NODE_EXTRA_CA_CERTS), HTTP/1.1 without ALPN.
+// Env: EDGE_URL (default https://127.0.0.1:443), STACK_NAME (forum), FUZZ_SEED (default random; printed),
 //      FUZZ_REQUESTS (per target, default 1100), FUZZ_CONCURRENCY (8),
 //      IPBLOCK_TOKEN_FILE / AUTOSCALER_TOKEN_FILE (default secrets/<name> if valid, else read from the running task).
 import { after, before, test, type TestContext } from 'node:test';
@@ -15,10 +17,11 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Prng, fuzzSeed, rawHead, rawRequest, type RawResponse } from '@forum/test-support';
-import { Client, EDGE_URL, STACK, docker, until } from '../e2e/support.js';
+import { Client, EDGE_URL, STACK, docker, until, urlPort } from '../e2e/support.js';
 import { REPO } from './lib/harness.js';
 import { apiRequest, autoscalerRequest, ipblockRequest, type FuzzContext, type FuzzRequest, type Target } from './lib/fuzz-targets.js';
 
@@ -32,7 +35,9 @@ const WATCHED = ['nginx', 'api', 'ipblock', 'autoscaler'];
 const edge = new URL(EDGE_URL);
 const HOST = edge.hostname;
 const REPORT = join(REPO, 'reports', 'edge-fuzz.jsonl');
-const PORT = Number(edge.port || 80);
+const PORT = urlPort(edge);
+// SNI for a name (an address gets none, as browsers do)
+const TLS = edge.protocol === 'https:' && { servername: isIP(HOST) ? undefined : HOST };
 
 interface Outcome {
   req: FuzzRequest;
@@ -154,6 +159,7 @@ test(`When ${PER_TARGET} malformed requests each reach the API, ipblock and the 
           body: req.body,
           timeoutMs: 65_000,
           headersOnly: req.method === 'HEAD',
+          tls: TLS,
         });
       try {
         results.push({ req, index, at, res: await send() });

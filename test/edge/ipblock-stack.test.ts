@@ -2,14 +2,16 @@
 // port from their own addresses (203.0.113.2 "attacker", 203.0.113.6 "bystander"; ENVIRONMENT.md). Checks every
 // running NGINX task of the stack through `docker exec` (realip trusts 127.0.0.1 inside the task).
 // The "bystander" is 203.0.113.6; the attacker gets a random 203.0.113.x/30 per run.
-// Env: EDGE_HTTP_PORT (default 80), STACK_NAME (default forum).
+// The clients reach the edge over HTTPS (EDGE_HTTPS_PORT) and verify its certificate (test/edge/lib/client.mjs).
+// Env: EDGE_HTTPS_PORT (default 443), STACK_NAME (default forum), NODE_EXTRA_CA_CERTS / EDGE_TLS_CA (the stack's CA).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO, waitFor } from './lib/harness.js';
+import { CLIENT_TLS_NAME } from './lib/netns.js';
 
-const PORT = process.env.EDGE_HTTP_PORT ?? '80';
+const PORT = process.env.EDGE_HTTPS_PORT ?? '443';
 const STACK = process.env.STACK_NAME ?? 'forum';
 // a fresh attacker /30 per run: the API's brute-force window of an earlier run must not answer 429 from the start
 const k = 2 + Math.floor(Math.random() * 60);
@@ -19,8 +21,8 @@ const CLIENTS = {
 } as const;
 type Who = keyof typeof CLIENTS;
 
-function run(cmd: string, args: string[], input?: string) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', input, timeout: 30000 });
+function run(cmd: string, args: string[], input?: string, env?: NodeJS.ProcessEnv) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', input, timeout: 30000, env });
   return { code: r.status, out: (r.stdout ?? '').trim(), err: (r.stderr ?? '').trim() };
 }
 function must(cmd: string, ...args: string[]) {
@@ -30,18 +32,28 @@ function must(cmd: string, ...args: string[]) {
 }
 function client(who: Who, ...args: string[]) {
   const c = CLIENTS[who];
-  const r = run('ip', ['netns', 'exec', c.ns, process.execPath, join(REPO, 'test/edge/lib/client.mjs'), ...args]);
+  // the environment is inherited (the stack's CA); the host side of the veth is on no certificate: CLIENT_TLS_NAME
+  const r = run('ip', ['netns', 'exec', c.ns, process.execPath, join(REPO, 'test/edge/lib/client.mjs'), ...args], undefined, {
+    ...process.env,
+    EDGE_TLS_NAME: CLIENT_TLS_NAME,
+  });
   return JSON.parse(r.out.split('\n').pop() || '{}');
 }
-const edgeUrl = (who: Who) => `http://${CLIENTS[who].host}:${PORT}`;
+const edgeUrl = (who: Who) => `https://${CLIENTS[who].host}:${PORT}`;
 const status = (who: Who) => client(who, 'get', `${edgeUrl(who)}/`).status as number;
 
 function nginxTasks(): string[] {
   return must('docker', 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${STACK}_nginx`).split('\n').filter(Boolean);
 }
-/** Status of GET / on one NGINX task as seen from `ip` (X-Forwarded-For from 127.0.0.1 is trusted by realip.conf). */
+/**
+ * Status of GET / on one NGINX task as seen from `ip` (X-Forwarded-For from 127.0.0.1 is trusted by realip.conf).
+ * HTTPS inside the container (plain HTTP only redirects), with -k: the CA file is not in the container, and what
+ * counts here is the block, not the certificate (09-tls.test.ts checks that).
+ */
 function taskStatus(container: string, ip: string): number {
-  return Number(must('docker', 'exec', container, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', `X-Forwarded-For: ${ip}`, 'http://127.0.0.1/'));
+  return Number(
+    must('docker', 'exec', container, 'curl', '-sk', '-o', '/dev/null', '-w', '%{http_code}', '-H', `X-Forwarded-For: ${ip}`, 'https://127.0.0.1/'),
+  );
 }
 /** Calls the ipblock API from inside an NGINX task (it has the token secret and the app network). */
 function ipblock(method: string, path: string, body?: unknown): { status: number; json: any } {

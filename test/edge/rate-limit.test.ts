@@ -3,17 +3,18 @@
 // exempts only the private ranges its own tools come from). Every request it sends is refused by the api without
 // writing anything (no CSRF cookie: 403), or answered by NGINX with 429 first. The namespace is removed afterwards.
 // Expects the default limits (signup 6r/m burst 4, login 30r/m burst 10, api 30r/s burst 60).
-// Env: EDGE_URL (its port) or EDGE_HTTP_PORT (default 80).
+// Env: EDGE_URL (its port) or EDGE_HTTPS_PORT (default 443); HTTPS, the stack's CA from NODE_EXTRA_CA_CERTS/EDGE_TLS_CA.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EDGE_URL } from '../e2e/support.js';
+import { EDGE_HTTPS_PORT, EDGE_URL, urlPort } from '../e2e/support.js';
 import { waitFor } from './lib/harness.js';
 import { netnsClient } from './lib/netns.js';
 
-const PORT = process.env.EDGE_URL ? new URL(EDGE_URL).port || '80' : (process.env.EDGE_HTTP_PORT ?? '80');
+const PORT = process.env.EDGE_URL ? String(urlPort(EDGE_URL)) : EDGE_HTTPS_PORT;
 // a /30 of its own: ipblock-stack.test.ts picks its attacker among 203.0.113.8-247 and its bystander is .5/.6
 const c = netnsClient('edge-t-rl', '203.0.113.249', '203.0.113.250');
-const edge = `http://${c.host}:${PORT}`;
+// the edge over HTTPS on the host side of the namespace's veth (the certificate is checked against CLIENT_TLS_NAME)
+const edge = `https://${c.host}:${PORT}`;
 const report: string[] = [];
 
 interface Burst {

@@ -1,17 +1,26 @@
 // Web client in real headless Chromium (Debian's /usr/bin/chromium + playwright-core) against the
-// deployed stack through the edge: EDGE_URL (default http://127.0.0.1:80).
+// deployed stack through the edge: EDGE_URL (default https://127.0.0.1:${EDGE_HTTPS_PORT:-443}).
+// HTTPS: Node (fetch, playwright's API requests) trusts the local CA through NODE_EXTRA_CA_CERTS; Chromium, which has
+// its own verifier, is told to accept exactly the keys of EDGE_TLS_CA and of the edge's certificate that Node has
+// verified against that CA (--ignore-certificate-errors-spki-list; no blanket ignoreHTTPSErrors).
 // User A registers and starts a thread, user B replies, A sees the thread as unread; paging, lists,
 // subscribe, logout/login; the thread URL the API returns (/t/<slug>/<id>/) opens the thread; NGINX cache
 // headers; a repeat visit loads no static file from the server.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
+import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { chromium, request as pwRequest, type BrowserContext, type Page } from 'playwright-core';
 
-const EDGE = (process.env.EDGE_URL ?? 'http://127.0.0.1:80').replace(/\/+$/, '');
+const EDGE = (process.env.EDGE_URL ?? `https://127.0.0.1:${process.env.EDGE_HTTPS_PORT ?? '443'}`).replace(/\/+$/, '');
+const EDGE_TLS_CA = process.env.EDGE_TLS_CA;
+/** Misago's session cookie (services/forum-api/src/session.ts SESSION_COOKIE) */
+const SESSION_COOKIE = 'sessionid';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHOTS = join(ROOT, 'reports', 'screenshots');
 const ARGS = [
@@ -93,6 +102,13 @@ async function expectOrError(page: Page, selector: string): Promise<void> {
   }
 }
 
+/** The browser holds Misago's session cookie for the edge, marked Secure (set by the api over TLS). */
+async function assertSecureSession(ctx: BrowserContext): Promise<void> {
+  const session = (await ctx.cookies()).find((c) => c.name === SESSION_COOKIE);
+  assert.ok(session, `no ${SESSION_COOKIE} cookie after signing in`);
+  assert.equal(session.secure, true, `${SESSION_COOKIE} is not Secure`);
+}
+
 async function register(page: Page, u: typeof A): Promise<void> {
   await page.goto(`${EDGE}/`);
   await ready(page);
@@ -104,8 +120,39 @@ async function register(page: Page, u: typeof A): Promise<void> {
   await expectOrError(page, `#whoami:text-is("${u.username}")`);
 }
 
+/** base64 SHA-256 of a certificate's SubjectPublicKeyInfo: what --ignore-certificate-errors-spki-list takes */
+function spkiHash(cert: X509Certificate): string {
+  return createHash('sha256')
+    .update(cert.publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('base64');
+}
+
+/**
+ * The certificate the edge presents, after Node has verified it against `ca` alone (chain and name: the handshake
+ * fails otherwise). Chromium checks the allow-list against the certificates the server SENDS, and the edge sends its
+ * own certificate without the CA's (secrets/generate.sh), so the CA's key alone would not match.
+ */
+function verifiedEdgeCert(ca: string): Promise<X509Certificate> {
+  const u = new URL(EDGE);
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  return new Promise((resolve, reject) => {
+    const sock = tlsConnect({ host, port: Number(u.port || 443), ca, servername: isIP(host) ? undefined : host, timeout: 10_000 }, () => {
+      const cert = new X509Certificate(sock.getPeerCertificate().raw);
+      sock.end();
+      resolve(cert);
+    });
+    sock.on('timeout', () => sock.destroy(new Error('TLS handshake timed out')));
+    sock.on('error', (e) => reject(new Error(`the edge ${EDGE} does not present a certificate EDGE_TLS_CA=${EDGE_TLS_CA} verifies: ${e.message}`)));
+  });
+}
+
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
+  if (EDGE_TLS_CA && EDGE.startsWith('https:')) {
+    const ca = readFileSync(EDGE_TLS_CA, 'utf8');
+    const hashes = [spkiHash(new X509Certificate(ca)), spkiHash(await verifiedEdgeCert(ca))];
+    ARGS.push(`--ignore-certificate-errors-spki-list=${hashes.join(',')}`);
+  }
   // Fail fast with a clear message when the edge is not there.
   const res = await fetch(`${EDGE}/`).catch((e: Error) => {
     throw new Error(`edge ${EDGE} unreachable (${e.message}); deploy the stack or set EDGE_URL`);
@@ -128,6 +175,8 @@ test("When user A registers and starts a thread, then the thread page shows it w
   await shot(page, '01-home-anonymous');
   await register(page, A);
   await shot(page, '02-registered-A');
+  assert.ok(page.url().startsWith('https://'), `the page was not loaded over HTTPS: ${page.url()}`);
+  await assertSecureSession(ctx);
 
   await page.click('#start-thread');
   await page.waitForSelector('#thread-form');
@@ -279,6 +328,9 @@ test('When A logs out and in again, then the account area follows', async () => 
   await pa.fill('#login-password', A.password);
   await pa.click('#login-form button[type=submit]');
   await pa.waitForSelector(`#whoami:text-is("${A.username}")`);
+  // signed in through the login form over HTTPS: a new session cookie, Secure
+  assert.ok(pa.url().startsWith('https://'), `the page was not loaded over HTTPS: ${pa.url()}`);
+  await assertSecureSession(contexts[0]);
   // the category page lists the new thread
   await go(pa, '/');
   await pa.click('#categories li a');

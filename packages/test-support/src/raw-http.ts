@@ -1,9 +1,11 @@
 /**
- * HTTP/1.1 over a plain TCP socket, byte for byte as given: fetch() and node:http normalise or refuse exactly what a
- * fuzzer wants to send (dot segments, %2e%2e, raw NUL bytes, odd methods, duplicate or malformed headers). One
- * request per connection (`Connection: close` is the caller's to send), the answer read until the server closes.
+ * HTTP/1.1 over a plain TCP socket (or TLS, `tls`), byte for byte as given: fetch() and node:http normalise or refuse
+ * exactly what a fuzzer wants to send (dot segments, %2e%2e, raw NUL bytes, odd methods, duplicate or malformed
+ * headers). One request per connection (`Connection: close` is the caller's to send), the answer read until the
+ * server closes.
  */
 import { connect } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 
 export interface RawResponse {
   /** 0 when the bytes received hold no HTTP status line */
@@ -33,6 +35,11 @@ export function rawRequest(opts: {
   maxBytes?: number;
   /** a HEAD request: the answer has headers only, whatever its Content-Length says */
   headersOnly?: boolean;
+  /**
+   * TLS first (the certificate verified as tls.connect does: Node's CAs, NODE_EXTRA_CA_CERTS, or the options' `ca`),
+   * no ALPN, so the server speaks HTTP/1.x; true = default options
+   */
+  tls?: boolean | ConnectionOptions;
 }): Promise<RawResponse> {
   const started = Date.now();
   const maxBytes = opts.maxBytes ?? 1024 * 1024;
@@ -40,7 +47,8 @@ export function rawRequest(opts: {
     const chunks: Buffer[] = [];
     let size = 0;
     let failure: Error | undefined;
-    const sock = connect({ host: opts.host, port: opts.port });
+    const tls = opts.tls === true ? {} : opts.tls;
+    const sock = tls ? tlsConnect({ ...tls, host: opts.host, port: opts.port }) : connect({ host: opts.host, port: opts.port });
     sock.setTimeout(opts.timeoutMs ?? 30_000, () => sock.destroy(new Error(`no answer within ${opts.timeoutMs ?? 30_000} ms`)));
     let done = false;
     const finish = () => {
@@ -62,7 +70,7 @@ export function rawRequest(opts: {
     });
     sock.on('error', (err) => (failure = err));
     sock.on('close', finish);
-    sock.on('connect', () => {
+    sock.on(tls ? 'secureConnect' : 'connect', () => {
       sock.write(opts.head);
       // a server that answered early may close while we still write; that error is kept and its answer read
       if (opts.body?.length) sock.write(opts.body);

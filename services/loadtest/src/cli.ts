@@ -5,12 +5,15 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULTS, InterruptedBeforeLoad, run, type RunOptions } from './engine.js';
 import { htmlReport, textReport } from './report.js';
+import { caFileFor, DEFAULT_CA_FILE } from './tls.js';
 import type { FaultKind, FaultSpec } from './types.js';
 
 const HELP = `forum load test: the SPEC §2 scenario against the Misago-dialect API through the edge
 
 Usage: npm run loadtest -- [options]
-  --target URL           edge URL (default ${DEFAULTS.target}; env EDGE_URL)
+  --target URL           edge URL (default https://127.0.0.1:\${EDGE_HTTPS_PORT:-443}; env EDGE_URL)
+                         an https edge's certificate is checked against Node's CAs and the stack's local CA
+                         (secrets/generate.sh): env EDGE_TLS_CA, else ${DEFAULT_CA_FILE} when it exists
   --users N              simulated users (default ${DEFAULTS.users})
   --ramp N               new users per second (default ${DEFAULTS.rampRate})
   --think S              seconds between one user's operations (default ${DEFAULTS.thinkTimeS})
@@ -80,13 +83,15 @@ export function parseOptions(argv: string[]): { opts: RunOptions; report: string
     strict: true,
   });
   if (values.help) return null;
-  const target = (values.target ?? process.env.EDGE_URL ?? DEFAULTS.target).replace(/\/+$/, '');
+  const defaultTarget = process.env.EDGE_HTTPS_PORT ? `https://127.0.0.1:${process.env.EDGE_HTTPS_PORT}` : DEFAULTS.target;
+  const target = (values.target ?? process.env.EDGE_URL ?? defaultTarget).replace(/\/+$/, '');
   if (!/^https?:\/\/[^/]+$/.test(target)) throw new Error(`--target: expected http(s)://host[:port] (got "${target}")`);
   const ramp = values.ramp === undefined ? DEFAULTS.rampRate : Number(values.ramp);
   if (!(ramp > 0)) throw new Error(`--ramp: expected a positive number (got "${values.ramp}")`);
   const opts: RunOptions = {
     ...DEFAULTS,
     target,
+    caFile: target.startsWith('https:') ? caFileFor() : undefined,
     users: int(values.users, 'users', DEFAULTS.users),
     rampRate: ramp,
     thinkTimeS: values.think ? seconds(values.think, 'think') : DEFAULTS.thinkTimeS,

@@ -7,11 +7,14 @@ import { AUTH_SHARE, isAuthUser, WRITES } from './scenario.js';
 import { seed, type SeedResult } from './seed.js';
 import { Recorder } from './stats.js';
 import { summarize } from './summary.js';
+import { isCertificateError, trustWith, untrustedMessage } from './tls.js';
 import type { FaultSpec, Summary } from './types.js';
 import { TICK_MS, VirtualUsers } from './users.js';
 
 export interface RunOptions {
   target: string;
+  /** PEM file of a CA an https target's certificate may chain to, besides the system's (src/tls.ts caFileFor) */
+  caFile?: string;
   users: number;
   rampRate: number; // new users per second
   thinkTimeS: number; // one operation per user every this many seconds
@@ -44,7 +47,7 @@ export interface RunOptions {
 export class InterruptedBeforeLoad extends Error {}
 
 export const DEFAULTS: Omit<RunOptions, 'faults'> = {
-  target: 'http://127.0.0.1:80',
+  target: 'https://127.0.0.1:443',
   users: 1500,
   rampRate: 10,
   thinkTimeS: 30,
@@ -73,7 +76,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function run(o: RunOptions): Promise<Summary> {
   const say = o.progress ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const client = new Client(o.target, o.connections, o.timeoutS * 1000);
+  const client = new Client(o.target, o.connections, o.timeoutS * 1000, o.caFile ? trustWith(o.caFile) : undefined);
+  await refuseUntrustedEdge(client, o);
   const accounts = accountsFor(o);
 
   say(`seeding: ${accounts} accounts, ${o.seedThreads} threads at ${o.target} ...`);
@@ -125,6 +129,19 @@ export async function run(o: RunOptions): Promise<Summary> {
     faults: faults.results,
     loadgen,
   });
+}
+
+/**
+ * An https target whose certificate is not trusted fails every request alike: stop before seeding with a message
+ * that names the CA file tried, not after a run of network errors. Other failures are left to the seeding.
+ */
+async function refuseUntrustedEdge(client: Client, o: RunOptions): Promise<void> {
+  if (!o.target.startsWith('https:')) return;
+  const r = await client.request('GET', '/', null);
+  if (r.status === 0 && isCertificateError(r.error)) {
+    await client.close();
+    throw new Error(untrustedMessage(o.target, r.error!, o.caFile));
+  }
 }
 
 /** Accounts to seed: one per logged-in user unless given, at most maxAccounts, at least one. */

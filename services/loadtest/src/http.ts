@@ -46,10 +46,15 @@ export class Client {
   inflight = 0;
   peakInflight = 0;
 
+  /**
+   * `ca`: the CAs (PEM) an https origin's certificate may chain to, instead of Node's default ones (src/tls.ts
+   * trustWith: those and the stack's local CA). HTTP/1.1 over TLS (undici offers no h2 unless asked), keep-alive.
+   */
   constructor(
     readonly origin: string,
     connections: number,
     private readonly timeoutMs: number,
+    ca?: string[],
   ) {
     this.pool = new Pool(origin, {
       connections,
@@ -58,6 +63,7 @@ export class Client {
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
       connectTimeout: Math.min(timeoutMs, 10_000),
+      ...(ca ? { connect: { ca } } : {}),
     });
   }
 

@@ -279,7 +279,7 @@ test('When the CLI runs, then it installs everything on the VM APIs, idempotentl
     'tsx',
     CLI,
     '--edge-url',
-    'http://edge.example',
+    'https://edge.example',
     '--influx',
     vm.url,
     '--kapacitor',
@@ -304,14 +304,14 @@ test('When the CLI runs, then it installs everything on the VM APIs, idempotentl
   assert.equal(vm.tasks.get('sla_nginx_clients').status, 'enabled');
   assert.deepEqual(vm.tasks.get('sla_nginx_clients').dbrps, [{ db: 'telegraf', rp: 'autogen' }]);
   assert.equal(vm.kapacitorConfig['httppost/autoscaler'].headers.Authorization, 'Bearer autoscaler-secret-token');
-  assert.equal(vm.kapacitorConfig['httppost/autoscaler'].url, 'http://edge.example/ops/autoscaler/v1/hooks/kapacitor');
+  assert.equal(vm.kapacitorConfig['httppost/autoscaler'].url, 'https://edge.example/ops/autoscaler/v1/hooks/kapacitor');
   const influxQs = vm.requests.filter((r) => r.method === 'POST' && r.path.startsWith('/query?')).map((r) => new URL(r.path, 'http://x').searchParams.get('q'));
   assert.deepEqual(influxQs, build(rules).influxRetention, 'databases + retention statements, in order');
   assert.equal(vm.esDocs.get('/_ilm/policy/filebeat-forum').policy.phases.delete.min_age, `${rules.retention.days}d`);
   assert.equal(vm.kapacitorConfig.slack.channel, '#alerts');
   const watch = vm.esDocs.get('/_watcher/watch/login-bruteforce');
   assert.equal(watch.actions.block_ips.webhook.headers.Authorization, 'Bearer ipblock-secret-token');
-  assert.equal(watch.actions.block_ips.webhook.url, 'http://edge.example/ops/ipblock/v1/hooks/watcher');
+  assert.equal(watch.actions.block_ips.webhook.url, 'https://edge.example/ops/ipblock/v1/hooks/watcher');
   assert.equal(watch.actions.notify_slack.webhook.url, 'https://hooks.slack.example/services/T/B/X');
   assert.ok(vm.esDocs.has('/_index_template/filebeat-forum') && vm.esDocs.has('/_ingest/pipeline/forum-logs'));
   assert.equal(vm.kibanaImports.length, 1);
@@ -350,4 +350,20 @@ test('When the input is bad, then a clear error, exit 2 and nothing installed', 
   } finally {
     await stub.close();
   }
+});
+
+test('When the edge URL is plain http://, then provisioning refuses every webhook that would send a bearer token, and says why', async (t) => {
+  const vm = await startVmStub();
+  t.after(() => vm.close());
+  const dir = mkdtempSync(join(tmpdir(), 'obs-prov-http-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'autoscaler'), 'autoscaler-secret-token\n');
+  const args = ['--import', 'tsx', CLI, '--edge-url', 'http://edge.example', '--kapacitor', vm.url, '--autoscaler-token-file', join(dir, 'autoscaler')];
+  const r = await exec('node', args, { cwd: root }).then(
+    () => assert.fail('the CLI succeeded with a plain-http edge'),
+    (err: { code: number; stdout: string }) => err,
+  );
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /must be the edge's https:\/\/ URL, not http:\/\/edge\.example/);
+  assert.equal(vm.kapacitorConfig['httppost/autoscaler'], undefined, 'no webhook with a token was configured');
 });

@@ -1,6 +1,8 @@
 // A client network namespace on this machine (docs ENVIRONMENT.md "Client IPs as the edge sees them"): a veth pair,
 // the host side `host`/30, the namespace side `ip`/30 with a default route via the host side. The edge's host-mode
-// port, reached at http://<host>:<port>/ from inside, sees the client as `ip`. Needs root and iproute2.
+// ports, reached at https://<host>:<port>/ (or http:// for the redirect) from inside, see the client as `ip`. Needs
+// root and iproute2. The client inherits the environment (NODE_EXTRA_CA_CERTS, EDGE_TLS_CA: the stack's CA) and
+// checks the certificate against the name EDGE_TLS_NAME (CLIENT_TLS_NAME): <host> is on no certificate.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO } from './harness.js';
@@ -17,8 +19,11 @@ export interface NetnsClient {
   client(...args: string[]): any;
 }
 
-function run(cmd: string, args: string[]) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 120_000 });
+/** The name client.mjs checks the edge's certificate against: one the generated certificate always has. */
+export const CLIENT_TLS_NAME = 'localhost';
+
+function run(cmd: string, args: string[], env?: NodeJS.ProcessEnv) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 120_000, env });
   return { code: r.status, out: (r.stdout ?? '').trim(), err: (r.stderr ?? '').trim() };
 }
 function must(cmd: string, ...args: string[]): string {
@@ -50,7 +55,10 @@ export function netnsClient(ns: string, host: string, ip: string): NetnsClient {
       must('ip', 'netns', 'exec', ns, 'ip', 'route', 'add', 'default', 'via', host);
     },
     client(...args: string[]) {
-      const r = run('ip', ['netns', 'exec', ns, process.execPath, join(REPO, 'test/edge/lib/client.mjs'), ...args]);
+      const r = run('ip', ['netns', 'exec', ns, process.execPath, join(REPO, 'test/edge/lib/client.mjs'), ...args], {
+        ...process.env,
+        EDGE_TLS_NAME: CLIENT_TLS_NAME,
+      });
       return JSON.parse(r.out.split('\n').pop() || '{}');
     },
   };
