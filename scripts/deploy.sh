@@ -108,9 +108,11 @@ if [[ -n ${TLS_CERT_FILE:-}${TLS_KEY_FILE:-} ]]; then
   log "edge certificate: $TLS_CERT_FILE ($(openssl x509 -in "$TLS_CERT_FILE" -noout -enddate))"
 else
   san_extra=(${TLS_SERVER_NAMES:-} ${EDGE_VIP:-} ${EDGE_HOST:-})
-  if DOCKER_HOST=${DEPLOY_DOCKER_HOST:-${DOCKER_HOST:-}} docker node ls -q >/dev/null 2>&1; then
-    san_extra+=($(DOCKER_HOST=${DEPLOY_DOCKER_HOST:-${DOCKER_HOST:-}} docker node ls -q | xargs docker node inspect --format '{{.Status.Addr}}' 2>/dev/null | grep -v '^0\.0\.0\.0$' || true))
-  fi
+  # the swarm's node addresses (each edge node answers on its own; the manager that is deployed through)
+  san_extra+=($(
+    [[ -z ${DEPLOY_DOCKER_HOST:-} ]] || export DOCKER_HOST=$DEPLOY_DOCKER_HOST
+    docker node ls -q 2>/dev/null | xargs -r docker node inspect --format '{{.Status.Addr}}' 2>/dev/null | grep -v '^0\.0\.0\.0$' || true
+  ))
   export TLS_SAN_EXTRA="${san_extra[*]}"
 fi
 bash secrets/generate.sh
