@@ -6,10 +6,13 @@
 // Env: EDGE_URL (its port) or EDGE_HTTPS_PORT (default 443); HTTPS, the stack's CA from NODE_EXTRA_CA_CERTS/EDGE_TLS_CA.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { EDGE_HTTPS_PORT, EDGE_URL, urlPort } from '../e2e/support.js';
 import { waitFor } from './lib/harness.js';
 import { netnsClient } from './lib/netns.js';
 
+const REPO = join(import.meta.dirname, '..', '..');
 const PORT = process.env.EDGE_URL ? String(urlPort(EDGE_URL)) : EDGE_HTTPS_PORT;
 // a /30 of its own: ipblock-stack.test.ts picks its attacker among 203.0.113.8-247 and its bystander is .5/.6
 const c = netnsClient('edge-t-rl', '203.0.113.249', '203.0.113.250');
@@ -80,4 +83,28 @@ test('When one address floods the api, then NGINX answers 429 rate_limited; anot
 test('When a static page of the web client is loaded repeatedly, then it is not rate limited (only connections per address are)', () => {
   const r = burst('GET', '/', 100, 8);
   assert.equal(count(r.statuses, 200), 100, `statuses: ${[...new Set(r.statuses)]}`);
+});
+
+// Last in this file: the api's brute-force rule blocks this address at the edge (ipblock, 1 h); the block is lifted
+// afterwards through the edge's ipblock API, so a re-run starts clean.
+test('When one address sends 50 wrong passwords at once, then at most the per-address limit (7) is checked and the rest are refused 429', async () => {
+  const r = c.client('logins', edge, 'edge-test-nobody', 'wrong-password-1', '50', '50') as { statuses: number[]; codes: string[]; error?: string };
+  try {
+    assert.equal(r.error, undefined, String(r.error));
+    const checked = count(r.statuses, 400);
+    const refused = count(r.statuses, 429);
+    // the 8th attempt also blocks the address at the edge: a straggler may meet the block (403 ip_blocked)
+    const blocked = count(r.statuses, 403);
+    report.push(
+      `50 parallel wrong passwords: ${checked} checked (400 invalid_login), ${refused} refused 429, ${blocked} blocked 403 (${[...new Set(r.codes)].join(', ')})`,
+    );
+    assert.ok(!r.statuses.some((s) => s >= 500), `statuses: ${r.statuses}`);
+    assert.ok(checked >= 1 && checked <= 7, `checked ${checked} passwords; statuses ${r.statuses}`);
+    assert.equal(checked + refused + blocked, 50, `every attempt is either checked or refused: ${r.statuses}`);
+    for (const [i, s] of r.statuses.entries()) if (s === 400) assert.equal(r.codes[i], 'invalid_login');
+  } finally {
+    const token = readFileSync(process.env.IPBLOCK_TOKEN_FILE ?? join(REPO, 'secrets/ipblock_token'), 'utf8').trim();
+    const del = await fetch(`${EDGE_URL}/ops/ipblock/v1/blocks/${c.ip}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+    assert.ok(del.status === 204 || del.status === 200 || del.status === 404, `unblock ${c.ip}: ${del.status}`);
+  }
 });

@@ -4,6 +4,9 @@
 //   node client.mjs burst <method> <url> <n> <concurrency>
 //                                             -> {"statuses": [...], "limited": {status, retryAfter, contentType, body}}
 //      n requests (no cookies, empty JSON body for POST), at most <concurrency> at once; `limited` is the first 429
+//   node client.mjs logins <base> <username> <password> <n> <concurrency>
+//                                             -> {"statuses": [...], "codes": [...]}
+//      the CSRF cookie first, then n logins of <username> with <password>, at most <concurrency> at once
 // HTTPS: the certificate is verified against Node's CAs (with NODE_EXTRA_CA_CERTS) and the stack's CA in EDGE_TLS_CA
 // (both inherited through `ip netns exec`). The namespace reaches the edge on the host side of its veth pair, an
 // address the certificate cannot name (it exists only during the test), so EDGE_TLS_NAME gives the name the
@@ -111,6 +114,34 @@ try {
     };
     await Promise.all(Array.from({ length: Number(concurrency) }, worker));
     out({ statuses, limited });
+  } else if (cmd === 'logins') {
+    const [, base, username, password, count, concurrency] = process.argv.slice(2);
+    const first = await request(`${base}/api/auth/`, { signal: AbortSignal.timeout(5000) });
+    const cookies = first.headers.getSetCookie().map((c) => c.split(';')[0]);
+    const csrf = cookies.find((c) => c.startsWith('csrftoken='))?.slice('csrftoken='.length) ?? '';
+    const statuses = [];
+    const codes = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < Number(count)) {
+        const i = next++;
+        const res = await request(`${base}/api/auth/`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', cookie: cookies.join('; '), 'x-csrftoken': csrf, referer: `${base}/` },
+          body: JSON.stringify({ username, password }),
+          signal: AbortSignal.timeout(30000),
+        });
+        const text = await res.text();
+        statuses[i] = res.status;
+        try {
+          codes[i] = JSON.parse(text).code ?? '';
+        } catch {
+          codes[i] = '';
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Number(concurrency) }, worker));
+    out({ statuses, codes });
   } else throw new Error(`unknown command ${cmd}`);
 } catch (err) {
   out({ error: err.message });
