@@ -23,8 +23,33 @@ let dir: string;
 let edge: string;
 
 /** The edge's NGINX configs with their absolute paths moved under `dir`. */
-function renderConfigs(port: number, statusPort: number, apiPort: number): string {
-  for (const d of ['run', 'tmp', 'www', 'conf.d', 'blocklist']) mkdirSync(join(dir, d), { recursive: true });
+function renderConfigs(port: number, tlsPort: number, statusPort: number, apiPort: number): string {
+  for (const d of ['run', 'tmp', 'www', 'conf.d', 'blocklist', 'secrets']) mkdirSync(join(dir, d), { recursive: true });
+  // the tls_cert/tls_key secrets: a certificate for 127.0.0.1, its own issuer (curl trusts exactly it)
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(dir, 'secrets', 'tls_key'),
+      '-out',
+      join(dir, 'secrets', 'tls_cert'),
+    ],
+    { stdio: 'ignore' },
+  );
+  writeFileSync(join(dir, 'run', 'https-redirect.conf'), `set $https_suffix ":${tlsPort}";\n`);
   writeFileSync(join(dir, 'www', 'index.html'), '<!doctype html><title>forum</title>');
   writeFileSync(join(dir, 'run', 'api-upstream.conf'), `server 127.0.0.1:${apiPort};\n`);
   writeFileSync(join(dir, 'blocklist', 'blocklist.conf'), '');
@@ -41,6 +66,11 @@ function renderConfigs(port: number, statusPort: number, apiPort: number): strin
     .replace('/etc/nginx/conf.d/*.conf', join(dir, 'conf.d', '*.conf'));
   const forum = readFileSync(join(CONFIGS, 'forum.conf'), 'utf8')
     .replace('listen 80 default_server;', `listen 127.0.0.1:${port} default_server;`)
+    .replace('listen 443 ssl default_server;', `listen 127.0.0.1:${tlsPort} ssl default_server;`)
+    .replaceAll('/run/secrets/', `${join(dir, 'secrets')}/`)
+    // `http2 on;` needs NGINX 1.25.1+ (the image has 1.26; Debian 12's host NGINX is 1.22): this test is about the
+    // CSRF cookie, HTTP/2 is checked on the real edge (test/e2e/09-tls.test.ts)
+    .replace(/^\s*http2 on;\n/m, '')
     .replace('listen 8081;', `listen 127.0.0.1:${statusPort};`)
     .replace('root /usr/share/forum/www;', `root ${join(dir, 'www')};`)
     .replaceAll('/run/nginx/', `${join(dir, 'run')}/`)
@@ -56,16 +86,20 @@ before(async () => {
   api = await startApi(stack.env);
   dir = mkdtempSync(join(tmpdir(), 'forum-edge-csrf-'));
   chmodSync(dir, 0o755);
-  const [port, statusPort] = [await freePort(), await freePort()];
-  const conf = renderConfigs(port, statusPort, Number(new URL(api.url).port));
+  const [port, tlsPort, statusPort] = [await freePort(), await freePort(), await freePort()];
+  const conf = renderConfigs(port, tlsPort, statusPort, Number(new URL(api.url).port));
   const user = process.getuid?.() === 0 ? 'user root root; ' : '';
   const args = ['-c', conf, '-e', 'stderr', '-g', `${user}daemon off;`];
   await run('/usr/sbin/nginx', ['-t', ...args]).catch((err: { stderr?: string }) => {
     throw new Error(`nginx -t: ${err.stderr ?? String(err)}`);
   });
   nginx = startProcess('/usr/sbin/nginx', args);
-  edge = `http://127.0.0.1:${port}`;
-  await waitFor(`nginx (${nginx.output().slice(-300)})`, async () => (await fetch(`${edge}/nginx-health`).catch(() => undefined))?.status === 200);
+  edge = `https://127.0.0.1:${tlsPort}`;
+  // keepalived's check stays on plain HTTP
+  await waitFor(
+    `nginx (${nginx.output().slice(-300)})`,
+    async () => (await fetch(`http://127.0.0.1:${port}/nginx-health`).catch(() => undefined))?.status === 200,
+  );
 });
 after(async () => {
   await nginx?.stop();
@@ -75,7 +109,7 @@ after(async () => {
 });
 
 async function curl(args: string[]): Promise<{ status: number; headers: string; body: string }> {
-  const { stdout } = await run('curl', ['-sS', '-D', '-', '-o', '-', '-w', '\n%{http_code}', ...args]);
+  const { stdout } = await run('curl', ['-sS', '--cacert', join(dir, 'secrets', 'tls_cert'), '-D', '-', '-o', '-', '-w', '\n%{http_code}', ...args]);
   const status = Number(stdout.slice(stdout.lastIndexOf('\n') + 1));
   const text = stdout.slice(0, stdout.lastIndexOf('\n'));
   const split = text.indexOf('\r\n\r\n');
@@ -86,7 +120,7 @@ test('When a client loads a page of the web client, then NGINX sets csrftoken an
   const jar = join(dir, 'cookies.txt');
   const page = await curl(['-c', jar, `${edge}/`]);
   assert.equal(page.status, 200);
-  const set = /^set-cookie: csrftoken=([0-9a-f]{32}); Path=\/; Max-Age=31536000; SameSite=Lax\r?$/im.exec(page.headers);
+  const set = /^set-cookie: csrftoken=([0-9a-f]{32}); Path=\/; Max-Age=31536000; SameSite=Lax; Secure\r?$/im.exec(page.headers);
   assert.ok(set, `csrftoken cookie on GET /: ${page.headers}`);
   const token = set[1];
 
