@@ -1,15 +1,9 @@
 // No secret value appears in `docker inspect` (services, containers) or in any running container's environment.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { docker, stackContainers, stackServices } from './support.js';
+import { docker, secretValues, stackContainers, stackServices } from './support.js';
 
-const secretsDir = join(import.meta.dirname, '..', '..', 'secrets');
-const secrets = readdirSync(secretsDir)
-  .filter((f) => !/\.(md|sh|template)$/.test(f))
-  .map((f) => ({ name: f, value: readFileSync(join(secretsDir, f), 'utf8').trim() }))
-  .filter((s) => s.value.length >= 8 && !s.value.startsWith('http://127.0.0.1'));
+const secrets = secretValues();
 
 test('When the stack is deployed, then the secret files exist', () => {
   const names = secrets.map((s) => s.name);

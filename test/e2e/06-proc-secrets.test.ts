@@ -1,19 +1,12 @@
 // No secret value appears in the environment (/proc/<pid>/environ) or the command line (/proc/<pid>/cmdline) of any
 // process of any running container of the stack: the long-lived servers, their control loops, and whatever short
 // child (psql, redis-cli, curl, a healthcheck) runs while the scan looks, over several rounds.
-// Values shorter than 8 characters are skipped (none are generated so; a short one would match by chance), and so is
-// the local default Slack URL (http://127.0.0.1:9/...), which is not a secret.
+// The values looked for: secretValues() in support.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { docker, stackContainers } from './support.js';
+import { docker, secretValues, stackContainers } from './support.js';
 
-const secretsDir = join(import.meta.dirname, '..', '..', 'secrets');
-const secrets = readdirSync(secretsDir)
-  .filter((f) => !/\.(md|sh|template)$/.test(f))
-  .map((f) => ({ name: f, value: readFileSync(join(secretsDir, f), 'utf8').trim() }))
-  .filter((s) => s.value.length >= 8 && !s.value.startsWith('http://127.0.0.1'));
+const secrets = secretValues();
 
 /** Rounds of the scan and the pause between them: short children (healthchecks every 10 s, loops every few s). */
 const ROUNDS = Number(process.env.PROC_SCAN_ROUNDS ?? 3);

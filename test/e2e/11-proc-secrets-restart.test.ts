@@ -11,16 +11,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { STACK, docker, stackServices } from './support.js';
+import { STACK, containerOf as runningContainerOf, docker, secretValues, stackServices } from './support.js';
 import { waitForWith } from '@forum/test-support';
 
-const secretsDir = join(import.meta.dirname, '..', '..', 'secrets');
 // the certificates are public; everything else in secrets/ is a secret (the CA's and the edge's keys included)
-const secrets = readdirSync(secretsDir)
-  .filter((f) => !/\.(md|sh|template)$/.test(f) && !/^tls_(ca|cert)\.pem$/.test(f))
-  .map((f) => ({ name: f, value: readFileSync(join(secretsDir, f), 'utf8').trim() }))
-  .filter((s) => s.value.length >= 8 && !s.value.startsWith('http://127.0.0.1'));
+const secrets = secretValues().filter((s) => !/^tls_(ca|cert)\.pem$/.test(s.name));
 
 const INTERVAL_MS = Number(process.env.PROC_WATCH_INTERVAL_MS ?? 50);
 const STEP_MS = Number(process.env.RESTART_TIMEOUT_MS ?? 240_000);
@@ -138,14 +133,13 @@ async function restarted(service: string, since: number): Promise<boolean> {
   });
 }
 
-/** a running container of a service on this engine, or '' */
-const containerOf = async (service: string) =>
-  (await docker('ps', '-q', '--filter', `label=com.docker.swarm.service.name=${service}`)).split('\n').find(Boolean) ?? '';
+/** a running container of the stack's service on this engine, or '' (support.ts's throws when there is none) */
+const containerOf = (service: string) => runningContainerOf(service).catch(() => '');
 
 /** PostgreSQL is whole: one primary with 2 streaming standbys; Redis: one master with 2 online replicas */
 async function dataTierWhole(kind: 'pg' | 'redis'): Promise<boolean> {
   for (const n of [0, 1, 2]) {
-    const c = await containerOf(`${STACK}_${kind}-${n}`);
+    const c = await containerOf(`${kind}-${n}`);
     if (!c) continue;
     if (kind === 'pg') {
       const out = await docker(
@@ -180,7 +174,7 @@ test(
     const watch = new ProcWatch();
     await watch.refreshContainers();
     watch.start();
-    const any = await containerOf(`${STACK}_api`);
+    const any = await containerOf('api');
     assert.ok(any, 'an api container for the canary');
     await docker('exec', '-e', `CANARY=${canary.value}`, any, 'sleep', '1');
     await untilStep('the watch saw the canary', async () => [...watch.findings.keys()].some((k) => k.endsWith('/environ/canary')));

@@ -1,11 +1,26 @@
 // Helpers for the end-to-end suites that run against the deployed `forum` stack through the edge port.
 import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cookieHeader, readBody, storeCookies, waitForWith } from '@forum/test-support';
 
 const run = promisify(execFile);
 
 export const STACK = process.env.STACK_NAME ?? 'forum';
+
+/**
+ * The values of the files in secrets/ (what the suites look for where no secret may show). Values shorter than 8
+ * characters are skipped (none are generated so; a short one would match by chance), and so is the local default
+ * Slack URL (http://127.0.0.1:9/...), which is not a secret.
+ */
+export function secretValues(): { name: string; value: string }[] {
+  const dir = join(import.meta.dirname, '..', '..', 'secrets');
+  return readdirSync(dir)
+    .filter((f) => !/\.(md|sh|template)$/.test(f))
+    .map((f) => ({ name: f, value: readFileSync(join(dir, f), 'utf8').trim() }))
+    .filter((s) => s.value.length >= 8 && !s.value.startsWith('http://127.0.0.1'));
+}
 /**
  * The edge serves the site over HTTPS only (plain HTTP redirects). Node's fetch trusts the stack's local CA through
  * NODE_EXTRA_CA_CERTS (read at start-up; scripts/test.sh exports it with EDGE_TLS_CA and CURL_CA_BUNDLE). To run a
