@@ -56,6 +56,15 @@ fi
 # deploy.sh passes the swarm nodes' addresses, EDGE_VIP, EDGE_HOST and TLS_SERVER_NAMES): a certificate signed by
 # anyone else is never touched, only reported. ECDSA P-256: the cheapest handshake every current client accepts.
 # 825 days: the longest validity Apple's clients accept for a server certificate, from any CA.
+is_addr() { [[ $1 =~ ^[0-9.]+$ || $1 == *:* ]]; }
+# names_missing CERT NAME...: prints each NAME the certificate does not name (an address by IP, anything else by DNS)
+names_missing() {
+  local cert=$1 n opt; shift
+  for n; do
+    is_addr "$n" && opt=-checkip || opt=-checkhost
+    openssl x509 -in "$cert" -noout "$opt" "$n" | grep -q 'does match' || printf '%s\n' "$n"
+  done
+}
 tls_generate() {
   local ca=$dir/tls_ca.pem ca_key=$dir/tls_ca.key cert=$dir/tls_cert.pem key=$dir/tls_key.pem
   if ! command -v openssl >/dev/null; then
@@ -86,31 +95,23 @@ tls_generate() {
     n=${n//,/}
     [[ -n $n && $n != 0.0.0.0 && " ${names[*]} " != *" $n "* ]] && names+=("$n")
   done
-  local why= opt
+  local why=
   if [[ ! -s $cert ]]; then
     why=new
   elif openssl verify -CAfile "$ca" "$cert" >/dev/null 2>&1; then
     openssl x509 -in "$cert" -noout -checkend $((30 * 86400)) >/dev/null || why="expires within 30 days"
-    for n in "${names[@]}"; do
-      if [[ $n =~ ^[0-9.]+$ || $n == *:* ]]; then
-        openssl x509 -in "$cert" -noout -checkip "$n" | grep -q 'does match' || why="${why:+$why, }adds $n"
-      else
-        openssl x509 -in "$cert" -noout -checkhost "$n" | grep -q 'does match' || why="${why:+$why, }adds $n"
-      fi
-    done
+    while read -r n; do why="${why:+$why, }adds $n"; done < <(names_missing "$cert" "${names[@]}")
   else
-    for n in "${names[@]}"; do
-      [[ $n =~ ^[0-9.]+$ || $n == *:* ]] && opt=-checkip || opt=-checkhost
-      openssl x509 -in "$cert" -noout "$opt" "$n" | grep -q 'does match' \
-        || printf '[secrets] NOTE: tls_cert.pem (not signed by tls_ca.pem: kept as it is) does not name %s\n' "$n" >&2
-    done
+    while read -r n; do
+      printf '[secrets] NOTE: tls_cert.pem (not signed by tls_ca.pem: kept as it is) does not name %s\n' "$n" >&2
+    done < <(names_missing "$cert" "${names[@]}")
   fi
   [[ -n $why ]] || return 0
   [[ -s $ca_key ]] || { printf '[secrets] tls_cert.pem needs issuing (%s) but tls_ca.key is missing: restore it, or pass TLS_CERT_FILE/TLS_KEY_FILE\n' "$why" >&2; return 1; }
   [[ -s $key ]] || { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$key" 2>/dev/null; chmod 600 "$key"; }
   local san= ext
   for n in "${names[@]}"; do
-    if [[ $n =~ ^[0-9.]+$ || $n == *:* ]]; then san+="${san:+,}IP:$n"; else san+="${san:+,}DNS:$n"; fi
+    if is_addr "$n"; then san+="${san:+,}IP:$n"; else san+="${san:+,}DNS:$n"; fi
   done
   ext=$(mktemp)
   printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=%s\n' "$san" >"$ext"
