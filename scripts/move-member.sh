@@ -133,10 +133,9 @@ pg_whole() {
 redis_whole() {
   local out
   out=$(in_member redis-0,redis-1,redis-2,sentinel '
-    export REDISCLI_AUTH="$(cat /run/secrets/redis_password)"
-    m=$(redis-cli --no-auth-warning -h sentinel -p 26379 sentinel get-master-addr-by-name mymaster | head -1)
+    m=$(redis-cli --askpass --no-auth-warning -h sentinel -p 26379 sentinel get-master-addr-by-name mymaster </run/secrets/redis_sentinel_password | head -1)
     me=$(getent ahostsv4 '"$member"' | awk "NR==1{print \$1}")
-    info=$(redis-cli --no-auth-warning -h "$m" info replication | tr -d "\r")
+    info=$(redis-cli --user sentinel --askpass --no-auth-warning -h "$m" info replication </run/secrets/redis_sentinel_password | tr -d "\r")
     n=$(echo "$info" | sed -n "s/^connected_slaves://p")
     online=$(echo "$info" | grep -c "state=online" || true)
     if [ -n "$me" ] && { [ "$m" = "$me" ] || echo "$info" | grep -q "ip=$me,.*state=online"; }; then in=yes; else in=no; fi

@@ -17,7 +17,8 @@ put() { # name value-producer
   printf '[secrets] generated %s\n' "$name" >&2
 }
 
-for name in pg_superuser_password pg_app_password pg_repmgr_password pg_monitor_password pg_migrator_password pgpool_admin_password redis_password \
+for name in pg_superuser_password pg_app_password pg_repmgr_password pg_monitor_password pg_migrator_password pgpool_admin_password \
+            redis_password redis_app_password redis_replication_password redis_sentinel_password redis_metrics_password \
             admin_password influxdb_password; do
   put "$name" "$(rand 32)"
 done

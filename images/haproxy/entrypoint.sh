@@ -6,7 +6,7 @@ set -Eeuo pipefail
 LOG_TAG=haproxy-entrypoint
 source /usr/local/lib/forum/lib.sh   # log, die, file_env, start_loop (images/base/lib.sh)
 file_env REDIS_PASSWORD
-[[ -n "$REDIS_PASSWORD" ]] || die "REDIS_PASSWORD_FILE (secret redis_password) is required"
+[[ -n "$REDIS_PASSWORD" ]] || die "REDIS_PASSWORD_FILE (secret redis_metrics_password: the health check's ACL user) is required"
 export REDIS_NODES="${REDIS_NODES:-redis-0,redis-1,redis-2}"
 TEMPLATE=${HAPROXY_CFG:-/usr/local/etc/haproxy/haproxy.cfg}
 CFG=/var/run/haproxy/haproxy.cfg

@@ -3,21 +3,38 @@
 set -Eeuo pipefail
 LOG_TAG=redis-entrypoint
 source /usr/local/bin/redis-lib.sh
-file_env REDIS_PASSWORD
-[[ -n "$REDIS_PASSWORD" ]] || die "REDIS_PASSWORD_FILE (secret redis_password) is required"
+# One ACL user per job (docs/DATA-TIER.md "Users"), each with its own secret; this node defines them all:
+#   default      the operator's account (+@all), secret redis_password: only the Redis tasks hold it
+#   app          api, worker, ipblock: data commands, no @admin/@dangerous but INFO (ioredis's ready check)
+#   replication  replicas to their master: PSYNC, REPLCONF, PING
+#   sentinel     Sentinel, and the role scripts of this image and the sentinel image (redis-lib.sh)
+#   metrics      metrics-agent and redis-proxy's health check: PING, INFO
+# The config holds the SHA-256 of each password (ACL's #<hash> form), not the password; masterauth is the one
+# plaintext, since a replica must send it.
+for u in REDIS_PASSWORD REDIS_APP_PASSWORD REDIS_REPLICATION_PASSWORD REDIS_SENTINEL_PASSWORD REDIS_METRICS_PASSWORD; do
+  file_env --file-only "$u"
+  [[ -n "${!u}" ]] || die "${u}_FILE names an empty secret"
+done
 : "${NODE_NAME:?NODE_NAME is required (redis-0, redis-1 or redis-2)}"
+RCLI_PASSWORD=$REDIS_SENTINEL_PASSWORD   # redis-lib.sh's rcli: the sentinel user, on both ports
+sha() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
 CONF=/etc/redis/run/redis.conf
 umask 077
 cat > "$CONF" <<CONF
 bind 0.0.0.0 -::*
-protected-mode no
+protected-mode yes
 port 6379
 dir /data
 daemonize no
 logfile ""
 loglevel notice
-requirepass "$REDIS_PASSWORD"
-masterauth "$REDIS_PASSWORD"
+user default on #$(sha "$REDIS_PASSWORD") ~* &* +@all
+user app on #$(sha "$REDIS_APP_PASSWORD") ~* &* +@all -@admin -@dangerous +info
+user replication on #$(sha "$REDIS_REPLICATION_PASSWORD") +psync +replconf +ping
+user sentinel on #$(sha "$REDIS_SENTINEL_PASSWORD") allchannels +multi +exec +slaveof +replicaof +ping +subscribe +publish +config|rewrite +role +info +client|setname +client|kill +script|kill
+user metrics on #$(sha "$REDIS_METRICS_PASSWORD") +ping +info +quit
+masteruser replication
+masterauth "$REDIS_REPLICATION_PASSWORD"
 # Replicas announce their task IP, not a hostname: Sentinel resolves hostnames with a BLOCKING lookup, and on an
 # internal overlay network a vanished task's name takes >= 1 s to fail, which throws Sentinel into TILT mode
 # (30 s without failover) exactly when the master's task dies. IPs never block.
@@ -116,5 +133,5 @@ if ! is_me "$master"; then
 else
   log "starting as master"
 fi
-unset REDIS_PASSWORD
+unset REDIS_PASSWORD REDIS_APP_PASSWORD REDIS_REPLICATION_PASSWORD REDIS_SENTINEL_PASSWORD REDIS_METRICS_PASSWORD RCLI_PASSWORD
 exec /usr/local/bin/run-service redis-server "$CONF"

@@ -8,9 +8,14 @@ SENTINEL_SERVICE=${SENTINEL_SERVICE:-sentinel}
 BOOTSTRAP_NODE=${BOOTSTRAP_NODE:-redis-0}
 # the IPv4 addresses a name resolves to (Docker's DNS; a task's name or tasks.<service>), one per line, or nothing
 ipv4s() { timeout 3 getent ahostsv4 "$1" 2>/dev/null | awk '{print $1}' | sort -u; }
-# redis-cli HOST [PORT] COMMAND...: the password goes on stdin (--askpass reads its first line), not in REDISCLI_AUTH
-# nor -a, which any process of the container could read in /proc/<pid>/environ or cmdline while the call runs
-rcli() { printf '%s\n' "$REDIS_PASSWORD" | timeout 2 redis-cli --askpass --no-auth-warning -h "$1" -p "${2:-6379}" "${@:3}" 2>/dev/null; }
+# redis-cli HOST [PORT] COMMAND... as Sentinel's user: password RCLI_PASSWORD (secret redis_sentinel_password), the
+# ACL user `sentinel` on a Redis node, the default user on a Sentinel. The password goes on stdin (--askpass reads
+# its first line), not in REDISCLI_AUTH nor -a, which any process of the container could read in
+# /proc/<pid>/environ or cmdline while the call runs.
+rcli() {
+  local user=(--user sentinel); [[ ${2:-6379} == 26379 ]] && user=()
+  printf '%s\n' "$RCLI_PASSWORD" | timeout 2 redis-cli "${user[@]}" --askpass --no-auth-warning -h "$1" -p "${2:-6379}" "${@:3}" 2>/dev/null
+}
 # the current master's host as the running sentinels see it (majority of answers), or empty
 sentinel_master() {
   local ips ip m votes=""

@@ -13,8 +13,12 @@
 set -Eeuo pipefail
 LOG_TAG=sentinel-entrypoint
 source /usr/local/bin/redis-lib.sh
-file_env REDIS_PASSWORD
-[[ -n "$REDIS_PASSWORD" ]] || die "REDIS_PASSWORD_FILE (secret redis_password) is required"
+# One secret, redis_sentinel_password, for everything Sentinel does: this Sentinel's own password (the default user
+# on port 26379, also sentinel-to-sentinel), the ACL user `sentinel` on the Redis nodes (auth-user/auth-pass), and
+# the role scripts (redis-lib.sh's rcli). This image holds no other Redis secret (docs/DATA-TIER.md "Users").
+file_env --file-only REDIS_SENTINEL_PASSWORD
+[[ -n "$REDIS_SENTINEL_PASSWORD" ]] || die "REDIS_SENTINEL_PASSWORD_FILE names an empty secret"
+RCLI_PASSWORD=$REDIS_SENTINEL_PASSWORD
 CONF=/etc/redis/run/sentinel.conf
 # the monitoring settings, for the config file and for a re-point at runtime (janitor)
 QUORUM=${SENTINEL_QUORUM:-2} DOWN_AFTER_MS=${SENTINEL_DOWN_AFTER_MS:-2500}
@@ -40,12 +44,14 @@ port 26379
 daemonize no
 logfile ""
 dir /etc/redis/run
-requirepass "$REDIS_PASSWORD"
-sentinel sentinel-pass "$REDIS_PASSWORD"
+protected-mode yes
+requirepass "$REDIS_SENTINEL_PASSWORD"
+sentinel sentinel-pass "$REDIS_SENTINEL_PASSWORD"
 sentinel resolve-hostnames no
 sentinel announce-hostnames no
 sentinel monitor $MASTER_NAME $master 6379 $QUORUM
-sentinel auth-pass $MASTER_NAME $REDIS_PASSWORD
+sentinel auth-user $MASTER_NAME sentinel
+sentinel auth-pass $MASTER_NAME $REDIS_SENTINEL_PASSWORD
 sentinel down-after-milliseconds $MASTER_NAME $DOWN_AFTER_MS
 sentinel failover-timeout $MASTER_NAME $FAILOVER_TIMEOUT_MS
 sentinel parallel-syncs $MASTER_NAME $PARALLEL_SYNCS
@@ -58,8 +64,8 @@ fi
 # sentinel-janitor.sh re-points and resets Sentinel (see above); healthcheck.sh fails while it is not running
 # The janitor reads the password from a file descriptor (a pipe holding one line), so neither it nor
 # redis-sentinel has it in its environment or arguments
-exec {pwfd}<<<"$REDIS_PASSWORD"
+exec {pwfd}<<<"$REDIS_SENTINEL_PASSWORD"
 start_loop sentinel-janitor /usr/local/bin/sentinel-janitor.sh "$QUORUM" "$DOWN_AFTER_MS" "$FAILOVER_TIMEOUT_MS" "$PARALLEL_SYNCS" "$pwfd"
 exec {pwfd}<&-
-unset REDIS_PASSWORD
+unset REDIS_SENTINEL_PASSWORD RCLI_PASSWORD
 exec /usr/local/bin/run-service redis-sentinel "$CONF"

@@ -10,7 +10,7 @@ source /usr/local/bin/redis-lib.sh
 QUORUM=$1 DOWN_AFTER_MS=$2 FAILOVER_TIMEOUT_MS=$3 PARALLEL_SYNCS=$4
 # the Redis password comes on file descriptor $5 (opened by entrypoint.sh), never through the environment
 pwfd=$5
-IFS= read -r -u "$pwfd" REDIS_PASSWORD || true
+IFS= read -r -u "$pwfd" RCLI_PASSWORD || true
 exec {pwfd}<&-
 down_since="" prev_stale="" stale_rounds=0 last_addr="" changed_at=$SECONDS masterless_since=""
 expected=${SENTINEL_EXPECTED:-3}
@@ -20,8 +20,8 @@ monitor() {
   rcli 127.0.0.1 26379 SENTINEL MONITOR "$MASTER_NAME" "$1" 6379 "$QUORUM" >/dev/null || true
   # the password goes on stdin (after the --askpass line, a command line redis-cli parses itself), never on
   # a command line (ps shows those); inside redis-cli's double quotes, backslash and quote are escaped
-  local qpw=${REDIS_PASSWORD//\\/\\\\}; qpw=${qpw//\"/\\\"}
-  printf '%s\nSENTINEL SET %s auth-pass "%s"\n' "$REDIS_PASSWORD" "$MASTER_NAME" "$qpw" |
+  local qpw=${RCLI_PASSWORD//\\/\\\\}; qpw=${qpw//\"/\\\"}
+  printf '%s\nSENTINEL SET %s auth-user sentinel auth-pass "%s"\n' "$RCLI_PASSWORD" "$MASTER_NAME" "$qpw" |
     timeout 2 redis-cli --askpass --no-auth-warning -h 127.0.0.1 -p 26379 >/dev/null 2>&1 || true
   rcli 127.0.0.1 26379 SENTINEL SET "$MASTER_NAME" down-after-milliseconds "$DOWN_AFTER_MS" \
     failover-timeout "$FAILOVER_TIMEOUT_MS" parallel-syncs "$PARALLEL_SYNCS" >/dev/null || true

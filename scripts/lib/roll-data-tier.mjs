@@ -133,7 +133,7 @@ const tiers = {
   redis: {
     members: ['redis-0', 'redis-1', 'redis-2'],
     info(m) {
-      return execIn(container(m), ['sh', '-c', 'REDISCLI_AUTH="$(cat /run/secrets/redis_password)" redis-cli --no-auth-warning info replication']);
+      return execIn(container(m), ['sh', '-c', 'redis-cli --askpass --no-auth-warning info replication </run/secrets/redis_password']);
     },
     roles() {
       return Object.fromEntries(this.members.map((m) => [m, /role:(\w+)/.exec(this.info(m))?.[1] ?? 'down']));

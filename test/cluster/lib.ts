@@ -7,7 +7,7 @@
 // node containers (docker kill/start, iptables inside the node container).
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { Client, EDGE_URL, edgeFailure, Load, lostWrites, newUser, STACK } from '../drills/lib.js';
+import { Client, EDGE_URL, edgeFailure, Load, lostWrites, newUser, redisSecretFor, STACK } from '../drills/lib.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -196,9 +196,9 @@ export async function pgPrimary(nodes?: string[]): Promise<string> {
 
 // ---------------------------------------------------------------- Redis
 /** redis-cli in a Redis or Sentinel container, authenticated from the container's own secret on stdin (--askpass: not
- * on a command line nor in an environment) */
+ * on a command line nor in an environment): the default user's on a Redis node, the Sentinel's own on 26379 */
 export async function redisCli(c: Located, args: string[], port = 6379, timeoutMs = 10_000): Promise<string> {
-  const cmd = 'exec redis-cli --askpass --no-auth-warning -p "$0" "$@" </run/secrets/redis_password';
+  const cmd = `exec redis-cli --askpass --no-auth-warning -p "$0" "$@" </run/secrets/${redisSecretFor(port)}`;
   return execIn(c, ['sh', '-c', cmd, String(port), ...args], timeoutMs);
 }
 export interface RedisMember {

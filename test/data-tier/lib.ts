@@ -104,8 +104,11 @@ export function pgWhy(s: PgState): string {
   return '';
 }
 
-// the password on stdin (--askpass), never in REDISCLI_AUTH (the container's /proc/<pid>/environ) nor -a
+// the password on stdin (--askpass), never in REDISCLI_AUTH (the container's /proc/<pid>/environ) nor -a: a Redis
+// node's default user (the operator's, held by the Redis tasks only), or a Sentinel's own password. Both exist in a
+// Redis task, hence the Redis members first in every execIn list here; a Sentinel task holds only its own.
 const REDIS_CLI = 'redis-cli --askpass --no-auth-warning </run/secrets/redis_password';
+const SENTINEL_CLI = 'redis-cli --askpass --no-auth-warning -p 26379 </run/secrets/redis_sentinel_password';
 export interface RedisState {
   /** role per member (master / slave / down), with the master a replica follows */
   roles: Record<string, string>;
@@ -119,8 +122,8 @@ export interface RedisState {
 }
 export function redisState(): RedisState {
   const out = execIn(
-    ['sentinel', ...REDIS],
-    `echo "sentinel $(${REDIS_CLI} -h sentinel -p 26379 sentinel get-master-addr-by-name mymaster | head -1)"
+    [...REDIS, 'sentinel'],
+    `echo "sentinel $(${SENTINEL_CLI} -h sentinel sentinel get-master-addr-by-name mymaster | head -1)"
      for n in ${REDIS.join(' ')}; do
        ip=$(getent ahostsv4 $n | awk 'NR==1{print $1}')
        info=$(${REDIS_CLI} -h $n info replication 2>/dev/null | tr -d '\\r' | tr '\\n' ' ')
@@ -159,8 +162,9 @@ export function redisWhy(s: RedisState): string {
   if (others.some((n) => !s.online.includes(n) || s.link[n] !== 'up')) return `${m} online replicas [${s.online}] links ${JSON.stringify(s.link)}`;
   return '';
 }
-export function redisCli(host: string, args: string): string {
-  return execIn(['sentinel', ...REDIS], `${REDIS_CLI} -h ${host} ${args}`);
+/** redis-cli against `host` (a Redis node, or `sentinel` with port 26379) */
+export function redisCli(host: string, args: string, port = 6379): string {
+  return execIn([...REDIS, 'sentinel'], `${port === 26379 ? SENTINEL_CLI : REDIS_CLI} -h ${host} ${args}`);
 }
 
 /** Polls `why` (returns '' when done) until the deadline; prints progress every 15 s. Returns the time taken. */

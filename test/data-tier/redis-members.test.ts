@@ -54,7 +54,7 @@ test("When a Redis replica's volume is wiped, then it rejoins as replica; one ma
 test('When redis-0 (the bootstrap member) is wiped while another is master, then it rejoins as replica', { timeout: WHOLE_MS * 3 + 200_000 }, async () => {
   if (redisState().masters[0] === 'redis-0') {
     // hand the master role over first (Sentinel's own failover), so redis-0 is a replica when its volume goes
-    redisCli('sentinel', '-p 26379 sentinel failover mymaster');
+    redisCli('sentinel', 'sentinel failover mymaster', 26379);
     await waitUntil('a master other than redis-0, Redis whole', WHOLE_MS, () => {
       const s = redisState();
       return s.masters[0] === 'redis-0' ? 'redis-0 still master' : redisWhy(s);

@@ -288,10 +288,13 @@ export function containersOf(service: string): string[] {
     .split('\n')
     .filter(Boolean);
 }
-/** redis-cli in container `c` against its own server: port 6379 (Redis) or 26379 (Sentinel) */
+/** the secret that opens a Redis node (the default user's, held by the Redis tasks only) or a Sentinel */
+export const redisSecretFor = (port: number): string => (port === 26379 ? 'redis_sentinel_password' : 'redis_password');
+/** redis-cli in container `c` against its own server: port 6379 (Redis, as the operator's default user) or 26379
+ * (Sentinel, whose password is redis_sentinel_password) */
 export function redisCli(c: string, port: number, ...args: string[]): string {
   // the password on stdin from the container's own secret (--askpass), never in an argument or an environment
-  const cmd = `exec redis-cli --askpass --no-auth-warning -p ${port} "$@" </run/secrets/redis_password`;
+  const cmd = `exec redis-cli --askpass --no-auth-warning -p ${port} "$@" </run/secrets/${redisSecretFor(port)}`;
   return docker(['exec', c, 'sh', '-c', cmd, 'sh', ...args]);
 }
 /** `SENTINEL <args>` on a running sentinel task */

@@ -12,6 +12,8 @@ export const configShape = {
   TIMEOUT_SECONDS: env.int(8),
   BUFFER_LIMIT: env.int(100_000),
   BATCH_SIZE: env.int(5000),
+  /** the Redis ACL user (the stack's `metrics`: PING and INFO); unset = the default user */
+  REDIS_USER: z.string().optional(),
   REDIS_PASSWORD: z.string().optional(),
   PG_USER: z.string().default('postgres'),
   PG_PASSWORD: z.string().optional(),

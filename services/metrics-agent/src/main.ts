@@ -66,7 +66,13 @@ const agent = new Agent({
   nodeSources,
   ctx: {
     timeoutMs: cfg.TIMEOUT_SECONDS * 1000,
-    creds: { redisPassword: cfg.REDIS_PASSWORD, pgUser: cfg.PG_USER, pgPassword: cfg.PG_PASSWORD ?? cfg.PGPASSWORD, pgDatabase: cfg.PG_DATABASE },
+    creds: {
+      redisUser: cfg.REDIS_USER,
+      redisPassword: cfg.REDIS_PASSWORD,
+      pgUser: cfg.PG_USER,
+      pgPassword: cfg.PG_PASSWORD ?? cfg.PGPASSWORD,
+      pgDatabase: cfg.PG_DATABASE,
+    },
   },
   intervalMs: cfg.INTERVAL_SECONDS * 1000,
   logger,

@@ -236,6 +236,22 @@ test('When an empty buffer is flushed, then later flushes are not blocked', asyn
   assert.equal(rows(await influx.query('SELECT * FROM m', 'emptyfirst')).length, 1);
 });
 
+test('When the agent has its own Redis ACL user (PING and INFO only, as in the stack), then it gathers with it', async () => {
+  const r = await redisServer({ prefix: 'obs-redis-acl-' });
+  try {
+    // the stack's rule for `metrics` (images/redis/entrypoint.sh)
+    r.cli('ACL', 'SETUSER', 'metrics', 'on', '>pw-metrics', '+ping', '+info', '+quit');
+    const target = { kind: 'redis' as const, service: 'redis-1', address: '127.0.0.1', port: r.port };
+    const [p] = await collectRedis(target, { timeoutMs: 2000, creds: { redisUser: 'metrics', redisPassword: 'pw-metrics' } });
+    assert.equal(p.tags.replication_role, 'master');
+    closeRedisConnections();
+    await assert.rejects(collectRedis(target, { timeoutMs: 2000, creds: { redisUser: 'nobody', redisPassword: 'pw-metrics' } }), /WRONGPASS|invalid/i);
+  } finally {
+    closeRedisConnections();
+    await r.stop();
+  }
+});
+
 test('When Redis is gathered repeatedly, then one connection is kept, it comes back after a Redis restart, and a wrong password is reported', async () => {
   const r = await redisServer({ password: 'pw-keep', prefix: 'obs-redis-keep-' });
   let back: Awaited<ReturnType<typeof redisServer>> | undefined;

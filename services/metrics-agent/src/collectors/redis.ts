@@ -27,6 +27,7 @@ function open(t: Target, ctx: CollectContext): Held {
   const redis = new Redis({
     host: t.address,
     port: t.port,
+    username: ctx.creds.redisUser,
     password: ctx.creds.redisPassword,
     connectTimeout: ctx.timeoutMs,
     commandTimeout: ctx.timeoutMs,

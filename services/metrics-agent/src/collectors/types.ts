@@ -13,6 +13,7 @@ export interface Target {
 }
 
 export interface Credentials {
+  redisUser?: string;
   redisPassword?: string;
   pgUser?: string;
   pgPassword?: string;
