@@ -89,6 +89,13 @@ else
   bash scripts/lib/ensure-docker.sh
   bash scripts/lib/base-image.sh
 fi
+# no-new-privileges: a Swarm service cannot set it (the compose format has no field for it); only the engine can, for
+# every container. Warn when this engine does not (checked in a throwaway container of the base image).
+if [[ -z ${DEPLOY_DOCKER_HOST:-} ]] &&
+  ! docker run --rm --network none --entrypoint grep "${BASE_IMAGE:-debian:trixie-slim}" -qE '^NoNewPrivs:[[:space:]]+1$' /proc/self/status; then
+  log "WARNING: this Docker engine does not set no-new-privileges; a setuid binary in a container could gain privileges." \
+    "Add \"no-new-privileges\": true to /etc/docker/daemon.json and restart dockerd (docs/SECURITY.md, section 4)."
+fi
 export EDGE_HOST=${EDGE_HOST:-127.0.0.1}
 
 # 2. secrets (never overwritten). The edge's certificate: the operator's pair (TLS_CERT_FILE/TLS_KEY_FILE, paths

@@ -6,7 +6,8 @@
 #                            /sys/fs/cgroup mounted), so the node container's CPU/memory figures include them;
 #                            without it they would sit in the host's /docker next to the host's own containers
 set -eu
-args="-H unix:///var/run/docker.sock"
+# --no-new-privileges for every container: Swarm services cannot set it one by one (scripts/lib/ensure-docker.sh)
+args="-H unix:///var/run/docker.sock --no-new-privileges"
 if [ -n "${CLUSTER_SOCKET_DIR:-}" ]; then
   mkdir -p "$CLUSTER_SOCKET_DIR"
   rm -f "$CLUSTER_SOCKET_DIR/docker.sock"

@@ -34,7 +34,10 @@ sysName ${NODE_HOSTNAME:-$(hostname)}
 disk ${SNMP_DISK:-$([[ -d /hostfs ]] && echo /hostfs || echo /)} 10%
 dontLogTCPWrappersConnects yes
 CONF
-chown Debian-snmp:Debian-snmp "$CONF"
+# root reads it at start and Debian-snmp on a reload: owner root (the entrypoint has no CAP_DAC_OVERRIDE, so a file
+# of another owner would be closed to it), group Debian-snmp, no one else
+chown root:Debian-snmp "$CONF"
+chmod 0640 "$CONF"
 # the healthcheck's client config: the community reaches snmpget through this file, not its command line
 mkdir -p /etc/snmp/run/client
 printf 'defVersion 2c\ndefCommunity %s\nmibs :\n' "$COMMUNITY" > /etc/snmp/run/client/snmp.conf

@@ -2,7 +2,7 @@
 // pg_monitor and nothing more, and its task has no superuser password to read.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { containerOf, docker, until } from './support.js';
+import { containerOf, docker, STACK, stackContainers, until } from './support.js';
 
 /** one query through psql in a postgres container (as the postgres superuser, on its socket) */
 const psql = async (container: string, sql: string) => (await docker('exec', container, 'psql', '-XAtq', '-d', 'postgres', '-c', sql)).trim();
@@ -67,4 +67,51 @@ test('When the api has migrated, then forum_migrator owns the forum database and
   // the api's and worker's pools log in as forum; forum_migrator is only seen while migrations run
   const apiSecrets = (await docker('exec', await containerOf('api'), 'ls', '/run/secrets')).split('\n').filter(Boolean);
   assert.ok(apiSecrets.includes('pg_migrator_password') && apiSecrets.includes('pg_app_password'));
+});
+
+/** `/proc/1/status` of every running container of the stack, by service (the first task's only) */
+async function statusByService(): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const id of await stackContainers()) {
+    const svc = (await docker('inspect', id, '--format', '{{index .Config.Labels "com.docker.swarm.service.name"}}')).trim().replace(`${STACK}_`, '');
+    if (out.has(svc)) continue;
+    const status = await docker('exec', id, 'cat', '/proc/1/status').catch(() => '');
+    if (status) out.set(svc, status);
+  }
+  return out;
+}
+const field = (status: string, name: string) => new RegExp(`^${name}:\\s*(\\S+)`, 'm').exec(status)?.[1];
+
+test('When the containers run, then each one has only the capabilities its service keeps (cap_drop: ALL but metrics-agent, snmpd four)', async () => {
+  const keeps: Record<string, string> = {
+    // CHOWN, SETGID, SETUID, NET_BIND_SERVICE (bits 0, 6, 7, 10)
+    snmpd: '00000000000004c1',
+  };
+  const statuses = await statusByService();
+  assert.ok(statuses.size >= 15, `read ${statuses.size} services`);
+  for (const [svc, status] of statuses) {
+    if (svc === 'metrics-agent') continue; // Docker's default set: it reads the host's /proc/1/net (docs/SECURITY.md)
+    assert.equal(field(status, 'CapBnd'), keeps[svc] ?? '0000000000000000', `${svc}: bounding set`);
+  }
+});
+
+test('When the engine sets no-new-privileges (scripts/lib/ensure-docker.sh starts it so), then every container of the stack runs with it', async (t) => {
+  const probe = await docker(
+    'run',
+    '--rm',
+    '--network',
+    'none',
+    '--entrypoint',
+    'grep',
+    process.env.BASE_IMAGE ?? 'debian:trixie-slim',
+    '^NoNewPrivs',
+    '/proc/self/status',
+  );
+  if (!/NoNewPrivs:\s*1/.test(probe)) {
+    t.skip('this engine does not set no-new-privileges (npm run deploy warns about it)');
+    return;
+  }
+  const statuses = await statusByService();
+  const without = [...statuses].filter(([, s]) => field(s, 'NoNewPrivs') !== '1').map(([svc]) => svc);
+  assert.deepEqual(without, [], 'services whose process 1 may gain privileges');
 });
