@@ -101,7 +101,7 @@ export interface Runtime {
 export function buildRuntime(cfg: Config, logger: Logger, opts: { isDraining?: () => boolean; db?: Db; redis?: Redis } = {}): Runtime {
   boundPasswordWork(cfg.ARGON2_CONCURRENCY, cfg.ARGON2_QUEUE);
   const db = opts.db ?? createDb(cfg);
-  const redis = opts.redis ?? createRedis(cfg.REDIS_URL, cfg.REDIS_PASSWORD, logger);
+  const redis = opts.redis ?? createRedis(cfg.REDIS_URL, cfg.REDIS_PASSWORD, logger, { username: cfg.REDIS_USER });
   const sessions = new Sessions(redis, db, logger, {
     secret: cfg.SESSION_SECRET,
     secureCookies: cfg.SECURE_COOKIES,

@@ -28,6 +28,8 @@ export const configShape = {
   /** How long a read on a standby waits for the client's last write to be replayed before it is served stale (X-Stale). */
   PG_STANDBY_WAIT_MS: env.int(1000),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL'),
+  /** the Redis ACL user (the stack's `app`); unset = the default user */
+  REDIS_USER: z.string().optional(),
   REDIS_PASSWORD: z.string().optional(),
   SESSION_SECRET: z.string().min(16, 'SESSION_SECRET must be at least 16 characters'),
   ADMIN_USERNAME: z.string().min(3).max(14).default('admin'),

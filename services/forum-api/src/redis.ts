@@ -6,8 +6,10 @@ import type { Logger } from '@forum/shared';
  * Request-path commands fail fast (few retries) so a Redis outage becomes a 503, not a hung request;
  * the connection itself keeps reconnecting forever, which is what carries us over a Sentinel failover.
  */
-export function createRedis(url: string, password: string | undefined, logger: Logger, opts: { blocking?: boolean } = {}): Redis {
+export function createRedis(url: string, password: string | undefined, logger: Logger, opts: { blocking?: boolean; username?: string } = {}): Redis {
   const client = new Redis(url, {
+    // the ACL user (REDIS_USER) goes here, not in the URL: ioredis lets a URL's empty password override this one
+    username: opts.username || undefined,
     password: password || undefined,
     maxRetriesPerRequest: opts.blocking ? null : 2,
     connectTimeout: 3000,

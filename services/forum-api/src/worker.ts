@@ -12,7 +12,7 @@ const cfg = loadServiceConfig('worker');
 const logger = createLogger('forum-worker');
 const db = createDb({ ...cfg, PG_APP_NAME_PRIMARY: `${cfg.PG_APP_NAME_PRIMARY}-worker` });
 // the worker blocks on XREADGROUP: it needs its own connection, with unlimited retries
-const redis = createRedis(cfg.REDIS_URL, cfg.REDIS_PASSWORD, logger, { blocking: true });
+const redis = createRedis(cfg.REDIS_URL, cfg.REDIS_PASSWORD, logger, { blocking: true, username: cfg.REDIS_USER });
 const metrics = createMetrics('forum-worker');
 registerRuntimeMetrics(metrics, db, redis);
 const jobsTotal = new promClient.Counter({

@@ -3,6 +3,8 @@ import { env, loadConfigOrExit, z } from '@forum/shared';
 export const configShape = {
   PORT: env.int(8080),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL'),
+  /** the Redis ACL user (the stack's `app`); unset = the default user */
+  REDIS_USER: z.string().optional(),
   REDIS_PASSWORD: z.string().optional(),
   REDIS_KEY_PREFIX: z.string().default('ipblock:'),
   IPBLOCK_TOKEN: z.string({ required_error: 'IPBLOCK_TOKEN_FILE is required' }).min(16, 'must be at least 16 characters'),

@@ -41,7 +41,14 @@ try {
 
 // socketTimeout: a command with no reply destroys the connection and reconnects (a session HAProxy no longer
 // forwards after a Redis master died would otherwise hang forever); the stream reader's BLOCK is 5 s, so 8 s there
-const redisOpts = { password: cfg.REDIS_PASSWORD, maxRetriesPerRequest: 3, enableAutoPipelining: false, connectTimeout: 5000, socketTimeout: 3000 };
+const redisOpts = {
+  username: cfg.REDIS_USER,
+  password: cfg.REDIS_PASSWORD,
+  maxRetriesPerRequest: 3,
+  enableAutoPipelining: false,
+  connectTimeout: 5000,
+  socketTimeout: 3000,
+};
 const redis = new Redis(cfg.REDIS_URL, redisOpts);
 const subscriber = new Redis(cfg.REDIS_URL, redisOpts);
 const streamConn = new Redis(cfg.REDIS_URL, { ...redisOpts, maxRetriesPerRequest: null, socketTimeout: 8000 });
