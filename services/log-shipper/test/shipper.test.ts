@@ -236,7 +236,9 @@ test('When a real container logs, then its stream is followed through the Docker
   const c = await docker.createContainer({
     name,
     Image: img,
-    Cmd: ['sh', '-c', `i=0; while [ $i -lt 5 ]; do echo '${line}'; echo 'not json at all' >&2; i=$((i+1)); done; sleep 60`],
+    // then a `tick` a second: a follow stream attached while the first lines were being written can wait for the
+    // engine's next write before it delivers them (seen under CI load: nothing in 60 s); the ticks are not counted
+    Cmd: ['sh', '-c', `i=0; while [ $i -lt 5 ]; do echo '${line}'; echo 'not json at all' >&2; i=$((i+1)); done; while :; do sleep 1; echo tick; done`],
     Labels: { 'com.docker.swarm.service.name': 'lstest_nginx', 'com.docker.stack.namespace': 'lstest' },
     HostConfig: { AutoRemove: false },
   });
@@ -251,7 +253,7 @@ test('When a real container logs, then its stream is followed through the Docker
     () => 'node-a',
     (l, ts, s, stream) => {
       assert.equal(s.service, 'nginx');
-      got.push({ line: l, stream, ts });
+      if (l !== 'tick') got.push({ line: l, stream, ts });
     },
     logger,
     { scanMs: 200, lookbackSeconds: 60, stack: 'lstest' },
