@@ -174,27 +174,28 @@ test(
     const watch = new ProcWatch();
     await watch.refreshContainers();
     watch.start();
-    const any = await containerOf('api');
-    assert.ok(any, 'an api container for the canary');
-    // after the first whole pass (it reads every process of the host once, which under load takes longer than the
-    // canary lives); then one 1-second canary after another until one is seen, and how many it took is printed
-    await untilStep('the watch finished its first pass', async () => watch.passes >= 2);
-    let canaries = 0;
-    await untilStep('the watch saw the canary', async () => {
-      if ([...watch.findings.keys()].some((k) => k.endsWith('/environ/canary'))) return true;
-      canaries++;
-      await docker('exec', '-e', `CANARY=${canary.value}`, any, 'sleep', '1');
-      return [...watch.findings.keys()].some((k) => k.endsWith('/environ/canary'));
-    });
-    t.diagnostic(`canary seen after ${canaries} 1-second exec(s), ${watch.passes} passes`);
-    for (const k of [...watch.findings.keys()]) if (k.endsWith('/canary')) watch.findings.delete(k);
-    secrets.pop();
-    const services = await stackServices();
-    const stateless = services.filter((s) => !DATA_TIER.test(s.slice(STACK.length + 1)));
-    const members = services.filter((s) => DATA_TIER.test(s.slice(STACK.length + 1))).sort();
-    assert.ok(members.length >= 6 && stateless.length >= 10, `services: ${services.join(' ')}`);
-    const t0 = Date.now();
+    let t0 = Date.now();
     try {
+      const any = await containerOf('api');
+      assert.ok(any, 'an api container for the canary');
+      // after the first whole pass (it reads every process of the host once, which under load takes longer than the
+      // canary lives); then one 1-second canary after another until one is seen, and how many it took is printed
+      await untilStep('the watch finished its first pass', async () => watch.passes >= 2);
+      let canaries = 0;
+      await untilStep('the watch saw the canary', async () => {
+        if ([...watch.findings.keys()].some((k) => k.endsWith('/environ/canary'))) return true;
+        canaries++;
+        await docker('exec', '-e', `CANARY=${canary.value}`, any, 'sleep', '1');
+        return [...watch.findings.keys()].some((k) => k.endsWith('/environ/canary'));
+      });
+      t.diagnostic(`canary seen after ${canaries} 1-second exec(s), ${watch.passes} passes`);
+      for (const k of [...watch.findings.keys()]) if (k.endsWith('/canary')) watch.findings.delete(k);
+      secrets.pop();
+      const services = await stackServices();
+      const stateless = services.filter((s) => !DATA_TIER.test(s.slice(STACK.length + 1)));
+      const members = services.filter((s) => DATA_TIER.test(s.slice(STACK.length + 1))).sort();
+      assert.ok(members.length >= 6 && stateless.length >= 10, `services: ${services.join(' ')}`);
+      t0 = Date.now();
       // two waves: what the others connect to (pgpool, redis-proxy, sentinel, docker-proxy, ...), then its clients.
       // All at once, the clients' start-up (the api's migrations and admin check) met pgpools that were themselves
       // starting on a host under load, failed for 60 s and made Swarm roll the api's update back.
@@ -214,6 +215,7 @@ test(
         t.diagnostic(`${m} restarted, its cluster whole again in ${((Date.now() - t1) / 1000).toFixed(0)} s`);
       }
     } finally {
+      // also when the canary or a restart fails: a running watch would keep the test process alive for good
       await watch.stop();
     }
     t.diagnostic(`${watch.seen.size} processes of the stack read over ${watch.passes} passes of /proc in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
