@@ -8,7 +8,7 @@
 // looked up on the engine of the node that runs it. A volume is wiped by a one-shot service pinned to the member's
 // node label, so that needs no access to the node itself.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { docker, STACK } from '../drills/lib.js';
+import { docker, redisSecretFor, STACK } from '../drills/lib.js';
 
 export { STACK };
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -107,8 +107,7 @@ export function pgWhy(s: PgState): string {
 // the password on stdin (--askpass), never in REDISCLI_AUTH (the container's /proc/<pid>/environ) nor -a: a Redis
 // node's default user (the operator's, held by the Redis tasks only), or a Sentinel's own password. Both exist in a
 // Redis task, hence the Redis members first in every execIn list here; a Sentinel task holds only its own.
-const REDIS_CLI = 'redis-cli --askpass --no-auth-warning </run/secrets/redis_password';
-const SENTINEL_CLI = 'redis-cli --askpass --no-auth-warning -p 26379 </run/secrets/redis_sentinel_password';
+const cli = (port: number) => `redis-cli --askpass --no-auth-warning -p ${port} </run/secrets/${redisSecretFor(port)}`;
 export interface RedisState {
   /** role per member (master / slave / down), with the master a replica follows */
   roles: Record<string, string>;
@@ -123,10 +122,10 @@ export interface RedisState {
 export function redisState(): RedisState {
   const out = execIn(
     [...REDIS, 'sentinel'],
-    `echo "sentinel $(${SENTINEL_CLI} -h sentinel sentinel get-master-addr-by-name mymaster | head -1)"
+    `echo "sentinel $(${cli(26379)} -h sentinel sentinel get-master-addr-by-name mymaster | head -1)"
      for n in ${REDIS.join(' ')}; do
        ip=$(getent ahostsv4 $n | awk 'NR==1{print $1}')
-       info=$(${REDIS_CLI} -h $n info replication 2>/dev/null | tr -d '\\r' | tr '\\n' ' ')
+       info=$(${cli(6379)} -h $n info replication 2>/dev/null | tr -d '\\r' | tr '\\n' ' ')
        echo "$n \${ip:--} \${info:-role:down}"
      done`,
   );
@@ -164,7 +163,7 @@ export function redisWhy(s: RedisState): string {
 }
 /** redis-cli against `host` (a Redis node, or `sentinel` with port 26379) */
 export function redisCli(host: string, args: string, port = 6379): string {
-  return execIn([...REDIS, 'sentinel'], `${port === 26379 ? SENTINEL_CLI : REDIS_CLI} -h ${host} ${args}`);
+  return execIn([...REDIS, 'sentinel'], `${cli(port)} -h ${host} ${args}`);
 }
 
 /** Polls `why` (returns '' when done) until the deadline; prints progress every 15 s. Returns the time taken. */
