@@ -30,7 +30,7 @@ backend_application_name$i = '${NODES[$i]}'
 done
 sed -e "s/@NUM_INIT_CHILDREN@/${PGPOOL_NUM_INIT_CHILDREN:-40}/" -e "s/@MAX_POOL@/${PGPOOL_MAX_POOL:-1}/" \
     -e "s/@HC_PERIOD@/${PGPOOL_HEALTH_CHECK_PERIOD:-5}/" -e "s/@HC_RETRIES@/${PGPOOL_HEALTH_CHECK_MAX_RETRIES:-2}/" \
-    -e "s/@SR_PERIOD@/${PGPOOL_SR_CHECK_PERIOD:-10}/" -e "s/@LOG_LEVEL@/${PGPOOL_LOG_MIN_MESSAGES:-log}/" \
+    -e "s/@SR_PERIOD@/${PGPOOL_SR_CHECK_PERIOD:-30}/" -e "s/@LOG_LEVEL@/${PGPOOL_LOG_MIN_MESSAGES:-log}/" \
     "$D/templates/pgpool.conf.tmpl" > "$D/pgpool.conf"
 printf '%s' "$backends" >> "$D/pgpool.conf"
 cp "$D/templates/pool_hba.conf" "$D/pool_hba.conf"

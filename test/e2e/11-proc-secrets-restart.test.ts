@@ -4,8 +4,8 @@
 // redis-cli, a healthcheck) is read too, not only what happens to run when a sampling scan looks (06-proc-secrets).
 //
 // Order: the stateless services first, in two waves (each service rolls under its own update_config, so the stack
-// keeps serving); then the data tier one member at a time, each waiting until its cluster is whole again, so a restarted
-// primary or master fails over like in the drills and rejoins.
+// keeps serving); then the data tier one member per tier at a time (pg-N beside redis-N), each waiting until its own
+// cluster is whole again, so a restarted primary or master fails over like in the drills and rejoins.
 // Env: STACK_NAME (forum), PROC_WATCH_INTERVAL_MS (50), RESTART_TIMEOUT_MS (240000 per step).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -206,13 +206,24 @@ test(
         for (const s of wave) await untilStep(`${s} restarted and healthy`, () => restarted(s, since));
       }
       t.diagnostic(`stateless services restarted in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-      for (const m of members) {
-        const t1 = Date.now();
-        await docker('service', 'update', '--force', '--detach', m);
-        await untilStep(`${m} restarted and healthy`, () => restarted(m, t1 - 1000));
-        const kind = m.slice(STACK.length + 1).startsWith('pg') ? 'pg' : 'redis';
-        await untilStep(`${kind} whole again after ${m}`, () => dataTierWhole(kind));
-        t.diagnostic(`${m} restarted, its cluster whole again in ${((Date.now() - t1) / 1000).toFixed(0)} s`);
+      // one member of each tier at a time (pg-N beside redis-N): each waits until its own cluster is whole again, so
+      // a tier never has two members restarting, and the two tiers do not wait for each other
+      const byTier = (kind: string) => members.filter((m) => m.slice(STACK.length + 1).startsWith(kind));
+      const tiers = [byTier('pg'), byTier('redis')];
+      for (let i = 0; i < Math.max(...tiers.map((x) => x.length)); i++) {
+        await Promise.all(
+          tiers
+            .map((x) => x[i])
+            .filter(Boolean)
+            .map(async (m) => {
+              const t1 = Date.now();
+              await docker('service', 'update', '--force', '--detach', m);
+              await untilStep(`${m} restarted and healthy`, () => restarted(m, t1 - 1000));
+              const kind = m.slice(STACK.length + 1).startsWith('pg') ? 'pg' : 'redis';
+              await untilStep(`${kind} whole again after ${m}`, () => dataTierWhole(kind));
+              t.diagnostic(`${m} restarted, its cluster whole again in ${((Date.now() - t1) / 1000).toFixed(0)} s`);
+            }),
+        );
       }
     } finally {
       // also when the canary or a restart fails: a running watch would keep the test process alive for good
