@@ -137,6 +137,8 @@ test('When 1,200 malformed requests arrive, then none is answered 5xx and the pr
   let sent = 0;
   const statuses: Record<string, number> = {};
   const slow: string[] = [];
+  const ownThread = `/api/threads/${thread.id}`;
+  const changedBy: string[] = [];
   const one = async () => {
     const c = pick(clients);
     const method = pick(methods);
@@ -162,6 +164,9 @@ test('When 1,200 malformed requests arrive, then none is answered 5xx and the pr
       if (Date.now() - t0 > 300) slow.push(`${method} ${path.slice(0, 60)} ${Date.now() - t0}ms`);
       sent++;
       statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+      // the staff client and the starter may delete or hide the thread for real (a DELETE, a PATCH of is-hidden)
+      if ((method === 'DELETE' || method === 'PATCH') && res.status < 300 && (path === ownThread || path.startsWith(`${ownThread}/`)))
+        changedBy.push(`${method} ${path.slice(0, 80)} -> ${res.status}`);
       if (res.status >= 500)
         failures.push(`${method} ${path.slice(0, 120)} body=${String(body).slice(0, 120)} ct=${ct} -> ${res.status} ${text.slice(0, 200)}`);
       else if (res.status >= 400 && method !== 'HEAD' && !/"detail"/.test(text) && !isDrfFieldErrors(text))
@@ -179,7 +184,10 @@ test('When 1,200 malformed requests arrive, then none is answered 5xx and the pr
   assert.equal(api.proc.exitCode, null, 'process alive');
   assert.equal((await fetch(`${base}/healthcheck/`)).status, 200);
   assert.equal((await fetch(`${base}/healthcheck/ready/`)).status, 200);
-  // state is intact: the thread still reads fine
-  assert.equal((await user.get(`/api/threads/${thread.id}/posts/`)).status, 200);
+  // state is intact: the thread still reads fine, unless a fuzz request was allowed to delete or hide it (some seeds
+  // draw such a request: FUZZ_SEED=3579218611 did), which is the API doing its job
+  const after = (await user.get(`/api/threads/${thread.id}/posts/`)).status;
+  if (changedBy.length) t.diagnostic(`the thread was changed by: ${changedBy.slice(0, 5).join(' | ')}; it now answers ${after}`);
+  else assert.equal(after, 200);
   assert.equal(api.lines.filter((l) => l.includes('"unhandled error"')).length, 0, 'no unhandled errors logged');
 });
