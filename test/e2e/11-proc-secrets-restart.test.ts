@@ -208,18 +208,16 @@ test(
       t.diagnostic(`stateless services restarted in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
       // one member of each tier at a time (pg-N beside redis-N): each waits until its own cluster is whole again, so
       // a tier never has two members restarting, and the two tiers do not wait for each other
-      const byTier = (kind: string) => members.filter((m) => m.slice(STACK.length + 1).startsWith(kind));
-      const tiers = [byTier('pg'), byTier('redis')];
-      for (let i = 0; i < Math.max(...tiers.map((x) => x.length)); i++) {
+      const tiers = (['pg', 'redis'] as const).map((kind) => ({ kind, members: members.filter((m) => m.slice(STACK.length + 1).startsWith(kind)) }));
+      for (let i = 0; i < Math.max(...tiers.map((x) => x.members.length)); i++) {
         await Promise.all(
           tiers
-            .map((x) => x[i])
-            .filter(Boolean)
-            .map(async (m) => {
+            .filter(({ members: ms }) => ms[i])
+            .map(async ({ kind, members: ms }) => {
+              const m = ms[i];
               const t1 = Date.now();
               await docker('service', 'update', '--force', '--detach', m);
               await untilStep(`${m} restarted and healthy`, () => restarted(m, t1 - 1000));
-              const kind = m.slice(STACK.length + 1).startsWith('pg') ? 'pg' : 'redis';
               await untilStep(`${kind} whole again after ${m}`, () => dataTierWhole(kind));
               t.diagnostic(`${m} restarted, its cluster whole again in ${((Date.now() - t1) / 1000).toFixed(0)} s`);
             }),

@@ -244,6 +244,9 @@ const badFraming = (r: FuzzRequest) => {
   );
 };
 const resetUnframeable = (o: Outcome) => !o.res && /EPIPE|ECONNRESET/.test(o.error ?? '') && (o.req.body?.length ?? 0) > 64 * 1024 && badFraming(o.req);
+/** Why a request without an answer is the protocol's doing (its histogram label), or '' when it is a failure. */
+const noAnswerExcuse = (o: Outcome) =>
+  http09(o) ? 'HTTP/0.9' : refusedUpload(o) ? 'reset (upload > 10 MB)' : resetUnframeable(o) ? 'reset (unframeable body)' : '';
 
 const WEBHOOK_ANSWER = /"(blocks|services|decisions|blocked|unblocked)"\s*:/;
 
@@ -255,19 +258,11 @@ for (const target of TARGETS) {
     const tokens: Record<string, number> = {};
     const failures: string[] = [];
     for (const o of mine) {
-      const key = o.res
-        ? String(o.res.status)
-        : http09(o)
-          ? 'HTTP/0.9'
-          : refusedUpload(o)
-            ? 'reset (upload > 10 MB)'
-            : resetUnframeable(o)
-              ? 'reset (unframeable body)'
-              : 'no answer';
+      const key = o.res ? String(o.res.status) : noAnswerExcuse(o) || 'no answer';
       histogram[key] = (histogram[key] ?? 0) + 1;
       tokens[o.req.token] = (tokens[o.req.token] ?? 0) + 1;
       if (!o.res) {
-        if (!http09(o) && !refusedUpload(o) && !resetUnframeable(o)) failures.push(describe(o, 'no answer'));
+        if (!noAnswerExcuse(o)) failures.push(describe(o, 'no answer'));
       } else if (o.res.status >= 500 && !(o.res.status === 505 && !/^HTTP\/1\./.test(o.req.version))) failures.push(describe(o, '5xx'));
       else {
         const text = o.res.body.toString('utf8');
