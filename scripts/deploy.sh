@@ -139,7 +139,10 @@ if [[ -n ${DEPLOY_DOCKER_HOST:-} ]]; then export DOCKER_HOST=$DEPLOY_DOCKER_HOST
 stack_files=(docker-stack.yml)
 if [[ -n ${EDGE_VIP:-} ]]; then
   stack_files+=(stack/edge-vip.yml)
-  export NGINX_DRAIN_SECONDS=${NGINX_DRAIN_SECONDS:-3} EDGE_VIP_CIDR=${EDGE_VIP_CIDR:-$EDGE_VIP/24}
+  # 6 s: keepalived's check (1 s) plus the backup's master-down timer (~1.6 s) moved the VIP 2.1 s after the drain
+  # began on an idle host, and more than 3 s under a loaded CI run (37 reads refused on the VIP). Each NGINX stop
+  # (a rolling update, a drain) takes these seconds longer; nginx's default 10 s grace period still covers them.
+  export NGINX_DRAIN_SECONDS=${NGINX_DRAIN_SECONDS:-6} EDGE_VIP_CIDR=${EDGE_VIP_CIDR:-$EDGE_VIP/24}
 fi
 
 # 4. content hashes of every secret/config file the stack names (name: ..._${X_HASH:-v1})

@@ -371,7 +371,17 @@ test('When each node is drained in turn under load, then no write is lost', { ti
   t.after(() => load.halt()); // a failed step must not leave the load running (the test process would never end)
   await sleep(BEFORE_MS);
   const from = Date.now();
-  const steps: { node: string; held: string; emptiedS: string; failed: number; backS: string; ok: boolean; detail: string }[] = [];
+  const steps: {
+    node: string;
+    held: string;
+    emptiedS: string;
+    failed: number;
+    failedAt: string;
+    activeS: string;
+    backS: string;
+    ok: boolean;
+    detail: string;
+  }[] = [];
   for (const node of NODES) {
     const roles = await pgRoles();
     const primaryHere = (
@@ -396,13 +406,20 @@ test('When each node is drained in turn under load, then no write is lost', { ti
       ),
     );
     await setAvailability(node, 'active');
+    const activeAt = Date.now();
     const fs = await waitFullStrength(RECOVERY_MS);
-    const failed = load.writes.concat(load.reads).filter((e) => e.at >= t0 && !e.ok && !e.flood).length;
+    const fails = load.writes
+      .concat(load.reads)
+      .filter((e) => e.at >= t0 && !e.ok && !e.flood)
+      .map((e) => e.at - t0);
     steps.push({
       node,
       held: [...primaryHere, ...redisHere].join('+') || '-',
       emptiedS: secs(emptied.ms ?? NaN),
-      failed,
+      failed: fails.length,
+      // when they failed, from the drain's start: at the drain (tasks stopping) or after `active` (tasks returning)
+      failedAt: fails.length ? `+${secs(Math.min(...fails))}..+${secs(Math.max(...fails))} s` : '-',
+      activeS: secs(activeAt - t0),
       backS: secs(fs.ms),
       ok: fs.ok,
       detail: fs.detail,
@@ -414,8 +431,8 @@ test('When each node is drained in turn under load, then no write is lost', { ti
   const total = f.reads + f.writes;
   const pct = total ? (100 * (f.failedReads + f.failedWrites)) / total : 0;
   const line = drillLine('maintenance', f, {
-    'per node (held; drained in; failed requests; back to full strength in)': steps
-      .map((s) => `${s.node} (${s.held}; ${s.emptiedS} s; ${s.failed}; ${s.ok ? `${s.backS} s` : `NO: ${s.detail}`})`)
+    'per node (held; drained in; failed requests, when after the drain began; active again after; back to full strength in)': steps
+      .map((s) => `${s.node} (${s.held}; ${s.emptiedS} s; ${s.failed}, ${s.failedAt}; ${s.activeS} s; ${s.ok ? `${s.backS} s` : `NO: ${s.detail}`})`)
       .join(', '),
   });
   report(t, line, { drill: 'maintenance', ...f, steps });

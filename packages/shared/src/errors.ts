@@ -102,7 +102,18 @@ export function errorMiddleware(logger: Logger, opts: { dependencies?: readonly 
   return (err, req, res, _next) => {
     const appErr = classify(err, dependencies);
     const log = (req as { log?: Logger }).log ?? logger;
-    if (appErr.operational) log.info({ code: appErr.code, status: appErr.status }, appErr.detail);
+    // a dependency failure names its cause (the driver's code and first line), so a 503 in the logs says which
+    // failure it was: the client's answer does not carry it
+    const cause =
+      appErr !== err && appErr.status >= 500
+        ? {
+            code: (err as { code?: unknown })?.code,
+            message: String((err as Error)?.message ?? err)
+              .split('\n')[0]
+              .slice(0, 300),
+          }
+        : undefined;
+    if (appErr.operational) log.info({ code: appErr.code, status: appErr.status, ...(cause && { cause }) }, appErr.detail);
     else log.error({ err }, 'unhandled error');
     if (res.headersSent) {
       res.destroy();

@@ -80,25 +80,30 @@ const WRITE_POOL_PATIENCE_MS = 2000;
 /** A BEGIN lost with its connection is sent again this many times in all (see beginTx). */
 const BEGIN_ATTEMPTS = 3;
 /**
- * A write refused as read-only (25006) did nothing, so it is sent again, for up to this long: a primary that is
- * stopping (a drain, an update) first makes new transactions read-only and lets the open ones finish
+ * A write that did nothing is sent again, for up to this long: one refused as read-only (25006), and one that never
+ * got a connection (Pgpool refuses new sessions while it fails a primary over, and no node is primary yet). A primary
+ * that is stopping (a drain, an update) first makes new transactions read-only and lets the open ones finish
  * (images/postgres/entrypoint.sh, stop_member), and a write may also reach a standby while Pgpool has no primary.
  * Within this bound the write lands on the promoted primary instead of failing; beyond it, 503 + Retry-After.
+ * A connection lost under a sent statement is NOT retried: the statement may have committed.
  */
-const READ_ONLY_RETRY_MS = 15_000;
-const READ_ONLY_RETRY_DELAY_MS = 300;
+const NOTHING_DONE_RETRY_MS = 15_000;
+const NOTHING_DONE_RETRY_DELAY_MS = 300;
+/** errors of writes that never reached a server: no connection was made (see connectForWrite) */
+const unsent = new WeakSet<object>();
 const isReadOnlyRefusal = (err: unknown) => (err as { code?: string })?.code === '25006';
+const nothingDone = (err: unknown) => isReadOnlyRefusal(err) || (typeof err === 'object' && err !== null && unsent.has(err));
 
-/** Runs `attempt` again while it is refused as read-only (nothing done), for up to READ_ONLY_RETRY_MS. */
-async function whileReadOnly<T>(attempt: () => Promise<T>): Promise<T> {
-  const until = Date.now() + READ_ONLY_RETRY_MS;
+/** Runs `attempt` again while it fails having done nothing, for up to NOTHING_DONE_RETRY_MS. */
+async function whileNothingDone<T>(attempt: () => Promise<T>): Promise<T> {
+  const until = Date.now() + NOTHING_DONE_RETRY_MS;
   for (;;) {
     try {
       return await attempt();
     } catch (err) {
-      if (!isReadOnlyRefusal(err) || Date.now() >= until) throw err;
+      if (!nothingDone(err) || Date.now() >= until) throw err;
     }
-    await sleep(READ_ONLY_RETRY_DELAY_MS);
+    await sleep(NOTHING_DONE_RETRY_DELAY_MS);
   }
 }
 /**
@@ -297,8 +302,8 @@ class RouteState {
  *   `X-Stale: 1`; for the next ROUTE_DOWN_MS reads skip the route, and for SUSPECT_MS a read the route has not
  *   answered in SUSPECT_HEDGE_MS is also tried on the nodes;
  * - with no node answering either, it is retried (8 times over ~20 s) on both.
- * Writes and transactions are retried only when refused as read-only (25006: nothing done, see READ_ONLY_RETRY_MS),
- * never after a lost connection: they may have committed before the connection broke. After a
+ * Writes and transactions are retried only when they did nothing (refused as read-only, or no connection was made:
+ * see NOTHING_DONE_RETRY_MS), never after a connection lost under a statement: they may have committed before the connection broke. After a
  * write of a request (readScope.wrote set), the primary's WAL position is read once and handed to the request, so
  * its client's later reads know what a standby must have replayed.
  */
@@ -311,7 +316,7 @@ function routeQueries(pool: pg.Pool, kind: 'rw' | 'ro', route: RouteState, direc
     const scope = readScope.getStore();
     if (!READ_ONLY.test(sql)) {
       if (kind !== 'rw') return orig(...args);
-      return whileReadOnly(async () => {
+      return whileNothingDone(async () => {
         const client = await writeClient();
         const query = client.query.bind(client) as (...a: unknown[]) => Promise<unknown>;
         try {
@@ -545,7 +550,11 @@ export function createDb(cfg: DbConfig): Db {
   const direct = new DirectNodes({ ...base, application_name: `${cfg.PG_APP_NAME_REPLICA}-direct` }, cfg.PG_STANDBY_WAIT_MS ?? 1000, onConnect);
   const routes = { rw: new RouteState(), ro: new RouteState() };
   // rw's hook is installed first so noteWrite's own query goes out unrouted
-  const writeClient = () => connectForWrite(rw, routes.rw, direct);
+  const writeClient = () =>
+    connectForWrite(rw, routes.rw, direct).catch((err: unknown) => {
+      if (typeof err === 'object' && err !== null) unsent.add(err);
+      throw err;
+    });
   routeQueries(rw, 'rw', routes.rw, direct, writeClient);
   routeQueries(ro, 'ro', routes.ro, direct, writeClient);
   for (const pool of [rw, ro]) {
@@ -595,11 +604,11 @@ export function createDb(cfg: DbConfig): Db {
     direct,
     primaryDown: () => routes.rw.downUntil > Date.now(),
     stats,
-    // A transaction refused as read-only (25006, see READ_ONLY_RETRY_MS) is rolled back and run again from its start:
-    // the refusal comes at its first write, so it changed nothing. The price: `fn` must not act outside the database
+    // A transaction refused as read-only (25006, see NOTHING_DONE_RETRY_MS) is rolled back and run again from its start:
+    // the refusal comes at its first write, so it changed nothing; one that got no connection sent nothing. The price: `fn` must not act outside the database
     // before its first write (none does).
     tx(fn) {
-      return whileReadOnly(async () => {
+      return whileNothingDone(async () => {
         const client = await beginTx();
         try {
           const result = await fn(client);

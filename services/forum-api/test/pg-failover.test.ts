@@ -103,6 +103,7 @@ describe('When the PostgreSQL primary is unreachable', () => {
     process.stdout.write(`# signed-in page read from the standby in ${Date.now() - t0} ms (first after the cut)\n`);
   });
 
+  // the api first tries again for NOTHING_DONE_RETRY_MS (15 s: no connection was made, nothing was sent)
   test('then writes answer 503 with Retry-After', async () => {
     const w = await c.post(`/api/threads/${threadId}/posts/`, { post: 'This cannot be written now.' });
     assert.equal(w.status, 503, w.text);
@@ -257,6 +258,32 @@ describe('When the primary refuses new writes as read-only for a moment (a prima
     const page = await c.get(`/api/threads/${threadId}/posts/`);
     assert.equal(page.status, 200, page.text);
     const written = page.body.post_set.results.filter((p: unknown) => /Sent while the primary was read-only/.test(JSON.stringify(p)));
+    assert.equal(written.length, 1, 'written once');
+  });
+});
+
+// A write that gets no connection to a primary (Pgpool refuses sessions while it fails a primary over, and no node is
+// primary yet) sent nothing: the api tries again until a primary takes it, instead of answering 503 at once.
+describe('When no connection to the primary can be made for a moment (Pgpool failing over)', () => {
+  test('then a post sent meanwhile is written once, when the primary answers again', async () => {
+    const { c, threadId } = await writerWithThread('writer5', 'Writes across a moment without a primary');
+    await primaryAway();
+    try {
+      // the pooled sessions are gone first, as when Pgpool ends them at a failover (a write on a session that dies
+      // under it may have run: that one is not sent again)
+      await waitFor('the api dropped its cut sessions', async () => api.rt.db.rw.idleCount === 0, 5_000, 50);
+      const sent = c.post(`/api/threads/${threadId}/posts/`, { post: 'Sent while no primary could be reached.' });
+      const early = await Promise.race([sent.then((x) => `answered ${x.status} ${x.text}`), new Promise((r) => setTimeout(() => r('pending'), 1500))]);
+      assert.equal(early, 'pending', 'the write waited instead of failing');
+      await primaryBack();
+      const r = await sent;
+      assert.equal(r.status, 200, r.text);
+    } finally {
+      await primaryBack();
+    }
+    const page = await c.get(`/api/threads/${threadId}/posts/`);
+    assert.equal(page.status, 200, page.text);
+    const written = page.body.post_set.results.filter((p: unknown) => /Sent while no primary could be reached/.test(JSON.stringify(p)));
     assert.equal(written.length, 1, 'written once');
   });
 });
