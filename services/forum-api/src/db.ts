@@ -94,14 +94,25 @@ const unsent = new WeakSet<object>();
 const isReadOnlyRefusal = (err: unknown) => (err as { code?: string })?.code === '25006';
 const nothingDone = (err: unknown) => isReadOnlyRefusal(err) || (typeof err === 'object' && err !== null && unsent.has(err));
 
-/** Runs `attempt` again while it fails having done nothing, for up to NOTHING_DONE_RETRY_MS. */
-async function whileNothingDone<T>(attempt: () => Promise<T>): Promise<T> {
+/**
+ * Runs `attempt` again while it fails having done nothing, for up to NOTHING_DONE_RETRY_MS.
+ * Once this write has been refused as read-only, a connection lost under a later attempt counts as nothing done too:
+ * its primary is stopping (stop_member makes it read-only and never lifts that before the shutdown, which then ends
+ * every session: Pgpool answers "unable to read data from DB node N"), so the statement could only be refused. In the
+ * maintenance drill these were 3-4 writes at each drained primary's shutdown, answered 503. The price: had Pgpool
+ * already moved that session to a newly promoted primary, and that one died under the statement too (a second
+ * failover within these 15 s), the write could land twice.
+ */
+export async function whileNothingDone<T>(attempt: () => Promise<T>): Promise<T> {
   const until = Date.now() + NOTHING_DONE_RETRY_MS;
+  let refusedReadOnly = false;
   for (;;) {
     try {
       return await attempt();
     } catch (err) {
-      if (!nothingDone(err) || Date.now() >= until) throw err;
+      const safe = nothingDone(err) || (refusedReadOnly && isConnectionLoss(err));
+      refusedReadOnly ||= isReadOnlyRefusal(err);
+      if (!safe || Date.now() >= until) throw err;
     }
     await sleep(NOTHING_DONE_RETRY_DELAY_MS);
   }

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AppError, dependencyError, isConnectionLoss } from '@forum/shared';
+import { whileNothingDone } from '../src/db.js';
 
 function pgpoolLostBackend(): Error {
   return Object.assign(new Error('unable to read data from DB node 0'), {
@@ -30,4 +31,31 @@ test('When pgpool loses the backend under a statement, then the request is answe
 
 test('When the error is not a dependency failure, then it is not mapped (500 stays 500)', () => {
   assert.equal(classify(new TypeError('undefined is not a function')), undefined);
+});
+
+// The write retry policy (db.ts, whileNothingDone): a write is sent again only when it did nothing.
+const readOnly = () => Object.assign(new Error('cannot execute INSERT in a read-only transaction'), { code: '25006' });
+/** an attempt that fails with each error in turn, then answers 'written'; counts its calls */
+function attempts(...errors: Error[]) {
+  const f = async () => {
+    f.calls++;
+    const e = errors.shift();
+    if (e) throw e;
+    return 'written';
+  };
+  f.calls = 0;
+  return f;
+}
+
+test('When a write is refused as read-only and its stopping primary then ends the session, then it is sent again and lands', async () => {
+  const f = attempts(readOnly(), pgpoolLostBackend());
+  assert.equal(await whileNothingDone(f), 'written');
+  assert.equal(f.calls, 3);
+});
+
+test('When a write loses its connection under the statement with no read-only refusal before, then it is not sent again (it may have committed)', async () => {
+  const lost = pgpoolLostBackend();
+  const f = attempts(lost);
+  await assert.rejects(whileNothingDone(f), (err) => err === lost);
+  assert.equal(f.calls, 1);
 });
