@@ -37,8 +37,9 @@ export function isConnectionLoss(err: unknown): boolean {
   if (typeof e?.code === 'string' && /^(08|57P0[123])/.test(e.code)) return true;
   // the rest are pgpool's own: refusals while it fails a backend over, and (XX000, FATAL) "unable to read data from DB
   // node N" / "EOF encountered with backend" when a backend died under a statement (seen at a PG primary kill under
-  // load, a fault run under load: it had become a 500)
-  return /Connection terminated|ECONNRESET|ECONNREFUSED|EPIPE|Client has encountered a connection error|server closed the connection|failed to create a backend connection|not accepting any new connections|executing failover|unable to read data from DB node|EOF encountered with backend/i.test(
+  // load, a fault run under load: it had become a 500); "failed to read kind from backend" when a drained standby
+  // stopped under a balanced read (cluster maintenance drill, 2026-12-05: answered 500)
+  return /Connection terminated|ECONNRESET|ECONNREFUSED|EPIPE|Client has encountered a connection error|server closed the connection|failed to create a backend connection|not accepting any new connections|executing failover|unable to read data from DB node|EOF encountered with backend|failed to read kind from backend/i.test(
     String(e?.message ?? ''),
   );
 }

@@ -95,23 +95,31 @@ const isReadOnlyRefusal = (err: unknown) => (err as { code?: string })?.code ===
 const nothingDone = (err: unknown) => isReadOnlyRefusal(err) || (typeof err === 'object' && err !== null && unsent.has(err));
 
 /**
- * Runs `attempt` again while it fails having done nothing, for up to NOTHING_DONE_RETRY_MS.
- * Once this write has been refused as read-only, a connection lost under a later attempt counts as nothing done too:
- * its primary is stopping (stop_member makes it read-only and never lifts that before the shutdown, which then ends
- * every session: Pgpool answers "unable to read data from DB node N"), so the statement could only be refused. In the
- * maintenance drill these were 3-4 writes at each drained primary's shutdown, answered 503. The price: had Pgpool
- * already moved that session to a newly promoted primary, and that one died under the statement too (a second
- * failover within these 15 s), the write could land twice.
+ * How long after this api task last saw a write refused as read-only (25006) a connection lost under a write still
+ * counts as nothing done: a primary that is stopping (stop_member) is read-only from its drain until its shutdown
+ * (PG_STOP_DRAIN_SECONDS 5 s plus a checkpoint, a few seconds), and the shutdown then ends every session, so Pgpool
+ * answers the next statement on each "unable to read data from DB node N": the server could only have refused it.
+ */
+const STOPPING_PRIMARY_MS = 30_000;
+let readOnlySeenAt = 0;
+
+/**
+ * Runs `attempt` again while it fails having done nothing, for up to NOTHING_DONE_RETRY_MS. A connection lost under
+ * the statement counts as nothing done only while the primary is known to be stopping (this write, or another one of
+ * this task, was refused as read-only within STOPPING_PRIMARY_MS). In the cluster's maintenance drill each drained
+ * primary's shutdown answered 3-4 writes 503 without this. The price: had Pgpool already moved the session to a newly
+ * promoted primary, and that one died under the statement too (a second failover within these seconds), or had the
+ * write been open through the stopping primary's whole drain (5 s), the write could land twice.
  */
 export async function whileNothingDone<T>(attempt: () => Promise<T>): Promise<T> {
   const until = Date.now() + NOTHING_DONE_RETRY_MS;
-  let refusedReadOnly = false;
   for (;;) {
     try {
       return await attempt();
     } catch (err) {
-      const safe = nothingDone(err) || (refusedReadOnly && isConnectionLoss(err));
-      refusedReadOnly ||= isReadOnlyRefusal(err);
+      const stopping = Date.now() - readOnlySeenAt < STOPPING_PRIMARY_MS;
+      const safe = nothingDone(err) || (stopping && isConnectionLoss(err));
+      if (isReadOnlyRefusal(err)) readOnlySeenAt = Date.now();
       if (!safe || Date.now() >= until) throw err;
     }
     await sleep(NOTHING_DONE_RETRY_DELAY_MS);

@@ -22,6 +22,10 @@ test('When pgpool loses the backend under a statement, then it counts as a conne
   assert.equal(isConnectionLoss(Object.assign(new Error('x'), { detail: 'y', code: 'XX000' })), false, 'other XX000 errors are not');
 });
 
+test('When pgpool fails to read from a backend that stopped, then it counts as a connection loss', () => {
+  assert.equal(isConnectionLoss(Object.assign(new Error('failed to read kind from backend'), { code: 'XX000' })), true);
+});
+
 test('When pgpool loses the backend under a statement, then the request is answered 503, not 500', () => {
   const out = classify(pgpoolLostBackend());
   assert.ok(out instanceof AppError, String(out));
@@ -47,15 +51,16 @@ function attempts(...errors: Error[]) {
   return f;
 }
 
-test('When a write is refused as read-only and its stopping primary then ends the session, then it is sent again and lands', async () => {
-  const f = attempts(readOnly(), pgpoolLostBackend());
-  assert.equal(await whileNothingDone(f), 'written');
-  assert.equal(f.calls, 3);
-});
-
+// this one first: a read-only refusal marks the primary as stopping for this process for 30 s (STOPPING_PRIMARY_MS)
 test('When a write loses its connection under the statement with no read-only refusal before, then it is not sent again (it may have committed)', async () => {
   const lost = pgpoolLostBackend();
   const f = attempts(lost);
   await assert.rejects(whileNothingDone(f), (err) => err === lost);
   assert.equal(f.calls, 1);
+});
+
+test('When a write is refused as read-only and its stopping primary then ends the session, then it is sent again and lands', async () => {
+  const f = attempts(readOnly(), pgpoolLostBackend());
+  assert.equal(await whileNothingDone(f), 'written');
+  assert.equal(f.calls, 3);
 });
