@@ -377,8 +377,9 @@ last_resort_winner() { # prints this node's name when it should promote
 
 # TERM (a drain, a scale to 0, a stack update). A primary hands over without failing a write in flight:
 #   1. new transactions become read-only (default_transaction_read_only, reloaded; the running server keeps it, the
-#      data dir does not: it is RESET in postgresql.auto.conf without a reload). A write refused so did nothing,
-#      and the api sends it again until the promoted primary takes it (READ_ONLY_RETRY_MS in forum-api's db.ts);
+#      data dir does not: it is RESET in postgresql.auto.conf without a reload), for at least
+#      PG_STOP_READONLY_MIN_SECONDS (3). A write refused so did nothing, and the api sends it again until the
+#      promoted primary takes it (NOTHING_DONE_RETRY_MS in forum-api's db.ts);
 #   2. the open write transactions finish (up to PG_STOP_DRAIN_SECONDS) instead of being cut by the fast shutdown,
 #      which left their clients not knowing whether they committed (3 failed posts per drained primary);
 #   3. a checkpoint while it still serves, so the shutdown checkpoint (refusing every connection) is short.
@@ -390,12 +391,17 @@ stop_member() {
   [[ -n "$1" ]] && kill "$1" 2>/dev/null
   if pg_alive && [[ ! -f "$PGDATA/standby.signal" ]]; then
     local sql=(psql -XAtq -h /var/run/postgresql -d postgres) until=$((SECONDS + ${PG_STOP_DRAIN_SECONDS:-5})) open
+    local min=$((SECONDS + ${PG_STOP_READONLY_MIN_SECONDS:-3}))
     log "primary: new transactions read-only; waiting for the open write transactions, then a checkpoint"
     timeout 5 "${sql[@]}" -c "ALTER SYSTEM SET default_transaction_read_only = on" -c "SELECT pg_reload_conf()" \
       -c "ALTER SYSTEM RESET default_transaction_read_only" >/dev/null 2>&1 || true
     while (( SECONDS < until )); do
       open=$(timeout 2 "${sql[@]}" -c "select count(*) from pg_stat_activity where backend_type = 'client backend' and backend_xid is not null and pid <> pg_backend_pid()" 2>/dev/null) || break
-      [[ $open == 0 ]] && break
+      # at least PG_STOP_READONLY_MIN_SECONDS read-only: a write refused so tells its api task that this primary is
+      # stopping, and that task then sends again a write whose session the shutdown ends (STOPPING_PRIMARY_MS in
+      # forum-api's db.ts). With no wait, the api tasks that had no write in the ~1 s before the shutdown answered
+      # up to 5 writes 503 at once. The price: a planned stop keeps writes waiting ~2 s longer.
+      [[ $open == 0 ]] && (( SECONDS >= min )) && break
       sleep 0.2
     done
     timeout "${PG_STOP_CHECKPOINT_SECONDS:-20}" "${sql[@]}" -c CHECKPOINT >/dev/null 2>&1 || true
