@@ -151,11 +151,27 @@ const tiers = {
   },
 };
 
-async function waitWhole(tier, name) {
+/** How long a deployed spec may take to start its update before the member is judged as it stands (no change). */
+const UPDATE_START_MS = 30_000;
+
+async function waitWhole(tier, name, since) {
   const deadline = Date.now() + TIMEOUT_MS;
   let why = '';
   for (;;) {
-    const st = trySh(['service', 'inspect', `${stack}_${name}`, '--format', '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}']);
+    const [st = '', startedAt = ''] = trySh([
+      'service',
+      'inspect',
+      `${stack}_${name}`,
+      '--format',
+      '{{if .UpdateStatus}}{{.UpdateStatus.State}} {{json .UpdateStatus.StartedAt}}{{end}}',
+    ]).split(' ');
+    // the update of THIS deploy must have started: right after `stack deploy` the service still shows the previous
+    // update's `completed` and its old task, and the tier is whole, so the member counted as updated at once (pg-2,
+    // "whole again (1 s)") and the leader was stopped while pg-2's restart was still to come: no majority to promote
+    if (!(Date.parse(startedAt.replaceAll('"', '')) >= since - 1000) && Date.now() - since < UPDATE_START_MS) {
+      await sleep(1000);
+      continue;
+    }
     const reps = trySh(['service', 'ls', '--filter', `name=${stack}_${name}`, '--format', '{{.Name}} {{.Replicas}}'])
       .split('\n')
       .find((l) => l.startsWith(`${stack}_${name} `))
@@ -187,7 +203,7 @@ for (const [tierName, tier] of Object.entries(tiers)) {
     log(`${m}: deploying its new spec`);
     // --detach exists from CLI 26 on (which waits by default); older CLIs never wait
     sh(['stack', 'deploy', '-c', file, '--resolve-image', 'never', ...DETACH, stack], 120_000);
-    await waitWhole(tier, m);
+    await waitWhole(tier, m, since);
     log(`${m}: updated, ${tierName} whole again (${Math.round((Date.now() - since) / 1000)} s)`);
   }
 }
