@@ -92,7 +92,8 @@ const NOTHING_DONE_RETRY_DELAY_MS = 300;
 /** errors of writes that never reached a server: no connection was made (see connectForWrite) */
 const unsent = new WeakSet<object>();
 const isReadOnlyRefusal = (err: unknown) => (err as { code?: string })?.code === '25006';
-const nothingDone = (err: unknown) => isReadOnlyRefusal(err) || (typeof err === 'object' && err !== null && unsent.has(err));
+// WeakSet.has answers false for a primitive (only add throws on one)
+const nothingDone = (err: unknown) => isReadOnlyRefusal(err) || unsent.has(err as object);
 
 /**
  * How long after this api task last saw a write refused as read-only (25006) a connection lost under a write still
@@ -322,8 +323,8 @@ class RouteState {
  *   answered in SUSPECT_HEDGE_MS is also tried on the nodes;
  * - with no node answering either, it is retried (8 times over ~20 s) on both.
  * Writes and transactions are retried only when they did nothing (refused as read-only, or no connection was made:
- * see NOTHING_DONE_RETRY_MS), never after a connection lost under a statement: they may have committed before the connection broke. After a
- * write of a request (readScope.wrote set), the primary's WAL position is read once and handed to the request, so
+ * see NOTHING_DONE_RETRY_MS), never after a connection lost under a statement: they may have committed before the
+ * connection broke. After a write of a request (readScope.wrote set), the primary's WAL position is read once and handed to the request, so
  * its client's later reads know what a standby must have replayed.
  */
 function routeQueries(pool: pg.Pool, kind: 'rw' | 'ro', route: RouteState, direct: DirectNodes, writeClient: () => Promise<pg.PoolClient>): void {
@@ -623,9 +624,9 @@ export function createDb(cfg: DbConfig): Db {
     direct,
     primaryDown: () => routes.rw.downUntil > Date.now(),
     stats,
-    // A transaction refused as read-only (25006, see NOTHING_DONE_RETRY_MS) is rolled back and run again from its start:
-    // the refusal comes at its first write, so it changed nothing; one that got no connection sent nothing. The price: `fn` must not act outside the database
-    // before its first write (none does).
+    // A transaction refused as read-only (25006, see NOTHING_DONE_RETRY_MS) is rolled back and run again from its
+    // start: the refusal comes at its first write, so it changed nothing; one that got no connection sent nothing.
+    // The price: `fn` must not act outside the database before its first write (none does).
     tx(fn) {
       return whileNothingDone(async () => {
         const client = await beginTx();
