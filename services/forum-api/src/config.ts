@@ -27,6 +27,8 @@ export const configShape = {
   PG_NODES: z.string().default(''),
   /** How long a read on a standby waits for the client's last write to be replayed before it is served stale (X-Stale). */
   PG_STANDBY_WAIT_MS: env.int(1000),
+  /** How often the pools look up PGHOST and close their sessions to addresses it no longer has (dns-follow.ts); 0 = never. */
+  PG_DNS_FOLLOW_MS: env.int(1000),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL'),
   /** the Redis ACL user (the stack's `app`); unset = the default user */
   REDIS_USER: z.string().optional(),

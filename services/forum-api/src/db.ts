@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { isConnectionLoss, isTimeoutToConnect } from '@forum/shared';
+import { followHostAddresses } from './dns-follow.js';
 import type { Config } from './config.js';
 
 // int8 (count(*)) as JS number: our counts stay far below 2^53
@@ -521,7 +522,7 @@ export type DbConfig = Pick<
   Config,
   'PGHOST' | 'PGPORT' | 'PGDATABASE' | 'PGUSER' | 'PGPASSWORD' | 'PG_POOL_MAX' | 'PG_APP_NAME_PRIMARY' | 'PG_APP_NAME_REPLICA' | 'PG_STATEMENT_TIMEOUT_MS'
 > &
-  Partial<Pick<Config, 'PG_NODES' | 'PG_STANDBY_WAIT_MS'>>;
+  Partial<Pick<Config, 'PG_NODES' | 'PG_STANDBY_WAIT_MS' | 'PG_DNS_FOLLOW_MS'>>;
 
 /** "pg-0,pg-1:5433" -> hosts (default port PGPORT). */
 export function parseNodes(v: string, port: number): { host: string; port: number }[] {
@@ -582,6 +583,7 @@ export function createDb(cfg: DbConfig): Db {
     pool.on('error', () => undefined);
     pool.on('connect', onConnect);
   }
+  const unfollow = [rw, ro].map((pool) => followHostAddresses(pool, cfg.PGHOST, cfg.PG_DNS_FOLLOW_MS ?? 1000));
   // The nodes: PG_NODES, else Pgpool's own list (SHOW POOL_NODES), refreshed every 30 s while Pgpool answers, so
   // the stack needs no second list to keep in step. On plain PostgreSQL (tests, dev) SHOW fails: no direct reads.
   let discovery: NodeJS.Timeout | undefined;
@@ -647,6 +649,7 @@ export function createDb(cfg: DbConfig): Db {
     },
     async close() {
       if (discovery) clearInterval(discovery);
+      for (const stop of unfollow) stop();
       await Promise.allSettled([rw.end(), ro.end(), direct.close()]);
     },
   };

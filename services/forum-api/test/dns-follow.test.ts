@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import pg from 'pg';
+import { followHostAddresses } from '../src/dns-follow.js';
+import { startPostgres, waitFor, type PgInstance } from './support/env.js';
+
+// A real PostgreSQL behind a pool whose host name "moves": the resolver is the one part replaced, because this
+// machine's DNS cannot take an address away on cue (the Swarm case it stands for: a drained Pgpool task leaves DNS
+// 2 s before its SIGTERM). What is asserted is what the server sees: which sessions stay open.
+let server: PgInstance;
+let addresses: string[] | Error = ['127.0.0.1'];
+const resolve = async () => {
+  if (addresses instanceof Error) throw addresses;
+  return addresses;
+};
+const APP = 'dns-follow-test';
+let admin: pg.Client;
+const sessions = async () =>
+  Number((await admin.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [APP])).rows[0]!.n);
+
+before(async () => {
+  server = await startPostgres();
+  admin = new pg.Client({ host: server.dir, port: server.port, user: 'postgres', database: 'postgres' });
+  await admin.connect();
+});
+after(async () => {
+  await admin.end();
+  await server.stop();
+});
+
+test('When the host stops resolving to a session’s address, then the idle sessions close at once, a checked-out one after its release, and the pool serves on', async () => {
+  addresses = ['127.0.0.1'];
+  const pool = new pg.Pool({
+    host: 'localhost',
+    port: server.port,
+    user: 'forum',
+    password: 'forum-test-pw',
+    database: 'forum',
+    application_name: APP,
+    max: 5,
+  });
+  pool.on('error', () => undefined);
+  pool.on('connect', (c) => c.on('error', () => undefined));
+  const stop = followHostAddresses(pool, 'localhost', 50, resolve);
+  try {
+    const held = await Promise.all([pool.connect(), pool.connect(), pool.connect()]);
+    held[0]!.release();
+    held[1]!.release();
+    const busy = held[2]!;
+    assert.equal(await sessions(), 3);
+
+    // a resolver that fails, or answers nothing, closes nothing
+    addresses = new Error('EAI_AGAIN');
+    await new Promise((r) => setTimeout(r, 300));
+    addresses = [];
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(pool.totalCount, 3);
+
+    addresses = ['10.255.255.1']; // the task behind this address left DNS
+    await waitFor('idle sessions closed', async () => pool.totalCount === 1 && (await sessions()) === 1);
+    assert.equal((await busy.query<{ x: number }>('SELECT 1 AS x')).rows[0]!.x, 1, 'the checked-out session keeps working until released');
+    busy.release();
+    await waitFor('released session closed', async () => pool.totalCount === 0 && (await sessions()) === 0);
+
+    addresses = ['127.0.0.1'];
+    assert.equal((await pool.query<{ x: number }>('SELECT 2 AS x')).rows[0]!.x, 2);
+  } finally {
+    stop();
+    await pool.end();
+  }
+});
