@@ -21,17 +21,26 @@ const resolveAll = async (host: string) => (await lookup(host, { all: true })).m
 export function followHostAddresses(pool: pg.Pool, host: string, intervalMs: number, resolve: (host: string) => Promise<string[]> = resolveAll): () => void {
   if (!intervalMs || isIP(host) || host.startsWith('/')) return () => undefined;
   const clients = new Set<pg.PoolClient>();
+  const busy = new Set<pg.PoolClient>();
   const gone = new WeakSet<pg.PoolClient>();
   const drop = (client: pg.PoolClient) => {
     gone.add(client);
-    // an idle client's 'error' is the pool's own signal to remove it (pg-pool's idle listener ends it cleanly); a
-    // checked-out one has no such listener, and is dropped on its release below
-    client.emit('error', new Error(`${host} no longer resolves to this connection's address`));
+    // Only an idle client may get the 'error': it is the pool's own signal to remove it (pg-pool's idle listener
+    // ends it cleanly). On a checked-out one the pool's query takes that event as its query's error, so it waits
+    // for its release.
+    if (!busy.has(client)) client.emit('error', new Error(`${host} no longer resolves to this connection's address`));
   };
   pool.on('connect', (client) => clients.add(client));
-  pool.on('remove', (client) => clients.delete(client));
+  pool.on('acquire', (client) => busy.add(client));
+  pool.on('remove', (client) => {
+    clients.delete(client);
+    busy.delete(client);
+  });
   pool.on('release', (_err, client) => {
-    if (gone.has(client)) setImmediate(() => drop(client));
+    busy.delete(client);
+    // the pool puts it back on its idle list after this event, in the same tick (released with an error, the
+    // pool removes it itself)
+    if (gone.has(client) && !_err) setImmediate(() => drop(client));
   });
   let running = false;
   const tick = async () => {
