@@ -21,8 +21,9 @@
 #   TEST_PHASES=build,unit,deploy,e2e,undeploy,cluster  the phases to run (default: all); build,unit touch no stack
 #   TEST_CLUSTER=0               leave the multi-node suite (phase 7) out. It costs ~23 min on 2 cores (cluster:up
 #                                ~10 s, deploy ~3-5 min, member tests ~3 min, 4 drills ~15 min, cluster:down ~30 s)
-#   TEST_CLUSTER_DRILLS=all      the cluster drills of phase 7: all (default: the four), 0 (none); CLUSTER_DRILLS=a,b
-#                                picks them by name instead (node-loss, partition, maintenance, manager-loss)
+#   TEST_CLUSTER_DRILLS=all      the cluster drills of phase 7: all (default: the four; 1 means the same), 0 (none);
+#                                CLUSTER_DRILLS=a,b picks them by name instead (node-loss, partition, maintenance,
+#                                manager-loss)
 #   TEST_SKIP_DRILLS=1           leave the failure drills (test/drills, ~6 min) out of the e2e phase
 #   TEST_KEEP_STACK=1            do not undeploy at the end
 #   TEST_UNDEPLOY_VOLUMES=1      delete the data volumes when undeploying (the default under CI=1 / CI=true)

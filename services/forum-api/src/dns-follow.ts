@@ -2,6 +2,8 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type pg from 'pg';
 
+const resolveAll = async (host: string) => (await lookup(host, { all: true })).map((a) => a.address);
+
 /**
  * Closes a pool's connections to addresses that its host name no longer resolves to.
  *
@@ -16,8 +18,6 @@ import type pg from 'pg';
  * The price: one lookup of the host per interval and pool (Docker's resolver on 127.0.0.11, ~0.1 ms). A lookup that
  * fails, or answers no address, closes nothing: a resolver hiccup must not empty the pool.
  */
-const resolveAll = async (host: string) => (await lookup(host, { all: true })).map((a) => a.address);
-
 export function followHostAddresses(pool: pg.Pool, host: string, intervalMs: number, resolve: (host: string) => Promise<string[]> = resolveAll): () => void {
   if (!intervalMs || isIP(host) || host.startsWith('/')) return () => undefined;
   const clients = new Set<pg.PoolClient>();
@@ -36,11 +36,11 @@ export function followHostAddresses(pool: pg.Pool, host: string, intervalMs: num
     clients.delete(client);
     busy.delete(client);
   });
-  pool.on('release', (_err, client) => {
+  pool.on('release', (err, client) => {
     busy.delete(client);
     // the pool puts it back on its idle list after this event, in the same tick (released with an error, the
     // pool removes it itself)
-    if (gone.has(client) && !_err) setImmediate(() => drop(client));
+    if (gone.has(client) && !err) setImmediate(() => drop(client));
   });
   let running = false;
   const tick = async () => {

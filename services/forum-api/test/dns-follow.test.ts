@@ -9,9 +9,16 @@ import { startPostgres, waitFor, type PgInstance } from './support/env.js';
 // 2 s before its SIGTERM). What is asserted is what the server sees: which sessions stay open.
 let server: PgInstance;
 let addresses: string[] | Error = ['127.0.0.1'];
+let lookups = 0;
 const resolve = async () => {
+  lookups++;
   if (addresses instanceof Error) throw addresses;
   return addresses;
+};
+/** until the follower has looked the name up twice more: one whole round ran on the answer set before it */
+const twoMoreLookups = () => {
+  const from = lookups;
+  return waitFor('two more lookups', () => lookups >= from + 2);
 };
 const APP = 'dns-follow-test';
 let admin: pg.Client;
@@ -41,6 +48,8 @@ test(
       database: 'forum',
       application_name: APP,
       max: 5,
+      // no idle timeout (pg-pool's default closes idle sessions after 10 s): only the follower may close them here
+      idleTimeoutMillis: 0,
     });
     pool.on('error', () => undefined);
     pool.on('connect', (c) => c.on('error', () => undefined));
@@ -54,17 +63,22 @@ test(
 
       // a resolver that fails, or answers nothing, closes nothing
       addresses = new Error('EAI_AGAIN');
-      await new Promise((r) => setTimeout(r, 300));
+      await twoMoreLookups();
       addresses = [];
-      await new Promise((r) => setTimeout(r, 300));
+      await twoMoreLookups();
       assert.equal(pool.totalCount, 3);
+      assert.equal(await sessions(), 3);
 
       // pool.query's own checkout, in flight while the address goes: it must answer, not fail with the drop
       const inFlight = pool.query<{ x: number }>('SELECT 3 AS x FROM pg_sleep(0.5)');
       addresses = ['10.255.255.1']; // the task behind this address left DNS
+      await twoMoreLookups(); // the drop ran while the query was still in flight (pg_sleep 0.5 s, lookups every 50 ms)
       assert.equal((await inFlight).rows[0]!.x, 3, 'a query in flight on a session of the address that went answers');
       await waitFor('idle sessions closed', async () => pool.totalCount === 1 && (await sessions()) === 1);
       assert.equal((await busy.query<{ x: number }>('SELECT 1 AS x')).rows[0]!.x, 1, 'the checked-out session keeps working until released');
+      // from here the lookups fail (they close nothing), so only the release itself can close the marked session
+      addresses = new Error('EAI_AGAIN');
+      await twoMoreLookups();
       busy.release();
       await waitFor('released session closed', async () => pool.totalCount === 0 && (await sessions()) === 0);
 
