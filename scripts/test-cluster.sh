@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm run test:cluster: the multi-node path on this machine (docs/CLUSTER.md).
-#   1. npm run cluster:up, if no node of the test cluster answers
+#   1. npm run cluster:up, if no node of the test cluster answers or this checkout has no .cluster/env
 #   2. CLUSTER=1 npm run deploy: the stack across the three nodes, keepalived's VIP in front
 #      (CLUSTER=1 exempts the private ranges from the edge's rate limits: the drills' load comes from this host's one
 #      address on the cluster bridge; EDGE_RATE_LIMIT_EXEMPT, docs/EDGE.md "Rate limits")
@@ -78,8 +78,11 @@ load_env() { [[ -f .cluster/env ]] && { set -a; . .cluster/env; set +a; }; }
 
 unset DOCKER_HOST # cluster:up and the image builds of the deploy talk to this machine's engine
 load_env
-if ! live_socket >/dev/null; then
-  step "cluster:up (no cluster node answered)" bash scripts/cluster-up.sh || finish
+# A cluster that answers but that this checkout did not write .cluster/env for (another checkout's cluster:up)
+# still goes through cluster:up: it is idempotent, verifies the running nodes and writes the env here.
+if [[ ! -f .cluster/env ]] || ! live_socket >/dev/null; then
+  step "cluster:up ($([[ -f .cluster/env ]] && echo 'no cluster node answered' || echo 'no .cluster/env here'))" \
+    bash scripts/cluster-up.sh || finish
   load_env
 else
   say "the cluster answers: $(live_socket)"
