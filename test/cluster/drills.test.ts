@@ -35,6 +35,7 @@ import {
   redisCli,
   redisMaster,
   recentLogs,
+  whyLagging,
   redisMembers,
   restoreCluster,
   runningTasks,
@@ -161,7 +162,12 @@ test('When the node of the PG primary and the Redis master is killed, then write
             return left.length === 0;
           },
           3000,
-        ).catch((e: Error) => {
+        ).catch(async (e: Error) => {
+          const why = await whyLagging(
+            left.map((l) => l.split(' ')[0]),
+            [node],
+          );
+          process.stdout.write(why.replace(/^/gm, '# ') + '\n');
           throw new Error(`${e.message}: ${left.join(', ')}`);
         });
       })(),

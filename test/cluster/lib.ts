@@ -415,6 +415,26 @@ export async function recentLogs(services: string[], lines = 40): Promise<string
   return (await Promise.all(services.map(one))).join('\n');
 }
 
+/**
+ * Why services lag, for the report of a failed check: each one's recent tasks (node, desired and current state,
+ * error) and the last lines of its logs.
+ */
+export async function whyLagging(services: string[], exclude: string[] = []): Promise<string> {
+  const tasks = await Promise.all(
+    services.map((svc) =>
+      swarm(
+        ['service', 'ps', '--no-trunc', `${STACK}_${svc}`, '--format', '{{.Name}} {{.Node}} desired={{.DesiredState}} {{.CurrentState}} {{.Error}}'],
+        30_000,
+        exclude,
+      ).then(
+        (out) => `==== ${svc} tasks\n${out.split('\n').slice(0, 8).join('\n')}`,
+        (err: Error) => `==== ${svc} tasks: ${err.message.split('\n')[0]}`,
+      ),
+    ),
+  );
+  return `${tasks.join('\n')}\n${await recentLogs(services, 30)}`;
+}
+
 export async function waitFullStrength(deadlineMs: number): Promise<{ ok: boolean; ms: number; detail: string }> {
   const t0 = Date.now();
   let last = { ok: false, detail: '' };

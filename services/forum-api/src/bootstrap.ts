@@ -35,6 +35,9 @@ export async function bootstrap(cfg: Config, db: Db, logger: Logger): Promise<vo
         max: 1,
         application_name: cfg.PG_APP_NAME_PRIMARY,
         connectionTimeoutMillis: 10_000,
+        // a session whose peer died (a Pgpool task on a lost node) fails in seconds under the stack's keepalive
+        // sysctls instead of holding the start-up forever; no statement timeout: a long migration may take its time
+        keepAlive: true,
       });
       owner.on('error', () => undefined);
       try {
