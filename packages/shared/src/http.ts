@@ -10,7 +10,8 @@ export interface AccessEntry {
   url: string | undefined;
   status: number;
   bytes: number;
-  ip: string | undefined;
+  /** the client address, or a function that computes it: called only when the line is written */
+  ip: string | undefined | (() => string | undefined);
   user: string | null;
   userAgent: string | undefined;
   /** process.hrtime.bigint() when the request arrived */
@@ -71,7 +72,7 @@ export function writeAccessLine(access: Logger, e: AccessEntry, policy: AccessLo
       url: e.url,
       status: e.status,
       bytes: e.bytes,
-      ip: e.ip,
+      ip: typeof e.ip === 'function' ? e.ip() : e.ip,
       user: e.user,
       userAgent: e.userAgent,
       responseTimeMs: Math.round(ms * 1000) / 1000,

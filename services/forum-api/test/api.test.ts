@@ -94,6 +94,10 @@ describe('Health and metrics', () => {
     const lines = logLines.map((l) => JSON.parse(l)).filter((o) => o.type === 'access' && o.requestId === 'health-fast-1');
     assert.equal(lines.length, 1, 'one access line (ACCESS_LOG=all in tests)');
     assert.equal(lines[0].url, '/healthcheck/');
+    // the client address as Express computes it (computed only when the line is written)
+    const viaExpressLine = logLines.map((l) => JSON.parse(l)).find((o) => o.type === 'access' && o.requestId === 'health-express-1');
+    assert.ok(lines[0].ip, 'the fast path names the client address');
+    assert.equal(lines[0].ip, viaExpressLine?.ip);
     const text = await api.rt.metrics.registry.metrics();
     assert.match(text, /http_request_duration_seconds_count\{[^}]*route="\/healthcheck\/"[^}]*status="200"/);
   });
