@@ -47,6 +47,15 @@ PG_SHARED_BUFFERS="${PG_SHARED_BUFFERS:-128MB}"
 REPMGR_RECONNECT_ATTEMPTS="${REPMGR_RECONNECT_ATTEMPTS:-2}"
 REPMGR_RECONNECT_INTERVAL="${REPMGR_RECONNECT_INTERVAL:-1}"
 REPMGR_MONITOR_INTERVAL="${REPMGR_MONITOR_INTERVAL:-1}"
+# SCRAM iterations of the repmgr role's verifier. Its logins are the idle stack's most frequent: every repmgrd's
+# connection check (a whole login each second, connection_check_type=ping in repmgr.conf) and Pgpool's health and
+# streaming checks, ~7.5 a second over the three members. The client side of a SCRAM login (repmgrd, Pgpool) runs
+# PBKDF2 with the server's iteration count: 4096 (PostgreSQL's default) cost ~3.7 ms of CPU per login here, 256
+# costs ~0.3 ms. The price: a stolen verifier is 16x cheaper to brute-force offline, which does not matter for this
+# password, a random secret of secrets/generate.sh, out of reach of any dictionary at either count. An operator
+# who sets a guessable pg_repmgr_password of their own should set 4096 back (docs/SECURITY.md).
+REPMGR_SCRAM_ITERATIONS="${REPMGR_SCRAM_ITERATIONS:-256}"
+[[ $REPMGR_SCRAM_ITERATIONS =~ ^[1-9][0-9]{0,6}$ ]] || die "REPMGR_SCRAM_ITERATIONS must be a positive integer, got '$REPMGR_SCRAM_ITERATIONS'"
 REPMGR_PRIORITY="${REPMGR_PRIORITY:-100}"
 BIN=/usr/lib/postgresql/${PG_MAJOR}/bin
 CONF=/etc/repmgr/repmgr.conf
@@ -228,6 +237,7 @@ bootstrap_primary() {
   # no standby exists yet: this session must not wait for a synchronous standby
   # the passwords reach psql on stdin (\set), never as `-v name=value` arguments (visible in /proc/<pid>/cmdline)
   { psql_set repmgr_pw "$REPMGR_PASSWORD"; psql_set app_pw "${APP_PASSWORD:-}"; cat; } <<'SQL' |
+SET scram_iterations = :repmgr_iterations;
 CREATE ROLE repmgr LOGIN SUPERUSER REPLICATION PASSWORD :'repmgr_pw';
 -- repmgr's own metadata writes (promote, follow, monitoring) must never wait for a sync standby:
 -- during a failover the new primary has no standby yet.
@@ -239,7 +249,8 @@ CREATE ROLE :"app_user" LOGIN PASSWORD :'app_pw';
 CREATE DATABASE :"app_db" OWNER :"app_user";
 \endif
 SQL
-    PGCONNECT_TIMEOUT=30 PGOPTIONS='-c synchronous_commit=local' psql -XAtq -v ON_ERROR_STOP=1 -d postgres -v app_user="$APP_USER" -v app_db="$APP_DB"
+    PGCONNECT_TIMEOUT=30 PGOPTIONS='-c synchronous_commit=local' psql -XAtq -v ON_ERROR_STOP=1 -d postgres -v app_user="$APP_USER" -v app_db="$APP_DB" \
+      -v repmgr_iterations="$REPMGR_SCRAM_ITERATIONS"
   PGCONNECT_TIMEOUT=30 PGOPTIONS='-c synchronous_commit=local' repmgr -f "$CONF" primary register -F >&2
   # the migrator and monitor roles before any client can connect (the api migrates as forum_migrator)
   ensure_roles || log "WARNING: forum_migrator/forum_monitor not made yet: the supervisor retries"
@@ -255,13 +266,20 @@ SQL
 #   table the migrator creates later (default privileges). So a query the app is tricked into running can read and
 #   change rows but cannot drop, alter or create anything. On a cluster made before this role existed, the app's
 #   objects are handed over here (REASSIGN OWNED), which takes a brief lock on each of them.
+# - repmgr: its SCRAM verifier is re-made with REPMGR_SCRAM_ITERATIONS when it has another iteration count (a
+#   cluster made before this setting), with the same password.
 ensure_roles() {
-  [[ -n "${MONITOR_PASSWORD:-}${MIGRATOR_PASSWORD:-}" ]] || return 0
   [[ -f "$PGDATA/standby.signal" ]] && return 1
-  { psql_set monitor_pw "${MONITOR_PASSWORD:-}"; psql_set migrator_pw "${MIGRATOR_PASSWORD:-}"; cat; } <<'SQL' |
+  { psql_set monitor_pw "${MONITOR_PASSWORD:-}"; psql_set migrator_pw "${MIGRATOR_PASSWORD:-}"; psql_set repmgr_pw "$REPMGR_PASSWORD"; cat; } <<'SQL' |
 SELECT pg_is_in_recovery() AS standby \gset
 \if :standby
 \quit
+\endif
+SELECT NOT starts_with(rolpassword, 'SCRAM-SHA-256$' || :'repmgr_iterations' || ':') AS reiterate FROM pg_authid WHERE rolname = 'repmgr' \gset
+\if :reiterate
+SET scram_iterations = :repmgr_iterations;
+ALTER ROLE repmgr PASSWORD :'repmgr_pw';
+RESET scram_iterations;
 \endif
 SELECT :'monitor_pw' <> '' AS want, NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'forum_monitor') AS missing \gset
 \if :want
@@ -292,7 +310,7 @@ ALTER DEFAULT PRIVILEGES FOR ROLE forum_migrator IN SCHEMA public GRANT USAGE, S
 SELECT 'done';
 SQL
     PGCONNECT_TIMEOUT=5 PGOPTIONS='-c synchronous_commit=local' timeout 20 psql -XAtq -v ON_ERROR_STOP=1 -d postgres \
-      -v app_user="$APP_USER" -v app_db="$APP_DB" 2>/dev/null | grep -qx done
+      -v app_user="$APP_USER" -v app_db="$APP_DB" -v repmgr_iterations="$REPMGR_SCRAM_ITERATIONS" 2>/dev/null | grep -qx done
 }
 
 # primary_streams: succeeds when a WAL sender of this member streams to a standby. PostgreSQL writes a WAL sender's
