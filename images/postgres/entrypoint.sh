@@ -253,12 +253,12 @@ SQL
       -v repmgr_iterations="$REPMGR_SCRAM_ITERATIONS"
   PGCONNECT_TIMEOUT=30 PGOPTIONS='-c synchronous_commit=local' repmgr -f "$CONF" primary register -F >&2
   # the migrator and monitor roles before any client can connect (the api migrates as forum_migrator)
-  ensure_roles || log "WARNING: forum_migrator/forum_monitor not made yet: the supervisor retries"
+  ensure_roles || log "WARNING: forum_migrator/forum_monitor/repmgr roles not done yet: the supervisor retries"
   rm -f "$BOOTSTRAP_MARKER"
 }
 
 # The roles beside the app's, made or given their current passwords by whichever member is primary, once per
-# container start (also after a promotion); standbys get them by replication. One psql run for both. Returns 0 when
+# container start (also after a promotion); standbys get them by replication. One psql run for all. Returns 0 when
 # done (or nothing to do), 1 to try again on a later tick.
 # - forum_monitor: metrics-agent's login, a member of pg_monitor (every pg_stat_* view, nothing else).
 # - forum_migrator: owns the app database and everything in it, and runs the migrations. The app role (`forum`)
@@ -275,7 +275,7 @@ SELECT pg_is_in_recovery() AS standby \gset
 \if :standby
 \quit
 \endif
-SELECT NOT starts_with(rolpassword, 'SCRAM-SHA-256$' || :'repmgr_iterations' || ':') AS reiterate FROM pg_authid WHERE rolname = 'repmgr' \gset
+SELECT coalesce(NOT starts_with(rolpassword, 'SCRAM-SHA-256$' || :'repmgr_iterations' || ':'), true) AS reiterate FROM pg_authid WHERE rolname = 'repmgr' \gset
 \if :reiterate
 SET scram_iterations = :repmgr_iterations;
 ALTER ROLE repmgr PASSWORD :'repmgr_pw';
