@@ -36,6 +36,7 @@ import {
   redisMaster,
   recentLogs,
   whyLagging,
+  redisDiagnosis,
   redisMembers,
   restoreCluster,
   runningTasks,
@@ -103,6 +104,12 @@ async function preflight(): Promise<void> {
   );
 }
 /** the PG primary's node, with the Redis master moved there: one node holds both */
+/** prints how the Redis tier stands and how each part got there, when a drill's Redis check failed */
+async function explainRedis(what: string): Promise<void> {
+  const d = await redisDiagnosis(150).catch((e: Error) => `the Redis diagnosis failed: ${e.message}`);
+  process.stdout.write(`# ${what}\n${d.replace(/^/gm, '# ')}\n`);
+}
+
 async function primaryNode(): Promise<{ node: string; primary: string; redisMember: string }> {
   const primary = await pgPrimary();
   const node = (await containerOf(primary)).node;
@@ -196,6 +203,7 @@ test('When the node of the PG primary and the Redis master is killed, then write
     [`${redisMember} now`]: redisRole,
   });
   report(t, line, { drill: 'node-loss', node, primary, redisMember, ...f, promoted, redisMoved, down, rescheduled, ready, fullStrength: fs });
+  if (!fs.ok || redisRole !== 'slave') await explainRedis(`node-loss: the Redis tier after the restart (${redisMember} ${redisRole})`);
   assert.equal(f.lost, 0, `${f.lost} acknowledged writes lost`);
   assert.ok(f.acked > 0, 'no write was acknowledged at all');
   assert.ok(
@@ -350,6 +358,7 @@ test('When the primary node is cut off, then the majority takes over and nothing
     redis: { acked: rAcked.length, during: rDuring.length, windowMs: rWindowMs, lost: rLost.map((a) => `${a.seq}@${a.at - partAt}ms`) },
     fullStrength: fs,
   });
+  if (!fs.ok || redisRole !== 'slave') await explainRedis(`partition: the Redis tier after the heal (${redisMember} ${redisRole})`);
   assert.ok(promoted.ms !== undefined, `the majority promoted no new PG primary: ${promoted.error}`);
   assert.ok(
     fMaj.acked > 0 && majority.writes.some((e) => e.ok && e.at > partAt + (promoted.ms ?? 0)),
@@ -430,7 +439,10 @@ test('When each node is drained in turn under load, then no write is lost', { ti
       ok: fs.ok,
       detail: fs.detail,
     });
-    if (!fs.ok) break;
+    if (!fs.ok) {
+      await explainRedis(`maintenance: not back to full strength after draining ${node}: ${fs.detail}`);
+      break;
+    }
   }
   await load.halt();
   const f = await figures(load, from, us[0].client);

@@ -225,6 +225,54 @@ export async function redisMembers(nodes?: string[]): Promise<RedisMember[]> {
   );
   return found.flat().filter((m): m is RedisMember => m !== undefined);
 }
+/**
+ * The Redis tier as each part sees it, for the report of a failed check: every member's role, master and link, every
+ * sentinel's master address and flags, and the last lines of their logs (what decided each role).
+ */
+export async function redisDiagnosis(lines = 40): Promise<string> {
+  const live = await liveNodes();
+  const members = await Promise.all(
+    ['redis-0', 'redis-1', 'redis-2'].map(async (member) =>
+      Promise.all(
+        (await containersOf(member, live)).map(async (c) => {
+          const info = await redisCli(c, ['info', 'replication']).catch((e: Error) => `error ${firstLine(e)}`);
+          const pick = (k: string) => new RegExp(`^${k}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? '-';
+          const addrs = await addressesOf(`${c.node}/${c.id}`).catch(() => [] as string[]);
+          return `${member}@${c.node} [${addrs.join(',')}] role=${pick('role')} master=${pick('master_host')} link=${pick('master_link_status')} replicas=${pick('connected_slaves')} offset=${pick('master_repl_offset')}`;
+        }),
+      ),
+    ),
+  );
+  const sentinels = await Promise.all(
+    (await containersOf('sentinel', live)).map(async (c) => {
+      const addr = await redisCli(c, ['sentinel', 'get-master-addr-by-name', 'mymaster'], 26379).catch((e: Error) => firstLine(e));
+      const master = await redisCli(c, ['sentinel', 'master', 'mymaster'], 26379).catch(() => '');
+      const kv = master.split('\n');
+      const val = (k: string) => kv[kv.indexOf(k) + 1] ?? '-';
+      return `sentinel@${c.node} names ${addr.split('\n')[0]} flags=${val('flags')} epoch=${val('config-epoch')} replicas=${val('num-slaves')} sentinels=${val('num-other-sentinels')}`;
+    }),
+  );
+  // the lines that change or explain a role, of every task of the tier, in time order
+  const sock = socketOf(await manager());
+  const roleLines = '(entrypoint|janitor|MASTER MODE|REPLICAOF|switch-master|failover|[+-][so]down|convert-to-slave|elected|SIGTERM|tilt|monitor)';
+  const logs = await new Promise<string>((resolve) =>
+    execFile(
+      'sh',
+      [
+        '-c',
+        `for s in sentinel redis-0 redis-1 redis-2; do docker -H "$1" service logs --no-trunc --timestamps --since 20m "$2_$s" 2>&1; done | grep -E "$3" | sort | tail -n "$4"`,
+        'sh',
+        sock,
+        STACK,
+        roleLines,
+        String(lines),
+      ],
+      { encoding: 'utf8', timeout: 60_000, maxBuffer: 64 << 20 },
+      (_err, stdout) => resolve(stdout ?? ''),
+    ),
+  );
+  return [...members.flat(), ...sentinels, `---- role changes of the Redis tier, last ${lines} (sentinel, redis-0..2)`, logs].join('\n');
+}
 /** the member a sentinel on `nodes` names master */
 export async function redisMaster(nodes?: string[]): Promise<RedisMember> {
   const live = nodes ?? (await liveNodes());
