@@ -91,6 +91,7 @@ async function preflight(): Promise<void> {
   if (!fs.ok) {
     const logs = await recentLogs(['sentinel', 'redis-0', 'redis-1', 'redis-2', 'redis-proxy', 'pg-0', 'pg-1', 'pg-2']);
     process.stdout.write(logs.replace(/^/gm, '# ') + '\n');
+    if (/redis/.test(fs.detail)) await explainRedis(`before the drill: ${fs.detail}`);
   }
   assert.ok(fs.ok, `cluster not at full strength before the drill: ${fs.detail}`);
   // the VIP may move to any node: each must run an edge. The alerter's nginx_scale_down rule scales NGINX down to
@@ -103,13 +104,12 @@ async function preflight(): Promise<void> {
     `no NGINX on ${without.join(', ')}: the VIP can move there (nginx scaled down by the autoscaler? its autoscale.min must be the node count)`,
   );
 }
-/** the PG primary's node, with the Redis master moved there: one node holds both */
 /** prints how the Redis tier stands and how each part got there, when a drill's Redis check failed */
 async function explainRedis(what: string): Promise<void> {
   const d = await redisDiagnosis(150).catch((e: Error) => `the Redis diagnosis failed: ${e.message}`);
   process.stdout.write(`# ${what}\n${d.replace(/^/gm, '# ')}\n`);
 }
-
+/** the PG primary's node, with the Redis master moved there: one node holds both */
 async function primaryNode(): Promise<{ node: string; primary: string; redisMember: string }> {
   const primary = await pgPrimary();
   const node = (await containerOf(primary)).node;

@@ -598,13 +598,23 @@ export type User = { client: Client; threadId: number };
 /** n signed-in users, made through the VIP; with `edge`, their requests then go to that edge */
 export async function users(n: number, tag: string, edge?: string, minTimeoutMs = 0): Promise<User[]> {
   // a sign-up on a machine still busy with the previous drill's recovery can exceed lib.ts's 5 s: try again
+  let explained = false;
   const make = async (i: number) => {
     for (let attempt = 1; ; attempt++) {
       try {
         return await newUser(`${tag}${i}`);
       } catch (err) {
-        if (attempt >= 4) throw err;
-        await sleep(3000);
+        if (attempt < 4) {
+          await sleep(3000);
+          continue;
+        }
+        // the api's session store is Redis (through redis-proxy): say how the tier stands, once
+        if (/Session store/.test(String(err)) && !explained) {
+          explained = true;
+          const d = await redisDiagnosis(150).catch((e: Error) => `the Redis diagnosis failed: ${e.message}`);
+          process.stdout.write(`# sign-up failed on the session store: the Redis tier\n${d.replace(/^/gm, '# ')}\n`);
+        }
+        throw err;
       }
     }
   };
