@@ -36,7 +36,7 @@ import {
   redisMaster,
   recentLogs,
   whyLagging,
-  redisDiagnosis,
+  explainRedis,
   redisMembers,
   restoreCluster,
   runningTasks,
@@ -103,11 +103,6 @@ async function preflight(): Promise<void> {
     0,
     `no NGINX on ${without.join(', ')}: the VIP can move there (nginx scaled down by the autoscaler? its autoscale.min must be the node count)`,
   );
-}
-/** prints how the Redis tier stands and how each part got there, when a drill's Redis check failed */
-async function explainRedis(what: string): Promise<void> {
-  const d = await redisDiagnosis(150).catch((e: Error) => `the Redis diagnosis failed: ${e.message}`);
-  process.stdout.write(`# ${what}\n${d.replace(/^/gm, '# ')}\n`);
 }
 /** the PG primary's node, with the Redis master moved there: one node holds both */
 async function primaryNode(): Promise<{ node: string; primary: string; redisMember: string }> {

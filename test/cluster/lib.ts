@@ -209,6 +209,8 @@ export interface RedisMember {
   linkUp: boolean;
 }
 /** INFO replication of every running Redis member (on `nodes`) */
+/** one field of a Redis INFO reply (`key:value` lines), or undefined */
+const infoField = (info: string, key: string): string | undefined => new RegExp(`^${key}:(.*)$`, 'm').exec(info)?.[1]?.trim();
 export async function redisMembers(nodes?: string[]): Promise<RedisMember[]> {
   const live = nodes ?? (await liveNodes());
   const found = await Promise.all(
@@ -217,7 +219,7 @@ export async function redisMembers(nodes?: string[]): Promise<RedisMember[]> {
         (await containersOf(member, live)).map(async (c): Promise<RedisMember | undefined> => {
           const info = await redisCli(c, ['info', 'replication']).catch(() => undefined);
           if (info === undefined) return undefined;
-          const get = (k: string) => new RegExp(`^${k}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? '';
+          const get = (k: string) => infoField(info, k) ?? '';
           return { member, c, role: get('role'), connectedReplicas: Number(get('connected_slaves') || 0), linkUp: get('master_link_status') === 'up' };
         }),
       ),
@@ -236,7 +238,7 @@ export async function redisDiagnosis(lines = 40): Promise<string> {
       Promise.all(
         (await containersOf(member, live)).map(async (c) => {
           const info = await redisCli(c, ['info', 'replication']).catch((e: Error) => `error ${firstLine(e)}`);
-          const pick = (k: string) => new RegExp(`^${k}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? '-';
+          const pick = (k: string) => infoField(info, k) ?? '-';
           const addrs = await addressesOf(`${c.node}/${c.id}`).catch(() => [] as string[]);
           return `${member}@${c.node} [${addrs.join(',')}] role=${pick('role')} master=${pick('master_host')} link=${pick('master_link_status')} replicas=${pick('connected_slaves')} offset=${pick('master_repl_offset')}`;
         }),
@@ -272,6 +274,11 @@ export async function redisDiagnosis(lines = 40): Promise<string> {
     ),
   );
   return [...members.flat(), ...sentinels, `---- role changes of the Redis tier, last ${lines} (sentinel, redis-0..2)`, logs].join('\n');
+}
+/** prints redisDiagnosis as test diagnostics, headed by `what`: for a drill whose Redis check failed */
+export async function explainRedis(what: string): Promise<void> {
+  const d = await redisDiagnosis(150).catch((e: Error) => `the Redis diagnosis failed: ${e.message}`);
+  process.stdout.write(`# ${what}\n${d.replace(/^/gm, '# ')}\n`);
 }
 /** the member a sentinel on `nodes` names master */
 export async function redisMaster(nodes?: string[]): Promise<RedisMember> {
@@ -611,8 +618,7 @@ export async function users(n: number, tag: string, edge?: string, minTimeoutMs 
         // the api's session store is Redis (through redis-proxy): say how the tier stands, once
         if (/Session store/.test(String(err)) && !explained) {
           explained = true;
-          const d = await redisDiagnosis(150).catch((e: Error) => `the Redis diagnosis failed: ${e.message}`);
-          process.stdout.write(`# sign-up failed on the session store: the Redis tier\n${d.replace(/^/gm, '# ')}\n`);
+          await explainRedis('sign-up failed on the session store: the Redis tier');
         }
         throw err;
       }
