@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { rootCertificates } from 'node:tls';
+import tls, { rootCertificates } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DEFAULTS, run } from '../src/engine.js';
@@ -68,6 +68,31 @@ test('When the pool is given the CA, then an https request is answered; without 
   } finally {
     await trusted.close();
     await untrusted.close();
+  }
+});
+
+test('When the pool opens many connections to an https edge, then it parses the CA bundle once, not once per connection', async () => {
+  // ~145 roots parsed per connection cost ~50 ms of CPU each: opening 128 sockets under load blocked the tool's event
+  // loop for seconds and skewed every latency after it (BENCHMARKS.md, twenty-fourth session)
+  const client = new Client(forum.url, 4, 5000, trustWith(f('edge-ca.pem'), {}));
+  const tlsModule = tls as unknown as { createSecureContext: typeof tls.createSecureContext };
+  const original = tlsModule.createSecureContext;
+  let built = 0;
+  tlsModule.createSecureContext = (...args) => {
+    built++;
+    return original(...args);
+  };
+  try {
+    const results = await Promise.all(Array.from({ length: 8 }, () => client.request('GET', '/api/auth/', null)));
+    assert.deepEqual(
+      results.map((r) => r.status),
+      Array(8).fill(200),
+    );
+    assert.ok(client.pool.stats.connected > 1, `several connections were opened (${client.pool.stats.connected})`);
+    assert.equal(built, 0, 'secure contexts built while connecting');
+  } finally {
+    tlsModule.createSecureContext = original;
+    await client.close();
   }
 });
 
