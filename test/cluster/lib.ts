@@ -208,9 +208,9 @@ export interface RedisMember {
   connectedReplicas: number;
   linkUp: boolean;
 }
-/** INFO replication of every running Redis member (on `nodes`) */
 /** one field of a Redis INFO reply (`key:value` lines), or undefined */
 const infoField = (info: string, key: string): string | undefined => new RegExp(`^${key}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+/** INFO replication of every running Redis member (on `nodes`) */
 export async function redisMembers(nodes?: string[]): Promise<RedisMember[]> {
   const live = nodes ?? (await liveNodes());
   const found = await Promise.all(
