@@ -332,19 +332,22 @@ if [[ -n ${TLS_CERT_FILE:-} ]]; then
     || openssl x509 -in "$TLS_CERT_FILE" -noout -checkhost "$EDGE_HOST" 2>/dev/null | grep -q 'does match' || smoke_tls=(-k)
 fi
 smoke_deadline=$((SECONDS + 90))
-until curl "${smoke_tls[@]}" -fsS -o /dev/null --max-time 5 "$base/healthcheck/" && curl "${smoke_tls[@]}" -fsS -o /dev/null --max-time 5 "$base/api/threads/" \
+# /healthcheck/ready/: an api task reaches PostgreSQL AND Redis (through Pgpool and redis-proxy). Without it the deploy
+# reported healthy while the Redis tier was still settling, and the first sign-up answered 503 "Session store
+# unavailable" (CI, 2026-12-06: the web suite right after the deploy)
+until curl "${smoke_tls[@]}" -fsS -o /dev/null --max-time 5 "$base/healthcheck/ready/" && curl "${smoke_tls[@]}" -fsS -o /dev/null --max-time 5 "$base/api/threads/" \
       && curl "${smoke_tls[@]}" -fsS -o /dev/null --max-time 5 "$base/" \
       && [[ $(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 "http://${EDGE_HOST}:${EDGE_HTTP_PORT}/") == 301 ]]; do
   if ((SECONDS > smoke_deadline)); then
     log "smoke check through the edge failed:"
-    for u in /healthcheck/ /api/threads/ /; do printf '  GET %s -> ' "$u" >&2; curl "${smoke_tls[@]}" -sS -o /dev/null -w '%{http_code}\n' --max-time 5 "$base$u" >&2 || true; done
+    for u in /healthcheck/ready/ /api/threads/ /; do printf '  GET %s -> ' "$u" >&2; curl "${smoke_tls[@]}" -sS -o /dev/null -w '%{http_code}\n' --max-time 5 "$base$u" >&2 || true; done
     printf '  GET http://%s:%s/ (redirect) -> ' "$EDGE_HOST" "$EDGE_HTTP_PORT" >&2; curl -sS -o /dev/null -w '%{http_code}\n' --max-time 5 "http://${EDGE_HOST}:${EDGE_HTTP_PORT}/" >&2 || true
     report_failure "${STACK}_nginx"; report_failure "${STACK}_api"
     exit 1
   fi
   sleep 1
 done
-log "smoke check passed (GET /healthcheck/, /api/threads/, / over HTTPS; http:// redirects)"
+log "smoke check passed (GET /healthcheck/ready/, /api/threads/, / over HTTPS; http:// redirects)"
 
 # the URLs printed are the ones NGINX routes (configs/nginx/forum.conf): the webhooks only under /v1/
 edge_url="https://${EDGE_HOST:-127.0.0.1}${https_suffix}"

@@ -58,19 +58,9 @@ member=$1 target=$2
 service=${STACK}_$member
 label=forum.$member
 
-if [[ ${CLUSTER:-0} == 1 ]]; then
-  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-  [[ -f "$root/.cluster/env" ]] || die "CLUSTER=1 but no .cluster/env: run 'npm run cluster:up' first"
-  set -a; . "$root/.cluster/env"; set +a
-  node_socket_template='unix:///run/forum-cluster/{node}/docker.sock' # quoted: a `}` inside ${x:-...} would end it
-  export NODE_DOCKER_HOST=${NODE_DOCKER_HOST:-$node_socket_template}
-  for n in ${CLUSTER_NODES:-}; do
-    sock=unix:///run/forum-cluster/$n/docker.sock
-    if DOCKER_HOST=$sock timeout 5 docker node ls >/dev/null 2>&1; then export DOCKER_HOST=$sock; break; fi
-  done
-fi
-docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null | grep -qx true ||
-  die "the Docker endpoint (${DOCKER_HOST:-local}) is not a swarm manager"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/members.sh"
+members_cluster_env
+members_require_manager
 node_line=$(docker node inspect --format '{{.ID}} {{.Description.Hostname}} {{.Status.State}} {{.Spec.Availability}}' "$target" 2>/dev/null) ||
   die "no swarm node '$target' (docker node ls lists the nodes)"
 read -r node_id node_host node_state node_avail <<<"$node_line"
@@ -97,39 +87,7 @@ else
 fi
 
 # ---------------------------------------------------------------- checks run inside a member's container
-# docker exec reaches only the containers of the endpoint's own node: with NODE_DOCKER_HOST (a template such as
-# ssh://root@{node}, as scripts/deploy.sh takes it) the container is looked up on the engine of the node running it
-# in_member <service,...> <sh command>: runs the command in the first running container of one of the services
-in_member() {
-  local names=$1 cmd=$2 n c node ep
-  for n in ${names//,/ }; do
-    ep=${DOCKER_HOST:-}
-    if [[ -n "${NODE_DOCKER_HOST:-}" ]]; then
-      node=$(docker service ps --filter desired-state=running --format '{{.Node}}' "${STACK}_$n" 2>/dev/null | head -1)
-      [[ -n "$node" ]] || continue
-      ep=${NODE_DOCKER_HOST//\{node\}/$node}
-    fi
-    c=$(DOCKER_HOST=$ep docker ps -q --filter "name=${STACK}_$n." --filter status=running 2>/dev/null | head -1)
-    [[ -n "$c" ]] || continue
-    DOCKER_HOST=$ep timeout 30 docker exec "$c" sh -c "$cmd" 2>/dev/null && return 0
-  done
-  return 1
-}
-# prints "" when whole, else what is missing
-pg_whole() {
-  # fence.sh: every member's role as seen over the network; then the primary's streaming standbys by name
-  local out
-  out=$(in_member pg-0,pg-1,pg-2 '
-    roles=$(fence.sh); p=$(echo "$roles" | awk "\$2==\"primary\"{print \$1}")
-    [ "$(echo "$p" | grep -c .)" = 1 ] || { echo "roles: $(echo $roles)"; exit 0; }
-    s=$(psql "host=$p port=5432 user=repmgr dbname=repmgr connect_timeout=2" -XAtqc \
-      "select string_agg(application_name, '"','"' order by application_name) from pg_stat_replication where state = '"'streaming'"'")
-    echo "primary=$p streaming=$s"') || { echo "no pg member container reachable"; return; }
-  case "$out" in
-    primary=*" streaming="*,*) [[ "$out" == *"$member"* ]] && echo "" || echo "$out ($member missing)" ;;
-    *) echo "$out" ;;
-  esac
-}
+# (in_member and pg_whole: scripts/lib/members.sh)
 redis_whole() {
   local out
   out=$(in_member redis-0,redis-1,redis-2,sentinel '
@@ -153,7 +111,7 @@ while :; do
     why="task: ${task:-none} (replicas ${reps:-?}, healthy on $node_host wanted)"
   else
     case "$member" in
-      pg-*) why=$(pg_whole) ;;
+      pg-*) why=$(pg_whole "$member") ;;
       redis-*) why=$(redis_whole) ;;
       *) why="" ;;
     esac

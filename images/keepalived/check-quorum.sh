@@ -4,11 +4,31 @@
 # A node cut off from its peers must not hold the VIP: the clients it still reaches (the LAN's gateway is rarely
 # partitioned with the peers) would land on the minority side, where no write can succeed. Trade-off: two of three
 # nodes lost at once also drops the VIP on the third, though its edge may still answer reads.
-port=$1; shift
+# Each peer gets a forked subshell that connects with bash's /dev/tcp; a peer whose connect has not finished within
+# 1 s counts as unreachable (a cut-off peer drops the SYN). Forks, no exec (no `timeout`, no second bash): keepalived
+# runs this every second on every node.
+port=$1
+shift
 n=$# reach=0 pids=()
+# a child still connecting (a zombie not yet reaped by bash has finished)
+running() { local st; { read -r _ _ st _ <"/proc/$1/stat"; } 2>/dev/null && [[ $st != Z ]]; }
 for p in "$@"; do
-  timeout 1 bash -c "exec 3<>/dev/tcp/$p/$port" 2>/dev/null &
+  (exec 3<>"/dev/tcp/$p/$port") 2>/dev/null &
   pids+=($!)
 done
-for pid in "${pids[@]}"; do wait "$pid" && reach=$((reach + 1)); done
-(( 2 * (reach + 1) > n + 1 ))
+# wait up to 1 s, in 0.1 s steps (a builtin `read -t` on a pipe nobody writes to, not a `sleep` process)
+exec {tick}<> <(:)
+for ((i = 0; i < 10; i++)); do
+  alive=0
+  for pid in "${pids[@]}"; do running "$pid" && alive=1 && break; done
+  ((alive)) || break
+  read -r -t 0.1 -u "$tick" _
+done
+for pid in "${pids[@]}"; do
+  if running "$pid"; then
+    disown "$pid"; kill -9 "$pid" 2>/dev/null
+  elif wait "$pid"; then
+    reach=$((reach + 1))
+  fi
+done
+((2 * (reach + 1) > n + 1))

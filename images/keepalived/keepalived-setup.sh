@@ -11,11 +11,23 @@
 #   KEEPALIVED_NODE             default   hostname
 #   KEEPALIVED_ADVERT_INT       default   1 (seconds between VRRP adverts)
 #   KEEPALIVED_CHECK_URL        default   http://127.0.0.1/edge-health (the local NGINX and an api task behind it)
-#   KEEPALIVED_CHECK_INTERVAL   default   1;  _FALL default 1, _RISE default 2, _TIMEOUT default 2 (seconds; above
-#                               check-nginx.sh's own 1 s, which decides what a slow answer means)
-#   KEEPALIVED_CHECK_WEIGHT     default   -10 (priority change while the local NGINX is unhealthy)
-#   KEEPALIVED_PREEMPT_DELAY    default   0 (the original master takes the VIP back as soon as it is healthy)
-#   KEEPALIVED_DOWN_TIMER_ADVERTS default 1 (missed adverts before a backup takes over; VRRP's 3 gives ~3.6 s)
+#   KEEPALIVED_CHECK_INTERVAL   default   1;  _FALL default 2, _RISE default 2, _TIMEOUT default 2 (seconds; above
+#                               check-nginx.sh's own 1 s, which decides what a slow answer means). Fall 2: one slow
+#                               answer on a starved host does not move the VIP (and reset its connections); an NGINX
+#                               that dies outright loses the VIP ~2 s later instead of ~1 s. A planned stop drains for
+#                               NGINX_DRAIN_SECONDS (6 behind keepalived) first, so it is not affected
+#   KEEPALIVED_PREEMPT          default   false: nopreempt, the VIP stays where it is until its holder fails (a node
+#                               that comes back does not take it back, which would reset every connection once more);
+#                               the NGINX check then has weight 0 (an unhealthy NGINX puts the node in FAULT).
+#                               true: the highest healthy priority always holds the VIP (preemption)
+#   KEEPALIVED_CHECK_WEIGHT     with PREEMPT=true: default -10 (priority change while the local NGINX is unhealthy);
+#                               more than the spread of KEEPALIVED_PRIORITIES, or a tie hands the VIP to a node
+#                               without NGINX. With PREEMPT=false only 0 (a lowered master would keep the VIP)
+#   KEEPALIVED_PREEMPT_DELAY    with PREEMPT=true: default 0 (the original master takes the VIP back once healthy)
+#   KEEPALIVED_DOWN_TIMER_ADVERTS default 3, VRRP's own (missed adverts before a backup takes over: ~3.6 s after a
+#                               holder dies; 1 gives ~1.6 s, but then keepalived starved for 1.5 s on a loaded host
+#                               lets a backup take a live holder's VIP and resets every connection to it)
+#   KEEPALIVED_QUORUM_FALL      default 3 (failed quorum checks in a row before FAULT: ~3-4 s for a cut-off node)
 #   KEEPALIVED_UNICAST_PEERS    optional: unicast VRRP (networks without multicast), comma list of the edge nodes'
 #                               addresses; this node's own addresses on the interface are left out, so every node
 #                               can be given the same list (a Swarm global service cannot vary it per node)
@@ -52,24 +64,33 @@ file_env KEEPALIVED_AUTH_PASS
 export -n KEEPALIVED_AUTH_PASS   # not in keepalived's environment (it reads the rendered config)
 NODE=${KEEPALIVED_NODE:-$(hostname)}
 CONF=${KEEPALIVED_CONF:-/etc/keepalived/keepalived.conf}
+RUN_DIR=${KEEPALIVED_RUN_DIR:-/run/keepalived}
 CHECK_SCRIPT=${KEEPALIVED_CHECK_SCRIPT:-/usr/local/bin/check-nginx.sh}
 SCRIPT_USER=${KEEPALIVED_SCRIPT_USER:-keepalived_script}
 ROUTER_ID=${KEEPALIVED_ROUTER_ID:-51}
 ADVERT_INT=${KEEPALIVED_ADVERT_INT:-1}
 CHECK_URL=${KEEPALIVED_CHECK_URL:-http://127.0.0.1/edge-health}
 CHECK_INTERVAL=${KEEPALIVED_CHECK_INTERVAL:-1}
-CHECK_FALL=${KEEPALIVED_CHECK_FALL:-1}
+CHECK_FALL=${KEEPALIVED_CHECK_FALL:-2}
 CHECK_RISE=${KEEPALIVED_CHECK_RISE:-2}
 CHECK_TIMEOUT=${KEEPALIVED_CHECK_TIMEOUT:-2}
-CHECK_WEIGHT=${KEEPALIVED_CHECK_WEIGHT:--10}
+PREEMPT=${KEEPALIVED_PREEMPT:-false}
+if [[ $PREEMPT == true ]]; then CHECK_WEIGHT=${KEEPALIVED_CHECK_WEIGHT:--10}; else CHECK_WEIGHT=${KEEPALIVED_CHECK_WEIGHT:-0}; fi
 PREEMPT_DELAY=${KEEPALIVED_PREEMPT_DELAY:-0}
-DOWN_TIMER_ADVERTS=${KEEPALIVED_DOWN_TIMER_ADVERTS:-1}
+DOWN_TIMER_ADVERTS=${KEEPALIVED_DOWN_TIMER_ADVERTS:-3}
+QUORUM_FALL=${KEEPALIVED_QUORUM_FALL:-3}
 INTERFACE=${KEEPALIVED_INTERFACE:-$(ip -o route show default 2>/dev/null | awk '{for (i=1;i<NF;i++) if ($i=="dev") {print $(i+1); exit}}')}
 
 PRIORITY=${KEEPALIVED_PRIORITY:-}
+# PRIO_LO..PRIO_HI: the spread of the group's priorities (checked against the check weight with preemption)
+PRIO_LO=255 PRIO_HI=0
 if [[ -z "$PRIORITY" && -n "${KEEPALIVED_PRIORITIES:-}" ]]; then
   IFS=, read -ra pairs <<<"$KEEPALIVED_PRIORITIES"
-  for pair in "${pairs[@]}"; do [[ "${pair%%=*}" == "$NODE" ]] && PRIORITY=${pair#*=}; done
+  for pair in "${pairs[@]}"; do
+    [[ "${pair%%=*}" == "$NODE" ]] && PRIORITY=${pair#*=}
+    v=${pair#*=}
+    if is_int "$v" 1 254; then (( v < PRIO_LO )) && PRIO_LO=$v; (( v > PRIO_HI )) && PRIO_HI=$v; fi
+  done
   [[ -n "$PRIORITY" ]] || err "KEEPALIVED_PRIORITIES has no entry for node \"$NODE\" (KEEPALIVED_NODE)"
 fi
 [[ -n "$PRIORITY" ]] || [[ -n "${KEEPALIVED_PRIORITIES:-}" ]] || err "KEEPALIVED_PRIORITY (or KEEPALIVED_PRIORITIES) is required"
@@ -97,7 +118,20 @@ is_int "$CHECK_RISE" 1 10 || err "KEEPALIVED_CHECK_RISE=$CHECK_RISE must be 1-10
 is_int "$CHECK_TIMEOUT" 1 10 || err "KEEPALIVED_CHECK_TIMEOUT=$CHECK_TIMEOUT must be 1-10"
 is_int "$CHECK_WEIGHT" -253 253 || err "KEEPALIVED_CHECK_WEIGHT=$CHECK_WEIGHT must be -253..253"
 is_int "$DOWN_TIMER_ADVERTS" 1 100 || err "KEEPALIVED_DOWN_TIMER_ADVERTS=$DOWN_TIMER_ADVERTS must be 1-100"
+is_int "$QUORUM_FALL" 1 10 || err "KEEPALIVED_QUORUM_FALL=$QUORUM_FALL must be 1-10"
 is_int "$PREEMPT_DELAY" 0 1000 || err "KEEPALIVED_PREEMPT_DELAY=$PREEMPT_DELAY must be 0-1000"
+case $PREEMPT in
+  false)
+    [[ $CHECK_WEIGHT == 0 ]] || err "KEEPALIVED_CHECK_WEIGHT=$CHECK_WEIGHT must be 0 with KEEPALIVED_PREEMPT=false: without preemption a master whose NGINX fails would only lower its priority and keep the VIP"
+    ;;
+  true)
+    # a node whose NGINX fails must fall below every healthy node, or the tie goes to the higher IP address
+    if (( PRIO_LO <= PRIO_HI )) && is_int "$CHECK_WEIGHT" -253 253 && (( -CHECK_WEIGHT <= PRIO_HI - PRIO_LO )); then
+      err "KEEPALIVED_CHECK_WEIGHT=$CHECK_WEIGHT must lower a node by more than the spread of KEEPALIVED_PRIORITIES ($PRIO_LO..$PRIO_HI), e.g. -$(( PRIO_HI - PRIO_LO + 10 )): an equal priority goes to the higher IP address, with or without NGINX"
+    fi
+    ;;
+  *) err "KEEPALIVED_PREEMPT=$PREEMPT must be true or false" ;;
+esac
 [[ "$CHECK_URL" =~ ^https?://[^[:space:]\"]+$ ]] || err "KEEPALIVED_CHECK_URL=$CHECK_URL must be an http(s) URL"
 [[ "$NODE" =~ ^[A-Za-z0-9._-]+$ ]] || err "KEEPALIVED_NODE=$NODE may only hold letters, digits, . _ -"
 [[ -x "$CHECK_SCRIPT" ]] || err "KEEPALIVED_CHECK_SCRIPT=$CHECK_SCRIPT is not an executable file"
@@ -154,11 +188,23 @@ vrrp_script chk_quorum {
     script \"${QUORUM_SCRIPT} ${QUORUM_PORT} ${QUORUM_PEERS[*]}\"
     interval 1
     timeout 2
-    fall 2
+    fall ${QUORUM_FALL}
     rise 2
     weight 0
 }"
   quorum_track="        chk_quorum"
+fi
+
+if [[ $PREEMPT == true ]]; then
+  check_what="unhealthy lowers this node's priority by ${CHECK_WEIGHT#-}, so a healthy peer takes the VIP"
+  preempt_what="Preemption: a
+    # node that is healthy again takes the VIP back (each move resets the connections to the old holder)"
+  preempt_line="    preempt_delay ${PREEMPT_DELAY}"
+else
+  check_what="unhealthy puts this node in FAULT (VIP dropped, no adverts), so a healthy peer takes the VIP"
+  preempt_what="nopreempt: the
+    # VIP then stays on its holder until that fails; a node that returns does not move it (and reset its connections)"
+  preempt_line="    nopreempt"
 fi
 
 mkdir -p "$(dirname "$CONF")"
@@ -175,10 +221,9 @@ global_defs {
     vrrp_garp_master_refresh 60
 }
 
-# the local NGINX: unhealthy lowers this node's priority by ${CHECK_WEIGHT#-}, so a healthy peer takes the VIP.
+# the local NGINX: ${check_what}.
 # init_fail: a keepalived that starts (a node back from a crash or a reboot) counts its NGINX as down until the check
-# has passed ${CHECK_RISE} times. Without it the returning node took the VIP back by preemption at once, while its
-# NGINX was not listening yet: 13 reads refused on the VIP in the node-loss drill.
+# has passed ${CHECK_RISE} times, so it never claims the VIP while its NGINX is not listening yet.
 vrrp_script chk_nginx {
     script "${CHECK_SCRIPT} ${CHECK_URL}"
     interval ${CHECK_INTERVAL}
@@ -190,19 +235,24 @@ vrrp_script chk_nginx {
 }
 ${quorum_script}
 
+# a planned stop (entrypoint.sh): a non-zero value puts the instance in FAULT (weight 0); read on change (inotify)
+vrrp_track_file stopping {
+    file "${RUN_DIR}/stopping"
+    weight 0
+}
+
 vrrp_instance VI_EDGE {
-    # every node starts as BACKUP; the highest effective priority wins, and preemption (the default) hands the
-    # VIP back to the original master once it is healthy again
+    # every node starts as BACKUP; the highest effective priority wins the first election. ${preempt_what}
     state BACKUP
     interface ${INTERFACE}
     virtual_router_id ${ROUTER_ID}
     priority ${PRIORITY}
     advert_int ${ADVERT_INT}
     # A master whose NGINX fails only LOWERS its priority and keeps advertising; a backup ignores those lower adverts
-    # and takes over when its master-down timer expires: down_timer_adverts x advert_int + skew. With VRRP's 3 that
-    # is ~3.6 s after the last good advert; 1 makes it ~1.6 s (the price: one lost advert can move the VIP).
+    # and takes over when its master-down timer expires: down_timer_adverts x advert_int + skew: ~3.6 s after the
+    # last good advert with VRRP's 3. Fewer would move the VIP of a live holder whose adverts are late.
     down_timer_adverts ${DOWN_TIMER_ADVERTS}
-    preempt_delay ${PREEMPT_DELAY}
+${preempt_line}
     authentication {
         auth_type PASS
         auth_pass ${KEEPALIVED_AUTH_PASS}
@@ -214,6 +264,10 @@ $(for vip in "${VIPS[@]}"; do printf '        %s dev %s\n' "$vip" "$INTERFACE"; 
     track_script {
         chk_nginx
 ${quorum_track}
+    }
+    # entrypoint.sh writes 1 here on a stop: FAULT, the VIP dropped with a priority-0 advert, before keepalived exits
+    track_file {
+        stopping
     }
 }
 CONF

@@ -17,28 +17,43 @@ since=0 tries=0
 # the wait is a builtin `read -t` on a pipe nobody writes to, not a `sleep` process per round
 exec {tickfd}<> <(:)
 while ! read -r -t "${PGPOOL_KEEPER_INTERVAL:-10}" -u "$tickfd" _; do
-  attached_primary=""; candidate=""; cand_status=""
+  attached_primary=""; candidate=""; cand_status=""; statuses=()
   for i in "${!NODES[@]}"; do
     # pgpool's own view, from its shared memory: "<id> <host> <port> <status> <role> ...", status up/waiting/down.
     # Not pcp_node_info: that one opens two connections to the backend (its pg_status and pg_role columns) per
     # call, i.e. 1.2 backend forks a second on the primary from 3 pgpools (the connection log).
     st=$(pcp_health_check_stats -h localhost -p 9898 -U admin -w -n "$i" 2>/dev/null) || continue 2
     read -r _ _ _ status role _ <<<"$st"
+    statuses[i]=$status
     if [[ $status != down && $role == primary ]]; then attached_primary=$i; break; fi
-    if [[ -z $candidate ]] && [[ $(psql -h "${NODES[$i]}" -U repmgr -d postgres -XAtw -c 'select pg_is_in_recovery()' 2>/dev/null) == f ]]; then
-      candidate=$i; cand_status=$status
-    fi
   done
+  # the backends are asked (a psql and a backend fork each) only while pgpool sees no primary: asking on the way to
+  # the primary cost every pgpool a backend fork per round whenever the primary was not node 0 (after a failover)
+  if [[ -z $attached_primary ]]; then
+    for i in "${!NODES[@]}"; do
+      if [[ $(psql -h "${NODES[$i]}" -U repmgr -d postgres -XAtw -c 'select pg_is_in_recovery()' 2>/dev/null) == f ]]; then
+        candidate=$i; cand_status=${statuses[i]:-down}; break
+      fi
+    done
+  fi
   printf -v now "%(%s)T" -1
   if [[ -n $attached_primary || -z $candidate ]]; then since=0 tries=0; continue; fi
   ((since == 0)) && since=$now
   ((now - since >= ${PGPOOL_KEEPER_GRACE:-25})) || continue
-  # Seen once after a cold start: a pgpool whose re-attach never made it search again, all nodes "standby" for 25 min
-  # while its two siblings saw the primary. After PGPOOL_KEEPER_MAX_TRIES re-attaches in a row without a primary the
-  # keeper ends: healthcheck.sh then fails and Swarm replaces the task (up to 3 x 30 s later; a fresh pgpool finds the
-  # primary at once). The other tasks serve meanwhile, and this one served no write anyway.
+  # Seen after cold starts: a pgpool whose re-attach never made it search again, all nodes "standby" (once for 25 min,
+  # once in 2 of 3 tasks of a fresh deploy) while its siblings saw the primary. After PGPOOL_KEEPER_MAX_TRIES
+  # re-attaches in a row without a primary the keeper ends the task itself: SIGTERM to run-service (PID 1), so the
+  # exit is non-zero and restart_policy on-failure restarts it, then SIGINT to pgpool, a fast shutdown that closes its
+  # client sessions instead of waiting for them. Swarm starts a fresh task at once (a fresh pgpool finds the primary
+  # at once); waiting for healthcheck.sh to fail 3 times would leave this task without writes for another 60-90 s,
+  # while it stays in DNS. The price: the task's clients lose their sessions (they had no primary through it anyway).
   if ((tries >= ${PGPOOL_KEEPER_MAX_TRIES:-3})); then
-    log "no primary after $tries re-attaches of ${NODES[$candidate]}, which is not in recovery: leaving this pgpool task to be replaced"
+    log "no primary after $tries re-attaches of ${NODES[$candidate]}, which is not in recovery: ending this pgpool task so that Swarm replaces it"
+    kill -TERM 1 2>/dev/null
+    # pgpool's pid file ends with a NUL byte: read up to it
+    pgpool_pid=""
+    { read -r -d '' pgpool_pid || :; } 2>/dev/null </var/run/pgpool/pgpool.pid
+    [[ $pgpool_pid =~ ^[0-9]+$ ]] && kill -INT "$pgpool_pid" 2>/dev/null
     exit 1
   fi
   tries=$((tries + 1))

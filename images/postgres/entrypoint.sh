@@ -91,18 +91,29 @@ ensure_include() {
 
 # peer_state HOST -> "primary" | "standby" | "down". A peer counts as primary only when it is out of
 # recovery AND repmgr's metadata on it already says so (promotion finished), so rejoin can use it.
+# PG_PEER_CONNECT_TIMEOUT (6 s): how long a peer may take to answer before it counts as down. The last-resort
+# promotion below needs a majority to answer; at 2 s, under the load of a drain on the 3-node test cluster (load
+# average 60-70 on 2 cores), live standbys read as down for minutes, the majority never formed and writes waited
+# for the drained primary to return (2026-12-06). The price: a peer that is unreachable but still resolves (a lost
+# node before Swarm drops its name) holds a scan up to 6 s; the peers are asked in parallel, so it is one wait.
+PEER_CONNECT_TIMEOUT=${PG_PEER_CONNECT_TIMEOUT:-6}
 peer_state() {
   local r
-  r=$(psql "host=$1 port=5432 user=repmgr dbname=repmgr connect_timeout=2" -XAtqc \
+  r=$(psql "host=$1 port=5432 user=repmgr dbname=repmgr connect_timeout=$PEER_CONNECT_TIMEOUT" -XAtqc \
       "select case when pg_is_in_recovery() then 't' when exists (select 1 from repmgr.nodes where node_name = '$1' and type = 'primary' and active) then 'f' else 'p' end" 2>/dev/null) || { echo down; return; }
   case "$r" in f) echo primary ;; t) echo standby ;; p) echo promoting ;; *) echo down ;; esac
 }
 # sets PRIMARY (peer name or empty) and ANSWERING (count of peers that answered)
+# (the peers are asked at once, each answer in a file; a trapped TERM interrupts the builtin `wait`)
+SCAN_DIR=$(mktemp -d /tmp/pg-scan.XXXXXX)
 scan_peers() {
   PRIMARY=""; ANSWERING=0
-  local p s
+  local p s pids=()
+  # only these children: repmgrd and the witness are background children of this shell too
+  for p in "${PEERS[@]}"; do peer_state "$p" > "$SCAN_DIR/$p" & pids+=($!); done
+  wait "${pids[@]}"
   for p in "${PEERS[@]}"; do
-    s=$(peer_state "$p")
+    s=$(<"$SCAN_DIR/$p")
     [[ "$s" != down ]] && ANSWERING=$((ANSWERING + 1))
     [[ "$s" == primary && -z "$PRIMARY" ]] && PRIMARY="$p"
   done
@@ -365,7 +376,7 @@ widen_primary_conninfo() {
 standby_lsn() {
   local q="select pg_wal_lsn_diff(coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), '0/0')::bigint where pg_is_in_recovery()"
   if [[ -z "$1" ]]; then psql -XAtq -h /var/run/postgresql -d postgres -c "$q" 2>/dev/null
-  else psql "host=$1 port=5432 user=repmgr dbname=repmgr connect_timeout=2" -XAtqc "$q" 2>/dev/null; fi
+  else psql "host=$1 port=5432 user=repmgr dbname=repmgr connect_timeout=$PEER_CONNECT_TIMEOUT" -XAtqc "$q" 2>/dev/null; fi
 }
 
 # Promotion of last resort. repmgrd's election can end with no primary at all: when the primary shuts down
@@ -445,11 +456,14 @@ sync_node_conninfo() {
 }
 
 supervise() {
-  local repmgrd_pid="" down=0 tick=0 other tickfd stuck=0 orphan_since="" roles_done=0
+  local repmgrd_pid="" down=0 tick=0 other stuck=0 orphan_since="" roles_done=0
   trap 'stop_member "$repmgrd_pid"' TERM INT
-  # the 1 s tick is a builtin `read -t` on a pipe nobody writes to, not a `sleep` process a second on each member
-  # (a trapped TERM still interrupts it at once)
-  exec {tickfd}<> <(:)
+  # The 1 s tick is `sleep 1 & wait`: bash documents that a trapped signal ends `wait` at once and runs the trap.
+  # A builtin `read -t` on an idle pipe saves that fork, but bash 5.2 then lost a TERM now and then: the primary
+  # never ran stop_member (no "stopping" in its log, still running 90 s later; once in the first 5 switchovers on
+  # the 3-node cluster, and 4 of 210 runs of a reduced copy of this loop, none of 60 with `wait`). A lost TERM is a primary
+  # that Swarm kills without its handover after the stop grace period. The price: one `sleep` process a second
+  # per member.
   while true; do
     if [[ -z "$repmgrd_pid" ]] || ! kill -0 "$repmgrd_pid" 2>/dev/null; then
       repmgrd -f "$CONF" --daemonize=false >&2 &
@@ -509,7 +523,8 @@ supervise() {
     fi
     # repmgr restarts PostgreSQL itself at times; a longer outage ends the container (Swarm restarts it)
     (( down < 20 )) || { log "PostgreSQL is down for 20 s: exiting"; kill "$repmgrd_pid" 2>/dev/null || true; exit 1; }
-    read -r -t 1 -u "$tickfd" _ || true
+    sleep 1 &
+    wait $! || true
   done
 }
 
@@ -538,11 +553,22 @@ main() {
   elif [[ -f "$PGDATA/standby.signal" ]]; then
     ensure_include
     log "standby data: starting as standby"
-    pg_start
-    scan_peers
-    if [[ -n "$PRIMARY" ]]; then
-      repmgr -f "$CONF" standby follow --upstream-node-id="$(node_id_of "$PRIMARY")" -W >&2 ||
-        rejoin_to "$PRIMARY"
+    if pg_start; then
+      scan_peers
+      if [[ -n "$PRIMARY" ]]; then
+        repmgr -f "$CONF" standby follow --upstream-node-id="$(node_id_of "$PRIMARY")" -W >&2 ||
+          rejoin_to "$PRIMARY"
+      fi
+    else
+      # A standby whose WAL went past the point where the promoted peer's timeline forked (it had received more than
+      # the standby that was promoted, e.g. while it restarted during the failover) and that has already fetched the
+      # new timeline's history refuses to start: "requested timeline N does not contain minimum recovery point".
+      # Restarting alone loops forever (seen in CI: 10 min of restarts); the rejoin rewinds it to the fork point,
+      # else re-clones. Without a primary to rejoin, the task ends and Swarm retries.
+      scan_peers
+      [[ -n "$PRIMARY" ]] || die "standby did not start and no peer is primary: retrying from a new task"
+      log "standby did not start (its WAL may be past the promoted peer's timeline fork): rejoining $PRIMARY"
+      rejoin_to "$PRIMARY"
     fi
   else
     ensure_include

@@ -57,21 +57,39 @@ values_after() {
   done <<<"$2"
   return 0
 }
+# sentinel_round: SECTIONS[0..2] = the replies of SENTINEL get-master-addr-by-name, SENTINEL sentinels and SENTINEL
+# master, asked in one redis-cli session (the password on stdin, as in rcli)
+sentinel_round() {
+  local out l i=0
+  SECTIONS=("" "" "")
+  out=$(printf '%s\n' "$RCLI_PASSWORD" "SENTINEL get-master-addr-by-name $MASTER_NAME" PING "SENTINEL sentinels $MASTER_NAME" PING \
+    "SENTINEL master $MASTER_NAME" | timeout 2 redis-cli --askpass --no-auth-warning -h 127.0.0.1 -p 26379 2>/dev/null)
+  while IFS= read -r l; do
+    l=${l%$'\r'}
+    if [[ $l == PONG ]]; then i=$((i + 1)); ((i > 2)) && break; continue; fi
+    SECTIONS[i]+="$l"$'\n'
+  done <<<"$out"
+  return 0
+}
 # the waits are a builtin `read -t` on a pipe nobody writes to, not a `sleep` process
 exec {tickfd}<> <(:)
 read -r -t 20 -u "$tickfd" _ || true
 while true; do
-  addr=$(rcli 127.0.0.1 26379 SENTINEL get-master-addr-by-name "$MASTER_NAME"); addr=${addr%%$'\n'*}
+  # One redis-cli for the round's three questions, PING between them as a separator: each redis-cli is ~4 processes
+  # (the pipe, timeout, redis-cli, the command substitution), and three a round on each of the 3 sentinels were most of
+  # the janitor's cost. A reply that is missing (timeout, refusal) leaves its section empty, as a failed call did.
+  sentinel_round
+  addr=${SECTIONS[0]%%$'\n'*}
   [[ "$addr" != "$last_addr" ]] && { last_addr=$addr; changed_at=$SECONDS; }
   # the sentinel tasks' addresses, space-delimited (" ip1  ip2 "), parsed with builtins
   live=""
   while read -r ip _; do [[ $live == *" $ip "* ]] || live+=" $ip "; done < <(timeout 3 getent ahostsv4 "tasks.$SENTINEL_SERVICE" 2>/dev/null)
-  values_after ip "$(rcli 127.0.0.1 26379 SENTINEL sentinels "$MASTER_NAME")"; known=("${VALUES[@]}")
+  values_after ip "${SECTIONS[1]}"; known=("${VALUES[@]}")
   stale=""
   if [[ -n "$live" ]] && (( ${#known[@]} + 1 > expected )); then
     for ip in "${known[@]}"; do [[ $live == *" $ip "* ]] || stale+=" $ip"; done
   fi
-  values_after flags "$(rcli 127.0.0.1 26379 SENTINEL master "$MASTER_NAME")"; flags=${VALUES[0]:-}
+  values_after flags "${SECTIONS[2]}"; flags=${VALUES[0]:-}
   # Every redis node restarted together: the monitored address is dead and Sentinel knows none of the new
   # ones, so it can never fail over. Once the nodes have a master again (images/redis/entrypoint.sh: the
   # bootstrap node takes the role), monitor that one instead.

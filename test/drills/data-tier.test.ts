@@ -2,7 +2,7 @@
 // edge (EDGE_URL). Each drill prints "# DRILL {json}" with RTO, failed reads/writes, lost acknowledged writes and
 // the time to full strength. Run: npm run test:drills, or NODE_EXTRA_CA_CERTS=secrets/tls_ca.pem (the edge's CA)
 // node --test --test-concurrency=1 --import tsx test/drills/data-tier.test.ts
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor } from '@forum/test-support';
@@ -72,6 +72,32 @@ test('When the PG primary is killed, then a standby takes over and the old prima
   };
   await waitFor('every standby to name every peer in primary_conninfo', () => standbys.every(widened), 60_000, 1000).catch(() => undefined);
   for (const n of standbys) assert.ok(widened(n), `${n}'s primary_conninfo must name every peer: ${conninfo(n)}`);
+});
+
+// The planned path (docs/CLUSTER.md, npm run pg:switchover): no failure detection and no election, so readers and
+// writers should not notice it. Run as an operator would, while the drill's load runs.
+test('When the PG primary is switched over (npm run pg:switchover), then nothing is lost and the old primary is a standby', { timeout: 600_000 }, async () => {
+  const old = pgPrimary();
+  let out = '';
+  const r = await runDrill('pg-switchover', async () => {
+    out = await new Promise<string>((resolve, reject) =>
+      execFile(
+        'bash',
+        [new URL('../../scripts/pg-switchover.sh', import.meta.url).pathname],
+        { encoding: 'utf8', timeout: 420_000, env: { ...process.env, STACK } },
+        (err, stdout, stderr) => (err ? reject(new Error(`pg-switchover.sh failed: ${err.message}\n${stderr}`)) : resolve(`${stdout}${stderr}`)),
+      ),
+    );
+  });
+  process.stdout.write(out.replace(/^/gm, '# ') + '\n');
+  process.stdout.write(`# pg-switchover: failed writes ${r.failedWrites}, failed reads ${r.failedReads}\n`);
+  common(r, PG_RTO_TARGET_MS);
+  const roles = pgRoles();
+  assert.equal(roles[old], 'standby', `old primary ${old} must be a standby now: ${JSON.stringify(roles)}`);
+  assert.equal(Object.values(roles).filter((x) => x === 'primary').length, 1, `one primary: ${JSON.stringify(roles)}`);
+  // a pause left behind would mean no automatic failover at all afterwards
+  const status = docker(['exec', containerOf(pgPrimary()), 'repmgr', '-f', '/etc/repmgr/repmgr.conf', 'service', 'status', '--csv']);
+  assert.ok(!status.split('\n').some((l) => l.split(',')[6] === '1'), `repmgrd must run unpaused everywhere:\n${status}`);
 });
 
 test('When a PG standby is killed, then the stack recovers within the RTO, losing no acknowledged write', { timeout: 400_000 }, async () => {

@@ -26,6 +26,19 @@ export const unauthorized = (detail = 'Authentication credentials were not provi
 export const fieldErrors = (fields: Record<string, string[]>, code = 'invalid') =>
   new AppError(code, 400, Object.values(fields).flat()[0] ?? 'Invalid input.', true, { fields });
 
+/**
+ * A client's value quoted for an error message: a string JSON-quoted and cut at `max` characters, anything else
+ * named by its type. Never JSON.stringify of the value itself: a body of 10,000 nested arrays overflows its stack
+ * (the autoscaler answered such a `service` 500, found by the edge fuzz), and a long one would fill the message.
+ */
+export function shown(value: unknown, max = 80): string {
+  if (typeof value === 'string') return value.length > max ? `${JSON.stringify(value.slice(0, max))}...` : JSON.stringify(value);
+  if (Array.isArray(value)) return 'an array';
+  if (value === null) return 'null';
+  if (typeof value === 'object') return 'an object';
+  return String(value);
+}
+
 export const conflict = (detail: string, code = 'conflict', extra: Record<string, unknown> = {}) => new AppError(code, 409, detail, true, extra);
 
 /** The backing services whose failures a service declares, so that they are answered by status (see dependencyError). */
@@ -35,6 +48,10 @@ export type Dependency = 'postgres' | 'redis';
 export function isConnectionLoss(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
   if (typeof e?.code === 'string' && /^(08|57P0[123])/.test(e.code)) return true;
+  // no connection was made: the member's name does not resolve (Swarm takes a stopped task out of DNS, e.g. a drained
+  // node's pg-N, while the api still lists it) or its address is unreachable. Nothing ran, so the caller may retry;
+  // it had become a 500 on reads in the cluster's maintenance drill (2026-12-06)
+  if (typeof e?.code === 'string' && /^(ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)$/.test(e.code)) return true;
   // the rest are pgpool's own: refusals while it fails a backend over, and (XX000, FATAL) "unable to read data from DB
   // node N" / "EOF encountered with backend" when a backend died under a statement (seen at a PG primary kill under
   // load, a fault run under load: it had become a 500); "failed to read kind from backend" when a drained standby

@@ -1,6 +1,6 @@
 import type { Express, Request, Response } from 'express';
 import type Docker from 'dockerode';
-import { AppError, asyncHandler, createBaseApp, createMetrics, notFound, requireBearer, type Logger } from '@forum/shared';
+import { AppError, asyncHandler, createBaseApp, createMetrics, notFound, requireBearer, shown, type Logger } from '@forum/shared';
 import {
   parseAlertmanager,
   parseDirect,
@@ -114,7 +114,7 @@ export function buildApp(o: AutoscalerAppOptions): { app: Express; scaler: Scale
     asyncHandler(async (req: Request, res) => {
       const name = parseServiceName(req.params.name, 'path');
       const view = await scaler.get(name);
-      if (!view) throw notFound(`no Swarm service named ${JSON.stringify(name)}.`, 'unknown_service');
+      if (!view) throw notFound(`no Swarm service named ${shown(name)}.`, 'unknown_service');
       res.json(view);
     }),
   );

@@ -15,7 +15,7 @@
  * Recoveries (Kapacitor level OK, Alertmanager status resolved, Kibana action group "recovered") are ignored,
  * unless the recovery action is `reverse`: then the recovery of an "up" alert scales down (and vice versa).
  */
-import { badRequest, z } from '@forum/shared';
+import { badRequest, shown, z } from '@forum/shared';
 import type { Direction } from './policy.js';
 
 export type RecoveryAction = 'ignore' | 'reverse';
@@ -53,13 +53,13 @@ export const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 export function parseDirection(raw: unknown, where: string): Direction {
   if (typeof raw !== 'string') throw badRequest(`${where}: direction must be "up" or "down".`, 'invalid_direction');
   const d = raw.trim().toLowerCase();
-  if (d !== 'up' && d !== 'down') throw badRequest(`${where}: unknown direction ${JSON.stringify(raw)}; use "up" or "down".`, 'invalid_direction');
+  if (d !== 'up' && d !== 'down') throw badRequest(`${where}: unknown direction ${shown(raw)}; use "up" or "down".`, 'invalid_direction');
   return d;
 }
 
 export function parseServiceName(raw: unknown, where: string): string {
   if (typeof raw !== 'string' || !SERVICE_NAME.test(raw.trim())) {
-    throw badRequest(`${where}: service must be a Swarm service name (letters, digits, "_", ".", "-"), got ${JSON.stringify(raw)}.`, 'invalid_service');
+    throw badRequest(`${where}: service must be a Swarm service name (letters, digits, "_", ".", "-"), got ${shown(raw)}.`, 'invalid_service');
   }
   return raw.trim();
 }
@@ -72,7 +72,7 @@ function queryStr(v: unknown): string | undefined {
 function recoveryAction(query: HookQuery, def: RecoveryAction): RecoveryAction {
   const r = queryStr(query.recovery);
   if (r === undefined) return def;
-  if (r !== 'ignore' && r !== 'reverse') throw badRequest(`query recovery=${JSON.stringify(r)}: use "ignore" or "reverse".`, 'invalid_recovery');
+  if (r !== 'ignore' && r !== 'reverse') throw badRequest(`query recovery=${shown(r)}: use "ignore" or "reverse".`, 'invalid_recovery');
   return r;
 }
 
@@ -134,7 +134,7 @@ export function parseKapacitor(body: unknown, query: HookQuery, ctx: HookContext
   const rawDirection = queryStr(query.direction) ?? queryStr(query.scale) ?? idMatch?.[2] ?? tags.autoscale_direction ?? rule?.direction;
   if (rawService === undefined || rawDirection === undefined) {
     throw badRequest(
-      `Kapacitor alert ${JSON.stringify(a.id)} names no target: it is not in autoscale.rules of sla-rules.yml; post to ?service=<name>&direction=up|down or use the alert id "autoscale:<service>:<up|down>".`,
+      `Kapacitor alert ${shown(a.id)} names no target: it is not in autoscale.rules of sla-rules.yml; post to ?service=<name>&direction=up|down or use the alert id "autoscale:<service>:<up|down>".`,
       'no_target',
     );
   }

@@ -87,9 +87,14 @@ const BEGIN_ATTEMPTS = 3;
  * (images/postgres/entrypoint.sh, stop_member), and a write may also reach a standby while Pgpool has no primary.
  * Within this bound the write lands on the promoted primary instead of failing; beyond it, 503 + Retry-After.
  * A connection lost under a sent statement is NOT retried: the statement may have committed.
+ * 30 s: a planned switchover on the loaded 3-node test cluster kept writes from a primary for 14-17 s (old primary
+ * read-only, drained, stopped, then the standby promoted), and 15 s answered every write that began in its first
+ * seconds 503. The SLA gives a POST 50 s. The price: while no primary exists for longer (a node loss whose election
+ * is slow), a write waits 30 s for its 503, and the api holds one retrying request per waiting write (no database
+ * connection: the attempts back off from 300 ms to 1.5 s).
  */
-const NOTHING_DONE_RETRY_MS = 15_000;
-const NOTHING_DONE_RETRY_DELAY_MS = 300;
+const NOTHING_DONE_RETRY_MS = 30_000;
+const NOTHING_DONE_RETRY_DELAYS_MS = [300, 300, 600, 1000, 1500];
 /** errors of writes that never reached a server: no connection was made (see connectForWrite) */
 const unsent = new WeakSet<object>();
 const isReadOnlyRefusal = (err: unknown) => (err as { code?: string })?.code === '25006';
@@ -115,7 +120,7 @@ let readOnlySeenAt = 0;
  */
 export async function whileNothingDone<T>(attempt: () => Promise<T>): Promise<T> {
   const until = Date.now() + NOTHING_DONE_RETRY_MS;
-  for (;;) {
+  for (let n = 0; ; n++) {
     try {
       return await attempt();
     } catch (err) {
@@ -124,7 +129,7 @@ export async function whileNothingDone<T>(attempt: () => Promise<T>): Promise<T>
       if (isReadOnlyRefusal(err)) readOnlySeenAt = Date.now();
       if (!safe || Date.now() >= until) throw err;
     }
-    await sleep(NOTHING_DONE_RETRY_DELAY_MS);
+    await sleep(NOTHING_DONE_RETRY_DELAYS_MS[Math.min(n, NOTHING_DONE_RETRY_DELAYS_MS.length - 1)]);
   }
 }
 /**
@@ -583,7 +588,7 @@ export function createDb(cfg: DbConfig): Db {
     pool.on('error', () => undefined);
     pool.on('connect', onConnect);
   }
-  const unfollow = [rw, ro].map((pool) => followHostAddresses(pool, cfg.PGHOST, cfg.PG_DNS_FOLLOW_MS ?? 1000));
+  const unfollow = followHostAddresses([rw, ro], cfg.PGHOST, cfg.PG_DNS_FOLLOW_MS ?? 1000);
   // The nodes: PG_NODES, else Pgpool's own list (SHOW POOL_NODES), refreshed every 30 s while Pgpool answers, so
   // the stack needs no second list to keep in step. On plain PostgreSQL (tests, dev) SHOW fails: no direct reads.
   let discovery: NodeJS.Timeout | undefined;
@@ -649,7 +654,7 @@ export function createDb(cfg: DbConfig): Db {
     },
     async close() {
       if (discovery) clearInterval(discovery);
-      for (const stop of unfollow) stop();
+      unfollow();
       await Promise.allSettled([rw.end(), ro.end(), direct.close()]);
     },
   };

@@ -15,11 +15,39 @@ const resolveAll = async (host: string) => (await lookup(host, { all: true })).m
  * stopped, with no way for the api to know the write had not run. Following the name lets the pool drop those
  * sessions before the SIGTERM: an idle one at once, a checked-out one when its request releases it.
  *
- * The price: one lookup of the host per interval and pool (Docker's resolver on 127.0.0.11, ~0.1 ms). A lookup that
+ * The price: one lookup of the host per interval for all the pools given (Docker's resolver on 127.0.0.11, ~0.1 ms). A lookup that
  * fails, or answers no address, closes nothing: a resolver hiccup must not empty the pool.
  */
-export function followHostAddresses(pool: pg.Pool, host: string, intervalMs: number, resolve: (host: string) => Promise<string[]> = resolveAll): () => void {
+export function followHostAddresses(pools: pg.Pool[], host: string, intervalMs: number, resolve: (host: string) => Promise<string[]> = resolveAll): () => void {
   if (!intervalMs || isIP(host) || host.startsWith('/')) return () => undefined;
+  // one lookup a round serves every pool of this host (the api's read-write and read-only pools share PGHOST)
+  const followed = pools.map((pool) => track(pool, host));
+  let running = false;
+  const tick = async () => {
+    if (running || followed.every((f) => f.clients.size === 0)) return;
+    running = true;
+    try {
+      const live = new Set(await resolve(host));
+      if (live.size === 0) return;
+      for (const f of followed) {
+        for (const client of f.clients) {
+          const addr = (client as unknown as { connection?: { stream?: { remoteAddress?: string } } }).connection?.stream?.remoteAddress;
+          if (addr && !live.has(addr.replace(/^::ffff:/, ''))) f.drop(client);
+        }
+      }
+    } catch {
+      // unresolvable for now: keep every connection (see above)
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/** The pool's open sessions, and `drop`, which closes one now if idle, else when its request releases it. */
+function track(pool: pg.Pool, host: string) {
   const clients = new Set<pg.PoolClient>();
   const busy = new Set<pg.PoolClient>();
   const gone = new WeakSet<pg.PoolClient>();
@@ -42,24 +70,5 @@ export function followHostAddresses(pool: pg.Pool, host: string, intervalMs: num
     // pool removes it itself)
     if (gone.has(client) && !err) setImmediate(() => drop(client));
   });
-  let running = false;
-  const tick = async () => {
-    if (running || clients.size === 0) return;
-    running = true;
-    try {
-      const live = new Set(await resolve(host));
-      if (live.size === 0) return;
-      for (const client of clients) {
-        const addr = (client as unknown as { connection?: { stream?: { remoteAddress?: string } } }).connection?.stream?.remoteAddress;
-        if (addr && !live.has(addr.replace(/^::ffff:/, ''))) drop(client);
-      }
-    } catch {
-      // unresolvable for now: keep every connection (see above)
-    } finally {
-      running = false;
-    }
-  };
-  const timer = setInterval(() => void tick(), intervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
+  return { clients, drop };
 }

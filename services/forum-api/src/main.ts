@@ -26,7 +26,11 @@ const metricsApp = express();
 metricsApp.get('/metrics', rt.metrics.handler);
 const metricsServer = createServer(metricsApp);
 
-const shutdown = installGracefulShutdown([server, metricsServer], { logger, timeoutMs: 8000, onClose: [() => rt.close()] });
+const shutdown = installGracefulShutdown([server, metricsServer], {
+  logger,
+  timeoutMs: 20_000 /* < stop_grace_period 25 s (docker-stack.yml) */,
+  onClose: [() => rt.close()],
+});
 draining = shutdown.isDraining;
 
 const portOf = (s: typeof server) => (s.address() as { port: number }).port;

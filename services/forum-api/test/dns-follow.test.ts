@@ -35,25 +35,30 @@ after(async () => {
   await server.stop();
 });
 
+/** A pool on `localhost` whose sessions only the follower may close (no idle timeout: pg-pool's default is 10 s). */
+function followedPool(max: number): pg.Pool {
+  const pool = new pg.Pool({
+    host: 'localhost',
+    port: server.port,
+    user: 'forum',
+    password: 'forum-test-pw',
+    database: 'forum',
+    application_name: APP,
+    max,
+    idleTimeoutMillis: 0,
+  });
+  pool.on('error', () => undefined);
+  pool.on('connect', (c) => c.on('error', () => undefined));
+  return pool;
+}
+
 test(
   'When the host stops resolving to a session’s address, then the idle sessions close at once, a checked-out one after its release, and the pool serves on',
   { timeout: 30_000 },
   async () => {
     addresses = ['127.0.0.1'];
-    const pool = new pg.Pool({
-      host: 'localhost',
-      port: server.port,
-      user: 'forum',
-      password: 'forum-test-pw',
-      database: 'forum',
-      application_name: APP,
-      max: 5,
-      // no idle timeout (pg-pool's default closes idle sessions after 10 s): only the follower may close them here
-      idleTimeoutMillis: 0,
-    });
-    pool.on('error', () => undefined);
-    pool.on('connect', (c) => c.on('error', () => undefined));
-    const stop = followHostAddresses(pool, 'localhost', 50, resolve);
+    const pool = followedPool(5);
+    const stop = followHostAddresses([pool], 'localhost', 50, resolve);
     try {
       const held = await Promise.all([pool.connect(), pool.connect(), pool.connect()]);
       held[0]!.release();
@@ -87,6 +92,35 @@ test(
     } finally {
       stop();
       await pool.end();
+    }
+  },
+);
+
+test(
+  'When two pools follow the same host, then one lookup a round serves both, and both close their sessions to an address that went',
+  { timeout: 30_000 },
+  async () => {
+    addresses = ['127.0.0.1'];
+    const pools = [followedPool(2), followedPool(2)];
+    const intervalMs = 50;
+    const stop = followHostAddresses(pools, 'localhost', intervalMs, resolve);
+    try {
+      for (const pool of pools) (await pool.connect()).release();
+      assert.equal(await sessions(), 2);
+      // a timer per pool would look the name up twice a round; setInterval never fires more often than its interval
+      const from = lookups;
+      const t0 = Date.now();
+      await twoMoreLookups();
+      await new Promise((r) => setTimeout(r, 1000));
+      const rounds = (Date.now() - t0) / intervalMs;
+      const made = lookups - from;
+      assert.ok(made <= rounds + 2, `${made} lookups in ${rounds.toFixed(1)} rounds: more than one a round`);
+      addresses = ['10.255.255.1'];
+      await waitFor('both pools closed their sessions', async () => pools.every((p) => p.totalCount === 0) && (await sessions()) === 0);
+    } finally {
+      stop();
+      addresses = ['127.0.0.1'];
+      await Promise.all(pools.map((p) => p.end()));
     }
   },
 );

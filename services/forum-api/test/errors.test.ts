@@ -3,6 +3,7 @@
 // of 2026-12-01: `unable to read data from DB node 0`, severity FATAL, code XX000); it had become a 500.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import pg from 'pg';
 import { AppError, dependencyError, isConnectionLoss } from '@forum/shared';
 import { whileNothingDone } from '../src/db.js';
 
@@ -63,4 +64,24 @@ test('When a write is refused as read-only and its stopping primary then ends th
   const f = attempts(readOnly(), pgpoolLostBackend());
   assert.equal(await whileNothingDone(f), 'written');
   assert.equal(f.calls, 3);
+});
+
+// The real driver's error, not a hand-made one: node-postgres connecting to a name that does not resolve (a drained
+// node's pg-N leaves Docker's DNS while the api still lists it; `.invalid` never resolves, RFC 2606). In the
+// cluster's maintenance drill DirectNodes.read rethrew it when no member answered, and the read became a 500.
+test('When a PostgreSQL member name does not resolve, then the read is answered 503 and counts as a connection loss', async () => {
+  const pool = new pg.Pool({ host: 'pg-9.forum.invalid', port: 5432, user: 'forum', database: 'forum', connectionTimeoutMillis: 3000 });
+  pool.on('error', () => undefined);
+  const err = await pool.query('SELECT 1').then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  await pool.end();
+  assert.ok(err, 'the query must fail');
+  assert.match(String((err as { code?: string }).code), /^(ENOTFOUND|EAI_AGAIN)$/, `a DNS failure, not ${String(err)}`);
+  assert.equal(isConnectionLoss(err), true);
+  const out = classify(err);
+  assert.ok(out instanceof AppError);
+  assert.equal(out.status, 503);
+  assert.equal(out.code, 'service_unavailable');
 });

@@ -103,7 +103,7 @@ describe('When the PostgreSQL primary is unreachable', () => {
     process.stdout.write(`# signed-in page read from the standby in ${Date.now() - t0} ms (first after the cut)\n`);
   });
 
-  // the api first tries again for NOTHING_DONE_RETRY_MS (15 s: no connection was made, nothing was sent)
+  // the api first tries again for NOTHING_DONE_RETRY_MS (30 s: no connection was made, nothing was sent)
   test('then writes answer 503 with Retry-After', async () => {
     const w = await c.post(`/api/threads/${threadId}/posts/`, { post: 'This cannot be written now.' });
     assert.equal(w.status, 503, w.text);

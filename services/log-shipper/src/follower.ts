@@ -109,7 +109,9 @@ export class LogFollower {
         const sp = raw.indexOf(' ');
         const ts = normTs(sp > 0 ? raw.slice(0, sp) : new Date().toISOString());
         const line = sp > 0 ? raw.slice(sp + 1) : raw;
-        const seen = entry.byStream[streamName] ?? entry.lastTs;
+        // a stream's own mark only: Docker stamps a line when its stream's copier reads it, so the other stream's
+        // lines may carry later times and come first in the log; judged by them, this stream's lines were dropped
+        const seen = entry.byStream[streamName];
         if (seen && ts <= seen) return; // already seen before a reconnect
         entry.byStream[streamName] = ts;
         // resume point: the older of the two streams' marks, so a reconnect misses neither

@@ -260,7 +260,10 @@ test('When a real container logs, then its stream is followed through the Docker
   );
   await f.start();
   t.after(() => f.stop());
-  await waitFor('10 lines', async () => got.length >= 10, 60_000); // a deadline, not a wait: on a loaded host, starting the container and its log stream can take > 15 s
+  await waitFor('10 lines', async () => got.length >= 10, 60_000).catch((e: Error) => {
+    // a deadline, not a wait: on a loaded host, starting the container and its log stream can take > 15 s
+    throw new Error(`${e.message}; got ${got.map((g) => `${g.stream} ${g.ts}`).join(', ')}`);
+  });
   assert.equal(got.filter((g) => g.stream === 'stdout').length, 5);
   assert.equal(got.filter((g) => g.stream === 'stderr').length, 5);
   assert.ok(
