@@ -538,10 +538,21 @@ export async function until<T>(
  * is not that: the node container's network namespace outlives its processes for a second or two while the kernel
  * tears them down, and meanwhile it answers every new connection to the addresses it held (the VIP) with a reset,
  * which no dead machine sends (seen: 24 requests refused on the VIP for 1.7 s before the backup's takeover).
- * Dropping everything inside the node first makes clients' SYNs go unanswered (TCP resends them) until the VIP moves.
+ * Dropping INPUT and OUTPUT inside the node is not enough: a SYN to the VIP is DNATed to the NGINX container and
+ * FORWARDed, and that container's own namespace, its NGINX already killed, answers the reset (11 reads refused in one
+ * CI run). So the node's links go down first: no frame in or out, not even ARP, until the VIP moves.
  */
 export async function killNode(node: string): Promise<void> {
-  await hostDocker(['exec', node, 'sh', '-c', 'iptables -w -I INPUT 1 -j DROP && iptables -w -I OUTPUT 1 -j DROP'], 10_000).catch(() => undefined);
+  await hostDocker(
+    [
+      'exec',
+      node,
+      'sh',
+      '-c',
+      'for i in /sys/class/net/eth*; do ip link set "${i##*/}" down; done; iptables -w -I INPUT 1 -j DROP; iptables -w -I OUTPUT 1 -j DROP; iptables -w -I FORWARD 1 -j DROP',
+    ],
+    10_000,
+  ).catch(() => undefined);
   await hostDocker(['kill', node]);
 }
 /** starts a killed (or unpauses a paused) node container; no-op when it runs */

@@ -4,6 +4,14 @@ import { env, loadConfigOrExit, z } from '@forum/shared';
 export const configShape = {
   PORT: env.int(8000),
   METRICS_PORT: env.int(9464),
+  /**
+   * On SIGTERM, how long the api keeps accepting (each response with `Connection: close`) before it stops listening:
+   * NGINX learns that the task left DNS through nginx-agent's 2 s poll and a reload (shared/shutdown.ts,
+   * deregisterMs): after that, a new connection is refused and NGINX passes the request on (not yet sent, so even a
+   * POST), and no idle connection is left to cut, since each response during the window closed its own. Every stop
+   * takes this much longer (the 8 s exit bound includes it); the shutdown deadline (20 s) too.
+   */
+  SHUTDOWN_DEREGISTER_MS: env.int(3000).pipe(z.number().min(0).max(15_000)),
   PGHOST: z.string().min(1),
   PGPORT: env.int(5432),
   PGDATABASE: z.string().min(1).default('forum'),

@@ -29,6 +29,7 @@ const metricsServer = createServer(metricsApp);
 const shutdown = installGracefulShutdown([server, metricsServer], {
   logger,
   timeoutMs: 20_000 /* < stop_grace_period 25 s (docker-stack.yml) */,
+  deregisterMs: cfg.SHUTDOWN_DEREGISTER_MS,
   onClose: [() => rt.close()],
 });
 draining = shutdown.isDraining;
