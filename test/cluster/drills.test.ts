@@ -140,6 +140,7 @@ test('When the node of the PG primary and the Redis master is killed, then write
   load.start();
   t.after(() => load.halt()); // a failed step must not leave the load running (the test process would never end)
   await sleep(BEFORE_MS);
+  const vipBefore = await holderOf(VIP);
   const killAt = Date.now();
   await killNode(node);
   // observed while the load runs; each with its own deadline
@@ -199,6 +200,9 @@ test('When the node of the PG primary and the Redis master is killed, then write
   ]);
   await load.halt();
   const f = await figures(load, killAt, us[0].client);
+  const vipAfter = await holderOf(VIP);
+  // read errors are the VIP's side of a node loss: keepalived's own account of the move, for the report
+  if (f.failedReads > 0) process.stdout.write((await recentLogs(['keepalived'], 30)).replace(/^/gm, '# ') + '\n');
 
   const restartAt = Date.now();
   await startNode(node);
@@ -208,6 +212,7 @@ test('When the node of the PG primary and the Redis master is killed, then write
   const redisRole = (await redisMembers()).find((m) => m.member === redisMember)?.role ?? 'down';
   const line = drillLine('node-loss', f, {
     killed: `${node} (${primary} + ${redisMember})`,
+    VIP: `${vipBefore.join('+') || 'none'} -> ${vipAfter.join('+') || 'none'}`,
     'RTO target': `${NODE_LOSS_RTO_MS / 1000} s (${f.rtoMs <= NODE_LOSS_RTO_MS ? 'met' : 'MISSED'})`,
     'PG promoted after': `${secs(promoted.ms ?? NaN)} s`,
     'Redis master moved after': `${secs(redisMoved.ms ?? NaN)} s`,
