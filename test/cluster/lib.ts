@@ -539,8 +539,8 @@ export async function until<T>(
  * tears them down, and meanwhile it answers every new connection to the addresses it held (the VIP) with a reset,
  * which no dead machine sends (seen: 24 requests refused on the VIP for 1.7 s before the backup's takeover).
  * Dropping INPUT and OUTPUT inside the node is not enough: a SYN to the VIP is DNATed to the NGINX container and
- * FORWARDed, and that container's own namespace, its NGINX already killed, answers the reset (11 reads refused in one
- * CI run). So the node's links go down first: no frame in or out, not even ARP, until the VIP moves.
+ * FORWARDed, and that container's own namespace, its NGINX already killed, can answer the reset (the likely source of
+ * 11 reads refused in one CI run, whose log did not say which node held the VIP). So the node's links go down first: no frame in or out, not even ARP, until the VIP moves.
  */
 export async function killNode(node: string): Promise<void> {
   await hostDocker(

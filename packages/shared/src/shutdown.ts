@@ -35,6 +35,9 @@ export function installGracefulShutdown(servers: Server[], opts: ShutdownOptions
       process.exit(1);
     }, timeoutMs);
     timer.unref();
+    // from now on a response ends its connection: nothing idles in a keep-alive pool that close() would cut (added
+    // here, not at start-up, so requests before the signal pay nothing for it)
+    for (const s of servers) s.prependListener('request', (_req, res) => res.setHeader('Connection', 'close'));
     if (opts.deregisterMs) await new Promise((r) => setTimeout(r, opts.deregisterMs));
     await Promise.all(
       servers.map(
@@ -60,11 +63,6 @@ export function installGracefulShutdown(servers: Server[], opts: ShutdownOptions
     opts.logger.info('shutdown complete');
     process.exit(0);
   };
-  // while draining, a response ends its connection: nothing idles in a keep-alive pool that close() would cut
-  for (const s of servers)
-    s.prependListener('request', (_req, res) => {
-      if (draining) res.setHeader('Connection', 'close');
-    });
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
   return { isDraining: () => draining, shutdown };
