@@ -192,7 +192,13 @@ test('When the node of the PG primary and the Redis master is killed, then write
             [node],
           );
           process.stdout.write(why.replace(/^/gm, '# ') + '\n');
-          throw new Error(`${e.message}: ${left.join(', ')}`);
+          // the tasks' states go into the failure itself: CI keeps the assertion, not always the log lines above it
+          throw new Error(
+            `${e.message}: ${left.join(', ')}\n${why
+              .split('\n==== ')
+              .map((b) => (/^(==== )?\S+ tasks/.test(b) ? b.slice(0, 900) : `${b.split('\n')[0]}\n…${b.slice(-900)}`))
+              .join('\n==== ')}`,
+          );
         });
       })(),
     ),

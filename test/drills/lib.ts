@@ -386,11 +386,27 @@ export function fullStrength(): { ok: boolean; detail: string } {
   return { ok: problems.length === 0, detail: problems.join('; ') };
 }
 
+/**
+ * The application's own view through the edge: `/healthcheck/ready/` (each api task pings PostgreSQL through Pgpool
+ * and Redis through redis-proxy on the connections its requests use) answers 200 `times` in a row, so that NGINX has
+ * passed the check to every api task. The tiers can be whole again (fullStrength) while an api's Redis connection,
+ * dropped while there was no master, is still waiting out its reconnect back-off: a sign-up then gets a 503.
+ */
+export async function appReady(times = 6): Promise<{ ok: boolean; detail: string }> {
+  const c = new Client();
+  for (let i = 0; i < times; i++) {
+    const r = await c.req('GET', '/healthcheck/ready/', undefined, 5000).catch((err: Error) => ({ status: 0, json: err.message }));
+    if (r.status !== 200) return { ok: false, detail: `api readiness ${r.status}: ${JSON.stringify(r.json)}` };
+  }
+  return { ok: true, detail: '' };
+}
+
 export async function waitFullStrength(deadlineMs: number): Promise<{ ok: boolean; ms: number; detail: string }> {
   const t0 = Date.now();
   let last = { ok: false, detail: '' };
   while (Date.now() - t0 < deadlineMs) {
     last = fullStrength();
+    if (last.ok) last = await appReady();
     if (last.ok) return { ok: true, ms: Date.now() - t0, detail: '' };
     await sleep(2000);
   }
@@ -448,6 +464,9 @@ export function printTimeline(sinceIso: string, services = ['pg-0', 'pg-1', 'pg-
 /** Runs one drill: USERS writers/readers, BEFORE_MS steady load, the fault, AFTER_MS load, then the checks. */
 /** `fault` may be asynchronous (a planned switchover): the load keeps running while it is awaited */
 export async function runDrill(name: string, fault: () => unknown): Promise<DrillReport> {
+  // the drill starts from a whole stack: a test before it may have ended on the tiers' view alone
+  const before = await waitFullStrength(Number(process.env.DRILL_RECOVERY_MS ?? 180_000));
+  if (!before.ok) throw new Error(`${name}: the stack is not whole before the fault: ${before.detail}`);
   const users = await Promise.all(Array.from({ length: Number(process.env.DRILL_USERS ?? 6) }, (_, i) => newUser(String(i))));
   const load = new Load(users);
   load.start();

@@ -65,3 +65,18 @@ export async function bootstrap(cfg: Config, db: Db, logger: Logger): Promise<vo
     if (rowCount) logger.info({ username: cfg.ADMIN_USERNAME }, 'admin user created');
   }
 }
+
+/** {@link bootstrap}, or an error once `deadlineMs` has passed (the work may still be hanging: callers exit). */
+export async function bootstrapWithin(cfg: Config, db: Db, logger: Logger, deadlineMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      bootstrap(cfg, db, logger),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`start-up did not finish within ${deadlineMs} ms (STARTUP_DEADLINE_MS)`)), deadlineMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -47,6 +47,12 @@ export const configShape = {
   ADMIN_PASSWORD: z.string().optional(),
   TRUST_PROXY: z.string().default('loopback, uniquelocal'),
   RUN_MIGRATIONS: env.bool(true),
+  /**
+   * Start-up (migrations, the admin account) that has not finished by then ends the process (exit 1) and Swarm starts
+   * the task again 5 s later. Without it a start-up stuck on a session whose peer died waits for Docker's healthcheck
+   * (start_period 180 s + 3 x 30 s). Longer than the migrations' own retries (120 s), which end in an exit too.
+   */
+  STARTUP_DEADLINE_MS: env.int(150_000).pipe(z.number().min(1000)),
   /** One post per user per this interval (Misago's flood protection). */
   FLOOD_INTERVAL_MS: env.int(3000),
   /**

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import express from 'express';
 import { answerClientErrors, createLogger, installGracefulShutdown } from '@forum/shared';
 import { buildRuntime } from './app.js';
-import { bootstrap } from './bootstrap.js';
+import { bootstrapWithin } from './bootstrap.js';
 import { loadServiceConfig } from './config.js';
 
 const cfg = loadServiceConfig();
@@ -11,7 +11,7 @@ let draining = () => false;
 const rt = buildRuntime(cfg, logger, { isDraining: () => draining() });
 
 try {
-  await bootstrap(cfg, rt.db, logger);
+  await bootstrapWithin(cfg, rt.db, logger, cfg.STARTUP_DEADLINE_MS);
 } catch (err) {
   logger.fatal({ err }, 'start-up failed');
   process.exit(1);

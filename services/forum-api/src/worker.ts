@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import express from 'express';
 import { createLogger, createMetrics, healthRouter, installGracefulShutdown, promClient } from '@forum/shared';
 import { registerRuntimeMetrics } from './app.js';
-import { bootstrap } from './bootstrap.js';
+import { bootstrapWithin } from './bootstrap.js';
 import { loadServiceConfig } from './config.js';
 import { createDb } from './db.js';
 import { JobWorker } from './jobs.js';
@@ -31,7 +31,7 @@ const jobSeconds = new promClient.Histogram({
 
 try {
   // the api normally migrates; a worker started first must not race it (the advisory lock makes this safe)
-  await bootstrap({ ...cfg, ADMIN_PASSWORD: undefined }, db, logger);
+  await bootstrapWithin({ ...cfg, ADMIN_PASSWORD: undefined }, db, logger, cfg.STARTUP_DEADLINE_MS);
 } catch (err) {
   logger.fatal({ err }, 'start-up failed');
   process.exit(1);
@@ -47,7 +47,9 @@ const worker = new JobWorker(redis, db, logger, {
     jobSeconds.observe({ type }, seconds);
   },
 });
-await worker.ensureGroup().catch((err) => logger.warn({ err: (err as Error).message }, 'cannot create the consumer group yet'));
+// not awaited: on the blocking connection (unlimited retries) it waits as long as Redis does, and the health server
+// below must not wait with it. The loop's first read queues behind it on the same connection; a NOGROUP re-creates it.
+worker.ensureGroup().catch((err) => logger.warn({ err: (err as Error).message }, 'cannot create the consumer group yet'));
 worker.start();
 logger.info({ consumer: worker.consumer }, 'worker started');
 

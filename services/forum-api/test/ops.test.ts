@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import pg from 'pg';
 import { join } from 'node:path';
 import { createLogger } from '@forum/shared';
 import { Client, spawnEntry, startApi, startRedis, startStack, waitFor, type Child, type Stack } from './support/env.js';
@@ -101,6 +102,37 @@ describe('Start-up, migrations and shutdown', () => {
       assert.ok(Date.now() - started < 8000, 'exited within 8 s');
     } finally {
       await api.kill('SIGKILL');
+    }
+  });
+
+  test('When start-up hangs (the migrations lock is never granted), then the worker exits 1 at STARTUP_DEADLINE_MS', async () => {
+    // another session holds the migrations' advisory lock: pg_advisory_lock waits without end, as behind a session
+    // whose peer died; Swarm must get an exit to restart, not a container that never answers its healthcheck
+    const holder = new pg.Client({
+      host: stack.env.PGHOST,
+      port: Number(stack.env.PGPORT),
+      database: stack.env.PGDATABASE,
+      user: stack.env.PGUSER,
+      password: stack.env.PGPASSWORD,
+    });
+    await holder.connect();
+    try {
+      await holder.query('SELECT pg_advisory_lock(727001)');
+      const started = Date.now();
+      const child = spawnEntry('worker', { ...stack.env, METRICS_PORT: '0', RUN_MIGRATIONS: 'true', STARTUP_DEADLINE_MS: '2000' });
+      const code = await Promise.race([
+        new Promise<number | null>((r) => child.proc.once('exit', (c) => r(c))),
+        new Promise<string>((r) => setTimeout(() => r('still running after 30 s'), 30_000).unref()),
+      ]);
+      await child.kill('SIGKILL');
+      assert.equal(code, 1);
+      assert.ok(Date.now() - started >= 2000, 'not before the deadline');
+      assert.ok(
+        child.lines.some((l) => l.includes('start-up did not finish within 2000 ms')),
+        `the reason is logged: ${child.lines.slice(-3).join('\n')}`,
+      );
+    } finally {
+      await holder.end();
     }
   });
 
