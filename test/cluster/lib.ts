@@ -292,23 +292,38 @@ export async function redisMaster(nodes?: string[]): Promise<RedisMember> {
 }
 
 /**
- * Makes the Redis master live on `node` (the node of the PG primary), so that one node holds both: the replica
- * elsewhere gets replica-priority 0 (never promoted), Sentinel fails over to the replica on `node`, priorities are
- * put back. No-op when the master is already there.
+ * Makes the Redis master live on `node` (the node of the PG primary), so that one node holds both: every other member
+ * (the master too: it is a replica afterwards) gets replica-priority 0 (never promoted), Sentinel fails over to the
+ * member on `node`, priorities are put back. No-op when the master is already there. SENTINEL FAILOVER is asked again
+ * every 15 s while the master has not moved: a sentinel refuses (-INPROG, -NOGOODSLAVE) while a failover runs or
+ * before it has seen the target as a good replica, which a member re-created just before (new address) may not be
+ * yet. Its replies go into the error, with the tier as each part sees it.
  */
-export async function moveRedisMasterTo(node: string, deadlineMs = 60_000): Promise<void> {
+export async function moveRedisMasterTo(node: string, deadlineMs = 120_000): Promise<void> {
   if ((await redisMaster()).c.node === node) return;
   const members = await redisMembers();
   const target = members.find((m) => m.c.node === node);
   if (!target) throw new Error(`no Redis member on ${node}`);
-  const others = members.filter((m) => m.role === 'slave' && m !== target);
+  const others = members.filter((m) => m !== target);
+  const t0 = Date.now();
+  const replies: string[] = [];
+  let askedAt = 0;
   try {
     for (const m of others) await redisCli(m.c, ['config', 'set', 'replica-priority', '0']);
-    await redisCli(await containerOf('sentinel'), ['sentinel', 'failover', 'mymaster'], 26379);
     await until(`Redis master on ${node}`, deadlineMs, async () => {
-      const m = await redisMaster();
-      return m.c.node === node && m.role === 'master' && m.connectedReplicas >= 2;
+      const m = await redisMaster().catch(() => undefined);
+      if (m?.c.node === node) return m.role === 'master' && m.connectedReplicas >= 2;
+      if (Date.now() - askedAt >= 15_000) {
+        askedAt = Date.now();
+        const reply = await redisCli(await containerOf('sentinel'), ['sentinel', 'failover', 'mymaster'], 26379).catch((e: Error) => e.message);
+        replies.push(`${Math.round((askedAt - t0) / 1000)} s: ${reply.trim().split('\n')[0]}`);
+      }
+      return false;
     });
+  } catch (err) {
+    const why = `${(err as Error).message}; SENTINEL FAILOVER answered ${replies.join(', ')}`;
+    await explainRedis(`moving the Redis master to ${node}: ${why}`);
+    throw new Error(why);
   } finally {
     for (const m of others) await redisCli(m.c, ['config', 'set', 'replica-priority', '100']).catch(() => undefined);
   }
