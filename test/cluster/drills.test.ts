@@ -191,14 +191,9 @@ test('When the node of the PG primary and the Redis master is killed, then write
             left.map((l) => l.split(' ')[0]),
             [node],
           );
-          process.stdout.write(why.replace(/^/gm, '# ') + '\n');
+          process.stdout.write(`${why.tasks}\n${why.logs}`.replace(/^/gm, '# ') + '\n');
           // the tasks' states go into the failure itself: CI keeps the assertion, not always the log lines above it
-          throw new Error(
-            `${e.message}: ${left.join(', ')}\n${why
-              .split('\n==== ')
-              .map((b) => (/^(==== )?\S+ tasks/.test(b) ? b.slice(0, 900) : `${b.split('\n')[0]}\n…${b.slice(-900)}`))
-              .join('\n==== ')}`,
-          );
+          throw new Error(`${e.message}: ${left.join(', ')}\n${why.tasks}\n…${why.logs.slice(-1800)}`);
         });
       })(),
     ),

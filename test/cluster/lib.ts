@@ -499,7 +499,7 @@ export async function recentLogs(services: string[], lines = 40): Promise<string
  * Why services lag, for the report of a failed check: each one's recent tasks (node, desired and current state,
  * error) and the last lines of its logs.
  */
-export async function whyLagging(services: string[], exclude: string[] = []): Promise<string> {
+export async function whyLagging(services: string[], exclude: string[] = []): Promise<{ tasks: string; logs: string }> {
   const tasks = await Promise.all(
     services.map((svc) =>
       swarm(
@@ -512,7 +512,7 @@ export async function whyLagging(services: string[], exclude: string[] = []): Pr
       ),
     ),
   );
-  return `${tasks.join('\n')}\n${await recentLogs(services, 30)}`;
+  return { tasks: tasks.join('\n'), logs: await recentLogs(services, 30) };
 }
 
 export async function waitFullStrength(deadlineMs: number): Promise<{ ok: boolean; ms: number; detail: string }> {

@@ -2,10 +2,12 @@ import { Router } from 'express';
 
 export type HealthCheck = () => Promise<unknown>;
 
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+/** `p`'s outcome, or an error after `ms` (`what` names the work in it); `p` itself is not cancelled. */
+export async function withTimeout<T>(p: Promise<T>, ms: number, what?: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;
+  const message = what ? `${what} did not finish within ${ms} ms` : `timed out after ${ms} ms`;
   try {
-    return await Promise.race([p, new Promise<T>((_, rej) => (t = setTimeout(() => rej(new Error(`timed out after ${ms} ms`)), ms)))]);
+    return await Promise.race([p, new Promise<T>((_, rej) => (t = setTimeout(() => rej(new Error(message)), ms)))]);
   } finally {
     clearTimeout(t);
   }

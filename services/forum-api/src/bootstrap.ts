@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Logger } from '@forum/shared';
+import { withTimeout, type Logger } from '@forum/shared';
 import type { Config } from './config.js';
 import type { Db } from './db.js';
 import { migrate } from './migrations.js';
@@ -67,16 +67,6 @@ export async function bootstrap(cfg: Config, db: Db, logger: Logger): Promise<vo
 }
 
 /** {@link bootstrap}, or an error once `deadlineMs` has passed (the work may still be hanging: callers exit). */
-export async function bootstrapWithin(cfg: Config, db: Db, logger: Logger, deadlineMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      bootstrap(cfg, db, logger),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`start-up did not finish within ${deadlineMs} ms (STARTUP_DEADLINE_MS)`)), deadlineMs);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+export function bootstrapWithin(cfg: Config, db: Db, logger: Logger, deadlineMs: number): Promise<void> {
+  return withTimeout(bootstrap(cfg, db, logger), deadlineMs, 'start-up (STARTUP_DEADLINE_MS)');
 }

@@ -128,7 +128,7 @@ describe('Start-up, migrations and shutdown', () => {
       assert.equal(code, 1);
       assert.ok(Date.now() - started >= 2000, 'not before the deadline');
       assert.ok(
-        child.lines.some((l) => l.includes('start-up did not finish within 2000 ms')),
+        child.lines.some((l) => l.includes('start-up (STARTUP_DEADLINE_MS) did not finish within 2000 ms')),
         `the reason is logged: ${child.lines.slice(-3).join('\n')}`,
       );
     } finally {
