@@ -225,7 +225,7 @@ global_defs {
 # init_fail: a keepalived that starts (a node back from a crash or a reboot) counts its NGINX as down until the check
 # has passed ${CHECK_RISE} times, so it never claims the VIP while its NGINX is not listening yet.
 vrrp_script chk_nginx {
-    script "${CHECK_SCRIPT} ${CHECK_URL}"
+    script "${CHECK_SCRIPT} ${CHECK_URL} /tmp/check-nginx-${NODE}.slow"
     interval ${CHECK_INTERVAL}
     timeout ${CHECK_TIMEOUT}
     fall ${CHECK_FALL}

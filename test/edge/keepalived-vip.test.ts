@@ -255,16 +255,27 @@ test('When the master NGINX stops, then the VIP moves within 3 s, requests keep 
   await probe.stop();
 });
 
-test('When the master keepalived is stopped (node maintenance), then the backup takes the VIP within 3 s', async () => {
+test('When the master keepalived is stopped (node maintenance), then it hands the VIP over with a priority-0 advert before it exits', async () => {
   // b's NGINX came back in the test before: b leaves FAULT only after its check has passed twice (rise 2)
   await waitFor('keepalived on b a backup again', () => state(keepalived.b) === 'BACKUP', 15000, 50);
+  assert.ok(hasVip('a') && !hasVip('b'), 'the VIP is on a before the stop');
+  const fromA = keepalived.a.output().length;
+  const fromB = keepalived.b.output().length;
+  const since = () =>
+    `\n--- keepalived a since the stop:\n${keepalived.a.output().slice(fromA)}\n--- keepalived b since the stop:\n${keepalived.b.output().slice(fromB)}`;
   const t = Date.now();
-  // timed from the signal, not from the exit: the VIP moves while keepalived hands over (entrypoint.sh)
-  const stopped = keepalived.a.stop('SIGTERM');
-  const moved = await waitFor('VIP on b', () => hasVip('b') && Date.now(), 10000, 10);
+  let exited = 0;
+  // timed from the signal: entrypoint.sh puts the instance in FAULT, then stops keepalived 2 s later
+  const stopped = keepalived.a.stop('SIGTERM').then(() => (exited = Date.now()));
+  const moved = await waitFor('VIP on b', () => hasVip('b') && Date.now(), 10000, 10).catch((e: Error) => {
+    throw new Error(`${e.message}${since()}`);
+  });
   await stopped;
-  report.push(`keepalived stop on a: VIP on b after ${moved - t} ms`);
-  assert.ok(moved - t < 3000);
+  report.push(`keepalived stop on a: VIP on b after ${moved - t} ms; a exited after ${exited - t} ms`);
+  // the mechanism, not a time: without the hand-over b would hear nothing from a and take the VIP only when its
+  // master-down timer expired (3 adverts + skew, ~3.6 s here); the figures above are printed, not asserted
+  assert.match(keepalived.b.output().slice(fromB), /Backup received priority 0 advertisement/, `b did not hear a's hand-over${since()}`);
+  assert.match(keepalived.a.output().slice(fromA), /sent 0 priority[\s\S]*Stopped Keepalived/, `a did not hand over before it stopped${since()}`);
 });
 
 test('When the master is cut off from its peers while its adverts still reach them, then it drops the VIP and a majority node takes it', async () => {
