@@ -15,7 +15,8 @@
 #      (a wiped standby re-clones, the bootstrap member clones instead of starting a second cluster, both for Redis
 #      too), then the four drills: node loss, partition, maintenance, manager loss (docs/CLUSTER.md, "What CI runs");
 #      under CI=1 the cluster is removed after
-# Reports (TAP) go to reports/; the last line is `N passed, N failed`. Exits non-zero on any failure.
+# Reports (TAP) go to reports/. Before the last line, every failed step and test is listed again with the start of
+# its error (scripts/lib/tap-failures.mjs); the last line is `N passed, N failed`. Exits non-zero on any failure.
 #
 # Environment (all optional):
 #   TEST_PHASES=build,unit,deploy,e2e,undeploy,cluster  the phases to run (default: all); build,unit touch no stack
@@ -79,6 +80,7 @@ fi
 mkdir -p reports
 rm -f reports/*.tap
 passed=0; failed=0
+failed_steps=()
 t0=$SECONDS
 say() { printf '\n\033[1m[test %4ds] %s\033[0m\n' "$((SECONDS - t0))" "$*"; }
 phase_on() { [[ $PHASES == *",$1,"* ]]; }
@@ -86,7 +88,7 @@ phase_on() { [[ $PHASES == *",$1,"* ]]; }
 step() { # name command...
   local name=$1; shift
   if "$@"; then passed=$((passed + 1)); say "ok: $name"; return 0; fi
-  failed=$((failed + 1)); say "FAILED: $name"; return 1
+  failed=$((failed + 1)); failed_steps+=("$name"); say "FAILED: $name"; return 1
 }
 # runs node:test over files; spec to the console, TAP to reports/<name>.tap; adds its counts
 suite() { # name timeout-ms files...
@@ -100,7 +102,7 @@ suite() { # name timeout-ms files...
   p=$(grep -E '^# pass [0-9]+' "reports/$name.tap" 2>/dev/null | tail -1 | awk '{print $3}')
   f=$(grep -E '^# fail [0-9]+' "reports/$name.tap" 2>/dev/null | tail -1 | awk '{print $3}')
   p=${p:-0}; f=${f:-0}
-  if ((rc != 0 && f == 0)); then f=1; fi # crashed before reporting
+  if ((rc != 0 && f == 0)); then f=1; failed_steps+=("suite $name: node --test exited $rc with no failed test reported"); fi
   passed=$((passed + p)); failed=$((failed + f))
   say "suite $name: $p passed, $f failed"
 }
@@ -164,7 +166,7 @@ if phase_on e2e; then
     shopt -u nullglob
   else
     say "skipping e2e/drills: the deploy failed"
-    failed=$((failed + 1))
+    failed=$((failed + 1)); failed_steps+=("e2e and drills skipped: the deploy failed")
   fi
 fi
 
@@ -184,14 +186,19 @@ if phase_on cluster && [[ ${TEST_CLUSTER:-1} != 0 ]]; then
   if [[ -n $counts ]]; then
     p=${counts%% passed*}; f=${counts#*, }; f=${f%% failed}
     passed=$((passed + p)); failed=$((failed + f))
-    ((rc == 0 || f > 0)) || failed=$((failed + 1))
+    ((rc == 0 || f > 0)) || { failed=$((failed + 1)); failed_steps+=("multi-node suite exited $rc with no failed test"); }
   else
-    failed=$((failed + 1)); say "FAILED: the multi-node suite ended without a count (rc $rc)"
+    failed=$((failed + 1)); failed_steps+=("multi-node suite ended without a count (rc $rc)"); say "FAILED: the multi-node suite ended without a count (rc $rc)"
   fi
   say "multi-node suite: ${counts:-no count}"
   if [[ ${CI:-} == 1 || ${CI:-} == true ]]; then step "cluster removed (npm run cluster:down)" bash scripts/cluster-down.sh; fi
 fi
 
 say "total time $((SECONDS - t0)) s; reports in reports/"
+# what failed, again at the end: CI keeps the log's tail, and each failure's details scrolled away with later suites
+for s in "${failed_steps[@]}"; do printf 'FAILED step: %s\n' "$s"; done
+shopt -s nullglob
+node scripts/lib/tap-failures.mjs reports/*.tap || true
+shopt -u nullglob
 echo "$passed passed, $failed failed"
 ((failed == 0))
