@@ -2,7 +2,7 @@ import pg from 'pg';
 import { withTimeout, type Logger } from '@forum/shared';
 import type { Config } from './config.js';
 import type { Db } from './db.js';
-import { migrate } from './migrations.js';
+import { migrate, MIGRATIONS_LOCK_KEY } from './migrations.js';
 import { hashPassword } from './passwords.js';
 import { slugify } from './forum-rules.js';
 
@@ -22,7 +22,10 @@ export async function retryUntil<T>(what: string, fn: () => Promise<T>, logger: 
 
 /** Migrations (advisory-locked) and the admin account from ADMIN_* (created once; never overwritten). */
 export async function bootstrap(cfg: Config, db: Db, logger: Logger): Promise<void> {
+  // each step says when it begins: a start-up that hangs (a lock held elsewhere, a dead peer) names where it stopped
+  // before STARTUP_DEADLINE_MS ends it
   if (cfg.RUN_MIGRATIONS) {
+    logger.info({ lockKey: MIGRATIONS_LOCK_KEY }, 'start-up: migrations (under an advisory lock: another task running them makes this one wait)');
     if (cfg.PG_MIGRATOR_PASSWORD) {
       // the schema's owner, on a pool of one that lives only for the migrations; the service's own pools log in as
       // PGUSER, which has row rights only (images/postgres/entrypoint.sh ensure_roles)
@@ -50,6 +53,7 @@ export async function bootstrap(cfg: Config, db: Db, logger: Logger): Promise<vo
     }
   }
   if (cfg.ADMIN_PASSWORD) {
+    logger.info('start-up: admin account');
     const hash = await hashPassword(cfg.ADMIN_PASSWORD);
     const { rowCount } = await retryUntil(
       'admin bootstrap',

@@ -152,7 +152,7 @@ CREATE INDEX sessions_expires ON sessions (expires_on);
   },
 ];
 
-const LOCK_KEY = 727_001; // pg_advisory_lock key reserved for schema migrations
+export const MIGRATIONS_LOCK_KEY = 727_001; // pg_advisory_lock key reserved for schema migrations
 
 /**
  * Applies pending migrations under a session advisory lock, so replicas starting together run them once;
@@ -162,7 +162,7 @@ export async function migrate(pool: pg.Pool, logger: Logger): Promise<number[]> 
   const client = await pool.connect();
   const applied: number[] = [];
   try {
-    await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATIONS_LOCK_KEY]);
     await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version integer PRIMARY KEY, name text NOT NULL, applied_on timestamptz NOT NULL DEFAULT now())`);
     const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
@@ -182,7 +182,7 @@ export async function migrate(pool: pg.Pool, logger: Logger): Promise<number[]> 
       logger.info({ version: m.version, name: m.name }, 'migration applied');
     }
   } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => undefined);
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATIONS_LOCK_KEY]).catch(() => undefined);
     client.release();
   }
   return applied;
