@@ -1,8 +1,8 @@
 #!/bin/bash
 # keepalived track script: exit 0 while the local NGINX answers its health URL with 2xx.
 #   check-nginx.sh [http://HOST[:PORT]/PATH [STATE_FILE]]   (plain HTTP; HOST is the local NGINX, an address, not a name)
-# STATE_FILE (default $CHECK_NGINX_STATE, else /tmp/check-nginx.slow) remembers that the last answer was slow; one per
-# keepalived instance, so that two instances on one host (the edge tests) do not count each other's slow answers.
+# STATE_FILE (default /tmp/check-nginx.slow) remembers that the last answer was slow; keepalived-setup.sh gives each
+# instance its own, so that two instances on one host (the edge tests) do not count each other's slow answers.
 # A definite "no" (connection refused, a 5xx such as the drain's 503) fails at once, so a drain or a dead NGINX moves
 # the VIP in one check. A slow answer (no status line within 1 s: a loaded host) fails only when the check before it
 # was slow too: one late answer on a busy 2-core host moved the VIP away and back, breaking every client connection
@@ -12,7 +12,7 @@
 # linked TLS-capable client) was most of the keepalived service's CPU. The price: the connect has no timeout of its
 # own. To a local listener it is accepted or refused at once; only an NGINX whose accept queue is full leaves it
 # hanging, and keepalived's timeout then counts that as a failure at the first check instead of the second.
-slow=${2:-${CHECK_NGINX_STATE:-/tmp/check-nginx.slow}}
+slow=${2:-/tmp/check-nginx.slow}
 url=${1:-http://127.0.0.1/edge-health}
 rest=${url#http://}
 hostport=${rest%%/*}

@@ -34,7 +34,7 @@ after(() => {
 /** the script's exit code (asynchronous: the server answers in this same process) */
 function check(target = url): Promise<number> {
   return new Promise((resolve) => {
-    const p = spawn('bash', [SCRIPT, target], { env: { ...process.env, CHECK_NGINX_STATE: join(work.dir, 'slow') }, stdio: 'ignore' });
+    const p = spawn('bash', [SCRIPT, target, join(work.dir, 'slow')], { stdio: 'ignore' });
     p.on('exit', (code) => resolve(code ?? -1));
   });
 }

@@ -272,8 +272,9 @@ test('When the master keepalived is stopped (node maintenance), then it hands th
   });
   await stopped;
   report.push(`keepalived stop on a: VIP on b after ${moved - t} ms; a exited after ${exited - t} ms`);
-  // the mechanism, not a time: without the hand-over b would hear nothing from a and take the VIP only when its
-  // master-down timer expired (3 adverts + skew, ~3.6 s here); the figures above are printed, not asserted
+  // the mechanism, not a time: a stop that sends no priority-0 advert (a killed keepalived, a lost node) leaves b to
+  // its master-down timer (3 adverts + skew, ~3.6 s here). entrypoint.sh's FAULT step and keepalived's own SIGTERM
+  // both send it (the VIP moved in ~0.6 s either way, test/edge by hand); the figures above are printed, not asserted
   assert.match(keepalived.b.output().slice(fromB), /Backup received priority 0 advertisement/, `b did not hear a's hand-over${since()}`);
   assert.match(keepalived.a.output().slice(fromA), /sent 0 priority[\s\S]*Stopped Keepalived/, `a did not hand over before it stopped${since()}`);
 });
