@@ -1,4 +1,4 @@
-import Docker from 'dockerode';
+import { dockerClient } from '@forum/shared/docker';
 import { SlackQueue, answerClientErrors, createLogger, installGracefulShutdown } from '@forum/shared';
 import { loadAutoscalerConfig } from './config.js';
 import { buildApp } from './app.js';
@@ -7,7 +7,7 @@ import { loadTargets, type TargetTable } from './rules.js';
 
 const config = loadAutoscalerConfig();
 const logger = createLogger('autoscaler');
-const docker = new Docker({ socketPath: config.DOCKER_SOCKET });
+const docker = dockerClient({ socketPath: config.DOCKER_SOCKET });
 let targets: TargetTable = new Map();
 if (config.SLA_RULES_FILE) {
   try {

@@ -1,4 +1,5 @@
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
+import { dockerClient } from '@forum/shared/docker';
 import type { FaultKind, FaultResult, ReplicaPoint } from './types.js';
 
 /** Reads replica counts and injects faults through the Docker Engine API (the local socket by default). */
@@ -8,7 +9,7 @@ export class DockerProbe {
     readonly stack: string,
     socketPath = process.env.DOCKER_SOCKET ?? '/var/run/docker.sock',
   ) {
-    this.docker = new Docker({ socketPath });
+    this.docker = dockerClient({ socketPath });
   }
 
   private short(name: string): string {

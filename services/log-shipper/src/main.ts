@@ -1,5 +1,5 @@
 import os from 'node:os';
-import Docker from 'dockerode';
+import { dockerClient } from '@forum/shared/docker';
 import { callbackCounters, callbackGauges, createBaseApp, createLogger, installGracefulShutdown } from '@forum/shared';
 import { InfluxWriter } from '@forum/shared/influx';
 import { loadLogShipperConfig } from './config.js';
@@ -12,7 +12,7 @@ import { SyslogReceiver } from './syslog.js';
 const logger = createLogger('log-shipper');
 const cfg = loadLogShipperConfig();
 
-const docker = new Docker({ socketPath: cfg.DOCKER_SOCKET });
+const docker = dockerClient({ socketPath: cfg.DOCKER_SOCKET });
 let hostname = cfg.NODE_HOSTNAME ?? os.hostname();
 if (!cfg.NODE_HOSTNAME)
   docker

@@ -1,6 +1,6 @@
 import './threadpool.js';
 import os from 'node:os';
-import Docker from 'dockerode';
+import { dockerClient } from '@forum/shared/docker';
 import { callbackCounters, callbackGauges, createBaseApp, createLogger, installGracefulShutdown } from '@forum/shared';
 import { InfluxWriter, type Point } from '@forum/shared/influx';
 import { Agent } from './agent.js';
@@ -23,7 +23,7 @@ try {
   process.exit(1);
 }
 
-const docker = cfg.DISCOVERY === 'docker' || cfg.DOCKER_METRICS ? new Docker({ socketPath: cfg.DOCKER_SOCKET }) : undefined;
+const docker = cfg.DISCOVERY === 'docker' || cfg.DOCKER_METRICS ? dockerClient({ socketPath: cfg.DOCKER_SOCKET }) : undefined;
 let hostname = cfg.NODE_HOSTNAME ?? os.hostname();
 if (!cfg.NODE_HOSTNAME && docker) {
   // the node's hostname (the task's own hostname is its container id)

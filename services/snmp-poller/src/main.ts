@@ -1,4 +1,4 @@
-import Docker from 'dockerode';
+import { dockerClient } from '@forum/shared/docker';
 import { callbackCounters, callbackGauges, createBaseApp, createLogger, installGracefulShutdown } from '@forum/shared';
 import { InfluxWriter } from '@forum/shared/influx';
 import { loadSnmpPollerConfig } from './config.js';
@@ -31,8 +31,8 @@ const auth: SnmpAuth = {
 };
 
 const docker = cfg.DOCKER_HOST_URL
-  ? new Docker({ host: new URL(cfg.DOCKER_HOST_URL).hostname, port: Number(new URL(cfg.DOCKER_HOST_URL).port || 2375) })
-  : new Docker({ socketPath: cfg.DOCKER_SOCKET });
+  ? dockerClient({ host: new URL(cfg.DOCKER_HOST_URL).hostname, port: Number(new URL(cfg.DOCKER_HOST_URL).port || 2375) })
+  : dockerClient({ socketPath: cfg.DOCKER_SOCKET });
 const writer = new InfluxWriter({ url: cfg.INFLUX_URL, database: cfg.INFLUX_DB, username: cfg.INFLUX_USER, password: cfg.INFLUX_PASSWORD, logger });
 writer.start();
 
