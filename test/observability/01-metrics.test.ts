@@ -125,6 +125,33 @@ test('When 60 s have passed since deploy, then every required measurement exists
   }
 });
 
+test("When the stack runs, then every pgpool task reports each backend's status and replication fields", async () => {
+  // status/up come from SHOW POOL_BACKEND_STATS at every gather, lb_weight/replication_delay from SHOW POOL_NODES every
+  // 30 s (services/metrics-agent/src/collectors/postgres.ts): every point must carry both
+  const want = await running('pgpool');
+  let rows: Array<Record<string, any>> = [];
+  await waitFor(
+    'pgpool points from every task for every backend',
+    async () => {
+      rows = await influx(
+        `SELECT last("up") AS up, last("status") AS status, last("lb_weight") AS lb_weight, last("replication_delay") AS delay, last("select_cnt") AS selects FROM "pgpool" WHERE time > now() - 30s GROUP BY "server", "hostname"`,
+      );
+      return new Set(rows.map((r) => r.server)).size === want && rows.length === want * 3;
+    },
+    90_000,
+    2000,
+  ).catch((err) => {
+    throw new Error(`${(err as Error).message}; want ${want} servers x 3 backends, got ${JSON.stringify(rows)}`);
+  });
+  for (const r of rows) {
+    assert.equal(r.up, 1, `${r.server} sees ${r.hostname} ${r.status}`);
+    assert.ok(['up', 'waiting'].includes(r.status), `${r.server} sees ${r.hostname} ${r.status}`);
+    assert.ok(r.lb_weight > 0 && r.lb_weight <= 1, `${r.server}/${r.hostname} lb_weight ${r.lb_weight}`);
+    assert.ok(Number.isInteger(r.delay) && r.delay >= 0, `${r.server}/${r.hostname} replication_delay ${r.delay}`);
+    assert.ok(Number.isInteger(r.selects) && r.selects >= 0, `${r.server}/${r.hostname} select_cnt ${r.selects}`);
+  }
+});
+
 test('When several replicas run, then they are told apart: one instance tag per running nginx task and per api task', async () => {
   let want = { nginx: 0, api: 0 };
   await waitFor(

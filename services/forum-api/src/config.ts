@@ -30,7 +30,7 @@ export const configShape = {
   PG_STATEMENT_TIMEOUT_MS: env.int(15000),
   /**
    * The PostgreSQL nodes read directly while Pgpool has no primary ("pg-0,pg-1,pg-2", host[:port]); empty = ask
-   * Pgpool (`SHOW POOL_NODES`). See docs/DATA-TIER.md "During a failover".
+   * Pgpool (`SHOW POOL_BACKEND_STATS`). See docs/DATA-TIER.md "During a failover".
    */
   PG_NODES: z.string().default(''),
   /** How long a read on a standby waits for the client's last write to be replayed before it is served stale (X-Stale). */

@@ -480,9 +480,13 @@ async function noteWrite(query: (...a: unknown[]) => Promise<unknown>, scope: Re
   }
 }
 
-/** Pgpool's backends (`SHOW POOL_NODES`): the nodes DirectNodes connects to. Throws on plain PostgreSQL. */
+/**
+ * Pgpool's backends: the nodes DirectNodes connects to. Throws on plain PostgreSQL. `SHOW POOL_BACKEND_STATS`, not
+ * `SHOW POOL_NODES`: pgpool answers it from its shared memory, where POOL_NODES connects to every backend twice (its
+ * pg_status and pg_role columns), 6 backend forks per call from each api and worker task every 30 s.
+ */
 export async function poolNodes(pool: pg.Pool): Promise<{ host: string; port: number }[]> {
-  const { rows } = await pool.query<{ hostname: string; port: string }>('SHOW POOL_NODES');
+  const { rows } = await pool.query<{ hostname: string; port: string }>('SHOW POOL_BACKEND_STATS');
   return rows.map((r) => ({ host: r.hostname, port: Number(r.port) }));
 }
 
@@ -589,7 +593,7 @@ export function createDb(cfg: DbConfig): Db {
     pool.on('connect', onConnect);
   }
   const unfollow = followHostAddresses([rw, ro], cfg.PGHOST, cfg.PG_DNS_FOLLOW_MS ?? 1000);
-  // The nodes: PG_NODES, else Pgpool's own list (SHOW POOL_NODES), refreshed every 30 s while Pgpool answers, so
+  // The nodes: PG_NODES, else Pgpool's own list (SHOW POOL_BACKEND_STATS), refreshed every 30 s while Pgpool answers, so
   // the stack needs no second list to keep in step. On plain PostgreSQL (tests, dev) SHOW fails: no direct reads.
   let discovery: NodeJS.Timeout | undefined;
   if (cfg.PG_NODES) direct.setHosts(parseNodes(cfg.PG_NODES, cfg.PGPORT));

@@ -147,21 +147,51 @@ export const collectPostgres: Collector = (t, ctx) =>
     return points;
   });
 
-/** Pgpool-II `SHOW POOL_NODES`: measurement pgpool, one point per backend node. */
+/** What SHOW POOL_NODES adds to SHOW POOL_BACKEND_STATS, per backend node_id, as last read from one pgpool. */
+interface PoolNodesExtra {
+  at: number;
+  nodes: Map<string, { lb_weight: number; replication_delay: FieldValue; load_balance_node: FieldValue }>;
+}
+const poolNodesSeen = new Map<string, PoolNodesExtra>();
+/** Pgpool's streaming check (sr_check_period in images/pgpool/pgpool.conf.tmpl) refreshes replication_delay this often. */
+export const POOL_NODES_EVERY_MS = 30_000;
+
+/**
+ * Pgpool-II: measurement pgpool, one point per backend node as each pgpool task sees it.
+ * Status, role and select_cnt come from `SHOW POOL_BACKEND_STATS` at every gather: pgpool answers it from its shared
+ * memory. `SHOW POOL_NODES` also has lb_weight, load_balance_node and replication_delay, but it connects to every
+ * backend twice for its pg_status and pg_role columns: 6 backend forks per call over 3 nodes, 1.8 a second from 3
+ * pgpool targets every 10 s (the connection log, BENCHMARKS.md thirty-fifth session). Those three fields change at
+ * most every sr_check_period (replication_delay, 30 s) or with the configuration (lb_weight), so they are read every
+ * POOL_NODES_EVERY_MS and repeated in between. The price: replication_delay reaches InfluxDB up to 30 s later.
+ */
 export const collectPgpool: Collector = (t, ctx) =>
   withClient(t, ctx, async (c) => {
-    const res = await c.query('SHOW POOL_NODES');
     const server = `${t.address}:${t.port}`;
-    return res.rows.map((r: Record<string, string>) => ({
+    const stats = await c.query('SHOW POOL_BACKEND_STATS');
+    for (const [k, v] of poolNodesSeen) if (Date.now() - v.at > 10 * POOL_NODES_EVERY_MS) poolNodesSeen.delete(k); // gone tasks
+    let extra = poolNodesSeen.get(server);
+    if (!extra || Date.now() - extra.at >= POOL_NODES_EVERY_MS) {
+      const res = await c.query('SHOW POOL_NODES');
+      extra = { at: Date.now(), nodes: new Map() };
+      for (const r of res.rows as Record<string, string>[]) {
+        extra.nodes.set(String(r.node_id), {
+          lb_weight: Number(r.lb_weight),
+          replication_delay: int(Number(r.replication_delay ?? 0)),
+          load_balance_node: int(r.load_balance_node === 'true' ? 1 : 0),
+        });
+      }
+      poolNodesSeen.set(server, extra);
+    }
+    const nodes = extra.nodes;
+    return stats.rows.map((r: Record<string, string>) => ({
       measurement: 'pgpool',
       tags: { server, node_id: String(r.node_id), hostname: r.hostname, backend_port: String(r.port), role: r.role ?? '' },
       fields: {
         status: String(r.status),
         up: int(r.status === 'up' || r.status === 'waiting' ? 1 : 0),
-        lb_weight: Number(r.lb_weight),
         select_cnt: int(Number(r.select_cnt ?? 0)),
-        replication_delay: int(Number(r.replication_delay ?? 0)),
-        load_balance_node: int(r.load_balance_node === 'true' ? 1 : 0),
+        ...nodes.get(String(r.node_id)),
       },
     }));
   });
