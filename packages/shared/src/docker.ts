@@ -1,6 +1,6 @@
 /**
  * The Docker Engine API client (dockerode) for the services that talk to Docker: metrics-agent, log-shipper,
- * autoscaler, snmp-poller.
+ * autoscaler, snmp-poller (and the loadtest tool).
  *
  * dockerode 4 loads two transports at require time that these services never use: ssh2 (docker-modem's
  * `ssh://` transport, which instantiates a 16 MB WebAssembly heap) and @grpc/grpc-js + @grpc/proto-loader
@@ -9,7 +9,7 @@
  * (BENCHMARKS.md, thirty-fifth session). Here they load on first use instead: an `ssh://` host or a BuildKit
  * build still works, it loads its transport then. The price: Node's internal `Module._load` is wrapped for the
  * duration of this one `require`, so a Node release that changes how CommonJS loads would need this revisited
- * (the test in test/docker.test.ts fails then, it does not silently load everything).
+ * (packages/shared/test/docker.test.ts fails then, it does not silently load everything).
  */
 import Module, { createRequire } from 'node:module';
 import type Dockerode from 'dockerode';

@@ -169,11 +169,13 @@ export const collectPgpool: Collector = (t, ctx) =>
   withClient(t, ctx, async (c) => {
     const server = `${t.address}:${t.port}`;
     const stats = await c.query('SHOW POOL_BACKEND_STATS');
-    for (const [k, v] of poolNodesSeen) if (Date.now() - v.at > 10 * POOL_NODES_EVERY_MS) poolNodesSeen.delete(k); // gone tasks
+    const now = Date.now();
+    // a pgpool task unread for as long as withClient keeps an unused connection is gone: forget it the same way
+    for (const [k, v] of poolNodesSeen) if (now - v.at > IDLE_CLOSE_MS) poolNodesSeen.delete(k);
     let extra = poolNodesSeen.get(server);
-    if (!extra || Date.now() - extra.at >= POOL_NODES_EVERY_MS) {
+    if (!extra || now - extra.at >= POOL_NODES_EVERY_MS) {
       const res = await c.query('SHOW POOL_NODES');
-      extra = { at: Date.now(), nodes: new Map() };
+      extra = { at: now, nodes: new Map() };
       for (const r of res.rows as Record<string, string>[]) {
         extra.nodes.set(String(r.node_id), {
           lb_weight: Number(r.lb_weight),
