@@ -22,6 +22,8 @@ export interface AgentOptions {
   discover: () => Promise<Target[]>;
   /** Node-level sources (host /proc, docker): each returns points tagged only by the agent. */
   nodeSources?: Record<string, () => Promise<Point[]>>;
+  /** A node source's own period (Telegraf's per-input `interval`), a multiple of intervalMs; unset = every gather. */
+  sourceIntervalsMs?: Record<string, number>;
   ctx: CollectContext;
   intervalMs: number;
   logger: Logger;
@@ -38,6 +40,7 @@ export class Agent {
   private timer?: NodeJS.Timeout;
   private running?: Promise<GatherResult>;
   private lastErrors = new Map<string, string>();
+  private sourceLast = new Map<string, number>();
   gathers = 0;
 
   constructor(private readonly o: AgentOptions) {}
@@ -60,6 +63,16 @@ export class Agent {
   gather(): Promise<GatherResult> {
     this.running = this.doGather().finally(() => (this.running = undefined));
     return this.running;
+  }
+
+  /** Whether a node source with its own period is due at this gather (half a gather's slack for timer drift). */
+  private due(name: string, now: number): boolean {
+    const every = this.o.sourceIntervalsMs?.[name];
+    if (!every || every <= this.o.intervalMs) return true;
+    const last = this.sourceLast.get(name);
+    if (last !== undefined && now - last < every - this.o.intervalMs / 2) return false;
+    this.sourceLast.set(name, now);
+    return true;
   }
 
   private async doGather(): Promise<GatherResult> {
@@ -105,6 +118,7 @@ export class Agent {
         });
       }),
       ...Object.entries(this.o.nodeSources ?? {}).map(async ([name, src]) => {
+        if (!this.due(name, started)) return;
         try {
           const ps = await guardNode(src());
           for (const p of ps) points.push({ ...p, tags: { ...p.tags, host, instance: `node@${host}` }, timestamp: now });

@@ -64,6 +64,7 @@ const agent = new Agent({
   writer,
   discover,
   nodeSources,
+  sourceIntervalsMs: { docker: cfg.DOCKER_INTERVAL_SECONDS * 1000 },
   ctx: {
     timeoutMs: cfg.TIMEOUT_SECONDS * 1000,
     creds: {

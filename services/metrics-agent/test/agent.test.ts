@@ -175,6 +175,33 @@ async function nextMillisecond(): Promise<void> {
   while (Date.now() === t) await new Promise((r) => setImmediate(r));
 }
 
+test('When a node source has its own longer period, then it is gathered at the first gather and then only once that period has passed', async () => {
+  const writer = new InfluxWriter({ url: influx.url, database: 'periods', logger });
+  let dockerCalls = 0;
+  const agent = new Agent({
+    host: () => 'node-a',
+    writer,
+    discover: async () => [],
+    nodeSources: {
+      host: async () => [{ measurement: 'every_gather', tags: {}, fields: { v: int(1) } }],
+      docker: async () => [{ measurement: 'own_period', tags: {}, fields: { n: int(++dockerCalls) } }],
+    },
+    sourceIntervalsMs: { docker: 60_000 },
+    ctx: { timeoutMs: 2000, creds: {} },
+    intervalMs: 10_000,
+    logger,
+  });
+  for (let i = 0; i < 3; i++) {
+    await agent.gather();
+    await nextMillisecond(); // distinct timestamps, so InfluxDB keeps each gather's point
+  }
+  await writer.flush();
+  const count = async (m: string) => rows(await influx.query(`SELECT count(*) FROM ${m}`, 'periods'))[0] as Record<string, number>;
+  assert.equal((await count('every_gather')).count_v, 3);
+  assert.equal((await count('own_period')).count_n, 1);
+  assert.equal(dockerCalls, 1, 'the source itself is not called while it is not due');
+});
+
 test('When InfluxDB is out, then the agent keeps gathering and buffers, and resumes writes with nothing lost', async () => {
   const writer = new InfluxWriter({ url: influx.url, database: 'outage', logger, bufferLimit: 10_000 });
   const agent = makeAgent(writer, `nginx=stub_status@127.0.0.1:${nginx.port}/stub_status`);
