@@ -21,13 +21,22 @@ backend_status() { # stats CSV on stdin -> status of the redis-master backend (f
 csv=$(curl -fsS --max-time 2 'http://127.0.0.1:8404/stats;csv') || exit 1
 st=$(printf '%s\n' "$csv" | backend_status)
 if [ "$st" = UP ]; then
-  printf '%s\n' "$csv" | awk -F, '$1 == "redis-master" && $2 != "BACKEND" && $2 != "FRONTEND" { sub(/:[0-9]+$/, "", $74); print $2, $74 }' |
-    while read -r name addr; do
-      now=$(timeout 1 getent hosts "$name" | awk '{ print $1 }')
-      # a name that does not resolve (its task is being replaced) says nothing about staleness
-      [ -z "$now" ] && continue
-      printf '%s\n' "$now" | grep -qxF "$addr" || { echo "$name: HAProxy routes to $addr, DNS says $(echo $now)"; exit 1; }
-    done || exit 1
+  # The servers' names from the CSV with builtins, one lookup for all of them (getent hosts prints "<ip> <name>" for
+  # each name that resolves) and one awk comparing: ~9 processes a check, where a lookup and a compare per server
+  # made ~25 (each a fork on the host, twice a minute per proxy).
+  names=
+  while IFS=, read -r px sv _; do
+    if [ "$px" = redis-master ] && [ "$sv" != BACKEND ] && [ "$sv" != FRONTEND ]; then names="$names $sv"; fi
+  done <<EOF
+$csv
+EOF
+  # shellcheck disable=SC2086 # the names are words
+  stale=$({ printf '%s\n#dns\n' "$csv"; timeout 2 getent hosts $names 2>/dev/null; } | awk -F, '
+    $0 == "#dns" { dns = 1; next }
+    !dns && $1 == "redis-master" && $2 != "BACKEND" && $2 != "FRONTEND" { a = $74; sub(/:[0-9]+$/, "", a); cur[$2] = a; next }
+    dns { split($0, f, /[ \t]+/); if ((f[2] in cur) && cur[f[2]] != f[1]) { print f[2] ": HAProxy routes to " cur[f[2]] ", DNS says " f[1]; exit } }')
+  # a name that does not resolve (its task is being replaced) prints no row: it says nothing about staleness
+  [ -z "$stale" ] || { echo "$stale"; exit 1; }
   exit 0
 fi
 why="redis-master backend is ${st:-missing}: no Redis master reachable through this proxy"
