@@ -152,6 +152,29 @@ test("When the stack runs, then every pgpool task reports each backend's status 
   }
 });
 
+test('When requests pass NGINX, then the log-shipper counts them by status class in nginx_responses', async () => {
+  const edge = (process.env.EDGE_URL ?? `https://127.0.0.1:${process.env.EDGE_HTTPS_PORT ?? '443'}`).replace(/\/$/, '');
+  // cumulative per NGINX container: the sum of each series' last value
+  const total4xx = async () =>
+    (await influx('SELECT last(status_4xx) FROM nginx_responses WHERE time > now() - 10m GROUP BY instance')).reduce((s, r) => s + Number(r.last ?? 0), 0);
+  const before = await total4xx();
+  for (let i = 0; i < 20; i++) {
+    const res = await fetch(`${edge}/api/no-such-endpoint-${i}/`);
+    await res.arrayBuffer();
+    assert.equal(res.status, 404, `GET /api/no-such-endpoint-${i}/`);
+  }
+  const after = await waitFor(
+    'nginx_responses.status_4xx to count the 20 requests',
+    async () => {
+      const n = await total4xx();
+      return n >= before + 20 ? n : undefined;
+    },
+    60_000,
+    2000,
+  );
+  assert.ok(after >= before + 20);
+});
+
 test('When several replicas run, then they are told apart: one instance tag per running nginx task and per api task', async () => {
   let want = { nginx: 0, api: 0 };
   await waitFor(
