@@ -324,24 +324,33 @@ SQL
       -v app_user="$APP_USER" -v app_db="$APP_DB" -v repmgr_iterations="$REPMGR_SCRAM_ITERATIONS" 2>/dev/null | grep -qx done
 }
 
-# primary_streams: succeeds when a WAL sender of this member streams to a standby. PostgreSQL writes a WAL sender's
-# state into its title (/proc/<pid>/cmdline): "postgres: walsender repmgr 10.0.4.16(41234) streaming 0/50F5FA8".
-# Builtins only: the supervisor asks every 3 s on the primary, and the runtime fence's psql was a process plus a
-# backend fork (~30 ms of CPU on this host) each time. A missing title only means the fence runs as before.
-# Not used for a standby's WAL receiver: its title says "streaming" only after it has written WAL, so on an idle
-# cluster a freshly (re)connected receiver looks like one that cannot stream (seen: a standby restarted itself).
-primary_streams() {
+# titled PATTERN: succeeds when a process of this container has a title (/proc/<pid>/cmdline) matching the glob.
+# PostgreSQL writes a WAL sender's and a WAL receiver's state into their titles. Builtins only: no process, no login.
+titled() {
   local f t
   for f in /proc/[0-9]*/cmdline; do
     t=""; { IFS= read -r -d '' t < "$f"; } 2>/dev/null
-    [[ $t == "postgres: walsender "*" streaming "* ]] && return 0
+    # shellcheck disable=SC2053 # $1 is a glob on purpose
+    [[ $t == $1 ]] && return 0
   done
   return 1
 }
 
-# a standby's WAL receiver is streaming (one backend fork per call)
+# primary_streams: succeeds when a WAL sender of this member streams to a standby, from its title:
+# "postgres: walsender repmgr 10.0.4.16(41234) streaming 0/50F5FA8". The supervisor asks every 3 s on the primary,
+# and the runtime fence's psql was a process plus a backend fork (~30 ms of CPU on this host) each time. A missing
+# title only means the fence runs as before.
+primary_streams() { titled 'postgres: walsender * streaming *'; }
+
+# standby_streaming: succeeds when this standby's WAL receiver streams. Its title reads "walreceiver streaming <LSN>"
+# from its first flush of received WAL until it exits or waits for a new timeline ("idle"), as pg_stat_wal_receiver
+# says 'streaming'. A receiver that has flushed nothing since it connected (an idle primary writes no WAL) keeps its
+# bare title, so only then is the view asked: the title alone once made a healthy standby on an idle cluster look
+# stuck, and it restarted itself. The price: none in the steady state, where the view cost a login and a psql every
+# 5 s per standby.
 standby_streaming() {
-  [[ $(psql -XAtq -h /var/run/postgresql -d postgres -c "select count(*) from pg_stat_wal_receiver where status = 'streaming'" 2>/dev/null) == 1 ]]
+  titled 'postgres: walreceiver streaming *' ||
+    [[ $(psql -XAtq -h /var/run/postgresql -d postgres -c "select count(*) from pg_stat_wal_receiver where status = 'streaming'" 2>/dev/null) == 1 ]]
 }
 
 # A standby's primary_conninfo names every peer (`host=pg-0,pg-2 target_session_attrs=primary`), not only the primary
@@ -458,12 +467,15 @@ sync_node_conninfo() {
 supervise() {
   local repmgrd_pid="" down=0 tick=0 other stuck=0 orphan_since="" roles_done=0
   trap 'stop_member "$repmgrd_pid"' TERM INT
-  # The 1 s tick is `sleep 1 & wait`: bash documents that a trapped signal ends `wait` at once and runs the trap.
-  # A builtin `read -t` on an idle pipe saves that fork, but bash 5.2 then lost a TERM now and then: the primary
-  # never ran stop_member (no "stopping" in its log, still running 90 s later; once in the first 5 switchovers on
-  # the 3-node cluster, and 4 of 210 runs of a reduced copy of this loop, none of 60 with `wait`). A lost TERM is a primary
-  # that Swarm kills without its handover after the stop grace period. The price: one `sleep` process a second
-  # per member.
+  # The 1 s tick is Debian's loadable `sleep` builtin (package bash-builtins): no process. A trapped TERM interrupts
+  # its pselect() and bash runs the trap as the builtin returns. The tick has to keep every TERM: a lost one is a
+  # primary that Swarm kills without its handover after the stop grace period. A builtin `read -t` on an idle pipe
+  # lost some (4 of 210 runs of a reduced copy of this loop; once in the first 5 switchovers on the 3-node cluster).
+  # The builtin sleep lost none of 400 TERMs sent at random points of a reduced copy (a /proc scan, a child exiting
+  # each round, a trap that kills and waits for a background child; BENCHMARKS.md), nor did `sleep 1 & wait`.
+  # Where the loadable is missing, `sleep 1 & wait`, at the price of a `sleep` process a second.
+  local tick_builtin=0
+  enable -f /usr/lib/bash/sleep sleep 2>/dev/null && tick_builtin=1
   while true; do
     if [[ -z "$repmgrd_pid" ]] || ! kill -0 "$repmgrd_pid" 2>/dev/null; then
       repmgrd -f "$CONF" --daemonize=false >&2 &
@@ -523,8 +535,7 @@ supervise() {
     fi
     # repmgr restarts PostgreSQL itself at times; a longer outage ends the container (Swarm restarts it)
     (( down < 20 )) || { log "PostgreSQL is down for 20 s: exiting"; kill "$repmgrd_pid" 2>/dev/null || true; exit 1; }
-    sleep 1 &
-    wait $! || true
+    if (( tick_builtin )); then sleep 1 2>/dev/null || true; else sleep 1 & wait $! || true; fi
   done
 }
 
